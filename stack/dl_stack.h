@@ -1,0 +1,232 @@
+/*
+ * dl_stack.h - one net core's TCP/IP stack, as the runtime sees it.
+ *
+ * A struct dl_stack is owned by exactly one net core (shared nothing): its
+ * ARP cache, IPv4 state, TCP connection and listen tables, timing wheel and
+ * counters are touched by that core only. The runtime drives it:
+ *
+ *     dl_stack_input(s, pkts, n, now)   frames from this core's RX queue (or
+ *                                       handed over by another net core)
+ *     dl_stack_poll(s, now)             timers (TCP, ARP expiry), retries
+ *     dl_stack_flush(s)                 hand queued frames to the NIC
+ *
+ * Time is always an argument (microseconds, any monotonic origin); protocol
+ * code never reads a clock, so tests are deterministic.
+ *
+ * Upward, the stack reports the events of the DLibOS API (paper Table 1)
+ * through struct dl_stack_upcalls. In rtc mode the runtime points these at
+ * the application's callbacks directly; in dlibos/protected mode at the NoC
+ * encoder that sends them to the owning application core. Downward, the
+ * dl_stack_* command functions implement the commands; they are called
+ * directly (rtc) or by the NoC decoder after validation (dlibos).
+ *
+ * Re-entrancy: an upcall may call any command function of the same stack
+ * (e.g. send from within new_data, close from within remote_closed); the
+ * stack delivers upcalls only at points where its state is consistent and
+ * defers freeing a connection until no upcall for it is on the call stack.
+ */
+#ifndef DL_STACK_H
+#define DL_STACK_H
+
+#include "dl_hal.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** "No application core" (a connection not yet accepted). */
+#define DL_APP_NONE 0xffff
+
+/** TCP tunables (defaults from dl_stack_config_defaults()). */
+struct dl_tcp_params {
+	uint32_t max_conns;      /**< connection table size per net core */
+	uint32_t syn_backlog;    /**< half-open (SYN_RCVD) connections per listener */
+	uint32_t accept_backlog; /**< established, not yet accepted, per listener */
+	uint32_t rcv_wnd;        /**< receive window (bytes of RX buffer credit) per connection */
+	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection */
+	uint32_t ooo_max_segs;   /**< out-of-order segments held per connection */
+	uint32_t rto_min_us;     /**< RFC 6298 minimum RTO (default 200 ms) */
+	uint32_t rto_max_us;     /**< RTO ceiling (default 60 s) */
+	uint32_t rto_init_us;    /**< initial RTO (RFC 6298: 1 s) */
+	uint32_t delack_us;      /**< delayed ACK timeout (default 40 ms) */
+	uint32_t msl_us;         /**< maximum segment lifetime; TIME_WAIT lasts 2*MSL */
+	uint32_t syn_retries;    /**< SYN / SYN-ACK retransmissions before giving up */
+	uint32_t max_retries;    /**< data retransmissions before the connection is reset */
+	uint32_t keepalive_us;   /**< idle time before keepalive probes; 0 = off */
+	uint32_t keepalive_intvl_us;
+	uint32_t keepalive_probes;
+	uint32_t init_cwnd_segs; /**< RFC 6928 initial window in segments (default 10) */
+	uint8_t wscale;          /**< our window scale shift (RFC 7323) */
+	bool timestamps;         /**< offer RFC 7323 timestamps */
+	bool tso;                /**< use TSO when the NIC offers it */
+	uint8_t isn_key[16];     /**< RFC 6528 secret; random at start */
+};
+
+/** Configuration of one net core's stack. */
+struct dl_stack_config {
+	uint32_t ip;           /**< our IPv4 address, host byte order */
+	uint8_t prefix_len;    /**< netmask length */
+	uint32_t gw;           /**< default gateway, host byte order, 0 = none */
+	uint8_t mac[6];        /**< our MAC (from the NIC) */
+	uint16_t mtu;          /**< IP MTU */
+	uint32_t arp_timeout_us;   /**< ARP cache entry lifetime */
+	uint32_t arp_retry_us;     /**< ARP request retransmit interval on a miss */
+	uint32_t arp_pending_max;  /**< packets waiting for ARP resolution, per core */
+	uint32_t arp_entries;      /**< ARP cache size (power of two) */
+	struct dl_tcp_params tcp;
+};
+
+/** Fill cfg with defaults (addresses zero). */
+void dl_stack_config_defaults(struct dl_stack_config *cfg);
+
+/** A zero-copy reference to received payload. */
+struct dl_rx_ref {
+	const uint8_t *data; /**< payload bytes (inside region) */
+	uint32_t len;
+	uint16_t region;     /**< region id of the RX buffer */
+};
+
+/** Why the remote side closed (remote_closed). */
+enum dl_close_reason {
+	DL_CLOSE_FIN = 0,     /**< orderly FIN received */
+	DL_CLOSE_RESET = 1,   /**< RST received */
+	DL_CLOSE_TIMEOUT = 2, /**< retransmissions or keepalive exhausted */
+	DL_CLOSE_ABORT = 3,   /**< aborted locally (resources, application died) */
+};
+
+/**
+ * Events from the stack (net core) to application cores. `app` is the
+ * application core that owns the connection (DL_APP_NONE for new_conn,
+ * which the runtime dispatches by its policy).
+ */
+struct dl_stack_upcalls {
+	/** A connection completed the handshake on a listening port. */
+	void (*new_conn)(void *arg, uint32_t id, uint16_t local_port, uint32_t peer_ip,
+			 uint16_t peer_port);
+	/** An active open succeeded. */
+	void (*connected)(void *arg, uint16_t app, uint32_t id, uint64_t cookie);
+	/** An active open failed (err: positive errno, e.g. ECONNREFUSED, ETIMEDOUT). */
+	void (*connect_failed)(void *arg, uint16_t app, uint64_t cookie, int err);
+	/** In-order payload, held until dl_stack_recv_done() returns it. */
+	void (*new_data)(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
+			 unsigned n);
+	/** `bytes` more bytes of sent data were acknowledged: their memory may be reused. */
+	void (*data_acked)(void *arg, uint16_t app, uint32_t id, uint32_t bytes);
+	/** The peer closed (no more new_data will come). */
+	void (*remote_closed)(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why);
+	/** The connection is gone; its id is invalid after this. */
+	void (*cleanup)(void *arg, uint16_t app, uint32_t id);
+	/**
+	 * A frame arrived for a flow another net core owns (devices without
+	 * RSS): deliver it to net core `owner`, which calls dl_stack_input()
+	 * with DL_RX_HANDOFF set. Optional when there is one net core.
+	 */
+	void (*handoff)(void *arg, unsigned owner, const struct dl_rx_pkt *pkt);
+	/** Optional: an ARP mapping was learned; other net cores may want it. */
+	void (*arp_learned)(void *arg, uint32_t ip, const uint8_t mac[6]);
+};
+
+struct dl_stack;
+
+/**
+ * Create the stack of net core `net_index` (of `n_net`), transmitting on
+ * queue `queue` of `nic`. Registers its counters with dl_stats.
+ * @return the stack or NULL (errno set).
+ */
+struct dl_stack *dl_stack_create(const struct dl_stack_config *cfg, struct dl_nic *nic,
+				 uint16_t queue, unsigned net_index, unsigned n_net);
+
+/** Install the upcalls (before the first input). */
+void dl_stack_set_upcalls(struct dl_stack *s, const struct dl_stack_upcalls *up, void *arg);
+
+/** Send the gratuitous ARP announcing our address (call once at start). */
+void dl_stack_start(struct dl_stack *s, uint64_t now_us);
+
+/**
+ * Process received frames. The stack takes ownership of every buffer: it
+ * frees it, holds it (zero-copy data), or hands it off.
+ */
+void dl_stack_input(struct dl_stack *s, struct dl_rx_pkt *pkts, unsigned n, uint64_t now_us);
+
+/** Run expired timers and retries. Cheap when nothing is due. */
+void dl_stack_poll(struct dl_stack *s, uint64_t now_us);
+
+/** Transmit the frames queued so far. */
+void dl_stack_flush(struct dl_stack *s);
+
+/** Learn an ARP mapping reported by another net core. */
+void dl_stack_arp_learn(struct dl_stack *s, uint32_t ip, const uint8_t mac[6], uint64_t now_us);
+
+/**
+ * Abort every connection (RST to the peer, cleanup upcalls), release
+ * held buffers, unregister counters and free the stack.
+ */
+void dl_stack_destroy(struct dl_stack *s);
+
+/** Which net core owns the flow (received sip:sport -> dip:dport, host order). */
+unsigned dl_stack_flow_owner(const struct dl_stack *s, uint32_t sip, uint32_t dip,
+			     uint16_t sport, uint16_t dport);
+
+/* --- Commands (return 0 or a negative errno; never block) ---------------- */
+
+/** Accept connections to `port` on this net core. -EADDRINUSE if already listening. */
+int dl_stack_listen(struct dl_stack *s, uint16_t port, uint32_t backlog);
+
+/** Stop listening (established connections stay). */
+int dl_stack_unlisten(struct dl_stack *s, uint16_t port);
+
+/**
+ * Application core `app` takes connection `id` offered by new_conn. Data
+ * received meanwhile is delivered right after. -ENOENT unknown id,
+ * -EALREADY accepted by another core.
+ */
+int dl_stack_accept(struct dl_stack *s, uint16_t app, uint32_t id);
+
+/**
+ * Active open to dst_ip:dst_port (host order) on behalf of `app`. The result
+ * comes as connected or connect_failed with `cookie`. The source port is
+ * chosen so that replies reach this net core. *id_out receives the new id.
+ */
+int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t dst_ip,
+		     uint16_t dst_port, uint32_t *id_out);
+
+/**
+ * Queue payload for transmission: fragments are referenced, not copied, and
+ * must stay unchanged until data_acked covers them. -ENOENT unknown id,
+ * -EPERM not the owner, -EPIPE after shutdown(write), -ENOBUFS when the
+ * per-connection send queue is full (nothing queued).
+ */
+int dl_stack_send(struct dl_stack *s, uint16_t app, uint32_t id, const struct dl_tx_frag *frags,
+		  unsigned n);
+
+/**
+ * The application consumed `bytes` of delivered payload: free the RX
+ * buffers they occupied and reopen the receive window. -EINVAL if more
+ * than was delivered and not yet returned.
+ */
+int dl_stack_recv_done(struct dl_stack *s, uint16_t app, uint32_t id, uint32_t bytes);
+
+/** SHUT_WR sends FIN after queued data; SHUT_RD discards further input. */
+int dl_stack_shutdown(struct dl_stack *s, uint16_t app, uint32_t id, int how);
+
+/**
+ * Close: like shutdown(SHUT_RDWR) and release the id once the connection is
+ * finished (cleanup follows). Returned RX buffers not yet released are
+ * freed. A close with unread data resets the connection (RFC 9293 3.6).
+ */
+int dl_stack_close(struct dl_stack *s, uint16_t app, uint32_t id);
+
+/** Abort: send RST and release at once (used when an application dies). */
+int dl_stack_abort(struct dl_stack *s, uint16_t app, uint32_t id);
+
+/** Abort every connection owned by `app` (application crashed or detached). */
+void dl_stack_abort_app(struct dl_stack *s, uint16_t app);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DL_STACK_H */
