@@ -184,6 +184,7 @@ enum dl_tx_flags {
  */
 struct dl_tx_pkt {
 	struct dl_buf *hdr; /**< header buffer; owned by the backend after tx */
+	uint8_t *hdr_data;  /**< first byte of hdr (as returned by hdr_alloc) */
 	uint16_t hdr_len;   /**< bytes of headers at the start of hdr */
 	uint8_t l2_len;     /**< Ethernet header bytes */
 	uint8_t l3_len;     /**< IPv4 header bytes */

@@ -34,7 +34,8 @@ typedef void (*dl_tx_emit_fn)(void *arg, const uint8_t *frame, size_t len);
  * bytes (one frame if it is not DL_TX_TSO), fix IPv4 total length and id,
  * TCP sequence numbers and flags (FIN and PSH only on the last), fill every
  * requested checksum, and hand each flat frame to emit. `scratch` of `cap`
- * bytes holds one frame at a time.
+ * bytes holds one frame at a time. A frame with l3_len 0 (not IP, e.g.
+ * ARP) is emitted unchanged.
  * @return number of frames emitted, or -1 if a frame does not fit in cap.
  */
 int dl_tx_sw_segment(const struct dl_tx_pkt *pkt, const uint8_t *hdr, uint8_t *scratch,

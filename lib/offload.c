@@ -147,6 +147,15 @@ int dl_tx_sw_segment(const struct dl_tx_pkt *pkt, const uint8_t *hdr, uint8_t *s
 	if (pkt->hdr_len + seg > cap)
 		return -1;
 
+	/* Not an IP frame (e.g. ARP): nothing to fix, copy it out as is. */
+	if (pkt->l3_len == 0) {
+		size_t n = dl_tx_flatten(pkt, hdr, scratch, cap);
+		if (n == 0)
+			return -1;
+		emit(arg, scratch, n);
+		return 1;
+	}
+
 	const uint8_t *ip0 = hdr + pkt->l2_len;
 	uint16_t id0 = get_be16(ip0 + 4);
 	uint32_t seq0 = get_be32(ip0 + pkt->l3_len + 4);

@@ -1,0 +1,317 @@
+/*
+ * memwire.c - in-memory wire backend (see dl_memwire.h).
+ *
+ * One pool of fixed 2 KiB buffers in a dl_region serves RX buffers and
+ * header buffers of both sides. A transmitted dl_tx_pkt is flattened and
+ * segmented by dl_tx_sw_segment() straight into fresh pool buffers queued
+ * on the peer's FIFO; its header buffer then returns to the pool.
+ */
+#include "dl_memwire.h"
+#include "dl_offload.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MW_BUF_SIZE 2048u
+
+struct dl_buf {
+	uint8_t *data;
+	uint32_t len;
+	uint32_t next; /* free list / FIFO link (index) */
+	uint8_t scratch[DL_BUF_SCRATCH];
+};
+
+struct mw_fifo {
+	uint32_t *idx;
+	uint32_t head, n;
+};
+
+struct mw_side {
+	struct dl_nic nic; /* first: the HAL handle */
+	struct dl_memwire *w;
+	int side;
+};
+
+struct dl_memwire {
+	struct mw_side sides[2];
+	struct dl_region *region;
+	struct dl_buf *bufs;
+	uint32_t nbufs, free_head, in_use;
+	uint32_t fifo_len;
+	struct mw_fifo fifo[2]; /* fifo[i]: frames side i will receive */
+	uint64_t drops;
+	uint8_t scratch[MW_BUF_SIZE];
+};
+
+#define MW_NONE 0xffffffffu
+
+static bool mac_nonzero(const uint8_t m[6])
+{
+	return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) != 0;
+}
+
+static struct dl_buf *buf_alloc(struct dl_memwire *w)
+{
+	struct dl_buf *b;
+
+	if (w->free_head == MW_NONE)
+		return NULL;
+	b = &w->bufs[w->free_head];
+	w->free_head = b->next;
+	b->next = MW_NONE;
+	b->len = 0;
+	w->in_use++;
+	return b;
+}
+
+static void buf_free(struct dl_memwire *w, struct dl_buf *b)
+{
+	uint32_t i = (uint32_t)(b - w->bufs);
+
+	b->next = w->free_head;
+	w->free_head = i;
+	w->in_use--;
+}
+
+static int fifo_push(struct dl_memwire *w, int side, struct dl_buf *b)
+{
+	struct mw_fifo *f = &w->fifo[side];
+
+	if (f->n == w->fifo_len)
+		return -ENOBUFS;
+	f->idx[(f->head + f->n) % w->fifo_len] = (uint32_t)(b - w->bufs);
+	f->n++;
+	return 0;
+}
+
+static struct dl_buf *fifo_pop(struct dl_memwire *w, int side)
+{
+	struct mw_fifo *f = &w->fifo[side];
+	struct dl_buf *b;
+
+	if (f->n == 0)
+		return NULL;
+	b = &w->bufs[f->idx[f->head]];
+	f->head = (f->head + 1) % w->fifo_len;
+	f->n--;
+	return b;
+}
+
+/* Copy a frame into a new buffer on side's FIFO; drops are counted. */
+static int deliver(struct dl_memwire *w, int side, const uint8_t *frame, size_t len)
+{
+	struct dl_buf *b;
+
+	if (len > MW_BUF_SIZE)
+		return -EMSGSIZE;
+	b = buf_alloc(w);
+	if (b == NULL) {
+		w->drops++;
+		return -ENOBUFS;
+	}
+	memcpy(b->data, frame, len);
+	b->len = (uint32_t)len;
+	if (fifo_push(w, side, b) != 0) {
+		buf_free(w, b);
+		w->drops++;
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static struct mw_side *side_of(struct dl_nic *nic)
+{
+	return (struct mw_side *)nic;
+}
+
+static uint16_t mw_rx_burst(struct dl_nic *nic, uint16_t q, struct dl_rx_pkt *pkts, uint16_t n)
+{
+	struct mw_side *sd = side_of(nic);
+	struct dl_memwire *w = sd->w;
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		struct dl_buf *b = fifo_pop(w, sd->side);
+		if (b == NULL)
+			break;
+		pkts[i].data = b->data;
+		pkts[i].len = b->len;
+		pkts[i].hash = 0;
+		pkts[i].flags = 0;
+		pkts[i].region = w->region->id;
+		pkts[i].queue = q;
+		pkts[i].scratch = b->scratch;
+		pkts[i].buf = b;
+	}
+	return i;
+}
+
+struct emit_ctx {
+	struct dl_memwire *w;
+	int side;
+};
+
+static void emit_frame(void *arg, const uint8_t *frame, size_t len)
+{
+	struct emit_ctx *c = arg;
+
+	deliver(c->w, c->side, frame, len);
+}
+
+static uint16_t mw_tx_burst(struct dl_nic *nic, uint16_t q, struct dl_tx_pkt *pkts, uint16_t n)
+{
+	struct mw_side *sd = side_of(nic);
+	struct dl_memwire *w = sd->w;
+	struct emit_ctx c = {w, 1 - sd->side};
+
+	(void)q;
+	for (uint16_t i = 0; i < n; i++) {
+		/* Segments longer than one buffer cannot exist on this wire;
+		 * dl_tx_sw_segment refuses them and the frame is dropped. */
+		if (dl_tx_sw_segment(&pkts[i], pkts[i].hdr_data, w->scratch, sizeof(w->scratch),
+				     emit_frame, &c) < 0)
+			w->drops++;
+		buf_free(w, pkts[i].hdr);
+	}
+	return n;
+}
+
+static struct dl_buf *mw_hdr_alloc(struct dl_nic *nic, uint16_t q, uint8_t **data, uint16_t *room)
+{
+	struct dl_buf *b = buf_alloc(side_of(nic)->w);
+
+	(void)q;
+	if (b == NULL)
+		return NULL;
+	*data = b->data;
+	*room = MW_BUF_SIZE;
+	return b;
+}
+
+static void mw_buf_free(struct dl_nic *nic, struct dl_buf *b)
+{
+	buf_free(side_of(nic)->w, b);
+}
+
+static int mw_link_get(struct dl_nic *nic, struct dl_link *link)
+{
+	(void)nic;
+	link->up = true;
+	link->full_duplex = true;
+	link->speed_mbps = 0;
+	return 0;
+}
+
+static int mw_stats_get(struct dl_nic *nic, struct dl_nic_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->rx_dropped = side_of(nic)->w->drops;
+	return 0;
+}
+
+static void mw_close(struct dl_nic *nic)
+{
+	(void)nic;
+}
+
+static const struct dl_nic_ops mw_ops = {
+	.rx_burst = mw_rx_burst,
+	.tx_burst = mw_tx_burst,
+	.hdr_alloc = mw_hdr_alloc,
+	.buf_free = mw_buf_free,
+	.link_get = mw_link_get,
+	.stats_get = mw_stats_get,
+	.close = mw_close,
+};
+
+struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg)
+{
+	struct dl_memwire_config c = cfg ? *cfg : (struct dl_memwire_config){0};
+	struct dl_memwire *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->nbufs = c.nbufs ? c.nbufs : 8192;
+	w->fifo_len = c.fifo_len ? c.fifo_len : 4096;
+	w->region = dl_region_create("memwire", (size_t)w->nbufs * MW_BUF_SIZE, 0);
+	w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
+	w->fifo[0].idx = calloc(w->fifo_len, sizeof(uint32_t));
+	w->fifo[1].idx = calloc(w->fifo_len, sizeof(uint32_t));
+	if (w->region == NULL || w->bufs == NULL || w->fifo[0].idx == NULL ||
+	    w->fifo[1].idx == NULL) {
+		dl_memwire_destroy(w);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < w->nbufs; i++) {
+		w->bufs[i].data = w->region->base + (size_t)i * MW_BUF_SIZE;
+		w->bufs[i].next = i + 1 < w->nbufs ? i + 1 : MW_NONE;
+	}
+	w->free_head = 0;
+	for (int s = 0; s < 2; s++) {
+		struct dl_nic *nic = &w->sides[s].nic;
+		static const uint8_t defmac[2][6] = {{2, 0, 0, 0, 0, 1}, {2, 0, 0, 0, 0, 2}};
+		w->sides[s].w = w;
+		w->sides[s].side = s;
+		nic->ops = &mw_ops;
+		nic->name = s == 0 ? "memwire:0" : "memwire:1";
+		memcpy(nic->mac, mac_nonzero(c.mac[s]) ? c.mac[s] : defmac[s], 6);
+		nic->mtu = c.mtu ? c.mtu : 1500;
+		nic->nb_queues = 1;
+		nic->caps = DL_NIC_CAP_TX_IP_CKSUM | DL_NIC_CAP_TX_L4_CKSUM | DL_NIC_CAP_MULTI_SEG |
+			    DL_NIC_CAP_EXTBUF | (c.no_tso ? 0 : DL_NIC_CAP_TSO);
+		nic->rx_region = w->region->id;
+		nic->tso_max = c.no_tso ? 0 : 65535;
+		nic->reta_size = 0;
+	}
+	return w;
+}
+
+void dl_memwire_destroy(struct dl_memwire *w)
+{
+	if (w == NULL)
+		return;
+	dl_region_destroy(w->region);
+	free(w->bufs);
+	free(w->fifo[0].idx);
+	free(w->fifo[1].idx);
+	free(w);
+}
+
+struct dl_nic *dl_memwire_nic(struct dl_memwire *w, int side)
+{
+	return &w->sides[side & 1].nic;
+}
+
+int dl_memwire_inject(struct dl_memwire *w, int side, const uint8_t *frame, size_t len)
+{
+	return deliver(w, side & 1, frame, len);
+}
+
+size_t dl_memwire_pop(struct dl_memwire *w, int side, uint8_t *out, size_t cap)
+{
+	struct dl_buf *b = fifo_pop(w, side & 1);
+	size_t n;
+
+	if (b == NULL)
+		return 0;
+	n = b->len;
+	memcpy(out, b->data, n < cap ? n : cap);
+	buf_free(w, b);
+	return n;
+}
+
+unsigned dl_memwire_pending(const struct dl_memwire *w, int side)
+{
+	return w->fifo[side & 1].n;
+}
+
+unsigned dl_memwire_bufs_in_use(const struct dl_memwire *w)
+{
+	return w->in_use;
+}
+
+uint64_t dl_memwire_drops(const struct dl_memwire *w)
+{
+	return w->drops;
+}
