@@ -1,0 +1,316 @@
+/*
+ * dl_chan.h - the x86 NoC transport: a single-producer single-consumer ring
+ * of 64-bit words with credit-based flow control, in caller-provided memory.
+ *
+ * One channel carries messages from one core to one other core. A slot is
+ * one word; a message occupies exactly its word count (dl_msg_hdr_words()
+ * of its first word) and may wrap around the end of the ring. The capacity
+ * is a power of two >= DL_CHAN_MIN_WORDS; a message larger than the capacity
+ * is refused with -EMSGSIZE, so production channels should have at least
+ * DL_MSG_MAX_WORDS + 2 = 128 words (default DL_CHAN_DEFAULT_WORDS).
+ *
+ * Memory layout (dl_chan_layout()), so that in protected mode each side can
+ * map the other side's part read-only:
+ *
+ *     producer area (page aligned, written only by the producer)
+ *         +0                    control: magic, capacity, tail
+ *         +DL_CHAN_LINE         slots[capacity]
+ *     consumer area (its own page, written only by the consumer)
+ *         +0                    control: magic, capacity, head
+ *
+ * tail and head are free-running 64-bit word counters. Nothing is written
+ * by both sides, and each counter sits in its own cache line.
+ *
+ * Flow control: the producer handle (private memory) caches the consumer's
+ * head; its credits are capacity - (tail - cached head) and it re-reads the
+ * shared head (acquire) only when the cached credits are too few for the
+ * next message. It publishes tail (release) once per send or per batch.
+ * The consumer handle caches the producer's tail, re-reads it only after
+ * consuming every word it knew of, copies each message out of the ring into
+ * its own buffer before anything looks at it (the producer may be
+ * untrusted), and publishes head once per receive batch. No atomic
+ * read-modify-write anywhere: only acquire loads and release stores.
+ *
+ * Both sides are defensive: an impossible value of the other side's counter
+ * (tail - head > capacity, a counter going backwards, head past the
+ * published tail) or a header announcing 0 words, more than DL_MSG_MAX_WORDS
+ * or more than what is published marks the channel broken: the DL_CHAN_BROKEN
+ * counter is incremented once and every later call returns -EPIPE. The
+ * consumer never reads past the published tail.
+ *
+ * Thread-safety: one thread uses the producer handle, one thread the
+ * consumer handle. dl_chan_init() runs before either handle is attached.
+ */
+#ifndef DL_CHAN_H
+#define DL_CHAN_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dl_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Smallest capacity, in words. */
+#define DL_CHAN_MIN_WORDS 8u
+/** Largest capacity, in words (2^24: 128 MiB of slots). */
+#define DL_CHAN_MAX_WORDS (1u << 24)
+/** Recommended capacity (32 KiB of slots). */
+#define DL_CHAN_DEFAULT_WORDS 4096u
+/** Separation between data written by different sides (two x86 lines: adjacent-line prefetch). */
+#define DL_CHAN_LINE 128u
+
+/** Per-handle counters (the handle points to an array of DL_CHAN_NCNT). */
+enum dl_chan_cnt {
+	DL_CHAN_RELOADS =
+	    0, /**< shared counter re-reads (head for the producer, tail for the consumer) */
+	DL_CHAN_BROKEN = 1, /**< the channel was found broken (counted once) */
+	DL_CHAN_NCNT
+};
+
+/** Where the two areas of a channel lie in its memory block. */
+struct dl_chan_layout {
+	size_t prod_off, prod_len; /**< producer area: control + slots (page multiple) */
+	size_t slots_off;	   /**< first slot */
+	size_t cons_off, cons_len; /**< consumer area (page multiple) */
+	size_t total;		   /**< dl_chan_mem_size() */
+	size_t page;		   /**< page size used */
+};
+
+/**
+ * Layout of a channel of @p words slots.
+ * @return 0, or -EINVAL when @p words is not a power of two in
+ *         [DL_CHAN_MIN_WORDS, DL_CHAN_MAX_WORDS].
+ */
+int dl_chan_layout(unsigned words, struct dl_chan_layout *l);
+
+/** Bytes of memory a channel of @p words slots needs (0 if @p words is invalid). */
+size_t dl_chan_mem_size(unsigned words);
+
+/**
+ * Initialise an empty channel in @p mem (page aligned, dl_chan_mem_size()
+ * bytes, both areas writable by the caller).
+ * @return 0, or -EINVAL (bad size or alignment).
+ */
+int dl_chan_init(void *mem, unsigned words);
+
+/** Producer handle, in the producer's private memory. */
+struct dl_chan_prod {
+	uint64_t *slots;
+	uint64_t *tail_shared;	     /**< in the producer area */
+	const uint64_t *head_shared; /**< in the consumer area (read only) */
+	uint64_t tail;		     /**< next word to write (may be ahead of tail_pub) */
+	uint64_t tail_pub;	     /**< last published tail */
+	uint64_t head_cache;	     /**< last head read */
+	uint32_t mask;		     /**< capacity - 1 */
+	uint32_t cap;		     /**< capacity in words */
+	bool broken;
+	uint64_t *cnt; /**< DL_CHAN_NCNT counters (own_cnt unless given) */
+	uint64_t own_cnt[DL_CHAN_NCNT];
+};
+
+/** Consumer handle, in the consumer's private memory. */
+struct dl_chan_cons {
+	const uint64_t *slots;
+	const uint64_t *tail_shared; /**< in the producer area (read only) */
+	uint64_t *head_shared;	     /**< in the consumer area */
+	uint64_t head;		     /**< next word to read */
+	uint64_t tail_cache;	     /**< last tail read */
+	uint32_t mask;
+	uint32_t cap;
+	bool broken;
+	uint64_t *cnt;
+	uint64_t own_cnt[DL_CHAN_NCNT];
+};
+
+/**
+ * Attach a producer handle to an initialised channel.
+ * @param cnt DL_CHAN_NCNT counters to increment, or NULL for p->own_cnt.
+ * @return 0, or -EINVAL (size mismatch, not initialised).
+ */
+int dl_chan_prod_init(struct dl_chan_prod *p, void *mem, unsigned words, uint64_t *cnt);
+
+/** Attach a consumer handle; same rules as dl_chan_prod_init(). */
+int dl_chan_cons_init(struct dl_chan_cons *c, void *mem, unsigned words, uint64_t *cnt);
+
+/* ---- producer ---- */
+
+/** Re-read head and recompute credits (slow path). @return -EPIPE when broken, else 0. */
+int dl_chan_reload_credits(struct dl_chan_prod *p);
+
+/** Credits known without touching shared memory. */
+static inline unsigned dl_chan_credits(const struct dl_chan_prod *p)
+{
+	return p->cap - (unsigned)(p->tail - p->head_cache);
+}
+
+/**
+ * Make sure @p n words can be written, re-reading head only if the cached
+ * credits are too few. @return 0, -ENOBUFS (not enough room), -EPIPE.
+ */
+static inline int dl_chan_reserve(struct dl_chan_prod *p, unsigned n)
+{
+	if (__builtin_expect(dl_chan_credits(p) >= n && !p->broken, 1))
+		return 0;
+	if (dl_chan_reload_credits(p) < 0)
+		return -EPIPE;
+	return dl_chan_credits(p) >= n ? 0 : -ENOBUFS;
+}
+
+/* Copy @p n words into the ring at the current tail (credits reserved). */
+static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
+{
+	uint64_t *s = p->slots;
+	uint32_t pos = (uint32_t)p->tail & p->mask;
+
+	if (__builtin_expect(pos + n <= p->cap, 1)) {
+		for (unsigned i = 0; i < n; i++)
+			s[pos + i] = w[i];
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			s[(pos + i) & p->mask] = w[i];
+	}
+	p->tail += n;
+}
+
+/** Make everything written so far visible to the consumer (one release store). */
+static inline void dl_chan_publish(struct dl_chan_prod *p)
+{
+	if (p->tail != p->tail_pub) {
+		__atomic_store_n(p->tail_shared, p->tail, __ATOMIC_RELEASE);
+		p->tail_pub = p->tail;
+	}
+}
+
+/**
+ * Check a message before it enters a ring: 1..DL_MSG_MAX_WORDS words and
+ * no more than the capacity (-EMSGSIZE), header announcing @p n (-EINVAL).
+ */
+static inline int dl_chan_check_msg(const struct dl_chan_prod *p, const uint64_t *msg, unsigned n)
+{
+	if (n == 0 || dl_msg_hdr_words(msg[0]) != n)
+		return -EINVAL;
+	if (n > p->cap || n > DL_MSG_MAX_WORDS)
+		return -EMSGSIZE;
+	return 0;
+}
+
+/**
+ * Write one message without publishing it (batch sends: several writes,
+ * then dl_chan_publish()).
+ * @return 0, -ENOBUFS (not enough credits: nothing written), -EMSGSIZE,
+ *         -EINVAL (see dl_chan_check_msg()), -EPIPE (broken).
+ */
+static inline int dl_chan_write(struct dl_chan_prod *p, const uint64_t *msg, unsigned n)
+{
+	int rc = dl_chan_check_msg(p, msg, n);
+
+	if (rc == 0)
+		rc = dl_chan_reserve(p, n);
+	if (rc == 0)
+		dl_chan_put_words(p, msg, n);
+	return rc;
+}
+
+/** Write and publish one message. Same returns as dl_chan_write(). */
+static inline int dl_chan_send(struct dl_chan_prod *p, const uint64_t *msg, unsigned n)
+{
+	int rc = dl_chan_write(p, msg, n);
+
+	if (rc == 0)
+		dl_chan_publish(p);
+	return rc;
+}
+
+/**
+ * Send @p total words holding several whole messages back to back, all or
+ * nothing, with one publication.
+ * @return the number of messages, -ENOBUFS (nothing written), -EINVAL
+ *         (framing does not add up to @p total), -EMSGSIZE, -EPIPE.
+ */
+int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned total);
+
+/* ---- consumer ---- */
+
+/** Re-read tail (slow path). @return -EPIPE when broken, else the words now readable. */
+int dl_chan_reload_tail(struct dl_chan_cons *c);
+
+/** Mark a consumer broken (counted once). @return -EPIPE. */
+int dl_chan_cons_break(struct dl_chan_cons *c);
+
+/**
+ * Receive up to @p max_msgs whole messages, copying them back to back into
+ * @p buf (at most @p room words), and publish head once.
+ * @param nwords if not NULL, receives the number of words copied.
+ * @return messages received (0 when none), -EMSGSIZE when the next
+ *         message does not fit an empty @p buf, -EPIPE when broken.
+ */
+static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned room,
+			       unsigned max_msgs, unsigned *nwords)
+{
+	unsigned avail = (unsigned)(c->tail_cache - c->head);
+	unsigned msgs = 0, used = 0;
+	bool reloaded = false;
+	int rc = 0;
+
+	if (__builtin_expect(c->broken, 0))
+		return -EPIPE;
+	while (msgs < max_msgs) {
+		uint32_t pos;
+		unsigned n;
+		uint64_t h;
+
+		if (avail == 0) {
+			/* Consumed all we knew: look at the tail once per call. */
+			if (reloaded || (rc = dl_chan_reload_tail(c)) <= 0)
+				break;
+			avail = (unsigned)rc;
+			reloaded = true;
+		}
+		pos = (uint32_t)c->head & c->mask;
+		h = __atomic_load_n(&c->slots[pos], __ATOMIC_RELAXED);
+		n = dl_msg_hdr_words(h);
+		if (__builtin_expect(n == 0 || n > avail || n > DL_MSG_MAX_WORDS, 0)) {
+			rc = dl_chan_cons_break(c);
+			break;
+		}
+		if (n > room - used) {
+			if (msgs == 0)
+				rc = -EMSGSIZE;
+			break;
+		}
+		buf[used] = h;
+		if (__builtin_expect(pos + n <= c->cap, 1)) {
+			for (unsigned i = 1; i < n; i++)
+				buf[used + i] = c->slots[pos + i];
+		} else {
+			for (unsigned i = 1; i < n; i++)
+				buf[used + i] = c->slots[(pos + i) & c->mask];
+		}
+		c->head += n;
+		used += n;
+		avail -= n;
+		msgs++;
+	}
+	if (msgs > 0)
+		__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
+	if (nwords != NULL)
+		*nwords = used;
+	return msgs > 0 ? (int)msgs : (rc < 0 ? rc : 0);
+}
+
+/** Words published and not yet consumed, as last seen (no shared access). */
+static inline unsigned dl_chan_cons_known(const struct dl_chan_cons *c)
+{
+	return (unsigned)(c->tail_cache - c->head);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DL_CHAN_H */

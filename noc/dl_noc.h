@@ -1,0 +1,189 @@
+/*
+ * dl_noc.h - a core's NoC endpoint: out-ports with loss-free overflow, the
+ * mailbox, decoding, counters; and the fabric of channels between cores.
+ *
+ * How the runtime uses it:
+ *
+ *     fab = dl_noc_fabric_create(ncores, DL_CHAN_DEFAULT_WORDS, NULL);
+ *     for each core c: ep[c] = dl_noc_ep_create(fab, c, NULL);
+ *     ... on core c, every loop iteration:
+ *         dl_noc_poll(ep, budget, on_msg, ctx);      // handlers may dl_noc_send()
+ *         ... driver / stack / application work, dl_noc_send() ...
+ *         dl_noc_flush(ep);
+ *
+ * Sending never blocks and never drops (paper §4.3). dl_noc_send() writes
+ * the message into the ring to @p dst when the out-port has credits and no
+ * older message waits; otherwise it appends it to the port's overflow queue,
+ * a growable chunked list in the sender's private memory. dl_noc_flush()
+ * moves overflowed messages into the ring, oldest first, as credits allow,
+ * and publishes each ring's tail once: a message sent with dl_noc_send()
+ * becomes visible at the next dl_noc_flush(), and per destination messages
+ * arrive in the order they were sent. Because a core never waits for a
+ * credit and keeps draining its own mailbox, no cycle of full channels can
+ * deadlock. The only refusals are reported: -ENOMEM (the overflow could
+ * not grow), -EPIPE (the channel is broken), -EMSGSIZE/-EINVAL (malformed),
+ * -EHOSTUNREACH (no channel to that core); each has a counter.
+ *
+ * dl_noc_poll() takes messages round-robin from all incoming channels
+ * (dl_mailbox.h), decodes each with dl_msg_decode() and checks its class
+ * against what the source may send (dl_noc_set_accept(); an application
+ * core may not send a PKT_HANDOFF): rejected and undecodable messages are
+ * counted and not delivered.
+ *
+ * The channel (dl_chan.h) is the x86 transport. A TILE-Gx UDN transport
+ * would keep this API, the codec and the overflow logic and replace the
+ * ring with the UDN send/receive and its FIFO credit check.
+ *
+ * Thread-safety: the fabric and endpoints are created and destroyed by one
+ * control thread while no core runs; an endpoint is then used by its core
+ * only. Counters are registered with dl_stats (module "noc", one block per
+ * core) unless the configuration says otherwise.
+ */
+#ifndef DL_NOC_H
+#define DL_NOC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dl_chan.h"
+#include "dl_hal.h"
+#include "dl_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Fabric                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct dl_noc_fabric;
+
+/**
+ * Create the channels between cores 0..@p ncores-1 in one memory region
+ * (dl_region_create(), memfd backed, so protected mode can share it).
+ * @param words capacity of every channel (a power of two >= 8; >= 128 to
+ *        carry every message size).
+ * @param links NULL for a channel between every ordered pair of distinct
+ *        cores, else @p ncores bit masks: bit d of links[s] asks for a
+ *        channel from core s to core d.
+ * @return the fabric, or NULL with errno set (EINVAL, ENOMEM, ENOSPC).
+ */
+struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, const uint64_t *links);
+
+/** Free the fabric and its region (its endpoints must be destroyed first). Safe on NULL. */
+void dl_noc_fabric_destroy(struct dl_noc_fabric *f);
+
+/** Memory of the channel @p src -> @p dst (dl_chan.h layout), NULL when there is none. */
+void *dl_noc_fabric_chan(const struct dl_noc_fabric *f, unsigned src, unsigned dst);
+
+/** The region holding every channel (offsets of dl_noc_fabric_chan() are relative to base). */
+struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f);
+
+/** Channel capacity in words. */
+unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f);
+
+/* ------------------------------------------------------------------------ */
+/* Endpoint                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Endpoint counters (dl_noc_counters(), dl_stats module "noc"). */
+enum dl_noc_cnt {
+	DL_NOC_TX_MSGS,		 /**< messages accepted by dl_noc_send() */
+	DL_NOC_TX_WORDS,	 /**< their words */
+	DL_NOC_TX_OVERFLOWED,	 /**< of which went through an overflow queue */
+	DL_NOC_TX_NOMEM,	 /**< refused with -ENOMEM (overflow could not grow) */
+	DL_NOC_TX_BAD_MSG,	 /**< refused: bad size or framing */
+	DL_NOC_TX_NO_ROUTE,	 /**< refused: no channel to the destination */
+	DL_NOC_TX_BROKEN,	 /**< refused: channel broken */
+	DL_NOC_OVF_PENDING_MSGS, /**< gauge: messages waiting in overflow queues */
+	DL_NOC_OVF_PENDING_WORDS,
+	DL_NOC_OVF_HWM_MSGS, /**< high-water mark of the pending messages */
+	DL_NOC_OVF_HWM_WORDS,
+	DL_NOC_TX_CREDIT_RELOADS, /**< head re-reads (credits ran short) */
+	DL_NOC_TX_CHAN_BROKEN,	  /**< outgoing channels found broken */
+	DL_NOC_RX_TAIL_READS,	  /**< tail re-reads */
+	DL_NOC_RX_CHAN_BROKEN,	  /**< incoming channels found broken */
+	DL_NOC_RX_MSGS,		  /**< messages delivered to the handler */
+	DL_NOC_RX_DECODE_ERR,	  /**< dropped: dl_msg_decode() refused them */
+	DL_NOC_RX_REJECTED,	  /**< dropped: class not accepted from that source */
+	DL_NOC_NCNT
+};
+
+/** Counter names, indexed by enum dl_noc_cnt. */
+extern const char *const dl_noc_cnt_names[DL_NOC_NCNT];
+
+/** Endpoint options; a NULL configuration means all defaults. */
+struct dl_noc_conf {
+	unsigned quota; /**< mailbox messages per channel per visit (0: default) */
+	/** Cap on one destination's overflow in words (beyond it: -ENOMEM); 0 = no cap. */
+	uint64_t ovf_limit_words;
+	bool no_stats; /**< do not register the counters with dl_stats */
+};
+
+struct dl_noc_ep;
+
+/**
+ * Called for each delivered message.
+ * @param src the sending core.
+ * @param m the decoded message; array refs point into memory valid during
+ *        the call only.
+ */
+typedef void (*dl_noc_fn)(void *arg, unsigned src, const struct dl_msg *m);
+
+/**
+ * Endpoint of core @p core: producer handles of its outgoing channels,
+ * consumer handles of its incoming ones. Every source may send every class
+ * until dl_noc_set_accept() says otherwise.
+ * @return the endpoint or NULL with errno set (EINVAL, EBUSY: the core
+ *         already has an endpoint, ENOMEM).
+ */
+struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
+				   const struct dl_noc_conf *conf);
+
+/** Free an endpoint, its overflow queues (pending messages are lost) and its counters. */
+void dl_noc_ep_destroy(struct dl_noc_ep *ep);
+
+/**
+ * Queue one message (header first, @p nwords words) for core @p dst; it is
+ * visible to @p dst after the next dl_noc_flush().
+ * @return 0 (in the ring or in the overflow queue), -EHOSTUNREACH,
+ *         -EINVAL (header word count != @p nwords), -EMSGSIZE (larger than
+ *         DL_MSG_MAX_WORDS or the channel), -ENOMEM, -EPIPE.
+ */
+int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigned nwords);
+
+/**
+ * Move overflowed messages into their rings as credits allow and publish
+ * every ring written since the last flush. Call once per loop iteration.
+ * @return messages still waiting in overflow queues (all destinations).
+ */
+uint64_t dl_noc_flush(struct dl_noc_ep *ep);
+
+/**
+ * Deliver up to @p budget incoming messages to @p fn (round-robin over
+ * sources, per-source quota). @return messages taken from the channels
+ * (delivered or dropped as invalid).
+ */
+unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
+
+/**
+ * Accept only the classes in @p class_mask (enum dl_msg_class bits) from
+ * core @p src. @return 0 or -EINVAL.
+ */
+int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask);
+
+/** Messages waiting in the overflow queue to @p dst (every destination if @p dst < 0). */
+uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst);
+
+/** The endpoint's counters, indexed by enum dl_noc_cnt (read only). */
+const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep);
+
+/** The core this endpoint belongs to. */
+unsigned dl_noc_core(const struct dl_noc_ep *ep);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DL_NOC_H */
