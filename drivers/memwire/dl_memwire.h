@@ -3,7 +3,7 @@
  *
  * Frames a side transmits are finished in software (checksums, TSO via
  * dl_offload.h), copied into a buffer of the shared pool and queued on the
- * other side's RX FIFO. No clock, no threads: deterministic, so tests and
+ * other side's RX FIFO (one per queue). No clock, no threads: deterministic, so tests and
  * callgrind benchmarks of the stack can run without DPDK or a kernel. Tests
  * can also inject crafted frames and pop what a side transmitted.
  *
@@ -22,6 +22,9 @@ struct dl_memwire_config {
 	uint32_t nbufs;     /**< buffers in the shared pool (default 8192) */
 	uint32_t fifo_len;  /**< frames queued per direction before drops (default 4096) */
 	uint16_t mtu;       /**< IP MTU (default 1500) */
+	unsigned nqueues;   /**< RX/TX queues per side (default 1, at most 16); IPv4
+				 frames are steered by a hash that differs from the
+				 stack's, like a device without RSS */
 	bool no_tso;        /**< do not offer TSO */
 	uint8_t mac[2][6];  /**< MACs of side 0 and 1 (default 02:00:00:00:00:01/02) */
 };
@@ -32,7 +35,7 @@ struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg);
 /** Destroy the wire; frees queued frames. The NICs become invalid. */
 void dl_memwire_destroy(struct dl_memwire *w);
 
-/** The NIC of side 0 or 1 (one queue). Its close op does nothing. */
+/** The NIC of side 0 or 1. Its close op does nothing. */
 struct dl_nic *dl_memwire_nic(struct dl_memwire *w, int side);
 
 /** Queue a crafted frame for side `side` to receive. 0 or -ENOBUFS/-EMSGSIZE. */

@@ -33,13 +33,17 @@ struct mw_side {
 	int side;
 };
 
+#define MW_MAX_QUEUES 16
+
 struct dl_memwire {
 	struct mw_side sides[2];
 	struct dl_region *region;
 	struct dl_buf *bufs;
 	uint32_t nbufs, free_head, in_use;
 	uint32_t fifo_len;
-	struct mw_fifo fifo[2]; /* fifo[i]: frames side i will receive */
+	unsigned nq;
+	/* fifo[i][q]: frames side i will receive on queue q */
+	struct mw_fifo fifo[2][MW_MAX_QUEUES];
 	uint64_t drops;
 	uint8_t scratch[MW_BUF_SIZE];
 };
@@ -74,9 +78,26 @@ static void buf_free(struct dl_memwire *w, struct dl_buf *b)
 	w->in_use--;
 }
 
+/* Steer a frame to a queue like a multi-queue device without RSS: a hash
+ * of the IPv4 addresses and ports that is NOT the stack's own flow hash,
+ * so tests see frames reach the wrong network core. */
+static unsigned steer(const struct dl_memwire *w, const uint8_t *f, size_t len)
+{
+	uint32_t h;
+
+	if (w->nq == 1 || len < 38 || f[12] != 0x08 || f[13] != 0x00)
+		return 0;
+	h = (uint32_t)f[26] << 24 | (uint32_t)f[27] << 16 | (uint32_t)f[28] << 8 | f[29];
+	h ^= (uint32_t)f[30] << 24 | (uint32_t)f[31] << 16 | (uint32_t)f[32] << 8 | f[33];
+	h ^= (uint32_t)f[34] << 24 | (uint32_t)f[35] << 16 | (uint32_t)f[36] << 8 | f[37];
+	h ^= h >> 16;
+	h ^= h >> 7;
+	return h % w->nq;
+}
+
 static int fifo_push(struct dl_memwire *w, int side, struct dl_buf *b)
 {
-	struct mw_fifo *f = &w->fifo[side];
+	struct mw_fifo *f = &w->fifo[side][steer(w, b->data, b->len)];
 
 	if (f->n == w->fifo_len)
 		return -ENOBUFS;
@@ -85,9 +106,9 @@ static int fifo_push(struct dl_memwire *w, int side, struct dl_buf *b)
 	return 0;
 }
 
-static struct dl_buf *fifo_pop(struct dl_memwire *w, int side)
+static struct dl_buf *fifo_pop(struct dl_memwire *w, int side, unsigned q)
 {
-	struct mw_fifo *f = &w->fifo[side];
+	struct mw_fifo *f = &w->fifo[side][q];
 	struct dl_buf *b;
 
 	if (f->n == 0)
@@ -132,7 +153,7 @@ static uint16_t mw_rx_burst(struct dl_nic *nic, uint16_t q, struct dl_rx_pkt *pk
 	uint16_t i;
 
 	for (i = 0; i < n; i++) {
-		struct dl_buf *b = fifo_pop(w, sd->side);
+		struct dl_buf *b = q < w->nq ? fifo_pop(w, sd->side, q) : NULL;
 		if (b == NULL)
 			break;
 		pkts[i].data = b->data;
@@ -234,14 +255,21 @@ struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg)
 		return NULL;
 	w->nbufs = c.nbufs ? c.nbufs : 8192;
 	w->fifo_len = c.fifo_len ? c.fifo_len : 4096;
+	w->nq = c.nqueues == 0 ? 1 : c.nqueues > MW_MAX_QUEUES ? MW_MAX_QUEUES : c.nqueues;
 	w->region = dl_region_create("memwire", (size_t)w->nbufs * MW_BUF_SIZE, 0);
 	w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
-	w->fifo[0].idx = calloc(w->fifo_len, sizeof(uint32_t));
-	w->fifo[1].idx = calloc(w->fifo_len, sizeof(uint32_t));
-	if (w->region == NULL || w->bufs == NULL || w->fifo[0].idx == NULL ||
-	    w->fifo[1].idx == NULL) {
+	if (w->region == NULL || w->bufs == NULL) {
 		dl_memwire_destroy(w);
 		return NULL;
+	}
+	for (int s = 0; s < 2; s++) {
+		for (unsigned q = 0; q < w->nq; q++) {
+			w->fifo[s][q].idx = calloc(w->fifo_len, sizeof(uint32_t));
+			if (w->fifo[s][q].idx == NULL) {
+				dl_memwire_destroy(w);
+				return NULL;
+			}
+		}
 	}
 	for (uint32_t i = 0; i < w->nbufs; i++) {
 		w->bufs[i].data = w->region->base + (size_t)i * MW_BUF_SIZE;
@@ -257,7 +285,7 @@ struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg)
 		nic->name = s == 0 ? "memwire:0" : "memwire:1";
 		memcpy(nic->mac, mac_nonzero(c.mac[s]) ? c.mac[s] : defmac[s], 6);
 		nic->mtu = c.mtu ? c.mtu : 1500;
-		nic->nb_queues = 1;
+		nic->nb_queues = (uint16_t)w->nq;
 		nic->caps = DL_NIC_CAP_TX_IP_CKSUM | DL_NIC_CAP_TX_L4_CKSUM | DL_NIC_CAP_MULTI_SEG |
 			    DL_NIC_CAP_EXTBUF | (c.no_tso ? 0 : DL_NIC_CAP_TSO);
 		nic->rx_region = w->region->id;
@@ -273,8 +301,9 @@ void dl_memwire_destroy(struct dl_memwire *w)
 		return;
 	dl_region_destroy(w->region);
 	free(w->bufs);
-	free(w->fifo[0].idx);
-	free(w->fifo[1].idx);
+	for (int s = 0; s < 2; s++)
+		for (unsigned q = 0; q < MW_MAX_QUEUES; q++)
+			free(w->fifo[s][q].idx);
 	free(w);
 }
 
@@ -290,9 +319,11 @@ int dl_memwire_inject(struct dl_memwire *w, int side, const uint8_t *frame, size
 
 size_t dl_memwire_pop(struct dl_memwire *w, int side, uint8_t *out, size_t cap)
 {
-	struct dl_buf *b = fifo_pop(w, side & 1);
+	struct dl_buf *b = NULL;
 	size_t n;
 
+	for (unsigned q = 0; q < w->nq && b == NULL; q++)
+		b = fifo_pop(w, side & 1, q);
 	if (b == NULL)
 		return 0;
 	n = b->len;
@@ -303,7 +334,11 @@ size_t dl_memwire_pop(struct dl_memwire *w, int side, uint8_t *out, size_t cap)
 
 unsigned dl_memwire_pending(const struct dl_memwire *w, int side)
 {
-	return w->fifo[side & 1].n;
+	unsigned n = 0;
+
+	for (unsigned q = 0; q < w->nq; q++)
+		n += w->fifo[side & 1][q].n;
+	return n;
 }
 
 unsigned dl_memwire_bufs_in_use(const struct dl_memwire *w)
