@@ -125,10 +125,10 @@ enum dl_msg_class {
 
 /** REMOTE_CLOSED reasons. */
 enum dl_msg_close_reason {
-	DL_CLOSE_FIN = 0,
-	DL_CLOSE_RESET = 1,
-	DL_CLOSE_TIMEOUT = 2,
-	DL_CLOSE_ABORT = 3,
+	DL_MSG_CLOSE_FIN = 0,
+	DL_MSG_CLOSE_RESET = 1,
+	DL_MSG_CLOSE_TIMEOUT = 2,
+	DL_MSG_CLOSE_ABORT = 3,
 };
 
 /** SHUTDOWN modes (same values as SHUT_RD/SHUT_WR/SHUT_RDWR). */

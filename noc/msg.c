@@ -156,7 +156,7 @@ static int decode_payload(const uint64_t *p, unsigned npay, struct dl_msg *m)
 		m->u.data_acked.bytes = (uint32_t)p[0];
 		return 0;
 	case DL_MSG_REMOTE_CLOSED:
-		if (p[0] > DL_CLOSE_ABORT)
+		if (p[0] > DL_MSG_CLOSE_ABORT)
 			return -EINVAL;
 		m->u.remote_closed.reason = (unsigned)p[0];
 		return 0;

@@ -301,7 +301,7 @@ static void test_encoders_reject_bad_arguments(void **state)
 	assert_int_equal(dl_msg_enc_cmd_error(w, 0, 1, DL_MSG_PKT_HANDOFF, 1, 0), -EINVAL);
 	assert_int_equal(dl_msg_enc_cmd_error(w, 0, 1, 0x100 | DL_MSG_SEND, 1, 0), -EINVAL);
 	assert_int_equal(dl_msg_enc_cmd_error(w, 0, 1, DL_MSG_SEND, 65535, 7), 3);
-	assert_int_equal(dl_msg_enc_remote_closed(w, 0, 1, DL_CLOSE_ABORT + 1), -EINVAL);
+	assert_int_equal(dl_msg_enc_remote_closed(w, 0, 1, DL_MSG_CLOSE_ABORT + 1), -EINVAL);
 	assert_int_equal(dl_msg_enc_shutdown(w, 0, 1, DL_SHUT_RDWR + 1), -EINVAL);
 	assert_int_equal(dl_msg_enc_arp_learn(w, 0, 0, mac), -EINVAL);
 	assert_int_equal(dl_msg_enc_arp_learn(w, 0, 1, NULL), -EINVAL);
@@ -410,9 +410,9 @@ static void test_decode_specific_errors(void **state)
 
 	/* Enumerations and errno fields. */
 	w[0] = dl_msg_hdr(DL_MSG_REMOTE_CLOSED, 2, 0, 9);
-	w[1] = DL_CLOSE_ABORT;
+	w[1] = DL_MSG_CLOSE_ABORT;
 	assert_int_equal(decode_exact(w, 2, &m), 2);
-	w[1] = DL_CLOSE_ABORT + 1;
+	w[1] = DL_MSG_CLOSE_ABORT + 1;
 	assert_int_equal(decode_exact(w, 2, &m), -EINVAL);
 	w[0] = dl_msg_hdr(DL_MSG_SHUTDOWN, 2, 0, 9);
 	w[1] = DL_SHUT_RDWR + 1;
