@@ -1,0 +1,522 @@
+/*
+ * config.c - parsing of the common application arguments (see dl_config.h).
+ *
+ * A table of common options drives both the parser and the usage text;
+ * options an application adds are looked up in its own table afterwards.
+ * Each value has a small strict parser (no trailing garbage, ranges
+ * checked) that writes a one-line message on failure, so the user learns
+ * exactly which argument is wrong. No DPDK and no global state here: the
+ * unit tests call dl_config_parse() directly.
+ */
+#include "dl_config.h"
+#include "dl_hal.h"
+#include "dl_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum common_key {
+	OPT_IP,
+	OPT_GW,
+	OPT_MODE,
+	OPT_NET_CORES,
+	OPT_IDLE,
+	OPT_LAYOUT,
+	OPT_DISPATCH,
+	OPT_IMPAIR,
+	OPT_PORT_ID,
+	OPT_RX_DESC,
+	OPT_TX_DESC,
+	OPT_RX_BUFS,
+	OPT_NO_HW_OFFLOAD,
+	OPT_STATS_ALL,
+	OPT_LOG_LEVEL,
+	OPT_HELP,
+};
+
+static const struct dl_app_opt common_opts[] = {
+    {"ip", "A.B.C.D/NN", "our IPv4 address and prefix length (required)", OPT_IP},
+    {"gw", "A.B.C.D", "default gateway (inside the --ip subnet)", OPT_GW},
+    {"mode", "rtc|dlibos", "execution mode (default rtc)", OPT_MODE},
+    {"net-cores", "N", "dlibos mode: net cores; the other lcores run the application",
+     OPT_NET_CORES},
+    {"idle", "poll|pause|sleep",
+     "idle cores spin, pause or sleep (default: poll if each lcore has its own CPU, else sleep)",
+     OPT_IDLE},
+    {"layout", "naive|quadrant-all|quadrant-dedicated", "dlibos mode: core layout (default naive)",
+     OPT_LAYOUT},
+    {"dispatch", "rr|least-loaded", "dlibos mode: new-connection dispatch (default rr)",
+     OPT_DISPATCH},
+    {"impair", "SPEC",
+     "fault injection below the stack (both directions), SPEC = "
+     "loss=F,reorder=F,dup=F,corrupt=F,delay_us=N,seed=N (any subset)",
+     OPT_IMPAIR},
+    {"port-id", "N", "DPDK port to use (default 0)", OPT_PORT_ID},
+    {"rx-desc", "N", "RX descriptors per queue (default 1024)", OPT_RX_DESC},
+    {"tx-desc", "N", "TX descriptors per queue (default 1024)", OPT_TX_DESC},
+    {"rx-bufs", "N", "RX buffers per queue (default 8192)", OPT_RX_BUFS},
+    {"no-hw-offload", NULL, "compute checksums and TSO in software", OPT_NO_HW_OFFLOAD},
+    {"stats-all", NULL, "print all counters on exit (default: the non-zero ones)", OPT_STATS_ALL},
+    {"log-level", "err|warn|info|debug", "runtime log level (default info)", OPT_LOG_LEVEL},
+    {"help", NULL, "print this help and exit", OPT_HELP},
+};
+
+#define N_COMMON (sizeof(common_opts) / sizeof(common_opts[0]))
+
+static const char *const mode_names[] = {"rtc", "dlibos"};
+static const char *const idle_names[] = {"auto", "poll", "pause", "sleep"};
+static const char *const layout_names[] = {"naive", "quadrant-all", "quadrant-dedicated"};
+static const char *const dispatch_names[] = {"rr", "least-loaded"};
+static const char *const log_names[] = {"err", "warn", "info", "debug"};
+
+const char *dl_mode_name(enum dl_mode m)
+{
+	return (unsigned)m < 2 ? mode_names[m] : "?";
+}
+
+const char *dl_idle_name(enum dl_idle_policy p)
+{
+	return (unsigned)p < 4 ? idle_names[p] : "?";
+}
+
+const char *dl_layout_name(enum dl_layout l)
+{
+	return (unsigned)l < 3 ? layout_names[l] : "?";
+}
+
+const char *dl_dispatch_name(enum dl_dispatch d)
+{
+	return (unsigned)d < 2 ? dispatch_names[d] : "?";
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+void dl_config_defaults(struct dl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = DL_MODE_RTC;
+	cfg->idle = DL_IDLE_AUTO;
+	cfg->layout = DL_LAYOUT_NAIVE;
+	cfg->dispatch = DL_DISPATCH_RR;
+	cfg->log_level = -1;
+}
+
+/* Strict unsigned decimal in [min, max]. */
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
+		      unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Strict fraction in [0, 1]. */
+static int parse_fraction(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* One of names[n]; returns the index or -1. */
+static int parse_enum(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Dotted quad into host byte order. */
+static int parse_ipv4(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -1;
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+static uint32_t prefix_mask(unsigned prefix)
+{
+	return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+static int parse_ip_prefix(struct dl_config *cfg, const char *v, char *err, size_t errlen)
+{
+	char buf[64];
+	char *slash;
+	unsigned long long prefix;
+	uint32_t ip, mask;
+
+	if (strlen(v) >= sizeof(buf))
+		return fail(err, errlen, "--ip '%s': too long", v);
+	strcpy(buf, v);
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return fail(err, errlen, "--ip '%s': expected A.B.C.D/NN (prefix length missing)",
+			    v);
+	*slash = '\0';
+	if (parse_ipv4(buf, &ip) != 0)
+		return fail(err, errlen, "--ip '%s': '%s' is not an IPv4 address", v, buf);
+	if (parse_uint(slash + 1, 1, 32, &prefix) != 0)
+		return fail(err, errlen, "--ip '%s': prefix length must be 1..32", v);
+	mask = prefix_mask((unsigned)prefix);
+	if (ip == 0 || (ip >> 24) == 127 || (ip >> 28) >= 14)
+		return fail(err, errlen,
+			    "--ip '%s': not a usable unicast address (zero, loopback, multicast "
+			    "or reserved)",
+			    v);
+	if (prefix <= 30 && ((ip & ~mask) == 0 || (ip & ~mask) == ~mask))
+		return fail(err, errlen, "--ip '%s': that is the %s address of the subnet", v,
+			    (ip & ~mask) == 0 ? "network" : "broadcast");
+	cfg->ip = ip;
+	cfg->prefix_len = (uint8_t)prefix;
+	return 0;
+}
+
+int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, size_t errlen)
+{
+	char buf[256];
+	char *save = NULL, *item;
+	struct dl_impair_config c = {0};
+
+	if (spec == NULL || *spec == '\0')
+		return fail(err, errlen, "--impair: empty specification");
+	if (strlen(spec) >= sizeof(buf))
+		return fail(err, errlen, "--impair: specification too long");
+	strcpy(buf, spec);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		const char *key = item, *val;
+		double *frac = NULL;
+		unsigned long long u;
+
+		if (eq == NULL)
+			return fail(err, errlen, "--impair: '%s' is not key=value", item);
+		*eq = '\0';
+		val = eq + 1;
+		if (strcmp(key, "loss") == 0)
+			frac = &c.loss;
+		else if (strcmp(key, "reorder") == 0)
+			frac = &c.reorder;
+		else if (strcmp(key, "dup") == 0)
+			frac = &c.dup;
+		else if (strcmp(key, "corrupt") == 0)
+			frac = &c.corrupt;
+		if (frac != NULL) {
+			if (parse_fraction(val, frac) != 0)
+				return fail(err, errlen,
+					    "--impair: %s='%s' must be a fraction between 0 and 1",
+					    key, val);
+		} else if (strcmp(key, "delay_us") == 0) {
+			if (parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
+				return fail(err, errlen,
+					    "--impair: delay_us='%s' must be 0..10000000", val);
+			c.delay_us = (uint32_t)u;
+		} else if (strcmp(key, "seed") == 0) {
+			if (parse_uint(val, 0, UINT64_MAX, &u) != 0)
+				return fail(err, errlen,
+					    "--impair: seed='%s' must be an unsigned integer", val);
+			c.seed = u;
+		} else {
+			return fail(err, errlen,
+				    "--impair: unknown key '%s' (use loss, reorder, dup, corrupt, "
+				    "delay_us, seed)",
+				    key);
+		}
+	}
+	c.now = ic->now;
+	c.now_arg = ic->now_arg;
+	*ic = c;
+	return 0;
+}
+
+static int parse_enum_opt(const char *opt, const char *v, const char *const *names, int n, int *out,
+			  char *err, size_t errlen)
+{
+	int i = parse_enum(v, names, n);
+
+	if (i < 0) {
+		char list[128] = "";
+		for (int k = 0; k < n; k++) {
+			strncat(list, names[k], sizeof(list) - strlen(list) - 1);
+			if (k + 1 < n)
+				strncat(list, "|", sizeof(list) - strlen(list) - 1);
+		}
+		return fail(err, errlen, "--%s '%s': expected %s", opt, v, list);
+	}
+	*out = i;
+	return 0;
+}
+
+static int parse_count(const char *opt, const char *v, unsigned long long min,
+		       unsigned long long max, unsigned long long *out, char *err, size_t errlen)
+{
+	if (parse_uint(v, min, max, out) != 0)
+		return fail(err, errlen, "--%s '%s': expected an integer in %llu..%llu", opt, v,
+			    min, max);
+	return 0;
+}
+
+/* Apply one common option. */
+static int apply_common(struct dl_config *cfg, int key, const char *v, char *err, size_t errlen)
+{
+	unsigned long long u;
+	int e;
+
+	switch (key) {
+	case OPT_IP:
+		return parse_ip_prefix(cfg, v, err, errlen);
+	case OPT_GW:
+		if (parse_ipv4(v, &cfg->gw) != 0 || cfg->gw == 0)
+			return fail(err, errlen, "--gw '%s': not an IPv4 address", v);
+		return 0;
+	case OPT_MODE:
+		if (parse_enum_opt("mode", v, mode_names, 2, &e, err, errlen) != 0)
+			return -1;
+		cfg->mode = (enum dl_mode)e;
+		return 0;
+	case OPT_NET_CORES:
+		if (parse_count("net-cores", v, 1, DL_MAX_CORES - 1, &u, err, errlen) != 0)
+			return -1;
+		cfg->net_cores = (unsigned)u;
+		return 0;
+	case OPT_IDLE:
+		/* "auto" is the default, not something to ask for. */
+		if (parse_enum_opt("idle", v, idle_names + 1, 3, &e, err, errlen) != 0)
+			return -1;
+		cfg->idle = (enum dl_idle_policy)(e + 1);
+		return 0;
+	case OPT_LAYOUT:
+		if (parse_enum_opt("layout", v, layout_names, 3, &e, err, errlen) != 0)
+			return -1;
+		cfg->layout = (enum dl_layout)e;
+		return 0;
+	case OPT_DISPATCH:
+		if (parse_enum_opt("dispatch", v, dispatch_names, 2, &e, err, errlen) != 0)
+			return -1;
+		cfg->dispatch = (enum dl_dispatch)e;
+		return 0;
+	case OPT_IMPAIR:
+		if (dl_impair_parse(&cfg->impair, v, err, errlen) != 0)
+			return -1;
+		cfg->impair_on = true;
+		return 0;
+	case OPT_PORT_ID:
+		if (parse_count("port-id", v, 0, 65534, &u, err, errlen) != 0)
+			return -1;
+		cfg->port_id = (uint16_t)u;
+		return 0;
+	case OPT_RX_DESC:
+	case OPT_TX_DESC:
+		if (parse_count(key == OPT_RX_DESC ? "rx-desc" : "tx-desc", v, 32, 32768, &u, err,
+				errlen) != 0)
+			return -1;
+		if (key == OPT_RX_DESC)
+			cfg->rx_desc = (uint16_t)u;
+		else
+			cfg->tx_desc = (uint16_t)u;
+		return 0;
+	case OPT_RX_BUFS:
+		if (parse_count("rx-bufs", v, 512, 1u << 22, &u, err, errlen) != 0)
+			return -1;
+		cfg->rx_bufs = (uint32_t)u;
+		return 0;
+	case OPT_NO_HW_OFFLOAD:
+		cfg->no_hw_offload = true;
+		return 0;
+	case OPT_STATS_ALL:
+		cfg->stats_all = true;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (parse_enum_opt("log-level", v, log_names, 4, &e, err, errlen) != 0)
+			return -1;
+		cfg->log_level = e;
+		return 0;
+	case OPT_HELP:
+		cfg->help = true;
+		return 0;
+	}
+	return fail(err, errlen, "internal: unknown option key %d", key);
+}
+
+static const struct dl_app_opt *find_opt(const struct dl_app_opt *opts, unsigned n,
+					 const char *name, size_t name_len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strlen(opts[i].name) == name_len && strncmp(opts[i].name, name, name_len) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+/* Cross-option checks once everything is parsed. */
+static int check_config(const struct dl_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->ip == 0)
+		return fail(err, errlen, "--ip A.B.C.D/NN is required");
+	if (cfg->gw != 0) {
+		uint32_t mask = prefix_mask(cfg->prefix_len);
+		if (cfg->gw == cfg->ip)
+			return fail(err, errlen, "--gw is our own address (--ip)");
+		if ((cfg->gw & mask) != (cfg->ip & mask))
+			return fail(err, errlen, "--gw is not inside the --ip subnet (/%u)",
+				    cfg->prefix_len);
+	}
+	if (cfg->net_cores != 0 && cfg->mode != DL_MODE_DLIBOS)
+		return fail(err, errlen,
+			    "--net-cores applies to --mode dlibos (in rtc mode every lcore is a "
+			    "net core)");
+	return 0;
+}
+
+enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *const argv[],
+				     const struct dl_app_args *app, char *err, size_t errlen)
+{
+	const struct dl_app_opt *app_opts = app != NULL ? app->opts : NULL;
+	unsigned n_app = app != NULL && app->opts != NULL ? app->n_opts : 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *eq, *value = NULL;
+		const struct dl_app_opt *o;
+		bool common;
+		size_t name_len;
+
+		if (strcmp(a, "-h") == 0) {
+			cfg->help = true;
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+			return fail(err, errlen, "unexpected argument '%s' (options start with --)",
+				    a);
+		name = a + 2;
+		eq = strchr(name, '=');
+		name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+		o = find_opt(common_opts, N_COMMON, name, name_len);
+		common = o != NULL;
+		if (o == NULL)
+			o = find_opt(app_opts, n_app, name, name_len);
+		if (o == NULL)
+			return fail(err, errlen, "unknown option '--%.*s'", (int)name_len, name);
+		if (o->arg_name == NULL) {
+			if (eq != NULL)
+				return fail(err, errlen, "option '--%s' takes no value", o->name);
+		} else if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			return fail(err, errlen, "option '--%s' needs a value (%s)", o->name,
+				    o->arg_name);
+		}
+		if (o->arg_name != NULL && *value == '\0')
+			return fail(err, errlen, "option '--%s' has an empty value", o->name);
+		if (common) {
+			if (apply_common(cfg, o->key, value, err, errlen) != 0)
+				return DL_PARSE_ERROR;
+		} else if (app->handle == NULL ||
+			   app->handle(app->arg, o->key, value, err, errlen) != 0) {
+			if (errlen > 0 && err[0] == '\0')
+				fail(err, errlen, "bad value for '--%s'", o->name);
+			return DL_PARSE_ERROR;
+		}
+	}
+	if (cfg->help)
+		return DL_PARSE_HELP;
+	if (check_config(cfg, err, errlen) != 0)
+		return DL_PARSE_ERROR;
+	if (app != NULL && app->check != NULL && app->check(app->arg, err, errlen) != 0) {
+		if (errlen > 0 && err[0] == '\0')
+			fail(err, errlen, "bad application arguments");
+		return DL_PARSE_ERROR;
+	}
+	return DL_PARSE_OK;
+}
+
+static void print_opts(FILE *f, const struct dl_app_opt *opts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char left[64];
+
+		if (opts[i].arg_name != NULL)
+			snprintf(left, sizeof(left), "--%s %s", opts[i].name, opts[i].arg_name);
+		else
+			snprintf(left, sizeof(left), "--%s", opts[i].name);
+		if (strlen(left) <= 26)
+			fprintf(f, "  %-26s %s\n", left, opts[i].help);
+		else
+			fprintf(f, "  %s\n  %-26s %s\n", left, "", opts[i].help);
+	}
+}
+
+void dl_config_usage(FILE *f, const struct dl_app_args *app)
+{
+	const char *prog = app != NULL && app->prog != NULL ? app->prog : "dlibos-app";
+
+	fprintf(f, "Usage: %s [EAL options] -- --ip A.B.C.D/NN [options]\n", prog);
+	if (app != NULL && app->summary != NULL)
+		fprintf(f, "%s\n", app->summary);
+	fprintf(f, "\nEAL options (before --) are DPDK's; always name the device, e.g.\n"
+		   "  -l 0-1 --no-pci --no-huge -m 512 --in-memory --vdev=net_tap0,iface=dl0\n"
+		   "\nCommon options (after --):\n");
+	print_opts(f, common_opts, N_COMMON);
+	if (app != NULL && app->opts != NULL && app->n_opts > 0) {
+		fprintf(f, "\n%s options:\n", prog);
+		print_opts(f, app->opts, app->n_opts);
+	}
+	fprintf(f, "\nSignals: SIGINT/SIGTERM stop cleanly, SIGUSR1 prints the counters.\n");
+}
+
+void dl_config_parse_or_exit(struct dl_config *cfg, int argc, char *const argv[],
+			     const struct dl_app_args *app)
+{
+	char err[256];
+	const char *prog = app != NULL && app->prog != NULL ? app->prog : "dlibos-app";
+
+	switch (dl_config_parse(cfg, argc, argv, app, err, sizeof(err))) {
+	case DL_PARSE_OK:
+		return;
+	case DL_PARSE_HELP:
+		dl_config_usage(stdout, app);
+		exit(0);
+	case DL_PARSE_ERROR:
+		fprintf(stderr, "%s: error: %s\n\n", prog, err);
+		dl_config_usage(stderr, app);
+		exit(2);
+	}
+}

@@ -1,0 +1,144 @@
+/*
+ * dl_config.h - the command-line arguments every DLibOS application shares.
+ *
+ * A DLibOS program is started like testpmd:
+ *
+ *     prog [EAL args] -- [application args]
+ *
+ * The platform (DPDK's EAL) consumes what comes before `--`; what follows
+ * is parsed here: the common options (--ip, --gw, --mode, --net-cores,
+ * --idle, --layout, --dispatch, --impair, --port-id, ...) plus the options
+ * an application adds through struct dl_app_args (e.g. httpd's --root and
+ * --port). Parsing is pure (no DPDK, no global state, no exit) so every
+ * error path is unit-tested; dl_config_parse_or_exit() is the wrapper that
+ * programs use: it prints what is wrong and the usage, and exits 2 (0 for
+ * --help).
+ *
+ * Options are "--name value" or "--name=value". Nothing positional.
+ */
+#ifndef DL_CONFIG_H
+#define DL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dl_impair.h"
+
+/** Execution mode (DESIGN.md section 1). */
+enum dl_mode {
+	DL_MODE_RTC = 0, /**< every core runs driver, stack and application */
+	DL_MODE_DLIBOS,	 /**< net cores and application cores, NoC between them */
+};
+
+/** What a core does when a loop iteration found no work. */
+enum dl_idle_policy {
+	DL_IDLE_AUTO = 0, /**< poll if every core has its own CPU to spare, else sleep */
+	DL_IDLE_POLL,	  /**< spin */
+	DL_IDLE_PAUSE,	  /**< spin with the CPU's pause instruction */
+	DL_IDLE_SLEEP,	  /**< sleep with backoff after a run of empty iterations */
+};
+
+/** Core layout for --mode dlibos (paper Figure 3). */
+enum dl_layout {
+	DL_LAYOUT_NAIVE = 0,
+	DL_LAYOUT_QUADRANT_ALL,
+	DL_LAYOUT_QUADRANT_DEDICATED,
+};
+
+/** How a net core picks the application core for a new connection. */
+enum dl_dispatch {
+	DL_DISPATCH_RR = 0,
+	DL_DISPATCH_LEAST_LOADED,
+};
+
+/** The parsed common arguments. */
+struct dl_config {
+	uint32_t ip;	    /**< our IPv4 address, host byte order */
+	uint8_t prefix_len; /**< netmask length (1..32) */
+	uint32_t gw;	    /**< default gateway, host byte order, 0 = none */
+	enum dl_mode mode;
+	unsigned net_cores; /**< --net-cores (dlibos); 0 = not given */
+	enum dl_idle_policy idle;
+	enum dl_layout layout;
+	enum dl_dispatch dispatch;
+	bool impair_on; /**< --impair given */
+	struct dl_impair_config impair;
+	uint16_t port_id;   /**< DPDK port */
+	uint16_t rx_desc;   /**< RX descriptors per queue (0 = backend default) */
+	uint16_t tx_desc;   /**< TX descriptors per queue (0 = backend default) */
+	uint32_t rx_bufs;   /**< RX buffers per queue (0 = backend default) */
+	bool no_hw_offload; /**< compute checksums/TSO in software even if the port could */
+	bool stats_all;	    /**< print zero counters too */
+	int log_level;	    /**< dl_log_level; -1 = not given */
+	bool help;	    /**< --help was given */
+};
+
+/** One application option. */
+struct dl_app_opt {
+	const char *name;     /**< long name without dashes, e.g. "root" */
+	const char *arg_name; /**< NULL for a flag, else e.g. "DIR" (value required) */
+	const char *help;     /**< one line */
+	int key;	      /**< passed to the handler */
+};
+
+/**
+ * An application's own options. The handler receives each given option
+ * (value NULL for flags) and returns 0, or -1 after writing what is wrong
+ * into err (errlen bytes).
+ */
+struct dl_app_args {
+	const char *prog;	       /**< program name in the usage */
+	const char *summary;	       /**< one line: what the program does */
+	const struct dl_app_opt *opts; /**< may be NULL */
+	unsigned n_opts;
+	int (*handle)(void *arg, int key, const char *value, char *err, size_t errlen);
+	void *arg;
+	/**
+	 * Optional: check the application's options once everything is
+	 * parsed (e.g. a required --root). 0 or -1 with err written.
+	 */
+	int (*check)(void *arg, char *err, size_t errlen);
+};
+
+/** Result of dl_config_parse(). */
+enum dl_parse_result {
+	DL_PARSE_OK = 0,
+	DL_PARSE_HELP = 1,   /**< --help: print the usage and exit 0 */
+	DL_PARSE_ERROR = -1, /**< err says what is wrong */
+};
+
+/** Defaults for every field (no address). */
+void dl_config_defaults(struct dl_config *cfg);
+
+/**
+ * Parse application arguments (what follows `--`; argv[0] is not an
+ * option and is skipped). app may be NULL. Pure: no output, no exit.
+ */
+enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *const argv[],
+				     const struct dl_app_args *app, char *err, size_t errlen);
+
+/**
+ * Parse an --impair specification "loss=F,reorder=F,dup=F,corrupt=F,
+ * delay_us=N,seed=N" (any subset, any order). 0 or -1 with err written.
+ */
+int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, size_t errlen);
+
+/** Print the usage (common and application options) to f. */
+void dl_config_usage(FILE *f, const struct dl_app_args *app);
+
+/**
+ * dl_config_parse(), then on error print "prog: error: ..." and the usage
+ * to stderr and exit(2); on --help print the usage to stdout and exit(0).
+ */
+void dl_config_parse_or_exit(struct dl_config *cfg, int argc, char *const argv[],
+			     const struct dl_app_args *app);
+
+/** Names for printing. */
+const char *dl_mode_name(enum dl_mode m);
+const char *dl_idle_name(enum dl_idle_policy p);
+const char *dl_layout_name(enum dl_layout l);
+const char *dl_dispatch_name(enum dl_dispatch d);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * dl_platform.h - what the runtime needs from the platform beyond the NIC:
+ * start-up from the command line, cores and their topology, launching a
+ * function per core, NUMA-local memory, and opening the port.
+ *
+ * drivers/dpdk implements it with DPDK's EAL (lcores, rte_eal_remote_launch,
+ * rte_zmalloc_socket, ethdev); drivers/tilegx will implement it with tmc.
+ * lib/runtime.c uses only this header, so it never includes DPDK.
+ *
+ * Core indices are DLibOS's: 0..dl_platform_core_count()-1, core 0 being
+ * the main thread (DPDK's main lcore).
+ */
+#ifndef DL_PLATFORM_H
+#define DL_PLATFORM_H
+
+#include "dl_hal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/**
+ * Start the platform from its own part of the command line (argv[0] plus
+ * the EAL arguments, i.e. what precedes `--`). On failure prints why (and a
+ * hint) and returns -1.
+ */
+int dl_platform_init(int argc, char **argv);
+
+/** Release the platform (rte_eal_cleanup). */
+void dl_platform_fini(void);
+
+/** Number of cores (lcores) the platform runs. */
+unsigned dl_platform_core_count(void);
+
+/** Topology of core i (cpu, NUMA node, L3 domain). */
+void dl_platform_core_info(unsigned i, struct dl_core_info *ci);
+
+/**
+ * True when each core is pinned to exactly one CPU, no two cores share a
+ * CPU, and at least one online CPU is left for the rest of the system.
+ */
+bool dl_platform_cores_exclusive(void);
+
+/** Run fn(arg) on core i (i > 0) in its own thread. 0 or -errno. */
+int dl_platform_launch(unsigned i, int (*fn)(void *), void *arg);
+
+/** Wait for the function launched on core i (i > 0); its return value. */
+int dl_platform_wait(unsigned i);
+
+/** Zeroed, cache-aligned memory on a NUMA node (-1: any). NULL if none. */
+void *dl_platform_zmalloc(size_t size, int numa_node);
+
+/** Free dl_platform_zmalloc memory (NULL is fine). */
+void dl_platform_free(void *p);
+
+/** Parameters for opening a port. Zero fields take backend defaults. */
+struct dl_nic_params {
+	uint16_t port_id;   /**< platform port index */
+	uint16_t nb_queues; /**< RX/TX queue pairs (one per net core) */
+	uint16_t rx_desc;   /**< RX descriptors per queue (default 1024) */
+	uint16_t tx_desc;   /**< TX descriptors per queue (default 1024) */
+	uint32_t rx_bufs;   /**< RX buffers per queue (default 8192) */
+	uint32_t hdr_bufs;  /**< TX header buffers per queue (default 8192) */
+	bool no_hw_offload; /**< do checksums and TSO in software */
+	int numa_node;	    /**< where to put pools (-1: the port's node) */
+};
+
+/** Ports the platform found. */
+unsigned dl_platform_port_count(void);
+
+/**
+ * Open and start a port. Prints the reason on failure and returns NULL.
+ * Close it with dl_nic_close().
+ */
+struct dl_nic *dl_platform_nic_open(const struct dl_nic_params *p);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * dl_runtime.h - the process runtime: command line, platform start-up,
+ * port, one polling loop per core, idle policy, signals, clean shutdown.
+ *
+ *     prog [EAL args] -- --ip A.B.C.D/NN [common and app options]
+ *
+ * dl_runtime_main() does everything: parses the application arguments
+ * (before touching the platform, so a bad argument fails fast with exit 2),
+ * starts the platform (DPDK EAL), opens the port with one queue pair per
+ * net core (wrapped by the impairment shim with --impair), prints the core
+ * map and the idle policy, creates each core's state NUMA-locally and its
+ * stack on the core's own thread, runs the loops until SIGINT/SIGTERM,
+ * then stops the cores, prints the counters, closes the port and frees
+ * everything. SIGUSR1 prints the counters without stopping (the main
+ * core prints; the handler only sets a flag).
+ *
+ * A core's loop iteration is small functions on struct dl_core:
+ *     core_rx()      RX burst -> dl_stack_input
+ *     core_timers()  dl_stack_poll
+ *     hooks.poll()   the application (and, later, the NoC mailbox)
+ *     core_tx()      dl_stack_flush (and, later, the NoC flush)
+ *     dl_idle_wait() the idle policy when nothing happened
+ *
+ * In --mode rtc every core is a net core with its own queue pair. --mode
+ * dlibos is parsed and validated, then refused until the NoC is wired in.
+ */
+#ifndef DL_RUNTIME_H
+#define DL_RUNTIME_H
+
+#include "dl_config.h"
+#include "dl_hal.h"
+#include "dl_stack.h"
+#include "dl_stats.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- idle policy (pure, unit-tested) ------------------------------------ */
+
+/** Empty iterations before a sleeping core starts to sleep. */
+#define DL_IDLE_SPIN_ITERS 256
+/** First and longest sleep of the backoff, microseconds. */
+#define DL_IDLE_SLEEP_MIN_US 8
+#define DL_IDLE_SLEEP_MAX_US 128
+
+/** Per-core idle state. */
+struct dl_idle {
+	enum dl_idle_policy policy; /**< resolved: never DL_IDLE_AUTO */
+	uint32_t empty;		    /**< consecutive iterations without work */
+	uint32_t sleep_us;	    /**< next sleep of the backoff */
+};
+
+/** Resolve --idle: auto means poll when the cores are exclusive, else sleep. */
+enum dl_idle_policy dl_idle_resolve(enum dl_idle_policy requested, bool cores_exclusive);
+
+/** Start state for a policy. */
+void dl_idle_init(struct dl_idle *s, enum dl_idle_policy policy);
+
+/**
+ * Account one loop iteration that did `work` units. Returns what to do now:
+ * 0 = nothing (poll on), a negative value = one CPU pause, a positive value
+ * = sleep that many microseconds. Work resets the backoff.
+ */
+int dl_idle_next(struct dl_idle *s, unsigned work);
+
+/** Apply dl_idle_next(): pause or sleep. Returns true if the core slept. */
+bool dl_idle_wait(struct dl_idle *s, unsigned work);
+
+/* ---- cores -------------------------------------------------------------- */
+
+/** What a core does. */
+enum dl_core_role {
+	DL_ROLE_RTC = 0, /**< net core that also runs the application (rtc mode) */
+	DL_ROLE_NET,	 /**< network core (dlibos mode) */
+	DL_ROLE_APP,	 /**< application core (dlibos mode) */
+};
+
+enum dl_core_cnt { CORE_RX_PACKETS, CORE_RX_BURSTS, CORE_IDLE_SLEEPS, CORE_NCNT };
+
+struct dl_runtime;
+
+/** Per-core state, allocated on the core's NUMA node, touched by its thread. */
+struct dl_core {
+	unsigned index; /**< DLibOS core index */
+	enum dl_core_role role;
+	struct dl_core_info info;
+	struct dl_runtime *rt;
+	struct dl_stack *stack; /**< net/rtc cores, created on the core's thread */
+	uint16_t queue;		/**< NIC queue pair (net/rtc cores) */
+	unsigned net_index;	/**< index among the net cores */
+	void *noc;		/**< NoC endpoint (dlibos mode) */
+	void *app_ctx;		/**< the application's per-core context */
+	struct dl_idle idle;
+	uint64_t now; /**< time of the current iteration (us) */
+	int start_rc; /**< result of the core's start-up */
+	uint64_t cnt[CORE_NCNT];
+	struct dl_counter_block blk;
+} __attribute__((aligned(64)));
+
+/** Optional application hooks, called on each core's own thread. */
+struct dl_runtime_hooks {
+	/** After the core's stack exists, before its loop (e.g. dl_stack_listen). */
+	int (*core_start)(struct dl_core *c, void *arg);
+	/** Every iteration after the stack's RX and timers; returns work done. */
+	unsigned (*core_poll)(struct dl_core *c, void *arg);
+	/** After the loop, before the stack is destroyed. */
+	void (*core_stop)(struct dl_core *c, void *arg);
+	void *arg;
+};
+
+/** The runtime of one process. */
+struct dl_runtime {
+	struct dl_config cfg;
+	const struct dl_app_args *app;
+	struct dl_runtime_hooks hooks;
+	struct dl_nic *nic;
+	struct dl_stack_config stack_cfg;
+	enum dl_idle_policy idle;
+	unsigned n_cores, n_net;
+	struct dl_core *cores[DL_MAX_CORES];
+	int started; /**< cores that finished start-up (atomic) */
+	int failed;  /**< cores whose start-up failed (atomic) */
+	uint64_t port_cnt[9];
+	struct dl_counter_block port_blk;
+};
+
+/**
+ * The whole life of a DLibOS process (see the top of this file).
+ * @param app   the application's options (may be NULL)
+ * @param hooks per-core hooks (may be NULL)
+ * @return the exit status: 0 after a clean stop, 2 on bad arguments,
+ *         1 when the platform, the port or a core failed to start.
+ */
+int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
+		    const struct dl_runtime_hooks *hooks);
+
+/** Ask every core to stop (async-signal-safe). */
+void dl_runtime_stop(void);
+
+/** True once a stop was requested. */
+bool dl_runtime_stopping(void);
+
+/**
+ * Split argv at the first "--": *eal_argc gets the platform's part
+ * (argv[0] included); the application's part starts at argv[*eal_argc]
+ * (the "--", which the parser skips as its argv[0]). Returns false when
+ * there is no "--".
+ */
+bool dl_runtime_split_args(int argc, char **argv, int *eal_argc);
+
+#endif

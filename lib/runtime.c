@@ -1,0 +1,561 @@
+/*
+ * runtime.c - the process runtime (see dl_runtime.h).
+ *
+ * Start-up is a straight line in dl_runtime_main(): arguments, platform,
+ * port, cores; then every core runs core_main() (workers through
+ * dl_platform_launch, core 0 on the main thread) until a signal sets the
+ * stop flag. Core 0 also does the main thread's chores between iterations:
+ * announce readiness, print counters on SIGUSR1, stop everything if a core
+ * failed to start. Shutdown runs on the main thread once every loop has
+ * returned: counters printed, stacks destroyed, port closed, platform
+ * released.
+ *
+ * Only dl_platform.h reaches the platform: no DPDK header here.
+ */
+#include "dl_runtime.h"
+#include "dl_impair.h"
+#include "dl_log.h"
+#include "dl_platform.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define RX_BURST 32
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t dump_flag;
+
+void dl_runtime_stop(void)
+{
+	stop_flag = 1;
+}
+
+bool dl_runtime_stopping(void)
+{
+	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED) != 0;
+}
+
+/* ---- idle policy -------------------------------------------------------- */
+
+enum dl_idle_policy dl_idle_resolve(enum dl_idle_policy requested, bool cores_exclusive)
+{
+	if (requested != DL_IDLE_AUTO)
+		return requested;
+	return cores_exclusive ? DL_IDLE_POLL : DL_IDLE_SLEEP;
+}
+
+void dl_idle_init(struct dl_idle *s, enum dl_idle_policy policy)
+{
+	s->policy = policy == DL_IDLE_AUTO ? DL_IDLE_SLEEP : policy;
+	s->empty = 0;
+	s->sleep_us = DL_IDLE_SLEEP_MIN_US;
+}
+
+int dl_idle_next(struct dl_idle *s, unsigned work)
+{
+	uint32_t us;
+
+	if (work > 0) {
+		s->empty = 0;
+		s->sleep_us = DL_IDLE_SLEEP_MIN_US;
+		return 0;
+	}
+	switch (s->policy) {
+	case DL_IDLE_PAUSE:
+		return -1;
+	case DL_IDLE_SLEEP:
+		if (s->empty < DL_IDLE_SPIN_ITERS) {
+			s->empty++;
+			return -1;
+		}
+		us = s->sleep_us;
+		s->sleep_us = us * 2 > DL_IDLE_SLEEP_MAX_US ? DL_IDLE_SLEEP_MAX_US : us * 2;
+		return (int)us;
+	default:
+		return 0;
+	}
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+bool dl_idle_wait(struct dl_idle *s, unsigned work)
+{
+	int r = dl_idle_next(s, work);
+
+	if (r < 0)
+		cpu_relax();
+	if (r <= 0)
+		return false;
+	struct timespec ts = {0, (long)r * 1000};
+	nanosleep(&ts, NULL);
+	return true;
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+bool dl_runtime_split_args(int argc, char **argv, int *eal_argc)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			*eal_argc = i;
+			return true;
+		}
+	}
+	*eal_argc = argc;
+	return false;
+}
+
+static bool asks_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+/* Parse what follows "--". Returns -1 to go on, else the exit status. */
+static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_argc)
+{
+	char err[256];
+
+	dl_config_defaults(&rt->cfg);
+	if (!dl_runtime_split_args(argc, argv, eal_argc)) {
+		if (asks_help(argc, argv)) {
+			dl_config_usage(stdout, rt->app);
+			return 0;
+		}
+		fprintf(stderr,
+			"%s: error: application arguments go after '--' "
+			"(e.g. ... --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24)\n\n",
+			rt->app->prog);
+		dl_config_usage(stderr, rt->app);
+		return 2;
+	}
+	switch (dl_config_parse(&rt->cfg, argc - *eal_argc, argv + *eal_argc, rt->app, err,
+				sizeof(err))) {
+	case DL_PARSE_OK:
+		break;
+	case DL_PARSE_HELP:
+		dl_config_usage(stdout, rt->app);
+		return 0;
+	case DL_PARSE_ERROR:
+		fprintf(stderr, "%s: error: %s\n\n", rt->app->prog, err);
+		dl_config_usage(stderr, rt->app);
+		return 2;
+	}
+	if (rt->cfg.log_level >= 0)
+		dl_log_level = (enum dl_log_level)rt->cfg.log_level;
+	return -1;
+}
+
+/* Cores per role; -1 after printing why the mode cannot run. */
+static int plan_cores(struct dl_runtime *rt)
+{
+	const struct dl_config *cfg = &rt->cfg;
+
+	rt->n_cores = dl_platform_core_count();
+	if (cfg->mode == DL_MODE_RTC) {
+		rt->n_net = rt->n_cores;
+		return 0;
+	}
+	unsigned net = cfg->net_cores ? cfg->net_cores : (rt->n_cores + 1) / 2;
+	if (rt->n_cores < 2 || net >= rt->n_cores) {
+		DL_ERR("--mode dlibos needs at least one application core: %u net core(s) of %u "
+		       "lcore(s) (give more lcores with -l or fewer --net-cores)",
+		       net, rt->n_cores);
+		return -1;
+	}
+	DL_ERR("dlibos mode arrives with the NoC; use --mode rtc");
+	return -1;
+}
+
+/* ---- start-up reporting ------------------------------------------------- */
+
+static void print_port(const struct dl_runtime *rt)
+{
+	const struct dl_nic *n = rt->nic;
+	struct dl_link link;
+	char caps[160] = "";
+	static const char *const cap_names[] = {"rss",	    "tx-ip-cksum", "tx-l4-cksum", "tso",
+						"rx-cksum", "multi-seg",   "extbuf"};
+
+	for (unsigned i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+		if (n->caps & (1u << i)) {
+			strncat(caps, " ", sizeof(caps) - strlen(caps) - 1);
+			strncat(caps, cap_names[i], sizeof(caps) - strlen(caps) - 1);
+		}
+	}
+	DL_INFO("port %u (%s): mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, %u queue pair(s), "
+		"offloads:%s; RX buffers in region %s",
+		rt->cfg.port_id, n->name, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+		n->mac[5], n->mtu, n->nb_queues, caps[0] ? caps : " none",
+		n->rx_region == DL_REGION_NONE ? "none (normal mempool)"
+					       : dl_region_get(n->rx_region)->name);
+	if (n->ops->link_get(rt->nic, &link) == 0)
+		DL_INFO("link %s%s, %u Mbps", link.up ? "up" : "down",
+			link.full_duplex ? " full-duplex" : "", link.speed_mbps);
+}
+
+static const char *role_name(enum dl_core_role r)
+{
+	return r == DL_ROLE_RTC ? "rtc (net+app)" : r == DL_ROLE_NET ? "net" : "app";
+}
+
+static void print_cores(const struct dl_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->n_cores; i++) {
+		const struct dl_core *c = rt->cores[i];
+		DL_INFO("core %u: lcore %u, cpu %d, numa node %d, L3 domain %d, role %s, queue %u",
+			i, c->info.hw_id, c->info.cpu, c->info.numa_node, c->info.l3_domain,
+			role_name(c->role), c->queue);
+	}
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+static const char *const port_cnt_names[9] = {
+    "rx_packets", "rx_bytes", "rx_missed",  "rx_errors", "rx_nombuf",
+    "tx_packets", "tx_bytes", "tx_dropped", "tx_errors",
+};
+
+static void refresh_port_counters(struct dl_runtime *rt)
+{
+	struct dl_nic_stats st;
+
+	if (rt->nic->ops->stats_get(rt->nic, &st) != 0)
+		return;
+	uint64_t v[9] = {st.rx_packets, st.rx_bytes, st.rx_dropped, st.rx_errors, st.rx_nombuf,
+			 st.tx_packets, st.tx_bytes, st.tx_dropped, st.tx_errors};
+	for (unsigned i = 0; i < 9; i++)
+		__atomic_store_n(&rt->port_cnt[i], v[i], __ATOMIC_RELAXED);
+}
+
+static void print_counters(struct dl_runtime *rt)
+{
+	refresh_port_counters(rt);
+	dl_stats_dump(stdout, rt->cfg.stats_all);
+}
+
+static const char *const core_cnt_names[CORE_NCNT] = {
+    [CORE_RX_PACKETS] = "rx_packets",
+    [CORE_RX_BURSTS] = "rx_bursts",
+    [CORE_IDLE_SLEEPS] = "idle_sleeps",
+};
+
+/* ---- the per-core loop -------------------------------------------------- */
+
+static unsigned core_rx(struct dl_core *c)
+{
+	struct dl_rx_pkt pkts[RX_BURST];
+	uint16_t n = dl_nic_rx_burst(c->rt->nic, c->queue, pkts, RX_BURST);
+
+	if (n == 0)
+		return 0;
+	c->cnt[CORE_RX_BURSTS]++;
+	c->cnt[CORE_RX_PACKETS] += n;
+	dl_stack_input(c->stack, pkts, n, c->now);
+	return n;
+}
+
+static void core_timers(struct dl_core *c)
+{
+	dl_stack_poll(c->stack, c->now);
+}
+
+static void core_tx(struct dl_core *c)
+{
+	dl_stack_flush(c->stack);
+}
+
+static void core_iter(struct dl_core *c)
+{
+	struct dl_runtime *rt = c->rt;
+	unsigned work;
+
+	c->now = dl_now_us();
+	work = core_rx(c);
+	core_timers(c);
+	if (rt->hooks.core_poll != NULL)
+		work += rt->hooks.core_poll(c, rt->hooks.arg);
+	core_tx(c);
+	if (dl_idle_wait(&c->idle, work))
+		c->cnt[CORE_IDLE_SLEEPS]++;
+}
+
+/* Create the stack here, on the core's own thread, so its memory is
+ * first-touched on the core's NUMA node. */
+static int core_start(struct dl_core *c)
+{
+	struct dl_runtime *rt = c->rt;
+
+	dl_idle_init(&c->idle, rt->idle);
+	if (c->idle.policy == DL_IDLE_SLEEP)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* 1 us: short sleeps stay short */
+	c->stack = dl_stack_create(&rt->stack_cfg, rt->nic, c->queue, c->net_index, rt->n_net);
+	if (c->stack == NULL) {
+		int e = errno;
+		DL_ERR("core %u: cannot create its stack: %s", c->index, strerror(e));
+		return -e;
+	}
+	c->now = dl_now_us();
+	dl_stack_start(c->stack, c->now);
+	dl_stack_flush(c->stack);
+	if (rt->hooks.core_start != NULL) {
+		int rc = rt->hooks.core_start(c, rt->hooks.arg);
+		if (rc != 0) {
+			DL_ERR("core %u: application start failed (%d)", c->index, rc);
+			return rc < 0 ? rc : -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The main thread's chores, done by core 0 between iterations. */
+static void main_chores(struct dl_runtime *rt, bool *ready)
+{
+	if (!*ready && __atomic_load_n(&rt->started, __ATOMIC_ACQUIRE) == (int)rt->n_cores) {
+		*ready = true;
+		DL_INFO("ready: %u core(s) running; SIGUSR1 prints counters, SIGINT/SIGTERM stop",
+			rt->n_cores);
+	}
+	if (__atomic_load_n(&rt->failed, __ATOMIC_ACQUIRE) > 0)
+		dl_runtime_stop();
+	if (dump_flag) {
+		dump_flag = 0;
+		print_counters(rt);
+	}
+}
+
+static int core_main(void *arg)
+{
+	struct dl_core *c = arg;
+	struct dl_runtime *rt = c->rt;
+	bool ready = false;
+
+	c->start_rc = core_start(c);
+	if (c->start_rc != 0) {
+		__atomic_fetch_add(&rt->failed, 1, __ATOMIC_RELEASE);
+		dl_runtime_stop();
+		return c->start_rc;
+	}
+	__atomic_fetch_add(&rt->started, 1, __ATOMIC_RELEASE);
+	while (!dl_runtime_stopping()) {
+		core_iter(c);
+		if (c->index == 0)
+			main_chores(rt, &ready);
+	}
+	if (rt->hooks.core_stop != NULL)
+		rt->hooks.core_stop(c, rt->hooks.arg);
+	return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		dump_flag = 1;
+	else
+		stop_flag = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	/* A second SIGINT/SIGTERM kills at once if shutdown hangs. */
+	sa.sa_flags = SA_RESTART | SA_RESETHAND;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static void build_stack_config(struct dl_runtime *rt)
+{
+	struct dl_stack_config *sc = &rt->stack_cfg;
+
+	dl_stack_config_defaults(sc);
+	sc->ip = rt->cfg.ip;
+	sc->prefix_len = rt->cfg.prefix_len;
+	sc->gw = rt->cfg.gw;
+	memcpy(sc->mac, rt->nic->mac, 6);
+	sc->mtu = rt->nic->mtu;
+	sc->tcp.tso = sc->tcp.tso && (rt->nic->caps & DL_NIC_CAP_TSO);
+	/* RFC 6528: the ISN secret is random per process. */
+	if (getrandom(sc->tcp.isn_key, sizeof(sc->tcp.isn_key), 0) !=
+	    (ssize_t)sizeof(sc->tcp.isn_key)) {
+		uint64_t t = dl_now_us() ^ (uint64_t)(uintptr_t)rt;
+		for (unsigned i = 0; i < sizeof(sc->tcp.isn_key); i++)
+			sc->tcp.isn_key[i] = (uint8_t)(t >> (8 * (i % 8))) ^ (uint8_t)(i * 131);
+		DL_WARN("getrandom failed: weak ISN secret");
+	}
+}
+
+static int open_port(struct dl_runtime *rt)
+{
+	struct dl_nic_params p = {
+	    .port_id = rt->cfg.port_id,
+	    .nb_queues = (uint16_t)rt->n_net,
+	    .rx_desc = rt->cfg.rx_desc,
+	    .tx_desc = rt->cfg.tx_desc,
+	    .rx_bufs = rt->cfg.rx_bufs,
+	    .no_hw_offload = rt->cfg.no_hw_offload,
+	    .numa_node = -1,
+	};
+
+	rt->nic = dl_platform_nic_open(&p);
+	if (rt->nic == NULL)
+		return -1;
+	if (rt->cfg.impair_on && dl_impair_active(&rt->cfg.impair)) {
+		struct dl_impair_config *ic = &rt->cfg.impair;
+		struct dl_nic *w = dl_impair_wrap(rt->nic, ic);
+		if (w == NULL) {
+			DL_ERR("--impair: cannot wrap the port: %s", strerror(errno));
+			return -1;
+		}
+		rt->nic = w;
+		DL_INFO("impairment on both directions: loss=%g reorder=%g dup=%g corrupt=%g "
+			"delay_us=%u seed=%llu",
+			ic->loss, ic->reorder, ic->dup, ic->corrupt, ic->delay_us,
+			(unsigned long long)ic->seed);
+	}
+	return 0;
+}
+
+static int create_cores(struct dl_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->n_cores; i++) {
+		struct dl_core_info ci;
+		struct dl_core *c;
+
+		dl_platform_core_info(i, &ci);
+		c = dl_platform_zmalloc(sizeof(*c), ci.numa_node);
+		if (c == NULL) {
+			DL_ERR("core %u: out of memory on NUMA node %d", i, ci.numa_node);
+			return -1;
+		}
+		c->index = i;
+		c->info = ci;
+		c->rt = rt;
+		c->role = DL_ROLE_RTC;
+		c->queue = (uint16_t)i;
+		c->net_index = i;
+		dl_stats_register(&c->blk, "core", core_cnt_names, CORE_NCNT, c->cnt, (int)i);
+		rt->cores[i] = c;
+	}
+	return 0;
+}
+
+static void free_cores(struct dl_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->n_cores; i++) {
+		struct dl_core *c = rt->cores[i];
+		if (c == NULL)
+			continue;
+		dl_stack_destroy(c->stack);
+		dl_stats_unregister(&c->blk);
+		dl_platform_free(c);
+		rt->cores[i] = NULL;
+	}
+}
+
+/* Run every core until stopped; the main thread runs core 0. */
+static int run_cores(struct dl_runtime *rt)
+{
+	unsigned launched = 1;
+	int rc = 0;
+
+	for (unsigned i = 1; i < rt->n_cores; i++) {
+		if (dl_platform_launch(i, core_main, rt->cores[i]) != 0) {
+			DL_ERR("core %u: launch failed", i);
+			dl_runtime_stop();
+			rc = 1;
+			break;
+		}
+		launched++;
+	}
+	if (rc == 0)
+		core_main(rt->cores[0]);
+	for (unsigned i = 1; i < launched; i++)
+		dl_platform_wait(i);
+	if (__atomic_load_n(&rt->failed, __ATOMIC_ACQUIRE) > 0)
+		rc = 1;
+	return rc;
+}
+
+static void shutdown_all(struct dl_runtime *rt)
+{
+	if (rt->nic != NULL) {
+		DL_INFO("stopped; counters:");
+		print_counters(rt);
+	}
+	free_cores(rt);
+	dl_nic_close(rt->nic);
+	rt->nic = NULL;
+	dl_stats_unregister(&rt->port_blk);
+	dl_platform_fini();
+}
+
+int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
+		    const struct dl_runtime_hooks *hooks)
+{
+	static struct dl_runtime rt; /* big; one per process */
+	struct dl_app_args args = app != NULL ? *app : (struct dl_app_args){0};
+	int eal_argc, rc;
+
+	if (args.prog == NULL)
+		args.prog = basename(argv[0]);
+	memset(&rt, 0, sizeof(rt));
+	rt.app = &args;
+	if (hooks != NULL)
+		rt.hooks = *hooks;
+	rc = parse_args(&rt, argc, argv, &eal_argc);
+	if (rc >= 0)
+		return rc;
+	if (dl_platform_init(eal_argc, argv) != 0)
+		return 1;
+	if (plan_cores(&rt) != 0) {
+		dl_platform_fini();
+		return 2;
+	}
+	if (open_port(&rt) != 0) {
+		shutdown_all(&rt);
+		return 1;
+	}
+	dl_stats_register(&rt.port_blk, "port", port_cnt_names, 9, rt.port_cnt, -1);
+	print_port(&rt);
+	build_stack_config(&rt);
+	rt.idle = dl_idle_resolve(rt.cfg.idle, dl_platform_cores_exclusive());
+	if (create_cores(&rt) != 0) {
+		shutdown_all(&rt);
+		return 1;
+	}
+	print_cores(&rt);
+	DL_INFO("mode %s, idle policy %s%s", dl_mode_name(rt.cfg.mode), dl_idle_name(rt.idle),
+		rt.cfg.idle == DL_IDLE_AUTO
+		    ? (rt.idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
+					       : " (auto: lcores share CPUs or leave none free)")
+		    : "");
+	install_signals();
+	rc = run_cores(&rt);
+	shutdown_all(&rt);
+	return rc;
+}
