@@ -829,6 +829,12 @@ static void choose_offloads(struct dpdk_nic *dn, const struct rte_eth_dev_info *
 	dn->hw_udp = (conf->txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
 	dn->hw_tso = (conf->txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO) && dn->multi_seg &&
 		     dn->hw_ip && dn->hw_tcp;
+	/* net_tap checks tso_segsz plus all headers, Ethernet included, against
+	 * the MTU, so it refuses every full-sized segment: cut in software. */
+	if (dn->hw_tso && di->driver_name != NULL && strcmp(di->driver_name, "net_tap") == 0) {
+		DL_INFO("%s: not using net_tap's TSO (it refuses full-sized segments)", dn->name);
+		dn->hw_tso = false;
+	}
 	if (!dn->hw_tso)
 		conf->txmode.offloads &= ~RTE_ETH_TX_OFFLOAD_TCP_TSO;
 	dn->max_segs = di->tx_desc_lim.nb_seg_max ? di->tx_desc_lim.nb_seg_max : 1;

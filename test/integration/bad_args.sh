@@ -32,7 +32,7 @@ expect 2 "--idle 'fast': expected poll|pause|sleep" --no-pci -- --ip 10.0.0.2/24
 expect 2 "--impair: unknown key 'jitter'" --no-pci -- --ip 10.0.0.2/24 --impair jitter=1
 expect 2 "application arguments go after '--'" --no-pci --ip 10.0.0.2/24
 expect 0 "Common options (after --):" --no-pci -- --help
-expect 0 "Usage: dlibosd" --help
+expect 0 "Usage: dlibosd" --no-pci --help
 
 if [ "$(id -u)" = 0 ]; then
 	expect 1 "EAL initialisation failed" --no-pci --no-huge -m 64 --file-prefix "$PREFIX" \
