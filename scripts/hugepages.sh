@@ -9,9 +9,10 @@ N=${1:?usage: hugepages.sh NUMBER_OF_2MB_PAGES}
 [[ "$N" =~ ^[0-9]+$ ]] || { echo "hugepages: '$N' is not a number" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "hugepages: run as root" >&2; exit 1; }
 
+[ "$N" = 0 ] || mkdir -p /dev/hugepages
 if command -v dpdk-hugepages.py >/dev/null; then
 	if [ "$N" = 0 ]; then
-		dpdk-hugepages.py --clear
+		dpdk-hugepages.py --unmount --clear
 	else
 		dpdk-hugepages.py --pagesize 2M --reserve $((N * 2))M --mount
 	fi

@@ -652,10 +652,11 @@ static void dpdk_free(struct dpdk_nic *dn)
 {
 	if (dn->started)
 		rte_eth_dev_stop(dn->port);
-	rte_eth_dev_close(dn->port);
+	/* DMA mappings go while the device still exists, before close. */
 	for (unsigned id = 0; id < DL_REGION_MAX; id++)
 		if (dn->tx_reg_ours[id])
 			dpdk_mem_unregister(&dn->nic, dn->tx_reg[id]);
+	rte_eth_dev_close(dn->port);
 	rte_mempool_free(dn->rx_pool);
 	rte_mempool_free(dn->hdr_pool);
 	rte_mempool_free(dn->frag_pool);
@@ -693,20 +694,60 @@ static const struct dl_nic_ops dpdk_ops = {
 /* Open                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* RX pool over the "rx" region (pinned external buffers). */
-static struct rte_mempool *rx_pool_extbuf(struct dpdk_nic *dn, unsigned n)
+#define HUGE_2M (2u << 20)
+
+/*
+ * IOVA-as-PA: the region is made of 2 MiB hugepages, each physically
+ * contiguous, so each page is one external-memory chunk holding whole
+ * buffers (a buffer never straddles two pages).
+ */
+static struct rte_mempool *rx_pool_extbuf_pa(struct dpdk_nic *dn, unsigned n, const char *name)
+{
+	unsigned per_page = HUGE_2M / RX_ELT, pages = (n + per_page - 1) / per_page;
+	rte_iova_t *iovas = calloc(pages, sizeof(*iovas));
+	struct rte_pktmbuf_extmem *em = calloc(pages, sizeof(*em));
+	struct rte_mempool *mp = NULL;
+
+	dn->rx_reg = dl_region_create("rx", (size_t)pages * HUGE_2M, DL_REGION_HUGE);
+	if (iovas == NULL || em == NULL || dn->rx_reg == NULL) {
+		DL_WARN("%s: IOVA mode is PA and no RX region of %u hugepages (%s); "
+			"reserve more (scripts/hugepages.sh) or use --iova-mode=va",
+			dn->name, pages, strerror(errno));
+		goto out;
+	}
+	for (unsigned i = 0; i < pages; i++) {
+		uint8_t *va = dn->rx_reg->base + (size_t)i * HUGE_2M;
+		phys_addr_t pa = rte_mem_virt2phy(va);
+		if (pa == RTE_BAD_PHYS_ADDR) {
+			DL_WARN("%s: no physical address for the RX region (not root?)", dn->name);
+			goto out;
+		}
+		iovas[i] = pa;
+		em[i] = (struct rte_pktmbuf_extmem){va, pa, HUGE_2M, RX_ELT};
+	}
+	if (rte_extmem_register(dn->rx_reg->base, dn->rx_reg->len, iovas, pages, HUGE_2M) != 0) {
+		DL_WARN("%s: rte_extmem_register: %s", dn->name, rte_strerror(rte_errno));
+		goto out;
+	}
+	dn->rx_reg_registered = true;
+	mp = rte_pktmbuf_pool_create_extbuf(name, n, POOL_CACHE, PRIV_SIZE, RX_ELT, dn->socket, em,
+					    pages);
+	if (mp == NULL)
+		DL_WARN("%s: rte_pktmbuf_pool_create_extbuf: %s", dn->name,
+			rte_strerror(rte_errno));
+out:
+	free(iovas);
+	free(em);
+	return mp;
+}
+
+/* IOVA-as-VA: one chunk over the whole region (4 KiB pages, IOVA = VA). */
+static struct rte_mempool *rx_pool_extbuf_va(struct dpdk_nic *dn, unsigned n, const char *name)
 {
 	struct rte_pktmbuf_extmem em;
 	struct rte_mempool *mp;
-	char name[RTE_MEMPOOL_NAMESIZE];
 	int rc;
 
-	if (!dn->iova_va) {
-		DL_WARN("%s: IOVA mode is PA: RX buffers cannot live in a region "
-			"(use --iova-mode=va)",
-			dn->name);
-		return NULL;
-	}
 	dn->rx_reg = dl_region_create("rx", (size_t)n * RX_ELT, 0);
 	if (dn->rx_reg == NULL) {
 		DL_WARN("%s: cannot create the RX region: %s", dn->name, strerror(errno));
@@ -722,15 +763,23 @@ static struct rte_mempool *rx_pool_extbuf(struct dpdk_nic *dn, unsigned n)
 	em.buf_iova = (rte_iova_t)(uintptr_t)dn->rx_reg->base;
 	em.buf_len = dn->rx_reg->len;
 	em.elt_size = RX_ELT;
-	snprintf(name, sizeof(name), "dl_rx_p%u", dn->port);
 	mp = rte_pktmbuf_pool_create_extbuf(name, n, POOL_CACHE, PRIV_SIZE, RX_ELT, dn->socket, &em,
 					    1);
 	if (mp == NULL)
 		DL_WARN("%s: rte_pktmbuf_pool_create_extbuf: %s", dn->name,
 			rte_strerror(rte_errno));
 	else
-		dn->rx_reg->iova = em.buf_iova;
+		dn->rx_reg->iova = em.buf_iova; /* contiguous: usable for TX too */
 	return mp;
+}
+
+/* RX pool over the "rx" region (pinned external buffers). */
+static struct rte_mempool *rx_pool_extbuf(struct dpdk_nic *dn, unsigned n)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	snprintf(name, sizeof(name), "dl_rx_p%u", dn->port);
+	return dn->iova_va ? rx_pool_extbuf_va(dn, n, name) : rx_pool_extbuf_pa(dn, n, name);
 }
 
 static void rx_pool_extbuf_undo(struct dpdk_nic *dn)
@@ -769,7 +818,8 @@ static int setup_rx(struct dpdk_nic *dn, uint16_t nq, uint16_t nrxd, unsigned nb
 		rc = setup_rx_queues(dn, nq, nrxd, rxc);
 		if (rc == 0) {
 			dn->nic.rx_region = dn->rx_reg->id;
-			dn->tx_reg[dn->rx_reg->id] = dn->rx_reg;
+			if (dn->rx_reg->iova != 0)
+				dn->tx_reg[dn->rx_reg->id] = dn->rx_reg;
 			return 0;
 		}
 		DL_WARN("%s: the PMD refused RX buffers in external memory (%s)", dn->name,
