@@ -398,12 +398,25 @@ static void chain_undo(struct rte_mbuf *head)
 	head->ol_flags = 0;
 }
 
+/* Frames the software path makes of a packet. */
+static size_t flat_frames(const struct dl_tx_pkt *p, size_t payload, bool need_seg)
+{
+	return need_seg ? (payload + p->tso_segsz - 1) / p->tso_segsz : 1;
+}
+
+enum tx_verdict {
+	TX_DONE,     /* accepted: queued in o, or dropped and counted */
+	TX_OUT_FULL, /* o has no room: send what it holds, then try again */
+	TX_NO_MBUF,  /* a pool is empty: the caller keeps the packet */
+};
+
 /*
- * Build the mbuf chain of one packet into o.
- * @return 1 accepted (sent or dropped and counted), 0 out of mbufs (the
- *         caller keeps the packet untouched but for checksum fields).
+ * Build one packet into o: one chain (header mbuf + fragment mbufs), or
+ * the flat frames of the software path. On TX_NO_MBUF the packet is left
+ * as it was but for checksum fields, which a retry rewrites.
  */
-static int tx_one(struct dpdk_nic *dn, struct dq *dq, struct dl_tx_pkt *p, struct tx_out *o)
+static enum tx_verdict tx_one(struct dpdk_nic *dn, struct dq *dq, struct dl_tx_pkt *p,
+			      struct tx_out *o)
 {
 	struct rte_mbuf *head = (struct rte_mbuf *)p->hdr, *last = head;
 	size_t payload = dl_tx_payload_len(p);
@@ -416,11 +429,19 @@ static int tx_one(struct dpdk_nic *dn, struct dq *dq, struct dl_tx_pkt *p, struc
 		segs += 1 + p->frag[i].len / EXT_CHUNK;
 	if ((need_seg && !tso) || (p->nfrags > 0 && !dn->multi_seg) || segs > dn->max_segs ||
 	    p->hdr_len > rte_pktmbuf_tailroom(head)) {
+		size_t frames = flat_frames(p, payload, need_seg);
+		if (frames > o->cap) {
+			dq->cnt[DQ_TX_DROP_TOO_LONG]++; /* tso_segsz absurdly small */
+			rte_pktmbuf_free(head);
+			return TX_DONE;
+		}
+		if (frames > o->cap - o->n)
+			return TX_OUT_FULL;
 		tx_flat(dn, dq, p, o);
-		return 1;
+		return TX_DONE;
 	}
-	if (o->cap - o->n < segs + 4)
-		return 0;
+	if (o->n == o->cap)
+		return TX_OUT_FULL;
 	head->data_len = p->hdr_len;
 	head->pkt_len = p->hdr_len;
 	sw = p->l3_len > 0 ? tx_hw_offload(dn, p, head, tso) : 0;
@@ -437,17 +458,34 @@ static int tx_one(struct dpdk_nic *dn, struct dq *dq, struct dl_tx_pkt *p, struc
 				   : chain_copy(dn, dq, head, &last, f->data, f->len);
 		if (rc != 0) {
 			chain_undo(head);
-			return 0;
+			return TX_NO_MBUF;
 		}
 	}
 	if (head->nb_segs > dn->max_segs) {
 		/* Copies spilled into extra mbufs: send it flat instead. */
 		chain_undo(head);
+		if (flat_frames(p, payload, need_seg) > o->cap - o->n)
+			return TX_OUT_FULL;
 		tx_flat(dn, dq, p, o);
-		return 1;
+		return TX_DONE;
 	}
 	out_push(o, head);
-	return 1;
+	return TX_DONE;
+}
+
+/* Hand o's mbufs to the device. A full ring gets a few more chances; then
+ * the rest is dropped and counted (TCP retransmits). */
+static void tx_send(struct dpdk_nic *dn, uint16_t q, struct dq *dq, struct tx_out *o)
+{
+	unsigned sent = 0;
+
+	for (int t = 0; sent < o->n && t < TX_RETRIES; t++)
+		sent += rte_eth_tx_burst(dn->port, q, o->mb + sent, (uint16_t)(o->n - sent));
+	if (sent < o->n) {
+		dq->cnt[DQ_TX_RING_FULL_DROPS] += o->n - sent;
+		rte_pktmbuf_free_bulk(o->mb + sent, o->n - sent);
+	}
+	o->n = 0;
 }
 
 static uint16_t dpdk_tx_burst(struct dl_nic *nic, uint16_t q, struct dl_tx_pkt *pkts, uint16_t n)
@@ -456,19 +494,19 @@ static uint16_t dpdk_tx_burst(struct dl_nic *nic, uint16_t q, struct dl_tx_pkt *
 	struct dq *dq = &dn->q[q];
 	struct rte_mbuf *mb[MAX_TX_MBUFS];
 	struct tx_out o = {mb, 0, MAX_TX_MBUFS};
-	uint16_t i, sent = 0;
+	uint16_t i = 0;
 
-	for (i = 0; i < n; i++)
-		if (!tx_one(dn, dq, &pkts[i], &o))
+	while (i < n) {
+		enum tx_verdict v = tx_one(dn, dq, &pkts[i], &o);
+		if (v == TX_DONE)
+			i++;
+		else if (v == TX_OUT_FULL) {
+			assert(o.n > 0); /* so sending it makes progress */
+			tx_send(dn, q, dq, &o);
+		} else
 			break;
-	/* A full ring gets a few more chances; then the rest is dropped and
-	 * counted (TCP retransmits). Mbufs are never handed back half-sent. */
-	for (int t = 0; sent < o.n && t < TX_RETRIES; t++)
-		sent += rte_eth_tx_burst(dn->port, q, mb + sent, (uint16_t)(o.n - sent));
-	if (sent < o.n) {
-		dq->cnt[DQ_TX_RING_FULL_DROPS] += o.n - sent;
-		rte_pktmbuf_free_bulk(mb + sent, o.n - sent);
 	}
+	tx_send(dn, q, dq, &o);
 	return i;
 }
 

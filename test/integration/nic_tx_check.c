@@ -121,7 +121,8 @@ static void send_udp(size_t inline_len, const struct dl_tx_frag *frags, unsigned
 }
 
 /* TCP ACK|PSH segment with fragments; TSO to segsz if segsz > 0. */
-static void send_tcp(const struct dl_tx_frag *frags, unsigned nfrags, uint16_t segsz)
+static void build_tcp(const struct dl_tx_frag *frags, unsigned nfrags, uint16_t segsz,
+		      struct dl_tx_pkt *out)
 {
 	uint8_t *h;
 	struct dl_tx_pkt p = new_pkt(&h);
@@ -150,7 +151,35 @@ static void send_tcp(const struct dl_tx_frag *frags, unsigned nfrags, uint16_t s
 	} else {
 		n_tcp++;
 	}
+	*out = p;
+}
+
+static void send_tcp(const struct dl_tx_frag *frags, unsigned nfrags, uint16_t segsz)
+{
+	struct dl_tx_pkt p;
+
+	build_tcp(frags, nfrags, segsz, &p);
 	send_pkt(&p);
+}
+
+/* One tx_burst of `n` 64000-byte TSO packets: more frames than the
+ * backend builds per round when it cuts in software. */
+static void send_tso_burst(struct dl_region *app, unsigned n)
+{
+	struct dl_tx_pkt p[16];
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dl_tx_frag f[2] = {{app->base + 1000 * i, 32000, app->id},
+					  {app->base + 500000 + 100 * i, 32000, app->id}};
+		build_tcp(f, 2, 1448, &p[i]);
+	}
+	for (int tries = 0; done < n && tries < 100; tries++)
+		done += dl_nic_tx_burst(nic, 0, p + done, (uint16_t)(n - done));
+	if (done < n) {
+		fprintf(stderr, "nic_tx_check: TSO burst not accepted\n");
+		exit(1);
+	}
 }
 
 /* ICMP echo request with `len` bytes of data after the 8-byte header. */
@@ -265,6 +294,11 @@ int main(int argc, char **argv)
 		send_icmp(0, &(struct dl_tx_frag){app->base + 300, 1000, app->id});
 		drain_rx();
 		usleep(20000);
+	}
+	if (!bad_tcp) {
+		send_tso_burst(app, 12);
+		usleep(100000);
+		drain_rx();
 	}
 	if (bad_tcp) {
 		uint8_t *h;
