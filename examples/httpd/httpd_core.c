@@ -61,10 +61,14 @@ static const enum httpd_cnt status_cnt[HTTP_S_COUNT] = {
 
 enum hc_state { HC_OPEN, HC_DRAINING, HC_CLOSED };
 
-/* "Release prefix set `set` when `left` more bytes are acknowledged." */
+/* A queued response: prefix then entity; releases prefix set `set` once
+ * all of it is acknowledged. */
 struct hrec {
-	uint64_t left;
+	const uint8_t *pre;
+	const uint8_t *ent;
+	uint32_t pre_len;
 	uint32_t set;
+	uint64_t ent_len;
 };
 
 struct hconn {
@@ -84,8 +88,16 @@ struct hconn {
 	uint8_t *buf; /* a split request head (limits.max_head bytes) */
 	uint32_t buf_len;
 	uint64_t discard; /* request body bytes still to skip */
+	/* Responses not fully acknowledged: recs[rec_head + i], i < nrecs;
+	 * the ones from send_idx on are not fully sent (send_off of that one). */
 	struct hrec recs[HTTPD_MAX_INFLIGHT];
-	unsigned rec_head, nrecs;
+	unsigned rec_head, nrecs, send_idx;
+	uint64_t send_off; /* bytes of recs[send_idx] sent */
+	uint64_t ack_off;  /* bytes of recs[rec_head] acknowledged */
+	uint64_t unacked;  /* sent, not acknowledged */
+	bool want_shut;	   /* SHUT_WR once everything is sent */
+	bool shut_done;
+	bool want_close; /* close once everything is sent */
 	uint64_t last_us;
 	struct hconn *prev, *next; /* idle (LRU) list, or free list via next */
 };
@@ -319,45 +331,107 @@ static void do_close(struct httpd_core *hc, struct hconn *c)
 	hc->ops.close(hc->ctx, c->id);
 }
 
-/* After a "Connection: close" response: FIN after it, linger for the peer's FIN. */
-static void begin_close(struct httpd_core *hc, struct hconn *c)
+static uint64_t rec_len(const struct hrec *r)
 {
-	if (c->peer_closed) {
-		do_close(hc, c);
-		return;
-	}
-	c->state = HC_DRAINING;
-	hc->ops.shutdown_wr(hc->ctx, c->id);
+	return r->pre_len + r->ent_len;
 }
 
-/* ---- responses ------------------------------------------------------------ */
+static struct hrec *rec_at(struct hconn *c, unsigned i)
+{
+	assert(i < c->nrecs);
+	return &c->recs[(c->rec_head + i) % HTTPD_MAX_INFLIGHT];
+}
 
-/* Send prefix + entity; false when the connection was closed on failure. */
-static bool send_response(struct httpd_core *hc, struct hconn *c, const struct httpd_entity *ent,
-			  enum http_conn_mode mode, bool head_only)
+/*
+ * Hand queued responses to the runtime, keeping at most HTTPD_SEND_WINDOW
+ * bytes unacknowledged (topped up once half of it is acknowledged), then
+ * carry out a pending shutdown or close when everything is sent. Several
+ * pipelined responses go out in one send command.
+ */
+static void flush(struct httpd_core *hc, struct hconn *c)
+{
+	uint64_t budget;
+
+	if (c->state == HC_CLOSED)
+		return;
+	budget = c->unacked <= HTTPD_SEND_WINDOW / 2 ? HTTPD_SEND_WINDOW - c->unacked : 0;
+	while (budget > 0 && c->send_idx < c->nrecs) {
+		struct dlibos_frag f[HTTPD_SEND_FRAGS];
+		unsigned n = 0;
+		uint64_t batch = 0;
+		while (budget > 0 && c->send_idx < c->nrecs && n + 2 <= HTTPD_SEND_FRAGS) {
+			struct hrec *r = rec_at(c, c->send_idx);
+			uint64_t off = c->send_off, k;
+			if (off < r->pre_len) {
+				k = r->pre_len - off < budget ? r->pre_len - off : budget;
+				f[n++] = (struct dlibos_frag){r->pre + off, (uint32_t)k};
+				off += k;
+				budget -= k;
+			}
+			if (budget > 0 && off >= r->pre_len) {
+				uint64_t eo = off - r->pre_len;
+				k = r->ent_len - eo < budget ? r->ent_len - eo : budget;
+				f[n++] = (struct dlibos_frag){r->ent + eo, (uint32_t)k};
+				off += k;
+				budget -= k;
+			}
+			batch += off - c->send_off;
+			if (off == rec_len(r)) {
+				c->send_idx++;
+				c->send_off = 0;
+			} else {
+				c->send_off = off;
+			}
+		}
+		assert(n > 0);
+		if (hc->ops.send(hc->ctx, c->id, f, n) < 0) {
+			hc->cnt[HTTPD_C_SEND_FAILED]++;
+			do_close(hc, c);
+			return;
+		}
+		c->unacked += batch;
+		hc->cnt[HTTPD_C_BYTES_SENT] += batch;
+	}
+	if (c->send_idx < c->nrecs)
+		return;
+	if (c->want_close) {
+		do_close(hc, c);
+	} else if (c->want_shut && !c->shut_done) {
+		c->shut_done = true;
+		hc->ops.shutdown_wr(hc->ctx, c->id);
+	}
+}
+
+/* No more requests on this connection: FIN once the responses are sent,
+ * and close when the peer's FIN came (received data is discarded meanwhile,
+ * so a pipelining peer gets its answers and a FIN, not a reset). */
+static void stop_reading(struct hconn *c)
+{
+	c->state = HC_DRAINING;
+	if (c->peer_closed)
+		c->want_close = true;
+	else
+		c->want_shut = true;
+}
+
+/* Queue prefix + entity; the caller flushes. */
+static void queue_response(struct httpd_core *hc, struct hconn *c, const struct httpd_entity *ent,
+			   enum http_conn_mode mode, bool head_only)
 {
 	const struct http_prefix_layout *l = &hc->layout;
-	struct pset *set = &hc->sets[hc->cur];
 	enum http_status st = ent->status;
-	struct dlibos_frag f[2] = {
-	    {set->mem + l->off[st][mode], l->len[st][mode]},
-	    {ent->data, head_only ? ent->head_len : (uint32_t)ent->len},
-	};
-	uint64_t total = (uint64_t)f[0].len + f[1].len;
 
 	assert(c->nrecs < HTTPD_MAX_INFLIGHT);
-	if (hc->ops.send(hc->ctx, c->id, f, 2) < 0) {
-		hc->cnt[HTTPD_C_SEND_FAILED]++;
-		do_close(hc, c);
-		return false;
-	}
-	c->recs[(c->rec_head + c->nrecs) % HTTPD_MAX_INFLIGHT] =
-	    (struct hrec){.left = total, .set = hc->cur};
+	c->recs[(c->rec_head + c->nrecs) % HTTPD_MAX_INFLIGHT] = (struct hrec){
+	    .pre = hc->sets[hc->cur].mem + l->off[st][mode],
+	    .pre_len = l->len[st][mode],
+	    .ent = ent->data,
+	    .ent_len = head_only ? ent->head_len : ent->len,
+	    .set = hc->cur,
+	};
 	c->nrecs++;
-	set->refs++;
+	hc->sets[hc->cur].refs++;
 	hc->cnt[status_cnt[st]]++;
-	hc->cnt[HTTPD_C_BYTES_SENT] += total;
-	return true;
 }
 
 /* The entity answering a parsed request. */
@@ -376,8 +450,8 @@ static const struct httpd_entity *route(struct httpd_core *hc, const struct http
 	return e != NULL ? e : httpd_files_error(hc->files, HTTP_S_404);
 }
 
-/* Answer one complete request; false when the connection stops processing. */
-static bool respond(struct httpd_core *hc, struct hconn *c, const struct http_req *req)
+/* Answer one complete request. */
+static void respond(struct httpd_core *hc, struct hconn *c, const struct http_req *req)
 {
 	enum http_conn_mode mode = http_conn_decide(req);
 	const struct httpd_entity *ent = route(hc, req);
@@ -395,13 +469,9 @@ static bool respond(struct httpd_core *hc, struct hconn *c, const struct http_re
 	}
 	if (ent->status == HTTP_S_400)
 		mode = HTTP_CONN_CLOSE;
-	if (!send_response(hc, c, ent, mode, req->method == HTTP_M_HEAD))
-		return false;
-	if (mode == HTTP_CONN_CLOSE) {
-		begin_close(hc, c);
-		return false;
-	}
-	return true;
+	queue_response(hc, c, ent, mode, req->method == HTTP_M_HEAD);
+	if (mode == HTTP_CONN_CLOSE)
+		stop_reading(c);
 }
 
 /* Answer an unparseable request (-status from the parser) and close. */
@@ -412,8 +482,8 @@ static void respond_error(struct httpd_core *hc, struct hconn *c, int rc)
 
 	assert(ent != NULL);
 	hc->cnt[HTTPD_C_REQUESTS]++;
-	if (send_response(hc, c, ent, HTTP_CONN_CLOSE, false))
-		begin_close(hc, c);
+	queue_response(hc, c, ent, HTTP_CONN_CLOSE, false);
+	stop_reading(c);
 }
 
 /* ---- request processing ----------------------------------------------------- */
@@ -455,8 +525,8 @@ static int step(struct httpd_core *hc, struct hconn *c)
 	if (c->buf_len > 0) {
 		rc = http_parse_request(c->buf, c->buf_len, lim, &req);
 		if (rc > 0) {
-			if (respond(hc, c, &req) && c->state == HC_OPEN)
-				buf_consume(hc, c, (uint32_t)rc);
+			respond(hc, c, &req);
+			buf_consume(hc, c, (uint32_t)rc);
 			return 0;
 		}
 		if (rc < 0) {
@@ -519,7 +589,8 @@ static void pump(struct httpd_core *hc, struct hconn *c)
 		c->consumed = 0;
 	}
 	if (c->state == HC_OPEN && c->peer_closed && !c->stalled && c->npend == 0)
-		do_close(hc, c); /* answered all that the peer sent before its FIN */
+		stop_reading(c); /* answered all that the peer sent before its FIN */
+	flush(hc, c);
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -590,22 +661,31 @@ void httpd_on_acked(struct httpd_core *hc, dlibos_conn_t conn, uint32_t bytes, u
 
 	if (c == NULL)
 		return;
-	while (bytes > 0 && c->nrecs > 0) {
-		struct hrec *r = &c->recs[c->rec_head];
-		uint64_t k = bytes < r->left ? bytes : r->left;
-		r->left -= k;
+	if (bytes > c->unacked) {
+		hc->cnt[HTTPD_C_ACK_UNEXPECTED] += bytes - c->unacked;
+		bytes = (uint32_t)c->unacked;
+	}
+	c->unacked -= bytes;
+	while (bytes > 0) {
+		struct hrec *r = rec_at(c, 0);
+		uint64_t k = rec_len(r) - c->ack_off;
+		k = bytes < k ? bytes : k;
+		c->ack_off += k;
 		bytes -= (uint32_t)k;
-		if (r->left == 0) {
+		if (c->ack_off == rec_len(r)) {
+			assert(c->send_idx > 0);
 			set_release(hc, r->set);
 			c->rec_head = (c->rec_head + 1) % HTTPD_MAX_INFLIGHT;
 			c->nrecs--;
+			c->send_idx--;
+			c->ack_off = 0;
 		}
 	}
-	if (bytes > 0)
-		hc->cnt[HTTPD_C_ACK_UNEXPECTED] += bytes;
 	lru_touch(hc, c, now_us);
 	if (c->stalled && c->state == HC_OPEN)
-		pump(hc, c);
+		pump(hc, c); /* flushes too */
+	else
+		flush(hc, c);
 }
 
 void httpd_on_remote_closed(struct httpd_core *hc, dlibos_conn_t conn, int why)
@@ -620,10 +700,12 @@ void httpd_on_remote_closed(struct httpd_core *hc, dlibos_conn_t conn, int why)
 		do_close(hc, c); /* nothing is answered any more */
 		return;
 	}
-	if (c->state == HC_DRAINING)
-		do_close(hc, c);
-	else
+	if (c->state == HC_DRAINING) {
+		c->want_close = true;
+		flush(hc, c); /* closes once the responses are sent */
+	} else {
 		pump(hc, c);
+	}
 }
 
 void httpd_on_cleanup(struct httpd_core *hc, dlibos_conn_t conn)

@@ -17,10 +17,14 @@
  *    set and the preloaded entity; at most HTTPD_MAX_INFLIGHT responses may
  *    be unacknowledged, beyond that processing pauses (received data stays
  *    unreturned, which closes the peer's window) until data_acked;
+ *  - responses are handed to the runtime as a byte stream with at most
+ *    HTTPD_SEND_WINDOW bytes unacknowledged: pipelined responses share one
+ *    send command, a large file is sent piecewise as acknowledgements come;
  *  - each response is a record "release prefix set S when N more bytes are
  *    acknowledged": the sets are reference counted and a set is rewritten
  *    for a new second only when no unacknowledged response references it;
- *  - a response with "Connection: close" is followed by shutdown(SHUT_WR);
+ *  - a response with "Connection: close" is followed by shutdown(SHUT_WR)
+ *    once it is all sent;
  *    what the peer still sends is returned and discarded, and the
  *    connection is closed when the peer's FIN arrives (or after the idle
  *    timeout), so a pipelining peer never gets a reset instead of answers.
@@ -43,6 +47,13 @@
 
 /** Unacknowledged responses per connection before processing pauses. */
 #define HTTPD_MAX_INFLIGHT 32
+
+/** Bytes a connection may have sent and not yet acknowledged (bounds the
+ *  runtime's send queue; large files go out as acknowledgements come). */
+#define HTTPD_SEND_WINDOW (4u << 20)
+
+/** Fragments per send command. */
+#define HTTPD_SEND_FRAGS 16
 
 /** Received iovecs a connection may hold unprocessed (its window closes first). */
 #define HTTPD_MAX_PEND 4096

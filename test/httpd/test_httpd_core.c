@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 
 #define MAXC	  8
-#define OUT_CAP	  (4u << 20)
+#define OUT_CAP	  (12u << 20)
 #define MAX_SENDS 256
 
 /* ---- fake runtime ------------------------------------------------------- */
@@ -42,7 +42,8 @@ struct fconn {
 	unsigned nheld, held_off;
 	uint64_t delivered, returned;
 	unsigned sends;
-	struct dlibos_frag frag[MAX_SENDS][2];
+	struct dlibos_frag frag[MAX_SENDS][HTTPD_SEND_FRAGS];
+	unsigned nfrag[MAX_SENDS];
 };
 
 struct fake {
@@ -77,8 +78,9 @@ static int f_send(void *ctx, dlibos_conn_t id, const struct dlibos_frag *f, unsi
 	assert_false(c->shut_wr);
 	if (F.send_rc != 0)
 		return F.send_rc;
-	assert_int_equal(n, 2);
+	assert_true(n >= 1 && n <= HTTPD_SEND_FRAGS);
 	assert_true(c->sends < MAX_SENDS);
+	c->nfrag[c->sends] = n;
 	for (unsigned i = 0; i < n; i++) {
 		assert_true(f[i].len > 0);
 		assert_true(c->out_len + f[i].len <= OUT_CAP);
@@ -161,6 +163,8 @@ static const struct httpd_ops fops = {
 static char root[PATH_MAX];
 static struct httpd_files files;
 static uint8_t big[100 * 1024];
+#define HUGE_LEN (9u << 20)
+static uint8_t *huge;
 static const char index_body[] = "<html>index</html>\n";
 
 #define T0 1700000000 /* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -199,6 +203,10 @@ static int group_setup(void **state)
 		big[i] = (uint8_t)(i ^ (i >> 9));
 	put("index.html", index_body, strlen(index_body));
 	put("big.bin", big, sizeof(big));
+	huge = malloc(HUGE_LEN);
+	for (size_t i = 0; i < HUGE_LEN; i++)
+		huge[i] = (uint8_t)(i * 13 + (i >> 16));
+	put("huge.bin", huge, HUGE_LEN);
 	snprintf(p, sizeof(p), "%s/sub", root);
 	mkdir(p, 0755);
 	put("sub/index.html", "sub\n", 4);
@@ -216,6 +224,7 @@ static int group_teardown(void **state)
 
 	(void)state;
 	httpd_files_free(&files);
+	free(huge);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -333,6 +342,13 @@ static unsigned split_responses(const char *out, size_t len, struct resp *r, uns
 		n++;
 	}
 	return n;
+}
+
+/* How many complete responses (to GETs) the output holds. */
+static unsigned nresp(const struct fconn *c)
+{
+	static struct resp r[256];
+	return split_responses(c->out, c->out_len, r, 256, NULL);
 }
 
 static void expect_date(const struct resp *r, int64_t sec)
@@ -455,7 +471,9 @@ static void test_pipelined(void **state)
 	(void)state;
 	open_conn(e, 1);
 	deliver_s(e, 1, reqs);
-	assert_int_equal(fc(1)->sends, 4);
+	assert_int_equal(fc(1)->sends, 1); /* four responses in one send */
+	bool head4[4] = {false, true};
+	assert_int_equal(split_responses(fc(1)->out, fc(1)->out_len, r, 8, head4), 4);
 	deliver_s(e, 1, rest);
 	struct fconn *c = fc(1);
 	assert_int_equal(split_responses(c->out, c->out_len, r, 8, head), 6);
@@ -662,18 +680,53 @@ static void test_inflight_limit(void **state)
 	open_conn(e, 1);
 	deliver(e, 1, reqs, len);
 	struct fconn *c = fc(1);
-	assert_int_equal(c->sends, HTTPD_MAX_INFLIGHT);
+	assert_int_equal(nresp(c), HTTPD_MAX_INFLIGHT);
 	assert_true(c->returned < len); /* unprocessed requests stay unreturned */
 	assert_int_equal(cnt(e)[HTTPD_C_PAUSED], 1);
 	size_t one = c->out_len / HTTPD_MAX_INFLIGHT;
 	httpd_on_acked(e->hc, 1, (uint32_t)one - 1, e->now);
-	assert_int_equal(c->sends, HTTPD_MAX_INFLIGHT);
+	assert_int_equal(nresp(c), HTTPD_MAX_INFLIGHT);
 	httpd_on_acked(e->hc, 1, 1, e->now);
-	assert_int_equal(c->sends, HTTPD_MAX_INFLIGHT + 1);
+	assert_int_equal(nresp(c), HTTPD_MAX_INFLIGHT + 1);
 	httpd_on_acked(e->hc, 1, (uint32_t)(c->out_len - one), e->now);
-	assert_int_equal(c->sends, n);
+	assert_int_equal(nresp(c), n);
 	assert_int_equal(c->returned, len);
 	free(reqs);
+	env_free(e);
+}
+
+/* A large file goes out HTTPD_SEND_WINDOW at a time, topped up once half
+ * is acknowledged; Connection: close shuts down only after the last byte. */
+static void test_send_window(void **state)
+{
+	struct env *e = env_new(4);
+	struct resp r[2];
+	const uint64_t w = HTTPD_SEND_WINDOW;
+
+	(void)state;
+	open_conn(e, 1);
+	deliver_s(e, 1, "GET /huge.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	struct fconn *c = fc(1);
+	assert_int_equal(c->out_len, w);
+	assert_false(c->shut_wr);
+	httpd_on_acked(e->hc, 1, (uint32_t)(w / 2 - 1), e->now);
+	assert_int_equal(c->out_len, w); /* more than half still unacknowledged */
+	httpd_on_acked(e->hc, 1, 1, e->now);
+	assert_int_equal(c->out_len, w + w / 2); /* topped up to a full window */
+	uint64_t acked = w / 2;
+	for (int i = 0; i < 100 && !c->shut_wr; i++) {
+		uint64_t k = c->out_len - acked;
+		httpd_on_acked(e->hc, 1, (uint32_t)k, e->now);
+		acked += k;
+	}
+	assert_true(c->shut_wr);
+	assert_int_equal(split_responses(c->out, c->out_len, r, 2, NULL), 1);
+	assert_int_equal(r[0].body_len, HUGE_LEN);
+	assert_memory_equal(r[0].body, huge, HUGE_LEN);
+	assert_true(has_header(&r[0], "\r\nConnection: close\r\n"));
+	assert_int_equal(cnt(e)[HTTPD_C_BYTES_SENT], c->out_len);
+	httpd_on_remote_closed(e->hc, 1, DLIBOS_CLOSED_FIN);
+	assert_true(c->closed);
 	env_free(e);
 }
 
@@ -850,7 +903,7 @@ static void test_fin_after_requests(void **state)
 	c = fc(1);
 	assert_false(c->closed);
 	httpd_on_acked(e->hc, 1, (uint32_t)c->out_len, e->now);
-	assert_int_equal(c->sends, HTTPD_MAX_INFLIGHT + 2);
+	assert_int_equal(nresp(c), HTTPD_MAX_INFLIGHT + 2);
 	assert_true(c->closed);
 	assert_int_equal(c->returned, c->delivered);
 	free(reqs);
@@ -915,6 +968,7 @@ int main(void)
 	    cmocka_unit_test(test_head),
 	    cmocka_unit_test(test_body_discarded),
 	    cmocka_unit_test(test_inflight_limit),
+	    cmocka_unit_test(test_send_window),
 	    cmocka_unit_test(test_date_sets),
 	    cmocka_unit_test(test_date_sets_exhausted),
 	    cmocka_unit_test(test_idle_timeout),
