@@ -13,6 +13,7 @@ NS=dlnictx$$
 PREFIX=dlnictx$$
 LOG=$(mktemp /tmp/dlibos-nictx.XXXXXX)
 PID=
+fifo=
 
 cleanup() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
@@ -20,7 +21,7 @@ cleanup() {
 		wait "$PID" 2>/dev/null
 	fi
 	ip netns del "$NS" 2>/dev/null
-	rm -rf "/var/run/dpdk/$PREFIX" "$LOG"
+	rm -rf "/var/run/dpdk/$PREFIX" "$LOG" ${fifo:+"$fifo"}
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -51,12 +52,12 @@ run_once() {
 	ip netns exec "$NS" ip link set lo up
 	# nic_tx_check opens the port (creating dl0), then waits for a line on
 	# stdin before sending: configure dl0 and read the counters meanwhile.
-	local fifo
+	: >"$LOG" # empty before the start: the "waiting" below must be this run's
 	fifo=$(mktemp -u /tmp/dlibos-nictx-fifo.XXXXXX)
 	mkfifo "$fifo"
 	mac=02:00:00:00:00:01
 	ip netns exec "$NS" "$BIN" -l 0 --no-pci --no-huge -m 512 --file-prefix "$PREFIX" \
-		--vdev=net_tap0,iface=dl0 -- "$mac" $extra <>"$fifo" >"$LOG" 2>&1 &
+		--vdev=net_tap0,iface=dl0 -- "$mac" $extra <>"$fifo" >>"$LOG" 2>&1 &
 	PID=$!
 	for _ in $(seq 150); do
 		grep -q "^waiting" "$LOG" && break
