@@ -187,13 +187,18 @@ int dl_chan_reload_tail(struct dl_chan_cons *c)
 	return (int)(t - c->head);
 }
 
-int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned total)
+/* Number of whole messages in @p total words, or a negative errno. */
+static int count_msgs(const uint64_t *words, unsigned total)
 {
-	unsigned off = 0;
-	int msgs = 0, rc;
+	unsigned hint = dl_msg_hdr_words(words[0]), off = 0;
+	int msgs = 0;
 
-	if (p->broken)
-		return -EPIPE;
+	/* Same-size run first: independent loads, no serial walk. */
+	if (hint != 0)
+		while (off + hint <= total && dl_msg_hdr_words(words[off]) == hint) {
+			off += hint;
+			msgs++;
+		}
 	while (off < total) {
 		unsigned n = dl_msg_hdr_words(words[off]);
 
@@ -204,6 +209,20 @@ int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned to
 		off += n;
 		msgs++;
 	}
+	return hint > DL_MSG_MAX_WORDS ? -EMSGSIZE : msgs;
+}
+
+int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned total)
+{
+	int msgs, rc;
+
+	if (p->broken)
+		return -EPIPE;
+	if (total == 0)
+		return 0;
+	msgs = count_msgs(words, total);
+	if (msgs < 0)
+		return msgs;
 	if (total > p->cap)
 		return -EMSGSIZE;
 	rc = dl_chan_reserve(p, total);

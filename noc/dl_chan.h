@@ -161,18 +161,25 @@ static inline int dl_chan_reserve(struct dl_chan_prod *p, unsigned n)
 	return dl_chan_credits(p) >= n ? 0 : -ENOBUFS;
 }
 
+/* Copy words (inlined: messages are mostly a few words). */
+static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		dst[i] = src[i];
+}
+
 /* Copy @p n words into the ring at the current tail (credits reserved). */
 static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
 {
 	uint64_t *s = p->slots;
 	uint32_t pos = (uint32_t)p->tail & p->mask;
+	unsigned first = p->cap - pos;
 
-	if (__builtin_expect(pos + n <= p->cap, 1)) {
-		for (unsigned i = 0; i < n; i++)
-			s[pos + i] = w[i];
+	if (__builtin_expect(n <= first, 1)) {
+		dl_chan_copy_words(s + pos, w, n);
 	} else {
-		for (unsigned i = 0; i < n; i++)
-			s[(pos + i) & p->mask] = w[i];
+		dl_chan_copy_words(s + pos, w, first);
+		dl_chan_copy_words(s, w + first, n - first);
 	}
 	p->tail += n;
 }
@@ -242,62 +249,122 @@ int dl_chan_reload_tail(struct dl_chan_cons *c);
 /** Mark a consumer broken (counted once). @return -EPIPE. */
 int dl_chan_cons_break(struct dl_chan_cons *c);
 
+/* Copy ring words [from, to) (relative to head) into buf[from, to). */
+static inline void dl_chan_copy_out(const struct dl_chan_cons *c, uint64_t head, uint64_t *buf,
+				    unsigned from, unsigned to)
+{
+	uint32_t pos = (uint32_t)(head + from) & c->mask;
+	unsigned n = to - from, first = c->cap - pos;
+
+	if (n <= first) {
+		dl_chan_copy_words(buf + from, c->slots + pos, n);
+	} else {
+		dl_chan_copy_words(buf + from, c->slots + pos, first);
+		dl_chan_copy_words(buf + from + first, c->slots, n - first);
+	}
+}
+
 /**
  * Receive up to @p max_msgs whole messages, copying them back to back into
  * @p buf (at most @p room words), and publish head once.
- * @param nwords if not NULL, receives the number of words copied.
+ *
+ * Published words are copied into @p buf first and the framing (header
+ * word counts) is checked on that private copy, so a producer rewriting the
+ * ring meanwhile cannot make the caller see framing other than what was
+ * checked. The first header, read from the ring, is only a size hint: the
+ * call copies max_msgs messages of that size at once and checks their
+ * headers with independent loads (batches of same-size messages need no
+ * serial walk); anything else goes through the general, one message at a
+ * time, path. Words copied past the last whole message taken are simply
+ * not consumed.
+ *
+ * @param nwords if not NULL, receives the number of words of the messages.
  * @return messages received (0 when none), -EMSGSIZE when the next
  *         message does not fit an empty @p buf, -EPIPE when broken.
  */
 static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned room,
 			       unsigned max_msgs, unsigned *nwords)
 {
-	unsigned avail = (unsigned)(c->tail_cache - c->head);
-	unsigned msgs = 0, used = 0;
+	const uint64_t head = c->head;
+	unsigned pub = (unsigned)(c->tail_cache - head); /* published, unread */
+	unsigned copied, used = 0, msgs = 0, hint, want;
 	bool reloaded = false;
 	int rc = 0;
 
 	if (__builtin_expect(c->broken, 0))
 		return -EPIPE;
+	if (pub == 0) {
+		rc = dl_chan_reload_tail(c);
+		if (rc <= 0)
+			return rc;
+		pub = (unsigned)rc;
+		reloaded = true;
+	}
+	hint = dl_msg_hdr_words(
+	    __atomic_load_n(&c->slots[(uint32_t)head & c->mask], __ATOMIC_RELAXED));
+	if (hint == 0 || hint > DL_MSG_MAX_WORDS)
+		hint = 1;				 /* garbage: the general path will say so */
+	want = (max_msgs < pub ? max_msgs : pub) * hint; /* a message is >= 1 word */
+	want = want < pub ? want : pub;
+	want = want < room ? want : room;
+	dl_chan_copy_out(c, head, buf, 0, want);
+	copied = want;
+	/* Fast path: a run of messages of the hinted size. */
+	for (unsigned lim = copied / hint; msgs < lim; msgs++)
+		if (dl_msg_hdr_words(buf[msgs * hint]) != hint)
+			break;
+	used = msgs * hint;
+	/* General path: one message at a time. */
 	while (msgs < max_msgs) {
-		uint32_t pos;
 		unsigned n;
-		uint64_t h;
 
-		if (avail == 0) {
-			/* Consumed all we knew: look at the tail once per call. */
-			if (reloaded || (rc = dl_chan_reload_tail(c)) <= 0)
+		if (used == copied) {
+			if (copied == pub) {
+				/* Consumed all we knew: look at the tail once per call. */
+				if (reloaded)
+					break;
+				reloaded = true;
+				rc = dl_chan_reload_tail(c); /* words past head, not past used */
+				if (rc < 0)
+					break;
+				pub = (unsigned)rc;
+				if (pub == copied) {
+					rc = 0; /* nothing new */
+					break;
+				}
+			}
+			if (copied == room) {
+				rc = msgs == 0 ? -EMSGSIZE : 0;
 				break;
-			avail = (unsigned)rc;
-			reloaded = true;
+			}
+			/* Copy ahead as if the rest had the hinted size. */
+			want = copied + (max_msgs - msgs) * hint;
+			want = want < pub ? want : pub;
+			want = want < room ? want : room;
+			dl_chan_copy_out(c, head, buf, copied, want);
+			copied = want;
 		}
-		pos = (uint32_t)c->head & c->mask;
-		h = __atomic_load_n(&c->slots[pos], __ATOMIC_RELAXED);
-		n = dl_msg_hdr_words(h);
-		if (__builtin_expect(n == 0 || n > avail || n > DL_MSG_MAX_WORDS, 0)) {
-			rc = dl_chan_cons_break(c);
+		n = dl_msg_hdr_words(buf[used]);
+		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > pub - used, 0)) {
+			rc = dl_chan_cons_break(c); /* 0, > 126, or past the tail */
 			break;
 		}
-		if (n > room - used) {
-			if (msgs == 0)
-				rc = -EMSGSIZE;
-			break;
+		if (used + n > copied) {
+			/* The message goes past what was copied: copy the rest of it. */
+			if (used + n > room) {
+				rc = msgs == 0 ? -EMSGSIZE : 0;
+				break;
+			}
+			dl_chan_copy_out(c, head, buf, copied, used + n);
+			copied = used + n;
 		}
-		buf[used] = h;
-		if (__builtin_expect(pos + n <= c->cap, 1)) {
-			for (unsigned i = 1; i < n; i++)
-				buf[used + i] = c->slots[pos + i];
-		} else {
-			for (unsigned i = 1; i < n; i++)
-				buf[used + i] = c->slots[(pos + i) & c->mask];
-		}
-		c->head += n;
 		used += n;
-		avail -= n;
 		msgs++;
 	}
-	if (msgs > 0)
+	if (msgs > 0) {
+		c->head = head + used;
 		__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
+	}
 	if (nwords != NULL)
 		*nwords = used;
 	return msgs > 0 ? (int)msgs : (rc < 0 ? rc : 0);

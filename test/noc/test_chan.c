@@ -239,6 +239,45 @@ static void test_batch(void **state)
 	fixture_close(&f);
 }
 
+/* Regression: a receive that starts with words it already knew of, takes
+ * them all and then finds the tail unchanged must stop cleanly (it once
+ * parsed a stale word of the caller's buffer and declared the channel
+ * broken). Also: messages of mixed sizes after a same-size run. */
+static void test_recv_known_words_then_empty(void **state)
+{
+	struct chan_fixture f;
+	uint64_t w[8], buf[64];
+	unsigned nw;
+	(void)state;
+
+	fixture_open(&f, 64);
+	for (int i = 0; i < 4; i++) {
+		make_msg(w, 3, (uint64_t)i);
+		assert_int_equal(dl_chan_send(&f.p, w, 3), 0);
+	}
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 1, NULL), 1); /* learns tail = 12 */
+	memset(buf, 0x5a, sizeof(buf)); /* stale garbage where a header would go */
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 32, &nw), 3);
+	assert_int_equal(nw, 9);
+	for (int i = 0; i < 3; i++)
+		check_msg(buf + 3 * i, 3, (uint64_t)(i + 1));
+	assert_false(f.c.broken);
+	/* Same-size run, then other sizes, in one receive. */
+	uint64_t seq = 10, sizes[] = {2, 2, 2, 5, 1, 2, 2, 7};
+	for (unsigned i = 0; i < 8; i++) {
+		make_msg(w, (unsigned)sizes[i], seq + i);
+		assert_int_equal(dl_chan_write(&f.p, w, (unsigned)sizes[i]), 0);
+	}
+	dl_chan_publish(&f.p);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 32, &nw), 8);
+	assert_int_equal(nw, 23);
+	for (unsigned i = 0, off = 0; i < 8; off += (unsigned)sizes[i], i++)
+		check_msg(buf + off, (unsigned)sizes[i], seq + i);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 32, &nw), 0);
+	assert_false(f.c.broken);
+	fixture_close(&f);
+}
+
 static void test_sizes(void **state)
 {
 	struct chan_fixture f;
@@ -462,6 +501,7 @@ int main(void)
 	    cmocka_unit_test(test_credits),
 	    cmocka_unit_test(test_wraparound),
 	    cmocka_unit_test(test_batch),
+	    cmocka_unit_test(test_recv_known_words_then_empty),
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_consumer_detects_broken),
 	    cmocka_unit_test(test_producer_detects_broken),
