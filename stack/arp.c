@@ -208,7 +208,7 @@ static void pending_release(struct dl_stack *s, uint32_t ip, const uint8_t mac[6
 		struct dl_arp_pending *p = &s->arp_pend[(s->arp_pend_head + i) % cap];
 		if (p->nexthop == ip) {
 			if (s->txq_n == DL_STACK_TXQ)
-				dl_stack_flush(s);
+				dl_stack_tx_flush(s);
 			dl_eth_build(p->pkt.hdr_data, mac, s->cfg.mac, DL_ETHERTYPE_IPV4);
 			dl_eth_tx_queue(s, &p->pkt, p->release);
 			s->arp_cnt[ARP_PENDING_SENT]++;

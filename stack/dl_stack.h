@@ -62,7 +62,16 @@ struct dl_tcp_params {
 	uint8_t wscale;          /**< our window scale shift (RFC 7323) */
 	bool timestamps;         /**< offer RFC 7323 timestamps */
 	bool tso;                /**< use TSO when the NIC offers it */
-	uint8_t isn_key[16];     /**< RFC 6528 secret; random at start */
+	uint8_t isn_key[16];     /**< RFC 6528 secret; random (getrandom) in the defaults */
+	uint32_t snd_queue_bytes; /**< bytes queued (sent or not, unacked) per connection */
+	uint32_t snd_queue_frags; /**< fragments queued per connection (send: -ENOBUFS beyond) */
+	uint32_t snd_pool_frags;  /**< fragments queued by all connections of the net core */
+	uint32_t rx_bufs_max;     /**< RX buffers one connection may hold (in order + out of
+				       order); 0 = 2 * rcv_wnd / MSS + 16. The window shrinks
+				       as buffers fill, so tiny segments cannot pin memory. */
+	uint32_t fin_wait2_us;    /**< FIN_WAIT_2 limit once the application closed */
+	uint32_t challenge_ack_limit; /**< RFC 5961 challenge ACKs per second per net core */
+	uint16_t port_min, port_max;  /**< ephemeral ports for dl_stack_connect */
 };
 
 /** Configuration of one net core's stack. */
@@ -81,6 +90,9 @@ struct dl_stack_config {
 
 /** Fill cfg with defaults (addresses zero). */
 void dl_stack_config_defaults(struct dl_stack_config *cfg);
+
+/** Fill only the TCP tunables with their defaults (a fresh random isn_key). */
+void dl_tcp_params_defaults(struct dl_tcp_params *p);
 
 /** A zero-copy reference to received payload. */
 struct dl_rx_ref {
@@ -156,6 +168,31 @@ void dl_stack_poll(struct dl_stack *s, uint64_t now_us);
 
 /** Transmit the frames queued so far. */
 void dl_stack_flush(struct dl_stack *s);
+
+/**
+ * Earliest time (microseconds, same clock as now_us) at which
+ * dl_stack_poll() has work without new input: a TCP timer, an ARP retry,
+ * or deferred work (then the time of the last call). UINT64_MAX when
+ * nothing is pending. It may be early (a timer that was cancelled or
+ * pushed back), never late; polling at an early time is harmless.
+ */
+uint64_t dl_stack_next_deadline(const struct dl_stack *s);
+
+/** The TCP memory of one net core (dl_stack_tcp_mem). */
+struct dl_stack_tcp_mem {
+	uint32_t conns;       /**< connections in use (every state, TIME_WAIT included) */
+	size_t tcb_bytes;     /**< sizeof one connection control block */
+	size_t slab_bytes;    /**< control-block slabs allocated (64 per slab) */
+	size_t table_bytes;   /**< 4-tuple hash heads + slab table (sized by max_conns) */
+	size_t chunk_bytes;   /**< send-queue chunk pool allocated */
+	uint32_t chunks_used; /**< send-queue chunks holding fragments */
+	size_t timers;        /**< timers armed on the wheel */
+	size_t fixed_bytes;   /**< per-core TCP state, listeners, wheel */
+	size_t total_bytes;   /**< everything above */
+};
+
+/** Account the TCP memory of this net core (excluding packet buffers). */
+void dl_stack_tcp_mem(const struct dl_stack *s, struct dl_stack_tcp_mem *m);
 
 /** Learn an ARP mapping reported by another net core. */
 void dl_stack_arp_learn(struct dl_stack *s, uint32_t ip, const uint8_t mac[6], uint64_t now_us);

@@ -227,5 +227,16 @@ void dl_tcp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ipv
 		  const uint8_t *seg, size_t len);
 /** Run TCP timers due at s->now. */
 void dl_tcp_poll(struct dl_stack *s);
+/**
+ * Run TCP's deferred work: output of every connection that asked for it
+ * (ACKs of a whole input burst batched), cleanup upcalls and releases.
+ * Called by dl_stack_flush() before the frames go to the NIC.
+ */
+void dl_tcp_flush(struct dl_stack *s);
+/** Earliest TCP deadline (see dl_stack_next_deadline). */
+uint64_t dl_tcp_next_deadline(const struct dl_stack *s);
+
+/** Hand the queued frames to the NIC (no TCP work; safe mid-output). */
+void dl_stack_tx_flush(struct dl_stack *s);
 
 #endif /* DL_STACK_PRIV_H */

@@ -118,7 +118,7 @@ struct dl_tx_pkt *dl_ip_tx_begin(struct dl_stack *s, uint8_t **l4, uint16_t *roo
 	uint16_t cap;
 
 	if (s->txq_n == DL_STACK_TXQ)
-		dl_stack_flush(s);
+		dl_stack_tx_flush(s);
 	p = &s->txq[s->txq_n];
 	p->hdr = dl_nic_hdr_alloc(s->nic, s->queue, &data, &cap);
 	if (p->hdr == NULL) {

@@ -91,27 +91,7 @@ void dl_stack_config_defaults(struct dl_stack_config *cfg)
 	cfg->arp_pending_max = 64;
 	cfg->arp_entries = 256;
 
-	struct dl_tcp_params *t = &cfg->tcp;
-	t->max_conns = 65536;
-	t->syn_backlog = 1024;
-	t->accept_backlog = 1024;
-	t->rcv_wnd = 256u * 1024;
-	t->ooo_max_bytes = 256u * 1024;
-	t->ooo_max_segs = 64;
-	t->rto_min_us = 200u * 1000;
-	t->rto_max_us = 60u * 1000 * 1000;
-	t->rto_init_us = 1000u * 1000;
-	t->delack_us = 40u * 1000;
-	t->msl_us = 30u * 1000 * 1000;
-	t->syn_retries = 5;
-	t->max_retries = 15;
-	t->keepalive_us = 0;
-	t->keepalive_intvl_us = 75u * 1000 * 1000;
-	t->keepalive_probes = 9;
-	t->init_cwnd_segs = 10;
-	t->wscale = 7;
-	t->timestamps = true;
-	t->tso = true;
+	dl_tcp_params_defaults(&cfg->tcp);
 }
 
 static void register_counters(struct dl_stack *s)
@@ -198,6 +178,21 @@ void dl_stack_poll(struct dl_stack *s, uint64_t now_us)
 }
 
 void dl_stack_flush(struct dl_stack *s)
+{
+	dl_tcp_flush(s);
+	dl_stack_tx_flush(s);
+}
+
+uint64_t dl_stack_next_deadline(const struct dl_stack *s)
+{
+	uint64_t d = dl_tcp_next_deadline(s);
+
+	if (s->arp_scan && s->arp_next_scan < d)
+		d = s->arp_next_scan;
+	return d;
+}
+
+void dl_stack_tx_flush(struct dl_stack *s)
 {
 	unsigned n = s->txq_n, sent = 0;
 

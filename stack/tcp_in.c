@@ -1,0 +1,912 @@
+/*
+ * tcp_in.c - TCP segment arrival (RFC 9293 3.10.7), with the RFC 5961
+ * (challenge ACKs), RFC 7323 (timestamps, PAWS), RFC 5681/6582 (duplicate
+ * ACKs, NewReno) and RFC 6298 (RTT sampling, Karn) rules, and the zero-copy
+ * receive queues.
+ *
+ * Flow of one segment: validate (dl_tcp_parse, checksum, ports), find the
+ * connection by 4-tuple, then
+ *   - no connection: listener -> SYN_RCVD (listen_syn) or RST (closed port);
+ *   - SYN_SENT: syn_sent();
+ *   - otherwise conn_input(): timestamps/PAWS, sequence acceptability and
+ *     trimming, RST, SYN, ACK (ack_process: cumulative ACK, congestion
+ *     control, send window), text (data_input: in order -> held and
+ *     delivered; out of order -> held sorted), FIN.
+ *
+ * Payload is never copied: the RX buffer is held, described by a
+ * struct dl_tcp_rxb written into the buffer's own scratch area, and linked
+ * into the connection's in-order or out-of-order list. What is not held is
+ * freed when the segment is done. Transmission is not done here: input
+ * sets TF_ACKNOW/TF_OUTPUT and tcp_output() runs at the flush, except the
+ * RFC 5681 "every second full-sized segment" ACK, which goes out at once.
+ */
+#include "dl_tcp.h"
+
+#include <errno.h>
+
+/** A segment being processed: the parsed header plus the payload window
+ *  still to be handled (trimmed as the checks go). */
+struct seg {
+	struct dl_tcp_hdr h;
+	uint32_t src;	     /**< remote address, host order */
+	const uint8_t *data; /**< payload still to handle */
+	uint32_t seq;	     /**< sequence number of data[0] */
+	uint32_t len;	     /**< payload bytes left */
+	uint32_t plen;	     /**< original payload length */
+	uint32_t end;	     /**< sequence number just after the payload (the FIN's) */
+	bool fin;	     /**< FIN still to handle */
+	bool held;	     /**< the buffer now belongs to a receive queue */
+	struct dl_rx_pkt *pkt;
+};
+
+static void want_ack(struct dl_tcp *t, struct dl_tcb *c)
+{
+	c->flags |= TF_ACKNOW;
+	dl_tcp_want_output(t, c);
+}
+
+static void challenge_ack(struct dl_tcp *t, struct dl_tcb *c)
+{
+	if (dl_tcp_challenge_ok(t))
+		want_ack(t, c);
+}
+
+static bool gone(const struct dl_tcb *c)
+{
+	return c->state == DL_TCP_CLOSED;
+}
+
+/* RFC 9293 CLOSED-state reply: <SEQ=SEG.ACK><CTL=RST> or
+ * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
+static void rst_reply(struct dl_tcp *t, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+
+	if (h->flags & DL_TCP_ACK) {
+		dl_tcp_send_rst(t, sg->src, h->dport, h->sport, h->ack, 0, DL_TCP_RST);
+	} else {
+		uint32_t seglen = sg->plen + !!(h->flags & DL_TCP_SYN) + !!(h->flags & DL_TCP_FIN);
+		dl_tcp_send_rst(t, sg->src, h->dport, h->sport, 0, h->seq + seglen,
+				DL_TCP_RST | DL_TCP_ACK);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* connection set-up                                                        */
+/* ------------------------------------------------------------------------ */
+
+static void set_mss(struct dl_tcp *t, struct dl_tcb *c, uint32_t peer_mss)
+{
+	uint32_t m = min_u32(peer_mss, t->rcv_mss);
+	uint16_t tso_max = t->s->nic->tso_max;
+
+	if (m < 64)
+		m = 64; /* refuse to be made to send tiny segments */
+	if (c->flags & TF_TS)
+		m -= 12;
+	c->mss = (uint16_t)m;
+	c->tso_segs = 0;
+	if (t->p.tso && tso_max > 2 * m)
+		c->tso_segs = (uint8_t)min_u32(tso_max / m, 255);
+}
+
+/* Options of a SYN or SYN-ACK: what both sides agreed on. */
+static void negotiate(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hdr *h)
+{
+	if (h->opts & DL_TCP_OPT_WS) {
+		c->flags |= TF_WS;
+		c->snd_ws = h->wscale;
+		c->rcv_ws = t->p.wscale;
+	} else {
+		c->snd_ws = 0;
+		c->rcv_ws = 0;
+	}
+	if ((h->opts & DL_TCP_OPT_TS) && t->p.timestamps) {
+		c->flags |= TF_TS;
+		c->ts_recent = h->tsval;
+		c->ts_recent_age = dl_tcp_ts_now(t);
+	}
+	set_mss(t, c, (h->opts & DL_TCP_OPT_MSS) ? h->mss : 536);
+}
+
+void dl_tcp_init_cc(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t n = t->p.init_cwnd_segs, mss = c->mss;
+
+	/* RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)); one segment after a
+	 * lost SYN or SYN-ACK (RFC 5681 3.1). */
+	if (c->flags & TF_SYN_REXMIT)
+		c->cwnd = mss;
+	else
+		c->cwnd = min_u32(n * mss, max_u32(2 * mss, n * 1460));
+	c->ssthresh = 1u << 30;
+	c->recover = c->snd_una;
+	c->bytes_acked = 0;
+}
+
+static void establish(struct dl_tcp *t, struct dl_tcb *c)
+{
+	c->state = DL_TCP_ESTABLISHED;
+	t->cnt[TCP_CONN_ESTAB]++;
+	dl_tcp_init_cc(t, c);
+	c->backoff = 0;
+	if (c->flags & TF_SHUT_WR)
+		c->state = DL_TCP_FIN_WAIT_1;
+	if (t->p.keepalive_us != 0)
+		dl_tcp_set_idle(t, c, t->s->now + t->p.keepalive_us);
+	if (c->flags & TF_LISTENER) {
+		struct dl_tcp_listener *l = &t->lst[c->lst - 1];
+		l->n_syn--;
+		l->n_acc++;
+	}
+	if (c->flags & TF_ACTIVE)
+		dl_tcp_up_connected(t, c);
+	else
+		dl_tcp_up_new_conn(t, c);
+}
+
+/* A SYN for a listening port: a SYN_RCVD connection, SYN-ACK at flush. */
+static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	struct dl_tcb *c;
+
+	if (l->n_syn >= t->p.syn_backlog) {
+		t->cnt[TCP_DROP_SYN_BACKLOG]++;
+		return;
+	}
+	if (l->n_acc >= l->accept_max) {
+		t->cnt[TCP_DROP_ACCEPT_BACKLOG]++;
+		return;
+	}
+	c = dl_tcp_tcb_new(t);
+	if (c == NULL) {
+		t->cnt[TCP_DROP_CONN_TABLE]++;
+		return;
+	}
+	c->rip = sg->src;
+	c->lport = h->dport;
+	c->rport = h->sport;
+	c->state = DL_TCP_SYN_RCVD;
+	c->flags = TF_LISTENER;
+	c->lst = (uint16_t)(l - t->lst + 1);
+	l->n_syn++;
+	c->irs = h->seq;
+	c->rcv_nxt = h->seq + 1;
+	c->rcv_adv = c->rcv_nxt;
+	c->last_ack_sent = c->rcv_nxt;
+	c->iss = dl_tcp_isn(t, c->rip, c->lport, c->rport, &c->ts_off);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->sq_seq = c->iss + 1;
+	c->recover = c->iss;
+	negotiate(t, c, h);
+	c->snd_wnd = h->wnd; /* never scaled in a SYN */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = h->seq;
+	c->snd_wl2 = c->iss;
+	c->rto = t->p.rto_init_us;
+	if (sg->plen > 0)
+		t->cnt[TCP_IGN_SYN_DATA]++;
+	dl_tcp_hash_insert(t, c);
+	t->cnt[TCP_CONN_PASSIVE]++;
+	dl_tcp_want_output(t, c);
+}
+
+static void no_conn(struct dl_tcp *t, struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	struct dl_tcp_listener *l = dl_tcp_listener_find(t, h->dport);
+
+	if (l == NULL) {
+		if (h->flags & DL_TCP_RST) {
+			t->cnt[TCP_DROP_CLOSED_PORT_RST]++;
+			return;
+		}
+		t->cnt[TCP_DROP_CLOSED_PORT]++;
+		rst_reply(t, sg);
+		return;
+	}
+	if (h->flags & DL_TCP_RST) {
+		t->cnt[TCP_DROP_LISTEN_RST]++;
+		return;
+	}
+	if (h->flags & DL_TCP_ACK) {
+		t->cnt[TCP_DROP_LISTEN_ACK]++;
+		rst_reply(t, sg);
+		return;
+	}
+	if (!(h->flags & DL_TCP_SYN)) {
+		t->cnt[TCP_DROP_LISTEN_NO_SYN]++;
+		return;
+	}
+	listen_syn(t, l, sg);
+}
+
+/* RFC 9293 3.10.7.3 SYN-SENT. */
+static void syn_sent(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	bool ack = (h->flags & DL_TCP_ACK) != 0;
+
+	if (ack && (seq_le(h->ack, c->iss) || seq_gt(h->ack, c->snd_max))) {
+		if (!(h->flags & DL_TCP_RST))
+			dl_tcp_send_rst(t, c->rip, c->lport, c->rport, h->ack, 0, DL_TCP_RST);
+		t->cnt[TCP_DROP_SYNSENT_BAD_ACK]++;
+		return;
+	}
+	if (h->flags & DL_TCP_RST) {
+		if (!ack) {
+			t->cnt[TCP_DROP_SYNSENT_BAD_RST]++;
+			return;
+		}
+		t->cnt[TCP_CONN_RESET_RX]++;
+		dl_tcp_reset_conn(t, c, DL_CLOSE_RESET, ECONNREFUSED);
+		return;
+	}
+	if (!(h->flags & DL_TCP_SYN)) {
+		t->cnt[TCP_DROP_SYNSENT_NO_SYN]++;
+		return;
+	}
+	c->irs = h->seq;
+	c->rcv_nxt = h->seq + 1;
+	c->rcv_adv = c->rcv_nxt;
+	negotiate(t, c, h);
+	c->snd_wnd = h->wnd;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = h->seq;
+	if (sg->plen > 0)
+		t->cnt[TCP_IGN_SYN_DATA]++;
+	if (!ack) {
+		/* Simultaneous open: answer with SYN-ACK, same ISS. */
+		c->state = DL_TCP_SYN_RCVD;
+		c->snd_wl2 = c->iss;
+		c->snd_nxt = c->iss;
+		dl_tcp_want_output(t, c);
+		return;
+	}
+	if ((c->flags & TF_RTT) && seq_gt(h->ack, c->rtt_seq)) {
+		c->flags &= ~TF_RTT;
+		dl_tcp_rtt_sample(t, c, (uint32_t)t->s->now - c->rtt_start);
+	}
+	c->snd_wl2 = h->ack;
+	c->snd_una = h->ack;
+	c->t_rtx = 0;
+	want_ack(t, c);
+	establish(t, c);
+}
+
+/* RFC 6191: a SYN may reopen a TIME_WAIT connection if it is clearly new
+ * (a later timestamp, or without timestamps a higher sequence number). */
+static bool time_wait_reuse(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	bool newer;
+
+	if ((h->flags & (DL_TCP_SYN | DL_TCP_ACK | DL_TCP_RST)) != DL_TCP_SYN ||
+	    dl_tcp_listener_find(t, h->dport) == NULL)
+		return false;
+	if ((c->flags & TF_TS) && (h->opts & DL_TCP_OPT_TS))
+		newer = seq_gt(h->tsval, c->ts_recent);
+	else
+		newer = seq_gt(h->seq, c->rcv_nxt);
+	if (!newer)
+		return false;
+	t->cnt[TCP_TW_REUSED]++;
+	dl_tcp_close_now(t, c);
+	return true;
+}
+
+void dl_tcp_reset_conn(struct dl_tcp *t, struct dl_tcb *c, enum dl_close_reason why, int err)
+{
+	bool open_failed =
+	    c->state == DL_TCP_SYN_SENT || ((c->flags & TF_ACTIVE) && !(c->flags & TF_EXPOSED));
+
+	dl_tcp_close_now(t, c);
+	if (open_failed)
+		dl_tcp_up_connect_failed(t, c, err);
+	else
+		dl_tcp_up_remote_closed(t, c, why);
+}
+
+/* ------------------------------------------------------------------------ */
+/* ACK processing                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* RFC 9293 3.10.7.4: SND.WND from segments newer than the last update. */
+static void update_window(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg, uint32_t wnd)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	bool was_zero = c->snd_wnd == 0;
+
+	if (!(seq_lt(c->snd_wl1, h->seq) || (c->snd_wl1 == h->seq && seq_le(c->snd_wl2, h->ack))))
+		return;
+	c->snd_wnd = wnd;
+	c->snd_wl1 = h->seq;
+	c->snd_wl2 = h->ack;
+	if (wnd > c->max_snd_wnd)
+		c->max_snd_wnd = wnd;
+	if (wnd == 0) {
+		if (c->sq_bytes > 0 && !(c->flags & TF_PERSIST)) {
+			/* What we sent past the left edge is not kept by the
+			 * peer: go back and probe the window (persist). */
+			c->snd_nxt = c->snd_una;
+			c->sq_cur = c->sq_head;
+			c->flags = (c->flags & ~(TF_RTT | TF_RECOVERY)) | TF_PERSIST;
+			dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
+		}
+	} else if (was_zero || (c->flags & TF_PERSIST)) {
+		c->flags &= ~TF_PERSIST;
+		c->backoff = 0;
+		c->t_rtx = 0;
+		if (c->snd_max != c->snd_una)
+			dl_tcp_set_rtx(t, c, t->s->now + c->rto);
+		dl_tcp_want_output(t, c);
+	}
+}
+
+/* RFC 5681 duplicate ACK; RFC 6582 fast retransmit / recovery entry. */
+static void dupack(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t flight;
+
+	if ((c->flags & TF_PERSIST) || c->snd_wnd == 0)
+		return;
+	t->cnt[TCP_RX_DUPACK]++;
+	if (c->dupacks < 255)
+		c->dupacks++;
+	if (c->flags & TF_RECOVERY) {
+		c->cwnd += c->mss; /* inflate: a segment left the network */
+		dl_tcp_want_output(t, c);
+		return;
+	}
+	if (c->dupacks != 3 || !seq_ge(c->snd_una, c->recover))
+		return;
+	flight = c->snd_max - c->snd_una;
+	c->ssthresh = max_u32(flight >> 1, 2u * c->mss);
+	c->recover = c->snd_max;
+	c->flags |= TF_RECOVERY;
+	t->cnt[TCP_FAST_REXMIT]++;
+	dl_tcp_retransmit_first(t, c);
+	c->cwnd = c->ssthresh + 3u * c->mss;
+	dl_tcp_want_output(t, c);
+}
+
+/* Congestion window on an ACK of new data (RFC 5681 / 6582 / 3465). */
+static void cc_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
+{
+	uint32_t mss = c->mss;
+
+	if (c->flags & TF_RECOVERY) {
+		if (seq_ge(c->snd_una, c->recover)) {
+			/* Full ACK: leave recovery, deflate. */
+			c->cwnd = min_u32(c->ssthresh, c->snd_max - c->snd_una + mss);
+			c->flags &= ~TF_RECOVERY;
+			c->dupacks = 0;
+			c->bytes_acked = 0;
+		} else {
+			/* Partial ACK: the next hole is lost too. */
+			t->cnt[TCP_PARTIAL_ACK]++;
+			dl_tcp_retransmit_first(t, c);
+			c->cwnd = c->cwnd > acked ? c->cwnd - acked : 0;
+			if (acked >= mss)
+				c->cwnd += mss;
+			if (c->cwnd < mss)
+				c->cwnd = mss;
+		}
+		return;
+	}
+	c->dupacks = 0;
+	if (c->cwnd < c->ssthresh) {
+		c->cwnd += min_u32(acked, 2u * mss); /* slow start, L = 2 (RFC 3465) */
+	} else {
+		c->bytes_acked += acked; /* congestion avoidance by byte counting */
+		if (c->bytes_acked >= c->cwnd) {
+			c->bytes_acked -= c->cwnd;
+			c->cwnd += mss;
+		}
+	}
+	if (c->cwnd > (1u << 30))
+		c->cwnd = 1u << 30;
+}
+
+static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	uint32_t ack = h->ack;
+	uint32_t wnd = (uint32_t)h->wnd << c->snd_ws;
+	uint64_t now = t->s->now;
+	uint32_t acked, data = 0;
+	bool fin_acked;
+
+	if (seq_le(ack, c->snd_una)) {
+		if (ack == c->snd_una && sg->plen == 0 && !(h->flags & (DL_TCP_SYN | DL_TCP_FIN)) &&
+		    wnd == c->snd_wnd && c->snd_max != c->snd_una)
+			dupack(t, c);
+		update_window(t, c, sg, wnd);
+		return;
+	}
+	acked = ack - c->snd_una - (c->snd_una == c->iss); /* the SYN is no byte */
+	if (seq_gt(ack, c->sq_seq))
+		data = min_u32(ack - c->sq_seq, c->sq_bytes);
+	fin_acked = (c->flags & TF_FIN_SENT) && seq_gt(ack, tcb_fin_seq(c));
+	if ((c->flags & TF_RTT) && seq_gt(ack, c->rtt_seq)) {
+		c->flags &= ~TF_RTT;
+		dl_tcp_rtt_sample(t, c, (uint32_t)now - c->rtt_start);
+	}
+	c->backoff = 0;
+	c->snd_una = ack;
+	if (data > 0)
+		dl_tcp_sq_ack(t, c, data);
+	if (seq_lt(c->snd_nxt, ack)) {
+		c->snd_nxt = ack;
+		c->sq_cur = c->sq_head;
+	}
+	cc_on_ack(t, c, acked);
+	/* RFC 6298 5.2 / 5.3 */
+	if (!(c->flags & TF_PERSIST)) {
+		if (c->snd_una == c->snd_max)
+			c->t_rtx = 0;
+		else
+			dl_tcp_set_rtx(t, c, now + c->rto);
+	}
+	update_window(t, c, sg, wnd);
+	if (fin_acked) {
+		switch (c->state) {
+		case DL_TCP_FIN_WAIT_1:
+			c->state = DL_TCP_FIN_WAIT_2;
+			if (c->flags & TF_APP_CLOSED)
+				dl_tcp_set_idle(t, c, now + t->p.fin_wait2_us);
+			break;
+		case DL_TCP_CLOSING:
+			dl_tcp_enter_time_wait(t, c);
+			break;
+		case DL_TCP_LAST_ACK:
+			dl_tcp_close_now(t, c);
+			break;
+		default:
+			break;
+		}
+	}
+	dl_tcp_want_output(t, c);
+	if (data > 0)
+		dl_tcp_up_data_acked(t, c, data);
+}
+
+/* ------------------------------------------------------------------------ */
+/* receive queues                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Keep the segment's buffer: describe its payload in the scratch area. */
+static struct dl_tcp_rxb *hold(struct dl_tcb *c, struct seg *sg)
+{
+	struct dl_tcp_rxb *b = sg->pkt->scratch;
+
+	assert(((uintptr_t)b & 7) == 0 && sg->len <= UINT16_MAX);
+	b->next = NULL;
+	b->buf = sg->pkt->buf;
+	b->data = sg->data;
+	b->seq = sg->seq;
+	b->len = (uint16_t)sg->len;
+	b->region = sg->pkt->region;
+	sg->held = true;
+	c->rx_nbufs++;
+	return b;
+}
+
+static void rx_append(struct dl_tcb *c, struct dl_tcp_rxb *b)
+{
+	b->next = NULL;
+	if (c->rx_tail != NULL)
+		c->rx_tail->next = b;
+	else
+		c->rx_head = b;
+	c->rx_tail = b;
+	c->rcv_nxt += b->len;
+	c->rx_held += b->len;
+}
+
+/* Insert an out-of-order segment, keeping the list sorted and without
+ * overlap (new bytes already held are cut away). */
+static void ooo_insert(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
+{
+	struct dl_tcp_rxb **pp = &c->ooo_head;
+	uint32_t s = sg->seq, e = sg->seq + sg->len;
+
+	if (c->ooo_segs >= t->p.ooo_max_segs || c->ooo_bytes + sg->len > t->p.ooo_max_bytes ||
+	    c->rx_nbufs >= t->rx_bufs_max) {
+		t->cnt[TCP_DROP_OOO_LIMIT]++;
+		return;
+	}
+	while (*pp != NULL) {
+		struct dl_tcp_rxb *n = *pp;
+		uint32_t ns = n->seq, ne = n->seq + n->len;
+
+		if (seq_le(e, ns))
+			break;
+		if (seq_ge(s, ne)) {
+			pp = &n->next;
+			continue;
+		}
+		if (seq_ge(s, ns) && seq_le(e, ne)) {
+			t->cnt[TCP_DROP_DUPLICATE]++;
+			return; /* nothing new */
+		}
+		if (seq_lt(s, ns)) {
+			e = ns; /* keep the part before n */
+			break;
+		}
+		s = ne; /* starts inside n: keep what follows it */
+		pp = &n->next;
+	}
+	sg->data += s - sg->seq;
+	sg->seq = s;
+	sg->len = e - s;
+	struct dl_tcp_rxb *b = hold(c, sg);
+	b->next = *pp;
+	*pp = b;
+	c->ooo_segs++;
+	c->ooo_bytes += b->len;
+	t->cnt[TCP_RX_OOO]++;
+}
+
+/* Move out-of-order segments that became in order to the receive queue.
+ * @return true if any did (a hole was filled). */
+static bool ooo_pull(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct dl_tcp_rxb *b;
+	bool moved = false;
+
+	while ((b = c->ooo_head) != NULL && seq_le(b->seq, c->rcv_nxt)) {
+		c->ooo_head = b->next;
+		c->ooo_segs--;
+		c->ooo_bytes -= b->len;
+		moved = true;
+		if (seq_le(b->seq + b->len, c->rcv_nxt)) {
+			c->rx_nbufs--;
+			dl_nic_buf_free(t->s->nic, b->buf);
+			continue;
+		}
+		uint32_t d = c->rcv_nxt - b->seq;
+		b->data += d;
+		b->seq += d;
+		b->len = (uint16_t)(b->len - d);
+		rx_append(c, b);
+		t->cnt[TCP_RX_BYTES] += b->len;
+	}
+	return moved;
+}
+
+static void data_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
+{
+	struct dl_tcp_rxb *b;
+	bool filled = false;
+
+	switch (c->state) {
+	case DL_TCP_ESTABLISHED:
+	case DL_TCP_FIN_WAIT_1:
+	case DL_TCP_FIN_WAIT_2:
+		break;
+	default:
+		t->cnt[c->state == DL_TCP_TIME_WAIT ? TCP_DROP_TIME_WAIT
+						    : TCP_DROP_DATA_AFTER_FIN]++;
+		return;
+	}
+	if (c->flags & TF_APP_CLOSED) {
+		/* Nobody will read it: reset (RFC 1122 4.2.2.13). */
+		t->cnt[TCP_DROP_DATA_AFTER_CLOSE]++;
+		dl_tcp_send_rst_conn(t, c);
+		dl_tcp_close_now(t, c);
+		return;
+	}
+	if (c->flags & TF_SHUT_RD) {
+		if (sg->seq == c->rcv_nxt)
+			c->rcv_nxt += sg->len;
+		t->cnt[TCP_DROP_DATA_SHUT_RD]++;
+		want_ack(t, c);
+		return;
+	}
+	if (sg->seq != c->rcv_nxt) {
+		ooo_insert(t, c, sg);
+		want_ack(t, c); /* duplicate ACK for the sender's fast retransmit */
+		return;
+	}
+	if (c->rx_nbufs >= t->rx_bufs_max) {
+		t->cnt[TCP_DROP_RXBUF_LIMIT]++;
+		want_ack(t, c);
+		return;
+	}
+	b = hold(c, sg);
+	rx_append(c, b);
+	t->cnt[TCP_RX_BYTES] += b->len;
+	if (c->ooo_head != NULL)
+		filled = ooo_pull(t, c);
+	/* RFC 5681 4.2: ACK a filled hole at once, every second full-sized
+	 * segment at once, anything else within delack_us. */
+	if (filled || t->p.delack_us == 0) {
+		want_ack(t, c);
+	} else if (c->rcv_nxt - c->last_ack_sent >= 2u * (t->rcv_mss - 40u)) {
+		dl_tcp_send_ack(t, c);
+	} else {
+		if (c->t_delack == 0)
+			dl_tcp_set_delack(t, c, t->s->now + t->p.delack_us);
+		dl_tcp_want_output(t, c);
+	}
+	if (c->app != DL_APP_NONE)
+		dl_tcp_deliver_from(t, c, b, 0);
+}
+
+static void fin_input(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
+{
+	if (sg->end != c->rcv_nxt) {
+		if (seq_gt(sg->end, c->rcv_nxt))
+			t->cnt[TCP_IGN_OOO_FIN]++;
+		return;
+	}
+	c->rcv_nxt++;
+	c->flags |= TF_FIN_RCVD;
+	want_ack(t, c);
+	switch (c->state) {
+	case DL_TCP_ESTABLISHED:
+		c->state = DL_TCP_CLOSE_WAIT;
+		break;
+	case DL_TCP_FIN_WAIT_1:
+		c->state = DL_TCP_CLOSING;
+		break;
+	case DL_TCP_FIN_WAIT_2:
+		dl_tcp_enter_time_wait(t, c);
+		break;
+	default:
+		break;
+	}
+	dl_tcp_up_remote_closed(t, c, DL_CLOSE_FIN);
+}
+
+/* ------------------------------------------------------------------------ */
+/* synchronized states and SYN_RCVD (RFC 9293 3.10.7.4)                     */
+/* ------------------------------------------------------------------------ */
+
+/* The first check: does any of the segment fall in the receive window? */
+static bool acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq, uint32_t seglen)
+{
+	if (seglen == 0)
+		return wnd == 0 ? seq == rcv_nxt
+				: seq_ge(seq, rcv_nxt) && seq_lt(seq, rcv_nxt + wnd);
+	if (wnd == 0)
+		return false;
+	return (seq_ge(seq, rcv_nxt) && seq_lt(seq, rcv_nxt + wnd)) ||
+	       (seq_ge(seq + seglen - 1, rcv_nxt) && seq_lt(seq + seglen - 1, rcv_nxt + wnd));
+}
+
+/* Keep only the payload inside [rcv_nxt, rcv_nxt + wnd). */
+static void trim(const struct dl_tcb *c, struct seg *sg, uint32_t wnd)
+{
+	uint32_t right = c->rcv_nxt + wnd;
+
+	if (seq_lt(sg->seq, c->rcv_nxt)) {
+		uint32_t d = min_u32(c->rcv_nxt - sg->seq, sg->len);
+		sg->data += d;
+		sg->seq += d;
+		sg->len -= d;
+	}
+	if (sg->len > 0 && seq_gt(sg->seq + sg->len, right)) {
+		sg->len = seq_gt(right, sg->seq) ? right - sg->seq : 0;
+		sg->fin = false;
+	}
+	if (sg->fin && (seq_lt(sg->end, c->rcv_nxt) || seq_gt(sg->end, right)))
+		sg->fin = false;
+}
+
+/* RFC 7323 5.5: TS.Recent older than 24 days (in 1.024 ms ticks) is stale. */
+#define PAWS_IDLE_TICKS 2025000000u
+
+static bool ts_recent_valid(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	return dl_tcp_ts_now(t) - c->ts_recent_age < PAWS_IDLE_TICKS;
+}
+
+static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	uint8_t fl = h->flags;
+	uint32_t wnd, seglen;
+
+	if (c->state == DL_TCP_SYN_SENT) {
+		syn_sent(t, c, sg);
+		return;
+	}
+	/* RFC 7323 3.2 and 5.3 (R1): timestamps required, PAWS. */
+	if ((c->flags & TF_TS) && !(fl & DL_TCP_RST)) {
+		if (!(h->opts & DL_TCP_OPT_TS)) {
+			t->cnt[TCP_DROP_NO_TS]++;
+			return;
+		}
+		if (seq_lt(h->tsval, c->ts_recent) && ts_recent_valid(t, c)) {
+			t->cnt[TCP_DROP_PAWS]++;
+			want_ack(t, c);
+			return;
+		}
+	}
+	if (c->state == DL_TCP_TIME_WAIT &&
+	    (fl & (DL_TCP_FIN | DL_TCP_SYN | DL_TCP_RST)) == DL_TCP_FIN &&
+	    sg->end + 1 == c->rcv_nxt) {
+		/* The peer did not get our last ACK: again, and restart 2*MSL. */
+		t->cnt[TCP_DROP_TIME_WAIT]++;
+		want_ack(t, c);
+		dl_tcp_set_idle(t, c, t->s->now + 2ull * t->p.msl_us);
+		return;
+	}
+
+	/* First: sequence number. */
+	wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	seglen = sg->plen + !!(fl & DL_TCP_SYN) + !!(fl & DL_TCP_FIN);
+	if (!acceptable(c->rcv_nxt, wnd, h->seq, seglen)) {
+		if (fl & DL_TCP_RST) {
+			t->cnt[TCP_DROP_RST_OOW]++;
+			return;
+		}
+		if ((fl & DL_TCP_SYN) && c->state == DL_TCP_SYN_RCVD && h->seq == c->irs) {
+			/* Our SYN-ACK was lost: send it again. */
+			t->cnt[TCP_DROP_DUPLICATE]++;
+			c->snd_nxt = c->iss;
+			dl_tcp_want_output(t, c);
+			return;
+		}
+		if (fl & DL_TCP_SYN) {
+			t->cnt[TCP_DROP_SYN_CHALLENGE]++;
+			challenge_ack(t, c);
+			return;
+		}
+		if (wnd == 0 && h->seq == c->rcv_nxt) {
+			/* Zero window: take the ACK, not the data. */
+			t->cnt[TCP_RX_PERSIST_WND0]++;
+			sg->len = 0;
+			if (sg->plen > 0)
+				sg->fin = false;
+			want_ack(t, c);
+		} else {
+			t->cnt[seq_le(h->seq + seglen, c->rcv_nxt) ? TCP_DROP_DUPLICATE
+								   : TCP_DROP_OUT_OF_WINDOW]++;
+			want_ack(t, c);
+			return;
+		}
+	}
+	/* Second: RST (RFC 5961 3.2: exact match resets, in window challenges). */
+	if (fl & DL_TCP_RST) {
+		if (h->seq != c->rcv_nxt) {
+			t->cnt[TCP_DROP_RST_CHALLENGE]++;
+			challenge_ack(t, c);
+			return;
+		}
+		t->cnt[TCP_CONN_RESET_RX]++;
+		if (c->state == DL_TCP_SYN_RCVD && !(c->flags & TF_ACTIVE)) {
+			dl_tcp_close_now(t, c); /* back to LISTEN: forget it */
+			return;
+		}
+		dl_tcp_reset_conn(t, c, DL_CLOSE_RESET,
+				  c->state == DL_TCP_SYN_RCVD ? ECONNREFUSED : ECONNRESET);
+		return;
+	}
+	/* Fourth: SYN (RFC 5961 4). */
+	if (fl & DL_TCP_SYN) {
+		if (c->state == DL_TCP_SYN_RCVD && !(c->flags & TF_ACTIVE)) {
+			t->cnt[TCP_DROP_SYNRCVD_SYN]++;
+			dl_tcp_close_now(t, c);
+			return;
+		}
+		t->cnt[TCP_DROP_SYN_CHALLENGE]++;
+		challenge_ack(t, c);
+		return;
+	}
+	/* Fifth: ACK. */
+	if (!(fl & DL_TCP_ACK)) {
+		t->cnt[TCP_DROP_NO_ACK]++;
+		return;
+	}
+	if (c->state == DL_TCP_SYN_RCVD) {
+		if (!seq_gt(h->ack, c->snd_una) || seq_gt(h->ack, c->snd_max)) {
+			t->cnt[TCP_DROP_SYNRCVD_BAD_ACK]++;
+			dl_tcp_send_rst(t, c->rip, c->lport, c->rport, h->ack, 0, DL_TCP_RST);
+			return;
+		}
+		if ((c->flags & TF_LISTENER) &&
+		    t->lst[c->lst - 1].n_acc >= t->lst[c->lst - 1].accept_max) {
+			t->cnt[TCP_DROP_ACCEPT_BACKLOG]++;
+			return; /* the peer retransmits; maybe there is room then */
+		}
+		c->snd_wnd = (uint32_t)h->wnd << c->snd_ws;
+		c->max_snd_wnd = max_u32(c->max_snd_wnd, c->snd_wnd);
+		c->snd_wl1 = h->seq;
+		c->snd_wl2 = h->ack;
+		establish(t, c);
+		if (gone(c))
+			return;
+	}
+	if (seq_lt(h->ack, c->snd_una - c->max_snd_wnd)) {
+		t->cnt[TCP_DROP_ACK_CHALLENGE]++;
+		challenge_ack(t, c);
+		return;
+	}
+	if (seq_gt(h->ack, c->snd_max)) {
+		t->cnt[TCP_DROP_ACK_UNSENT]++;
+		want_ack(t, c);
+		return;
+	}
+	/* RFC 7323 4.3: remember the timestamp to echo. */
+	if ((c->flags & TF_TS) && seq_le(h->seq, c->last_ack_sent) &&
+	    seq_ge(h->tsval, c->ts_recent)) {
+		c->ts_recent = h->tsval;
+		c->ts_recent_age = dl_tcp_ts_now(t);
+	}
+	c->ka_probes = 0;
+	if (t->p.keepalive_us != 0 &&
+	    (c->state == DL_TCP_ESTABLISHED || c->state == DL_TCP_CLOSE_WAIT))
+		dl_tcp_set_idle(t, c, t->s->now + t->p.keepalive_us);
+	ack_process(t, c, sg);
+	if (gone(c))
+		return;
+	/* Sixth: URG (not supported: the data is delivered in line). */
+	if (fl & DL_TCP_URG)
+		t->cnt[TCP_IGN_URG]++;
+	/* Seventh: text. */
+	trim(c, sg, wnd);
+	if (sg->len > 0) {
+		data_input(t, c, sg);
+		if (gone(c))
+			return;
+	}
+	/* Eighth: FIN. */
+	if (sg->fin)
+		fin_input(t, c, sg);
+}
+
+void dl_tcp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ipv4_hdr *ip,
+		  const uint8_t *buf, size_t len)
+{
+	struct dl_tcp *t = s->tcp;
+	struct dl_tcb *c;
+	struct seg sg;
+
+	t->cnt[TCP_RX_SEGS]++;
+	switch (dl_tcp_parse(buf, len, &sg.h)) {
+	case DL_WIRE_OK:
+		break;
+	case DL_WIRE_TRUNCATED:
+		t->cnt[TCP_DROP_TRUNCATED]++;
+		goto drop;
+	case DL_WIRE_BAD_LENGTH:
+		t->cnt[TCP_DROP_BAD_OFFSET]++;
+		goto drop;
+	default:
+		t->cnt[TCP_DROP_BAD_OPTIONS]++;
+		goto drop;
+	}
+	if ((pkt->flags & DL_RX_L4_CSUM_BAD) ||
+	    (!(pkt->flags & DL_RX_L4_CSUM_GOOD) && !dl_tcp_cksum_ok(ip->src, ip->dst, buf, len))) {
+		t->cnt[TCP_DROP_BAD_CSUM]++;
+		goto drop;
+	}
+	if (sg.h.sport == 0 || sg.h.dport == 0) {
+		t->cnt[TCP_DROP_BAD_PORT]++;
+		goto drop;
+	}
+	sg.src = ip->src;
+	sg.pkt = pkt;
+	sg.held = false;
+	sg.data = buf + sg.h.hlen;
+	sg.plen = sg.len = (uint32_t)(len - sg.h.hlen);
+	sg.seq = sg.h.seq + !!(sg.h.flags & DL_TCP_SYN);
+	sg.end = sg.seq + sg.len;
+	sg.fin = (sg.h.flags & DL_TCP_FIN) != 0;
+
+	c = dl_tcp_lookup(t, sg.src, sg.h.dport, sg.h.sport);
+	if (c != NULL && c->state == DL_TCP_TIME_WAIT && time_wait_reuse(t, c, &sg))
+		c = NULL;
+	if (c != NULL)
+		conn_input(t, c, &sg);
+	else
+		no_conn(t, &sg);
+	if (sg.held)
+		return;
+drop:
+	dl_nic_buf_free(s->nic, pkt->buf);
+}

@@ -1,0 +1,355 @@
+/*
+ * tcp_out.c - building and sending TCP segments: data segmentation from
+ * the send queue (zero-touch: a header buffer plus references to the
+ * application's memory), TSO, retransmission, SYN/SYN-ACK, pure ACKs,
+ * window updates, keepalives, zero-window probes and RSTs.
+ *
+ * tcp_output() is run once per connection per loop iteration from the
+ * deferred list (see dl_tcp.h); it sends as much queued data as the
+ * congestion and peer windows allow, MSS-sized segments or, with TSO,
+ * packets of up to tso_segs segments that the NIC (or lib/offload.c)
+ * cuts. Any segment it sends carries the ACK, so a pure ACK is only sent
+ * when nothing else went out. Checksums are always left to the backend.
+ *
+ * The receive window we advertise follows what the application returned
+ * (rcv_wnd - bytes held) and how many buffers the connection pins (each
+ * held buffer may carry little payload), never moves its right edge back
+ * (RFC 9293 3.8.6.2.2) and only moves it forward by a useful amount
+ * (receiver SWS avoidance).
+ */
+#include "dl_tcp.h"
+
+#include <errno.h>
+
+uint32_t dl_tcp_ts_now(const struct dl_tcp *t)
+{
+	return (uint32_t)(t->s->now >> DL_TCP_TS_SHIFT);
+}
+
+uint32_t dl_tcp_rcv_window(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint32_t w = t->p.rcv_wnd > c->rx_held ? t->p.rcv_wnd - c->rx_held : 0;
+	uint32_t nb = t->rx_bufs_max > c->rx_nbufs ? t->rx_bufs_max - c->rx_nbufs : 0;
+	uint64_t wb = (uint64_t)nb * t->rcv_mss;
+	uint32_t max = 65535u << c->rcv_ws;
+
+	if (wb < w)
+		w = (uint32_t)wb;
+	if (seq_lt(c->rcv_nxt + w, c->rcv_adv + t->sws_thresh)) {
+		/* Keep the edge where it is: no shrinking, no small steps. */
+		w = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	}
+	return w < max ? w : max;
+}
+
+/* Fill up to max fragments with len bytes from pos (advanced). */
+static unsigned sq_gather(struct dl_tcp_sqpos *pos, uint32_t len, struct dl_tx_frag *out,
+			  unsigned max, uint32_t *got)
+{
+	unsigned n = 0;
+
+	*got = 0;
+	while (len > 0 && n < max) {
+		const struct dl_tcp_frag *f = &pos->c->f[pos->i];
+
+		if (pos->off == f->len) {
+			if (pos->i + 1 < pos->c->n) {
+				pos->i++;
+			} else if (pos->c->next != NULL) {
+				pos->c = pos->c->next;
+				pos->i = 0;
+			} else {
+				break;
+			}
+			pos->off = 0;
+			continue;
+		}
+		uint32_t take = min_u32(f->len - pos->off, len);
+		out[n].data = f->data + pos->off;
+		out[n].len = take;
+		out[n].region = f->region;
+		n++;
+		pos->off += take;
+		len -= take;
+		*got += take;
+	}
+	return n;
+}
+
+/*
+ * Build and queue one segment of connection c: sequence number seq,
+ * control bits flags, len payload bytes from pos (advanced past what was
+ * taken). FIN is dropped when the fragment limit cut the payload short.
+ * *sent receives the payload bytes. @return 0 or -ENOBUFS.
+ */
+static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
+		struct dl_tcp_sqpos *pos, uint32_t len, uint32_t *sent)
+{
+	struct dl_stack *s = t->s;
+	struct dl_tcp_hdr h;
+	struct dl_tx_pkt *p;
+	uint8_t *l4;
+	uint16_t room;
+	uint32_t got = 0, wnd;
+	unsigned hlen;
+
+	p = dl_ip_tx_begin(s, &l4, &room);
+	if (p == NULL) {
+		t->cnt[TCP_TX_NOBUF]++;
+		return -ENOBUFS;
+	}
+	if (len > 0)
+		p->nfrags = (uint8_t)sq_gather(pos, len, p->frag, DL_TX_MAX_FRAGS, &got);
+	if (got < len)
+		flags &= (uint8_t)~DL_TCP_FIN;
+	h.sport = c->lport;
+	h.dport = c->rport;
+	h.seq = seq;
+	h.ack = (flags & DL_TCP_ACK) ? c->rcv_nxt : 0;
+	h.flags = flags;
+	h.urp = 0;
+	h.opts = 0;
+	if (flags & DL_TCP_SYN) {
+		h.opts = DL_TCP_OPT_MSS;
+		h.mss = t->rcv_mss;
+		if (c->state == DL_TCP_SYN_SENT) {
+			h.opts |= DL_TCP_OPT_WS | (t->p.timestamps ? DL_TCP_OPT_TS : 0);
+		} else {
+			h.opts |= ((c->flags & TF_WS) ? DL_TCP_OPT_WS : 0) |
+				  ((c->flags & TF_TS) ? DL_TCP_OPT_TS : 0);
+		}
+		h.wscale = c->rcv_ws;
+	} else if (c->flags & TF_TS) {
+		h.opts = DL_TCP_OPT_TS;
+	}
+	h.tsval = dl_tcp_ts_now(t) + c->ts_off;
+	h.tsecr = (flags & DL_TCP_ACK) ? c->ts_recent : 0;
+	wnd = dl_tcp_rcv_window(t, c);
+	if (flags & DL_TCP_SYN)
+		h.wnd = (uint16_t)min_u32(wnd, 65535); /* never scaled in a SYN */
+	else
+		h.wnd = (uint16_t)min_u32(wnd >> c->rcv_ws, 65535);
+	hlen = dl_tcp_build(l4, &h);
+	if (got > c->mss) {
+		p->ol_flags = DL_TX_TSO;
+		p->tso_segsz = c->mss;
+		t->cnt[TCP_TX_TSO]++;
+	}
+	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	t->cnt[TCP_TX_SEGS]++;
+	t->cnt[TCP_TX_BYTES] += got;
+	if (flags & DL_TCP_ACK) {
+		uint32_t edge =
+		    c->rcv_nxt + ((flags & DL_TCP_SYN) ? h.wnd : ((uint32_t)h.wnd << c->rcv_ws));
+		c->last_ack_sent = c->rcv_nxt;
+		if (seq_gt(edge, c->rcv_adv))
+			c->rcv_adv = edge;
+		c->t_delack = 0;
+		c->flags &= ~(TF_ACKNOW | TF_WND_UPDATE);
+	}
+	*sent = got;
+	return 0;
+}
+
+static void arm_rtx_if_idle(struct dl_tcp *t, struct dl_tcb *c)
+{
+	if (c->t_rtx == 0)
+		dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
+}
+
+static void send_syn(struct dl_tcp *t, struct dl_tcb *c)
+{
+	bool synack = c->state == DL_TCP_SYN_RCVD;
+	uint32_t got;
+
+	if (emit(t, c, c->iss, DL_TCP_SYN | (synack ? DL_TCP_ACK : 0), NULL, 0, &got) != 0) {
+		arm_rtx_if_idle(t, c);
+		return;
+	}
+	t->cnt[synack ? TCP_TX_SYNACK : TCP_TX_SYN]++;
+	c->snd_nxt = c->iss + 1;
+	if (seq_gt(c->snd_nxt, c->snd_max))
+		c->snd_max = c->snd_nxt;
+	if (c->flags & TF_SYN_REXMIT) {
+		c->flags &= ~TF_RTT; /* Karn */
+	} else {
+		c->flags |= TF_RTT;
+		c->rtt_seq = c->iss;
+		c->rtt_start = (uint32_t)t->s->now;
+	}
+	arm_rtx_if_idle(t, c);
+}
+
+void dl_tcp_send_ack(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t got;
+
+	/* snd_max, not snd_nxt: after a go-back the peer may already hold
+	 * data past snd_nxt and would find our ACK out of window (BSD). */
+	if (emit(t, c, c->snd_max, DL_TCP_ACK, NULL, 0, &got) == 0)
+		t->cnt[TCP_TX_PURE_ACK]++;
+}
+
+void dl_tcp_send_rst_conn(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t got;
+
+	if (emit(t, c, c->snd_max, DL_TCP_RST | DL_TCP_ACK, NULL, 0, &got) == 0)
+		t->cnt[TCP_TX_RST]++;
+}
+
+void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t got;
+
+	/* <SEQ=SND.UNA-1>: an old sequence number the peer must ACK. */
+	if (emit(t, c, c->snd_una - 1, DL_TCP_ACK, NULL, 0, &got) == 0)
+		t->cnt[TCP_TX_KEEPALIVE]++;
+}
+
+void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t seq,
+		     uint32_t ack, uint8_t flags)
+{
+	struct dl_stack *s = t->s;
+	struct dl_tcp_hdr h = {
+	    .sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
+	struct dl_tx_pkt *p;
+	uint8_t *l4;
+	uint16_t room;
+	unsigned hlen;
+
+	p = dl_ip_tx_begin(s, &l4, &room);
+	if (p == NULL) {
+		t->cnt[TCP_TX_NOBUF]++;
+		return;
+	}
+	hlen = dl_tcp_build(l4, &h);
+	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	t->cnt[TCP_TX_SEGS]++;
+	t->cnt[TCP_TX_RST]++;
+}
+
+/* Retransmit the oldest unacknowledged segment (fast retransmit, NewReno
+ * partial ACK) without moving snd_nxt back. */
+void dl_tcp_retransmit_first(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct dl_tcp_sqpos pos = c->sq_head;
+	uint32_t n = min_u32(c->sq_bytes, c->mss), got;
+	bool fin = (c->flags & TF_FIN_SENT) && n == c->sq_bytes;
+
+	if (n == 0 && !fin)
+		return;
+	if (emit(t, c, c->sq_seq, DL_TCP_ACK | (fin ? DL_TCP_FIN : 0), &pos, n, &got) != 0)
+		return;
+	t->cnt[TCP_TX_REXMIT_SEGS]++;
+	t->cnt[TCP_TX_REXMIT_BYTES] += got;
+	c->flags &= ~TF_RTT; /* Karn: no sample from a retransmitted segment */
+	if (seq_lt(c->snd_nxt, c->sq_seq + got)) {
+		c->snd_nxt = c->sq_seq + got;
+		c->sq_cur = pos;
+	}
+}
+
+/* Persist timer: one byte past the zero window, to learn when it opens. */
+void dl_tcp_send_probe(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct dl_tcp_sqpos pos = c->sq_cur;
+	uint32_t seq = c->snd_nxt, got;
+
+	if (tcb_unsent(c) == 0 || emit(t, c, seq, DL_TCP_ACK, &pos, 1, &got) != 0)
+		return;
+	t->cnt[TCP_TX_PROBE]++;
+	c->sq_cur = pos;
+	c->snd_nxt = seq + got;
+	if (seq_gt(c->snd_nxt, c->snd_max))
+		c->snd_max = c->snd_nxt;
+}
+
+void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint64_t now = t->s->now;
+	bool sent = false;
+
+	switch (c->state) {
+	case DL_TCP_CLOSED:
+		return;
+	case DL_TCP_SYN_SENT:
+	case DL_TCP_SYN_RCVD:
+		if (c->snd_nxt == c->iss)
+			send_syn(t, c);
+		else if (c->state == DL_TCP_SYN_RCVD && (c->flags & TF_ACKNOW))
+			dl_tcp_send_ack(t, c);
+		return;
+	case DL_TCP_TIME_WAIT:
+		if (c->flags & TF_ACKNOW)
+			dl_tcp_send_ack(t, c);
+		return;
+	default:
+		break;
+	}
+	for (;;) {
+		uint32_t unsent = tcb_unsent(c);
+		bool want_fin = (c->flags & TF_SHUT_WR) && seq_le(c->snd_nxt, tcb_fin_seq(c));
+		uint32_t lim, usable, maxseg, n, seq, got;
+		struct dl_tcp_sqpos pos;
+		bool fin;
+		uint8_t flags;
+
+		if (unsent == 0 && !want_fin)
+			break;
+		lim = c->snd_una + min_u32(c->snd_wnd, c->cwnd);
+		usable = seq_gt(lim, c->snd_nxt) ? lim - c->snd_nxt : 0;
+		maxseg = c->tso_segs ? (uint32_t)c->tso_segs * c->mss : c->mss;
+		n = min_u32(unsent, min_u32(usable, maxseg));
+		if (n < unsent) {
+			if (n == 0)
+				break;
+			/* Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short
+			 * segment only when nothing is in flight. */
+			if (n < c->mss && n < (c->max_snd_wnd >> 1) && c->snd_nxt != c->snd_una)
+				break;
+			if (n > c->mss)
+				n -= n % c->mss; /* whole segments when more follows */
+		}
+		fin = want_fin && n == unsent;
+		flags =
+		    DL_TCP_ACK | (fin ? DL_TCP_FIN : 0) | (n > 0 && n == unsent ? DL_TCP_PSH : 0);
+		seq = c->snd_nxt;
+		pos = c->sq_cur;
+		if (emit(t, c, seq, flags, &pos, n, &got) != 0) {
+			arm_rtx_if_idle(t, c); /* try again later */
+			break;
+		}
+		fin = fin && got == n;
+		if (seq_lt(seq, c->snd_max)) {
+			t->cnt[TCP_TX_REXMIT_SEGS]++;
+			t->cnt[TCP_TX_REXMIT_BYTES] += min_u32(got, c->snd_max - seq);
+		} else if (got > 0 && !(c->flags & TF_RTT)) {
+			c->flags |= TF_RTT;
+			c->rtt_seq = seq;
+			c->rtt_start = (uint32_t)now;
+		}
+		c->sq_cur = pos;
+		c->snd_nxt = seq + got + (fin ? 1u : 0u);
+		if (fin)
+			c->flags |= TF_FIN_SENT;
+		if (seq_gt(c->snd_nxt, c->snd_max))
+			c->snd_max = c->snd_nxt;
+		if (c->t_rtx == 0 || (c->flags & TF_PERSIST)) {
+			c->flags &= ~TF_PERSIST;
+			dl_tcp_set_rtx(t, c, now + dl_tcp_rto_backed_off(t, c));
+		}
+		sent = true;
+	}
+	if (!sent && (c->flags & (TF_ACKNOW | TF_WND_UPDATE))) {
+		if (!(c->flags & TF_ACKNOW))
+			t->cnt[TCP_TX_WINUPD]++;
+		dl_tcp_send_ack(t, c);
+	}
+	/* Data waits behind a zero window and nothing is in flight: persist. */
+	if (c->snd_wnd == 0 && !(c->flags & TF_PERSIST) && tcb_unsent(c) > 0 &&
+	    c->snd_nxt == c->snd_una) {
+		c->flags |= TF_PERSIST;
+		dl_tcp_set_rtx(t, c, now + dl_tcp_rto_backed_off(t, c));
+	}
+}

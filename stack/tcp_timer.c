@@ -1,0 +1,257 @@
+/*
+ * tcp_timer.c - a connection's timers on the core's timing wheel, and the
+ * RFC 6298 retransmission timeout arithmetic.
+ *
+ * Every TCB has one wheel node and three deadlines (microseconds, 0 =
+ * off): t_rtx (retransmission, SYN/SYN-ACK retransmission, or persist with
+ * TF_PERSIST), t_delack (delayed ACK) and t_idle (keepalive in
+ * ESTABLISHED/CLOSE_WAIT, 2*MSL in TIME_WAIT, the FIN_WAIT_2 limit after
+ * close). The node is armed for the earliest of them. Deadlines are lazy:
+ * moving one later (the RTO restart on every ACK) or clearing it only
+ * writes the field; the node fires at the old time, finds nothing due and
+ * re-arms for what is left. Only a deadline earlier than the node's moves
+ * the node (O(1) on the wheel). An idle connection has no node armed.
+ */
+#include "dl_tcp.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+void dl_tcp_timer_arm(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	if (!dl_wheel_armed(&c->tn) || when < c->tn.expires)
+		dl_wheel_insert(&t->wheel, &c->tn, when);
+}
+
+void dl_tcp_set_rtx(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_rtx = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+void dl_tcp_set_delack(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_delack = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+void dl_tcp_set_idle(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_idle = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint64_t r = (uint64_t)c->rto << (c->backoff < 32 ? c->backoff : 32);
+
+	return r > t->p.rto_max_us ? t->p.rto_max_us : (uint32_t)r;
+}
+
+/* RFC 6298 2.2-2.4 with the BSD fixed-point scaling (srtt * 8, rttvar * 4). */
+void dl_tcp_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t r)
+{
+	uint32_t g = 1u << DL_TCP_TICK_SHIFT; /* clock granularity G */
+	uint64_t rto;
+
+	if (r == 0)
+		r = 1;
+	if (r > t->p.rto_max_us)
+		r = t->p.rto_max_us;
+	if (c->srtt8 == 0) {
+		c->srtt8 = r << 3;
+		c->rttvar4 = r << 1; /* RTTVAR = R/2 */
+	} else {
+		int32_t delta = (int32_t)r - (int32_t)(c->srtt8 >> 3);
+		c->srtt8 = (uint32_t)((int32_t)c->srtt8 + delta); /* SRTT += (R - SRTT) / 8 */
+		if (delta < 0)
+			delta = -delta;
+		/* RTTVAR += (|SRTT - R| - RTTVAR) / 4 */
+		c->rttvar4 = c->rttvar4 - (c->rttvar4 >> 2) + (uint32_t)delta;
+	}
+	rto = (uint64_t)(c->srtt8 >> 3) + max_u32(g, c->rttvar4);
+	if (rto < t->p.rto_min_us)
+		rto = t->p.rto_min_us;
+	if (rto > t->p.rto_max_us)
+		rto = t->p.rto_max_us;
+	c->rto = (uint32_t)rto;
+	t->cnt[TCP_RTT_SAMPLES]++;
+}
+
+void dl_tcp_enter_time_wait(struct dl_tcp *t, struct dl_tcb *c)
+{
+	c->state = DL_TCP_TIME_WAIT;
+	c->t_rtx = 0;
+	c->flags &= ~(TF_PERSIST | TF_RECOVERY | TF_RTT);
+	dl_tcp_set_idle(t, c, t->s->now + 2ull * t->p.msl_us);
+	if (c->flags & TF_APP_CLOSED)
+		dl_tcp_defer(t, c, TF_DETACH);
+}
+
+static void syn_timeout(struct dl_tcp *t, struct dl_tcb *c)
+{
+	if (c->backoff >= t->p.syn_retries) {
+		if (c->state == DL_TCP_SYN_SENT || (c->flags & TF_ACTIVE)) {
+			t->cnt[TCP_SYN_TIMEOUT]++;
+			dl_tcp_reset_conn(t, c, DL_CLOSE_TIMEOUT, ETIMEDOUT);
+		} else {
+			t->cnt[TCP_SYNRCVD_EXPIRED]++;
+			dl_tcp_close_now(t, c);
+		}
+		return;
+	}
+	c->backoff++;
+	c->flags |= TF_SYN_REXMIT;
+	c->snd_nxt = c->iss;
+	t->cnt[TCP_TX_SYN_REXMIT]++;
+	dl_tcp_want_output(t, c);
+}
+
+static void persist_timeout(struct dl_tcp *t, struct dl_tcb *c)
+{
+	if (c->snd_wnd != 0 || tcb_unsent(c) == 0) {
+		c->flags &= ~TF_PERSIST;
+		dl_tcp_want_output(t, c);
+		return;
+	}
+	if (c->ka_probes >= t->p.max_retries) {
+		/* Probes went unanswered: the peer is gone. */
+		t->cnt[TCP_CONN_TIMEOUT]++;
+		dl_tcp_send_rst_conn(t, c);
+		dl_tcp_reset_conn(t, c, DL_CLOSE_TIMEOUT, ETIMEDOUT);
+		return;
+	}
+	c->ka_probes++;
+	if (c->snd_nxt != c->snd_una) { /* the last probe byte: send it again */
+		c->snd_nxt = c->snd_una;
+		c->sq_cur = c->sq_head;
+	}
+	dl_tcp_send_probe(t, c);
+	if (c->backoff < 31)
+		c->backoff++;
+	dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
+}
+
+/* RFC 6298 5.4-5.7 and RFC 5681 3.1: back off, go back, shrink cwnd. */
+static void rto_timeout(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t flight;
+
+	if (c->snd_una == c->snd_max)
+		return; /* everything was acknowledged meanwhile */
+	if (c->backoff >= t->p.max_retries) {
+		t->cnt[TCP_CONN_TIMEOUT]++;
+		dl_tcp_send_rst_conn(t, c);
+		dl_tcp_reset_conn(t, c, DL_CLOSE_TIMEOUT, ETIMEDOUT);
+		return;
+	}
+	t->cnt[TCP_RTO]++;
+	c->backoff++;
+	flight = c->snd_max - c->snd_una;
+	c->ssthresh = max_u32(flight >> 1, 2u * c->mss);
+	c->cwnd = c->mss;
+	c->bytes_acked = 0;
+	c->recover = c->snd_max;
+	c->dupacks = 0;
+	c->flags &= ~(TF_RECOVERY | TF_RTT);
+	c->snd_nxt = c->snd_una;
+	c->sq_cur = c->sq_head;
+	dl_tcp_want_output(t, c);
+}
+
+static void rtx_timeout(struct dl_tcp *t, struct dl_tcb *c)
+{
+	switch (c->state) {
+	case DL_TCP_SYN_SENT:
+	case DL_TCP_SYN_RCVD:
+		syn_timeout(t, c);
+		return;
+	case DL_TCP_TIME_WAIT:
+		return;
+	default:
+		break;
+	}
+	if (c->flags & TF_PERSIST)
+		persist_timeout(t, c);
+	else
+		rto_timeout(t, c);
+}
+
+static void idle_timeout(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint64_t now = t->s->now;
+
+	switch (c->state) {
+	case DL_TCP_TIME_WAIT:
+		t->cnt[TCP_TW_EXPIRED]++;
+		dl_tcp_close_now(t, c);
+		return;
+	case DL_TCP_FIN_WAIT_2:
+		if (c->flags & TF_APP_CLOSED) {
+			t->cnt[TCP_FW2_TIMEOUT]++;
+			dl_tcp_close_now(t, c);
+		}
+		return;
+	case DL_TCP_ESTABLISHED:
+	case DL_TCP_CLOSE_WAIT:
+		break;
+	default:
+		return;
+	}
+	if (t->p.keepalive_us == 0)
+		return;
+	if (c->snd_max != c->snd_una || tcb_unsent(c) > 0) {
+		/* Busy: the retransmission timer watches the peer. */
+		dl_tcp_set_idle(t, c, now + t->p.keepalive_us);
+		return;
+	}
+	if (c->ka_probes >= t->p.keepalive_probes) {
+		t->cnt[TCP_CONN_KA_TIMEOUT]++;
+		dl_tcp_send_rst_conn(t, c);
+		dl_tcp_reset_conn(t, c, DL_CLOSE_TIMEOUT, ETIMEDOUT);
+		return;
+	}
+	c->ka_probes++;
+	dl_tcp_send_keepalive(t, c);
+	dl_tcp_set_idle(t, c, now + t->p.keepalive_intvl_us);
+}
+
+void dl_tcp_timer_fire(struct dl_wheel *w, struct dl_wheel_node *n, void *arg)
+{
+	struct dl_tcp *t = arg;
+	struct dl_tcb *c = (struct dl_tcb *)((char *)n - offsetof(struct dl_tcb, tn));
+	uint64_t now = t->s->now, next = UINT64_MAX;
+
+	(void)w;
+	if (c->t_rtx != 0 && c->t_rtx <= now) {
+		c->t_rtx = 0;
+		rtx_timeout(t, c);
+		if (c->state == DL_TCP_CLOSED)
+			return;
+	}
+	if (c->t_delack != 0 && c->t_delack <= now) {
+		c->t_delack = 0;
+		if (c->rcv_nxt != c->last_ack_sent) {
+			t->cnt[TCP_TX_DELACK]++;
+			c->flags |= TF_ACKNOW;
+			dl_tcp_want_output(t, c);
+		}
+	}
+	if (c->t_idle != 0 && c->t_idle <= now) {
+		c->t_idle = 0;
+		idle_timeout(t, c);
+		if (c->state == DL_TCP_CLOSED)
+			return;
+	}
+	if (c->t_rtx != 0 && c->t_rtx < next)
+		next = c->t_rtx;
+	if (c->t_delack != 0 && c->t_delack < next)
+		next = c->t_delack;
+	if (c->t_idle != 0 && c->t_idle < next)
+		next = c->t_idle;
+	if (next != UINT64_MAX)
+		dl_tcp_timer_arm(t, c, next);
+}
