@@ -293,7 +293,9 @@ struct dl_tcb {
 	uint32_t ts_recent, ts_recent_age, ts_off;
 
 	/* receive sequence space */
-	uint32_t irs, rcv_nxt, rcv_adv; /**< rcv_adv: right edge advertised */
+	uint32_t irs, rcv_nxt;
+	uint32_t rcv_adv;  /**< highest right edge ever advertised */
+	uint32_t rcv_edge; /**< right edge of the last advertisement */
 	uint32_t last_ack_sent;
 	uint32_t rx_held;  /**< in-order bytes held (delivered + not yet delivered) */
 	uint32_t rx_unret; /**< delivered, not yet returned by recv_done */

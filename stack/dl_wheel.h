@@ -53,6 +53,11 @@ struct dl_wheel {
 	void *arg;
 	uint64_t bitmap[DL_WHEEL_LEVELS];
 	struct dl_wheel_node *slot[DL_WHEEL_LEVELS][DL_WHEEL_SLOTS];
+	/* Earliest `expires` ever placed in a slot of level >= 1 since it was
+	 * last emptied: lets dl_wheel_next() report the first timer rather
+	 * than the cascade before it (a lower bound if that node was
+	 * cancelled). */
+	uint64_t slot_min[DL_WHEEL_LEVELS][DL_WHEEL_SLOTS];
 };
 
 /** Initialise an empty wheel whose current time is now_us. */
@@ -75,9 +80,10 @@ void dl_wheel_cancel(struct dl_wheel *w, struct dl_wheel_node *n);
 void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us);
 
 /**
- * Earliest time (us) at which dl_wheel_advance has work: a timer to fire or
- * a slot to cascade. UINT64_MAX when the wheel is empty. Never later than
- * the earliest armed timer's firing time.
+ * Earliest time (us) at which an armed timer may fire: exact unless the
+ * earliest timer of its slot was cancelled (then earlier). UINT64_MAX
+ * when the wheel is empty. Never later than the earliest armed timer's
+ * firing time.
  */
 uint64_t dl_wheel_next(const struct dl_wheel *w);
 

@@ -1011,13 +1011,12 @@ int dl_stack_accept(struct dl_stack *s, uint16_t app, uint32_t id)
 {
 	struct dl_tcp *t = s->tcp;
 	struct dl_tcb *c;
-	int err;
 
 	if (app == DL_APP_NONE)
 		return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
-	c = cmd_tcb(t, app, id, true, &err);
-	if (c == NULL)
-		return err;
+	c = tcb_by_id(t, id);
+	if (c == NULL || (c->flags & TF_ACTIVE))
+		return cmd_err(t, TCP_CMD_ENOENT, -ENOENT);
 	if (c->app != DL_APP_NONE)
 		return cmd_err(t, TCP_CMD_EINVAL, -EALREADY);
 	if (c->state == DL_TCP_CLOSED) /* reset before it was accepted */
@@ -1112,13 +1111,21 @@ int dl_stack_send(struct dl_stack *s, uint16_t app, uint32_t id, const struct dl
 		return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
 	if ((c->flags & TF_SHUT_WR) || c->state == DL_TCP_CLOSED)
 		return cmd_err(t, TCP_SEND_EPIPE, -EPIPE);
+	/* Count the slots needed exactly: a fragment contiguous with the one
+	 * before it (or with the queue's last) is merged into it. */
+	const struct dl_tcp_frag *last =
+	    c->sq_tail != NULL ? &c->sq_tail->f[c->sq_tail->n - 1] : NULL;
+	const uint8_t *end = last != NULL ? last->data + last->len : NULL;
+	uint16_t region = last != NULL ? last->region : 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (frags[i].len == 0 || frags[i].data == NULL)
 			return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
 		bytes += frags[i].len;
+		if (end != frags[i].data || region != frags[i].region)
+			newfrags++;
+		end = frags[i].data + frags[i].len;
+		region = frags[i].region;
 	}
-	/* Worst case every fragment needs its own slot (merging only helps). */
-	newfrags = n;
 	if (bytes > (uint64_t)t->p.snd_queue_bytes - c->sq_bytes ||
 	    c->sq_nfrags + newfrags > t->p.snd_queue_frags)
 		return cmd_err(t, TCP_SEND_ENOBUFS, -ENOBUFS);
@@ -1142,7 +1149,7 @@ static void maybe_window_update(struct dl_tcp *t, struct dl_tcb *c)
 	if (c->state != DL_TCP_ESTABLISHED && c->state != DL_TCP_FIN_WAIT_1 &&
 	    c->state != DL_TCP_FIN_WAIT_2)
 		return;
-	left = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	left = seq_gt(c->rcv_edge, c->rcv_nxt) ? c->rcv_edge - c->rcv_nxt : 0;
 	if (left > t->p.rcv_wnd / 2)
 		return;
 	wnd = dl_tcp_rcv_window(t, c);

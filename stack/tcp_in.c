@@ -173,7 +173,7 @@ static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 	l->n_syn++;
 	c->irs = h->seq;
 	c->rcv_nxt = h->seq + 1;
-	c->rcv_adv = c->rcv_nxt;
+	c->rcv_adv = c->rcv_edge = c->rcv_nxt;
 	c->last_ack_sent = c->rcv_nxt;
 	c->iss = dl_tcp_isn(t, c->rip, c->lport, c->rport, &c->ts_off);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
@@ -249,7 +249,7 @@ static void syn_sent(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 	}
 	c->irs = h->seq;
 	c->rcv_nxt = h->seq + 1;
-	c->rcv_adv = c->rcv_nxt;
+	c->rcv_adv = c->rcv_edge = c->rcv_nxt;
 	negotiate(t, c, h);
 	c->snd_wnd = h->wnd;
 	c->max_snd_wnd = c->snd_wnd;
@@ -335,6 +335,12 @@ static void update_window(struct dl_tcp *t, struct dl_tcb *c, const struct seg *
 			dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
 		}
 	} else if (was_zero || (c->flags & TF_PERSIST)) {
+		if ((c->flags & TF_PERSIST) && seq_gt(c->snd_nxt, c->snd_una)) {
+			/* The probe byte was not taken (else this ACK covered
+			 * it): send it with the rest. */
+			c->snd_nxt = c->snd_una;
+			c->sq_cur = c->sq_head;
+		}
 		c->flags &= ~TF_PERSIST;
 		c->backoff = 0;
 		c->t_rtx = 0;

@@ -33,12 +33,16 @@ uint32_t dl_tcp_rcv_window(const struct dl_tcp *t, const struct dl_tcb *c)
 	uint64_t wb = (uint64_t)nb * t->rcv_mss;
 	uint32_t max = 65535u << c->rcv_ws;
 
-	if (wb < w)
-		w = (uint32_t)wb;
 	if (seq_lt(c->rcv_nxt + w, c->rcv_adv + t->sws_thresh)) {
-		/* Keep the edge where it is: no shrinking, no small steps. */
+		/* Byte credit: keep the edge where it is, no shrinking, no
+		 * small steps. */
 		w = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	}
+	/* Buffer credit: every held buffer may carry a single byte, so the
+	 * buffers left bound the window, shrinking it if they must (the one
+	 * case we move the edge back; RFC 7323 2.4, RFC 9293 3.8.6.2.2). */
+	if (wb < w)
+		w = (uint32_t)wb;
 	return w < max ? w : max;
 }
 
@@ -142,6 +146,7 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		uint32_t edge =
 		    c->rcv_nxt + ((flags & DL_TCP_SYN) ? h.wnd : ((uint32_t)h.wnd << c->rcv_ws));
 		c->last_ack_sent = c->rcv_nxt;
+		c->rcv_edge = edge;
 		if (seq_gt(edge, c->rcv_adv))
 			c->rcv_adv = edge;
 		c->t_delack = 0;

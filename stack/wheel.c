@@ -4,12 +4,13 @@
  * Invariants, with cur the next unprocessed tick:
  *  - a level-0 node sits in slot (tick & 63) of the level-0 block holding
  *    cur, at or after cur;
- *  - a level-l node (l >= 1) sits in a slot strictly after cur's slot at
- *    level l, inside the level-(l+1) block holding cur. Its slot "comes
- *    due" (is cascaded) at the first tick of the slot.
+ *  - a level-l node (l >= 1) sits in a slot after cur's slot at level l
+ *    (or at it, when cur is exactly the slot's first tick), inside the
+ *    level-(l+1) block holding cur. Its slot "comes due" (is cascaded) at
+ *    the first tick of the slot.
  * So the next event of level l is the first tick of its lowest occupied
- * slot, and lower levels always come first. A node is never placed at a
- * tick before cur: a timer that is already due fires at the next advance.
+ * slot. A node is never placed at a tick before cur: a timer that is
+ * already due fires at the next advance.
  *
  * Expired and cascading lists are moved to w->firing before any callback
  * runs, so callbacks may cancel nodes of the same batch safely (every
@@ -26,6 +27,7 @@ void dl_wheel_init(struct dl_wheel *w, unsigned tick_shift, uint64_t now_us, dl_
 		   void *arg)
 {
 	memset(w, 0, sizeof(*w));
+	memset(w->slot_min, 0xff, sizeof(w->slot_min));
 	w->tick_shift = tick_shift;
 	w->cur = now_us >> tick_shift;
 	w->next = UINT64_MAX;
@@ -84,6 +86,8 @@ static void place(struct dl_wheel *w, struct dl_wheel_node *n)
 	link_head(&w->slot[level][s], n);
 	w->bitmap[level] |= 1ull << s;
 	w->count++;
+	if (n->expires < w->slot_min[level][s])
+		w->slot_min[level][s] = n->expires;
 
 	uint64_t ev = event_tick(level, s, w->cur);
 	if (ev < w->next)
@@ -102,6 +106,7 @@ static void unlink_node(struct dl_wheel *w, struct dl_wheel_node *n)
 	} else if (off < sizeof(w->slot) && *pp == NULL) {
 		size_t i = off / sizeof(w->slot[0][0]);
 		w->bitmap[i / DL_WHEEL_SLOTS] &= ~(1ull << (i % DL_WHEEL_SLOTS));
+		w->slot_min[i / DL_WHEEL_SLOTS][i % DL_WHEEL_SLOTS] = UINT64_MAX;
 	}
 	n->next = NULL;
 	n->pprev = NULL;
@@ -144,6 +149,7 @@ static void take_slot(struct dl_wheel *w, unsigned level, unsigned s, struct dl_
 
 	w->slot[level][s] = NULL;
 	w->bitmap[level] &= ~(1ull << s);
+	w->slot_min[level][s] = UINT64_MAX;
 	*firing = list;
 	if (list != NULL)
 		list->pprev = firing;
@@ -170,7 +176,11 @@ void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us)
 			break;
 		assert(ev >= w->cur);
 		w->cur = ev;
-		for (level = 0; level < DL_WHEEL_LEVELS; level++)
+		/* Highest level first: when a slot of a higher level comes due
+		 * at the same tick as level-0 timers (the fast path may leave
+		 * cur at the first tick of an occupied slot), its timers must
+		 * join level 0 before that tick fires. */
+		for (level = DL_WHEEL_LEVELS; level-- > 0;)
 			if (w->bitmap[level] != 0 &&
 			    event_tick(level, (unsigned)__builtin_ctzll(w->bitmap[level]), ev) ==
 				ev)
@@ -205,12 +215,24 @@ void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us)
 
 uint64_t dl_wheel_next(const struct dl_wheel *w)
 {
-	uint64_t ev;
+	uint64_t best = UINT64_MAX;
 
-	if (w->count == 0)
+	/* In each level the lowest occupied slot holds its earliest timers;
+	 * a slot of level >= 1 may start at cur, so every level counts. */
+	for (unsigned l = 0; l < DL_WHEEL_LEVELS; l++) {
+		if (w->bitmap[l] == 0)
+			continue;
+		unsigned s = (unsigned)__builtin_ctzll(w->bitmap[l]);
+		uint64_t ev = event_tick(l, s, w->cur);
+		if (l > 0) {
+			uint64_t t = tick_ceil(w, w->slot_min[l][s]);
+			if (t > ev)
+				ev = t;
+		}
+		if (ev < best)
+			best = ev;
+	}
+	if (best > (UINT64_MAX >> w->tick_shift))
 		return UINT64_MAX;
-	ev = compute_next(w);
-	if (ev > (UINT64_MAX >> w->tick_shift))
-		return UINT64_MAX;
-	return ev << w->tick_shift;
+	return best << w->tick_shift;
 }
