@@ -260,14 +260,21 @@ static void flush(struct kvs_conn *c)
 	}
 }
 
-/* Room for a response needing `scratch` ring bytes and `recs` records. */
-static bool room(struct kvs_conn *c, uint32_t scratch, unsigned recs)
+/*
+ * Room for one more response: `scratch` ring bytes, KVS_RESP_RECS records,
+ * and the network core's limits on what a connection may have queued
+ * unacknowledged (fragments, bytes) not reached.
+ */
+static bool room(struct kvs_conn *c, uint32_t scratch)
 {
 	if (c->nfrags + 8 > KVS_MAX_FRAGS)
 		flush(c);
 	uint32_t at = (uint32_t)(c->ring_w % c->ring_size);
 	uint64_t need = at + scratch <= c->ring_size ? scratch : c->ring_size - at + scratch;
-	return c->ring_w - c->ring_r + need <= c->ring_size && c->rec_n + recs <= KVS_MAX_RECS;
+	return c->ring_w - c->ring_r + need <= c->ring_size &&
+	       c->rec_n + KVS_RESP_RECS <= KVS_MAX_RECS &&
+	       c->frags_inflight + KVS_RESP_FRAGS <= KVS_MAX_INFLIGHT_FRAGS &&
+	       c->sent - c->acked < KVS_MAX_INFLIGHT_BYTES;
 }
 
 static bool stall(struct kvs_conn *c)
@@ -295,12 +302,18 @@ static struct kvs_rec *rec_last(struct kvs_conn *c)
 	return c->rec_n ? &c->recs[(c->rec_head + c->rec_n - 1) % KVS_MAX_RECS] : NULL;
 }
 
-static void rec_push(struct kvs_conn *c, struct kvs_item *it)
+static void rec_push(struct kvs_conn *c, struct kvs_item *it, uint32_t frags)
 {
 	assert(c->rec_n < KVS_MAX_RECS);
 	c->recs[(c->rec_head + c->rec_n) % KVS_MAX_RECS] =
-	    (struct kvs_rec){.end = c->sent, .ring_pos = c->ring_w, .item = it};
+	    (struct kvs_rec){.end = c->sent, .ring_pos = c->ring_w, .item = it, .frags = frags};
 	c->rec_n++;
+}
+
+/* Fragments the network core counts for len bytes (references are cut at 64 KiB). */
+static uint32_t net_frags(uint64_t len)
+{
+	return (uint32_t)((len + KVS_NET_FRAG_MAX - 1) / KVS_NET_FRAG_MAX);
 }
 
 enum frag_kind { FK_CONST, FK_SCRATCH, FK_ITEM };
@@ -309,24 +322,26 @@ static void emit(struct kvs_conn *c, const void *p, uint32_t len, enum frag_kind
 		 struct kvs_item *it)
 {
 	struct dlibos_frag *last = c->nfrags ? &c->frags[c->nfrags - 1] : NULL;
+	uint32_t nf;
 
 	assert(len > 0 && c->nfrags < KVS_MAX_FRAGS);
-	if (last != NULL && (const uint8_t *)last->base + last->len == (const uint8_t *)p)
+	if (last != NULL && (const uint8_t *)last->base + last->len == (const uint8_t *)p) {
+		nf = net_frags((uint64_t)last->len + len) - net_frags(last->len);
 		last->len += len;
-	else
+	} else {
+		nf = net_frags(len);
 		c->frags[c->nfrags++] = (struct dlibos_frag){p, len};
+	}
 	c->sent += len;
+	c->frags_inflight += nf;
 	c->env->cnt[KVS_CNT_BYTES_WRITTEN] += len;
-	if (kind == FK_ITEM) {
-		rec_push(c, it);
-	} else if (kind == FK_SCRATCH) {
-		struct kvs_rec *r = rec_last(c);
-		if (r != NULL && r->item == NULL) {
-			r->end = c->sent;
-			r->ring_pos = c->ring_w;
-		} else {
-			rec_push(c, NULL);
-		}
+	struct kvs_rec *r = rec_last(c);
+	if (kind != FK_ITEM && r != NULL && r->item == NULL) {
+		r->end = c->sent; /* extend: released together */
+		r->ring_pos = c->ring_w;
+		r->frags += nf;
+	} else {
+		rec_push(c, kind == FK_ITEM ? it : NULL, nf);
 	}
 }
 
@@ -601,7 +616,7 @@ static bool text_get(struct kvs_conn *c, const struct kvs_text_req *r, const cha
 	int k;
 
 	for (;;) {
-		if (!room(c, KVS_RESP_ROOM, 2)) {
+		if (!room(c, KVS_RESP_ROOM)) {
 			c->mget_off = (size_t)(p - line);
 			return stall(c);
 		}
@@ -808,7 +823,7 @@ static bool step_text(struct kvs_conn *c)
 
 	if (rc == 0)
 		return false;
-	if (!room(c, KVS_RESP_ROOM, 2))
+	if (!room(c, KVS_RESP_ROOM))
 		return stall(c);
 	if (rc < 0) {
 		c->env->cnt[KVS_CNT_ERR_LINE_TOO_LONG]++;
@@ -829,7 +844,7 @@ static bool step_text(struct kvs_conn *c)
 	case KT_GATS:
 		return text_get(c, &r, line, span);
 	case KT_STATS:
-		if (!room(c, KVS_STATS_ROOM, 2))
+		if (!room(c, KVS_STATS_ROOM))
 			return stall(c);
 		c->env->cnt[KVS_CNT_CMD_OTHER]++;
 		text_stats(c, &r);
@@ -1199,7 +1214,7 @@ static bool step_binary(struct kvs_conn *c)
 		conn_close(c);
 		return false;
 	}
-	if (!room(c, KVS_RESP_ROOM, 2))
+	if (!room(c, KVS_RESP_ROOM))
 		return stall(c);
 	uint16_t status = kvs_bin_check(&h);
 	if (status != KB_SUCCESS) {
@@ -1213,7 +1228,7 @@ static bool step_binary(struct kvs_conn *c)
 	size_t fixed = KVS_BIN_HDR + (size_t)h.extlen + h.keylen;
 	if (c->in_bytes < fixed)
 		return false;
-	if (kvs_bin_kind(h.opcode) == KBK_STAT && !room(c, KVS_STATS_ROOM, 2))
+	if (kvs_bin_kind(h.opcode) == KBK_STAT && !room(c, KVS_STATS_ROOM))
 		return stall(c);
 	const uint8_t *p = in_contig(c, fixed);
 	if (p == NULL) { /* no memory for the reassembly buffer */
@@ -1242,7 +1257,7 @@ static bool step_nread(struct kvs_conn *c)
 	}
 	if (ps->left > 0)
 		return false;
-	if (!room(c, KVS_RESP_ROOM, 2))
+	if (!room(c, KVS_RESP_ROOM))
 		return stall(c);
 	c->st = KS_REQ;
 	if (ps->binary)
@@ -1381,6 +1396,8 @@ void kvs_conn_acked(struct kvs_conn *c, uint32_t bytes)
 	while (c->rec_n > 0 && c->recs[c->rec_head].end <= c->acked) {
 		struct kvs_rec *r = &c->recs[c->rec_head];
 		c->ring_r = r->ring_pos;
+		assert(c->frags_inflight >= r->frags);
+		c->frags_inflight -= r->frags;
 		if (r->item != NULL)
 			kvs_store_release(c->env->store, r->item);
 		c->rec_head = (c->rec_head + 1) % KVS_MAX_RECS;

@@ -25,9 +25,10 @@
  * scratch fragment holds its ring bytes, until the acknowledgements cover it:
  * a queue of records (end offset in the byte stream, item, ring position)
  * is popped as data_acked events arrive. When the ring or the record queue
- * is full the session stops reading requests (the peer is throttled by TCP)
- * and resumes on the next acknowledgement; a multi-key get resumes at the
- * key where it stopped.
+ * is full, or the unacknowledged fragments or bytes reach the session's
+ * bounds (below what the network core accepts per connection), the session
+ * stops reading requests (the peer is throttled by TCP) and resumes on the
+ * next acknowledgement; a multi-key get resumes at the key where it stopped.
  */
 #ifndef KVS_CONN_H
 #define KVS_CONN_H
@@ -45,9 +46,16 @@
 #define KVS_RESP_ROOM  600   /* scratch one response may need (stats aside) */
 #define KVS_STATS_ROOM 8192  /* scratch a stats response may need */
 #define KVS_RING_MIN   (2 * KVS_STATS_ROOM)
-#define KVS_MAX_FRAGS  64   /* fragments gathered before a send */
-#define KVS_MAX_RECS   256  /* unacknowledged records per session */
-#define KVS_MAX_IOVS   4096 /* received segments held per session */
+#define KVS_MAX_FRAGS  64  /* fragments gathered before a send */
+#define KVS_MAX_RECS   256 /* unacknowledged records per session */
+#define KVS_RESP_RECS  3   /* records one response (or one key of a get) may add */
+#define KVS_RESP_FRAGS 24  /* network fragments one response may add (1 MiB item: 17) */
+/* What a session keeps queued unacknowledged at most (the network core's
+ * own limits are 1024 fragments and 256 MiB per connection by default). */
+#define KVS_MAX_INFLIGHT_FRAGS 512
+#define KVS_MAX_INFLIGHT_BYTES (32u << 20)
+#define KVS_NET_FRAG_MAX       65535 /* the NoC cuts references at 64 KiB - 1 */
+#define KVS_MAX_IOVS	       4096  /* received segments held per session */
 
 /** How a session acts on its connection (signatures of the dlibos commands). */
 struct kvs_io {
@@ -186,6 +194,7 @@ struct kvs_rec {
 	uint64_t end;
 	uint64_t ring_pos;
 	struct kvs_item *item;
+	uint32_t frags; /* network fragments it covers */
 };
 
 /** What a storage request waits for while its data block arrives. */
@@ -226,6 +235,7 @@ struct kvs_conn {
 	struct kvs_rec recs[KVS_MAX_RECS];
 	unsigned rec_head, rec_n;
 	uint64_t sent, acked;
+	uint32_t frags_inflight; /* network fragments sent, not acknowledged */
 	struct dlibos_frag frags[KVS_MAX_FRAGS];
 	unsigned nfrags;
 

@@ -622,6 +622,29 @@ static void test_stall_and_resume(void **state)
 	free(line);
 }
 
+/* Many small constant replies: the fragments in flight stay bounded. */
+static void test_inflight_frags_bounded(void **state)
+{
+	const char *one = "delete nokey\r\n";
+	size_t n = 3000, len = strlen(one);
+	char *req = malloc(n * len);
+	(void)state;
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(req + i * len, one, len);
+	out_reset();
+	uint64_t before = env.cnt[KVS_CNT_OUT_STALLS];
+	feed_seg(req, n * len, 0, 1);
+	assert_true(F.npend <= KVS_MAX_INFLIGHT_FRAGS);
+	assert_true(env.cnt[KVS_CNT_OUT_STALLS] > before);
+	deliver_all();
+	assert_int_equal(F.out_len, n * strlen("NOT_FOUND\r\n"));
+	for (size_t i = 0; i < n; i++)
+		assert_memory_equal(F.out + i * 11, "NOT_FOUND\r\n", 11);
+	assert_int_equal(F.returned, F.fed);
+	free(req);
+}
+
 static void test_text_errors_close(void **state)
 {
 	(void)state;
@@ -1017,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_text_large_value, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inflight_replaced_and_deleted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stall_and_resume, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inflight_frags_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_text_errors_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_binary_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_binary_quit_and_magic, setup, teardown),
