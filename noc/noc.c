@@ -286,15 +286,23 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 	dl_mailbox_init(&ep->mb, conf->quota);
 	for (unsigned o = 0; o < f->ncores; o++) {
 		void *out = dl_noc_fabric_chan(f, core, o), *in = dl_noc_fabric_chan(f, o, core);
+		int rc = 0;
 
 		if (out != NULL) {
-			dl_chan_prod_init(&ep->port[o].prod, out, f->words,
-					  &ep->cnt[DL_NOC_TX_CREDIT_RELOADS]);
+			rc |= dl_chan_prod_init(&ep->port[o].prod, out, f->words,
+						&ep->cnt[DL_NOC_TX_CREDIT_RELOADS]);
 			ep->port[o].present = true;
 		}
 		if (in != NULL) {
-			dl_chan_cons_init(&ep->in[o], in, f->words, &ep->cnt[DL_NOC_RX_TAIL_READS]);
-			dl_mailbox_add(&ep->mb, o, &ep->in[o]);
+			rc |= dl_chan_cons_init(&ep->in[o], in, f->words,
+						&ep->cnt[DL_NOC_RX_TAIL_READS]);
+			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
+		}
+		if (rc != 0) { /* the fabric's memory is not what it should be */
+			DL_ERR("noc: core %u: cannot attach the channels with core %u", core, o);
+			free(ep);
+			errno = EINVAL;
+			return NULL;
 		}
 	}
 	if (!conf->no_stats) {

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -72,7 +73,7 @@ static struct {
 	double duration; /* seconds per measurement */
 	unsigned chan_words;
 	unsigned repeat; /* interleaved repetitions; medians are reported */
-} opt = {false, 0.25, DL_CHAN_DEFAULT_WORDS, 3};
+} opt = {false, 0.15, DL_CHAN_DEFAULT_WORDS, 5};
 
 /* Everything both lcores touch for one measurement. */
 struct run {
@@ -91,16 +92,42 @@ struct run {
 	alignas(128) struct dl_chan_cons cons0; /* consumer of channel 0 */
 	alignas(128) struct dl_chan_prod prod1;
 	alignas(128) struct dl_chan_cons cons1;
-	alignas(128) uint64_t errors; /* main lcore only */
+	alignas(128) uint64_t errors;	    /* main lcore only */
+	alignas(128) long worker_preempted; /* involuntary context switches of the worker */
 };
+
+/*
+ * A measurement is "disturbed" when either lcore thread was preempted more
+ * than this many times per second: on the 2-vCPU development VM a quiet
+ * system preempts a busy-polling thread 20-60 times/s, another busy
+ * process on the same CPU ~8000 times/s.
+ */
+#define DISTURBED_PER_S 300.0
+
+static bool disturbed(long main_preempt, long worker_preempt)
+{
+	double lim = DISTURBED_PER_S * opt.duration;
+
+	return (double)main_preempt > lim || (double)worker_preempt > lim;
+}
+
+/* Involuntary context switches of the calling thread so far. */
+static long preemptions(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
 
 struct tput_result {
 	double mps;
+	bool disturbed; /* an lcore thread was preempted during the measurement */
 };
 
 struct lat_result {
 	double median_ns, p99_ns;
 	unsigned samples;
+	bool disturbed;
 };
 
 /* ---- setup ---- */
@@ -185,9 +212,20 @@ static bool stop_requested(struct run *r)
 
 /* ---- one-way throughput: worker produces on channel 0, main consumes ---- */
 
+static int tput_producer_loop(struct run *r);
+
 static int tput_producer(void *arg)
 {
 	struct run *r = arg;
+	long p0 = preemptions();
+	int rc = tput_producer_loop(r);
+
+	r->worker_preempted = preemptions() - p0;
+	return rc;
+}
+
+static int tput_producer_loop(struct run *r)
+{
 	const unsigned n = r->words, b = r->batch;
 	uint64_t buf[MAX_BATCH * MAX_WORDS];
 	uint64_t seq = 0;
@@ -317,9 +355,20 @@ static inline void chan_send_spin(struct dl_chan_prod *p, const uint64_t *w, uns
 		rte_pause();
 }
 
+static int echo_worker_loop(struct run *r);
+
 static int echo_worker(void *arg)
 {
 	struct run *r = arg;
+	long p0 = preemptions();
+	int rc = echo_worker_loop(r);
+
+	r->worker_preempted = preemptions() - p0;
+	return rc;
+}
+
+static int echo_worker_loop(struct run *r)
+{
 	const unsigned n = r->words;
 	uint64_t buf[MAX_WORDS + 128];
 	uint64_t v, last = 0;
@@ -488,22 +537,51 @@ static struct spread spread_of(const double *v, unsigned n)
 	return r;
 }
 
-static struct spread tput_spread(enum mech m, unsigned si, unsigned bi)
+/* Values of the undisturbed repetitions, or of all if every one was disturbed. */
+static unsigned pick(const double *v, const bool *dist, double *out, bool *all_disturbed)
 {
-	double v[MAX_REPEAT];
+	unsigned n = 0;
 
 	for (unsigned k = 0; k < opt.repeat; k++)
-		v[k] = tput[m][si][bi][k].mps;
-	return spread_of(v, opt.repeat);
+		if (!dist[k])
+			out[n++] = v[k];
+	*all_disturbed = n == 0;
+	if (n == 0)
+		for (unsigned k = 0; k < opt.repeat; k++)
+			out[n++] = v[k];
+	return n;
 }
 
-static struct spread lat_spread(enum mech m, unsigned si, bool p99)
+static struct spread tput_spread(enum mech m, unsigned si, unsigned bi, unsigned *clean)
 {
-	double v[MAX_REPEAT];
+	double v[MAX_REPEAT], sel[MAX_REPEAT];
+	bool d[MAX_REPEAT], all;
+	unsigned n;
 
-	for (unsigned k = 0; k < opt.repeat; k++)
+	for (unsigned k = 0; k < opt.repeat; k++) {
+		v[k] = tput[m][si][bi][k].mps;
+		d[k] = tput[m][si][bi][k].disturbed;
+	}
+	n = pick(v, d, sel, &all);
+	if (clean != NULL)
+		*clean = all ? 0 : n;
+	return spread_of(sel, n);
+}
+
+static struct spread lat_spread(enum mech m, unsigned si, bool p99, unsigned *clean)
+{
+	double v[MAX_REPEAT], sel[MAX_REPEAT];
+	bool d[MAX_REPEAT], all;
+	unsigned n;
+
+	for (unsigned k = 0; k < opt.repeat; k++) {
 		v[k] = p99 ? lat[m][si][k].p99_ns : lat[m][si][k].median_ns;
-	return spread_of(v, opt.repeat);
+		d[k] = lat[m][si][k].disturbed;
+	}
+	n = pick(v, d, sel, &all);
+	if (clean != NULL)
+		*clean = all ? 0 : n;
+	return spread_of(sel, n);
 }
 
 static unsigned lat_samples(enum mech m, unsigned si)
@@ -525,9 +603,16 @@ static int measure_tput(unsigned worker, enum mech m, unsigned si, unsigned bi, 
 		run_close(&r);
 		return rc;
 	}
+	long p0 = preemptions();
+
 	rte_eal_remote_launch(tput_producer, &r, worker);
 	tput[m][si][bi][rep] = tput_consume(&r);
 	rte_eal_wait_lcore(worker);
+	tput[m][si][bi][rep].disturbed =
+	    m != M_PIPE && disturbed(preemptions() - p0, r.worker_preempted);
+	if (getenv("NOCBENCH_DEBUG"))
+		fprintf(stderr, "tput %s %u %u: main %ld worker %ld\n", mech_name[m], sizes[si],
+			batches[bi], preemptions() - p0, r.worker_preempted);
 	total_errors += r.errors;
 	run_close(&r);
 	return 0;
@@ -544,9 +629,17 @@ static int measure_latency(unsigned worker, enum mech m, unsigned si, unsigned r
 		run_close(&r);
 		return rc;
 	}
+	long p0 = preemptions();
+
 	rte_eal_remote_launch(echo_worker, &r, worker);
 	lat[m][si][rep] = latency_initiate(&r, samples);
 	rte_eal_wait_lcore(worker);
+	/* The pipe path blocks by design: only the shared-memory ones can be "disturbed". */
+	lat[m][si][rep].disturbed =
+	    m != M_PIPE && disturbed(preemptions() - p0, r.worker_preempted);
+	if (getenv("NOCBENCH_DEBUG"))
+		fprintf(stderr, "lat %s %u: main %ld worker %ld\n", mech_name[m], sizes[si],
+			preemptions() - p0, r.worker_preempted);
 	total_errors += r.errors;
 	run_close(&r);
 	return 0;
@@ -559,41 +652,52 @@ static double ratio(double a, double b)
 
 static void print_table(unsigned main_lcore, unsigned worker)
 {
-	printf("dlibos-nocbench: producer lcore %u, consumer lcore %u, %u x %.2f s per "
-	       "measurement (interleaved; median [min-max] over repetitions), channel %u words "
-	       "(%u KiB), tsc %.3f GHz\n\n",
-	       worker, main_lcore, opt.repeat, opt.duration, opt.chan_words,
-	       opt.chan_words * 8 / 1024, (double)rte_get_tsc_hz() / 1e9);
-	printf("one-way throughput, million messages/s (ratio = dl_chan / rte_ring, medians)\n");
-	printf("%-5s %-5s %-22s %-22s %-8s %s\n", "words", "batch", "dl_chan", "rte_ring", "pipe",
+	printf("dlibos-nocbench: producer lcore %u, consumer lcore %u, channel %u words (%u KiB), "
+	       "tsc %.3f GHz\n"
+	       "%u repetitions x %.2f s per cell, mechanisms interleaved; figures are medians "
+	       "[min-max] over the\nclean repetitions: neither lcore thread preempted more than "
+	       "%.0f times/s (clean/total shown;\n'!' = none clean, all used)\n\n",
+	       worker, main_lcore, opt.chan_words, opt.chan_words * 8 / 1024,
+	       (double)rte_get_tsc_hz() / 1e9, opt.repeat, opt.duration, DISTURBED_PER_S);
+	printf("one-way throughput, million messages/s (ratio = dl_chan / rte_ring)\n");
+	printf("%-5s %-5s %-26s %-26s %-8s %s\n", "words", "batch", "dl_chan", "rte_ring", "pipe",
 	       "ratio");
 	for (unsigned s = 0; s < NSIZES; s++) {
 		for (unsigned b = 0; b < NBATCHES; b++) {
-			struct spread c = tput_spread(M_CHAN, s, b), r = tput_spread(M_RING, s, b);
-			struct spread p = tput_spread(M_PIPE, s, b);
-			char cs[32], rs[32];
+			unsigned cc, rc;
+			struct spread c = tput_spread(M_CHAN, s, b, &cc);
+			struct spread r = tput_spread(M_RING, s, b, &rc);
+			struct spread p = tput_spread(M_PIPE, s, b, NULL);
+			char cs[48], rs[48];
 
-			snprintf(cs, sizeof(cs), "%6.2f [%.1f-%.1f]", c.med / 1e6, c.min / 1e6,
-				 c.max / 1e6);
-			snprintf(rs, sizeof(rs), "%6.2f [%.1f-%.1f]", r.med / 1e6, r.min / 1e6,
-				 r.max / 1e6);
-			printf("%-5u %-5u %-22s %-22s %-8.3f %.2fx\n", sizes[s], batches[b], cs, rs,
+			snprintf(cs, sizeof(cs), "%6.1f [%.1f-%.1f] %u/%u%s", c.med / 1e6,
+				 c.min / 1e6, c.max / 1e6, cc, opt.repeat, cc ? "" : "!");
+			snprintf(rs, sizeof(rs), "%6.1f [%.1f-%.1f] %u/%u%s", r.med / 1e6,
+				 r.min / 1e6, r.max / 1e6, rc, opt.repeat, rc ? "" : "!");
+			printf("%-5u %-5u %-26s %-26s %-8.2f %.2fx\n", sizes[s], batches[b], cs, rs,
 			       p.med / 1e6, ratio(c.med, r.med));
 		}
 	}
-	printf("\nround trip, ns: median [min-max of the per-repetition medians], p99; "
-	       "ratios of medians\n");
-	printf("%-5s %-10s %-20s %8s %9s %13s %12s\n", "words", "mechanism", "median", "p99",
+	printf("\nround trip, ns: median [min-max of the repetitions' medians], p99 (median "
+	       "over repetitions); ratios of medians\n");
+	printf("%-5s %-10s %-24s %7s %9s %13s %12s\n", "words", "mechanism", "median", "p99",
 	       "samples", "vs cacheline", "vs rte_ring");
 	for (unsigned s = 0; s < NSIZES; s++) {
 		for (unsigned m = 0; m < M_NMECH; m++) {
-			struct spread md = lat_spread(m, s, false), p = lat_spread(m, s, true);
-			double floor = lat_spread(M_CLINE, s, false).med;
-			double ring = lat_spread(M_RING, s, false).med;
-			char ms[32];
+			unsigned cl;
+			struct spread md = lat_spread(m, s, false, &cl),
+				      p = lat_spread(m, s, true, NULL);
+			double floor = lat_spread(M_CLINE, s, false, NULL).med;
+			double ring = lat_spread(M_RING, s, false, NULL).med;
+			char ms[48];
 
-			snprintf(ms, sizeof(ms), "%.0f [%.0f-%.0f]", md.med, md.min, md.max);
-			printf("%-5u %-10s %-20s %8.0f %9u %12.2fx %11.2fx\n", sizes[s],
+			if (m == M_PIPE)
+				snprintf(ms, sizeof(ms), "%.0f [%.0f-%.0f]", md.med, md.min,
+					 md.max);
+			else
+				snprintf(ms, sizeof(ms), "%.0f [%.0f-%.0f] %u/%u%s", md.med, md.min,
+					 md.max, cl, opt.repeat, cl ? "" : "!");
+			printf("%-5u %-10s %-24s %7.0f %9u %12.2fx %11.2fx\n", sizes[s],
 			       mech_name[m], ms, p.med, lat_samples(m, s), ratio(md.med, floor),
 			       ratio(md.med, ring));
 		}
@@ -610,32 +714,38 @@ static void print_json(unsigned main_lcore, unsigned worker)
 	printf("  \"throughput\": [\n");
 	for (unsigned s = 0; s < NSIZES; s++) {
 		for (unsigned b = 0; b < NBATCHES; b++) {
-			struct spread c = tput_spread(M_CHAN, s, b), r = tput_spread(M_RING, s, b);
-			struct spread p = tput_spread(M_PIPE, s, b);
+			unsigned cc, rc;
+			struct spread c = tput_spread(M_CHAN, s, b, &cc);
+			struct spread r = tput_spread(M_RING, s, b, &rc);
+			struct spread p = tput_spread(M_PIPE, s, b, NULL);
 
 			printf(
 			    "    {\"words\": %u, \"batch\": %u, "
 			    "\"dl_chan_mps\": %.0f, \"dl_chan_min\": %.0f, \"dl_chan_max\": %.0f, "
-			    "\"rte_ring_mps\": %.0f, \"rte_ring_min\": %.0f, "
-			    "\"rte_ring_max\": %.0f, \"pipe_mps\": %.0f, "
+			    "\"dl_chan_clean\": %u, \"rte_ring_mps\": %.0f, "
+			    "\"rte_ring_min\": %.0f, \"rte_ring_max\": %.0f, "
+			    "\"rte_ring_clean\": %u, \"pipe_mps\": %.0f, "
 			    "\"ratio_vs_rte_ring\": %.3f}%s\n",
-			    sizes[s], batches[b], c.med, c.min, c.max, r.med, r.min, r.max, p.med,
-			    ratio(c.med, r.med), s == NSIZES - 1 && b == NBATCHES - 1 ? "" : ",");
+			    sizes[s], batches[b], c.med, c.min, c.max, cc, r.med, r.min, r.max, rc,
+			    p.med, ratio(c.med, r.med),
+			    s == NSIZES - 1 && b == NBATCHES - 1 ? "" : ",");
 		}
 	}
 	printf("  ],\n  \"round_trip\": [\n");
 	for (unsigned s = 0; s < NSIZES; s++) {
 		for (unsigned m = 0; m < M_NMECH; m++) {
-			struct spread md = lat_spread(m, s, false), p = lat_spread(m, s, true);
-			double floor = lat_spread(M_CLINE, s, false).med;
-			double ring = lat_spread(M_RING, s, false).med;
+			unsigned cl;
+			struct spread md = lat_spread(m, s, false, &cl),
+				      p = lat_spread(m, s, true, NULL);
+			double floor = lat_spread(M_CLINE, s, false, NULL).med;
+			double ring = lat_spread(M_RING, s, false, NULL).med;
 
 			printf("    {\"words\": %u, \"mechanism\": \"%s\", \"median_ns\": %.1f, "
 			       "\"median_min_ns\": %.1f, \"median_max_ns\": %.1f, "
-			       "\"p99_ns\": %.1f, \"samples\": %u, "
+			       "\"p99_ns\": %.1f, \"samples\": %u, \"clean\": %u, "
 			       "\"ratio_vs_cacheline\": %.3f, \"ratio_vs_rte_ring\": %.3f}%s\n",
 			       sizes[s], mech_name[m], md.med, md.min, md.max, p.med,
-			       lat_samples(m, s), ratio(md.med, floor), ratio(md.med, ring),
+			       lat_samples(m, s), cl, ratio(md.med, floor), ratio(md.med, ring),
 			       s == NSIZES - 1 && m == M_NMECH - 1 ? "" : ",");
 		}
 	}
@@ -717,19 +827,19 @@ int main(int argc, char **argv)
 	samples = malloc(MAX_SAMPLES * sizeof(*samples));
 	if (samples == NULL)
 		return 1;
-	/* Repetitions outermost: a burst of outside load hits one repetition
-	 * of every cell rather than every repetition of one cell. */
-	for (unsigned rep = 0; rep < opt.repeat; rep++) {
-		for (unsigned s = 0; s < NSIZES; s++)
-			for (unsigned b = 0; b < NBATCHES; b++)
+	/* Per cell, the mechanisms take turns in short slices, so a burst of
+	 * outside load hits both sides of a ratio alike. */
+	for (unsigned s = 0; s < NSIZES; s++)
+		for (unsigned b = 0; b < NBATCHES; b++)
+			for (unsigned rep = 0; rep < opt.repeat; rep++)
 				for (enum mech m = M_CHAN; m < M_NMECH; m++)
 					if (m != M_CLINE && measure_tput(worker, m, s, b, rep) < 0)
 						return 1;
-		for (unsigned s = 0; s < NSIZES; s++)
+	for (unsigned s = 0; s < NSIZES; s++)
+		for (unsigned rep = 0; rep < opt.repeat; rep++)
 			for (enum mech m = M_CHAN; m < M_NMECH; m++)
 				if (measure_latency(worker, m, s, rep, samples) < 0)
 					return 1;
-	}
 	if (opt.json)
 		print_json(main_lcore, worker);
 	else
