@@ -104,6 +104,10 @@ struct dpdk_nic {
 	bool iova_va;
 	bool multi_seg;
 	bool hw_ip, hw_tcp, hw_udp, hw_tso;
+	/* net_tap (DPDK 22.11) sums the L4 checksum segment by segment without
+	 * carrying an odd length over: chains whose non-final payload segment
+	 * has an odd length go the software path instead. */
+	bool l4_cksum_odd_segs_broken;
 	uint16_t max_segs;
 	bool started;
 	struct dq *q;
@@ -424,11 +428,16 @@ static enum tx_verdict tx_one(struct dpdk_nic *dn, struct dq *dq, struct dl_tx_p
 	bool tso = need_seg && dn->hw_tso && p->l3_len > 0;
 	unsigned segs = 1;
 	uint16_t sw;
+	bool odd_inner = false;
 
-	for (unsigned i = 0; i < p->nfrags; i++)
+	for (unsigned i = 0; i < p->nfrags; i++) {
 		segs += 1 + p->frag[i].len / EXT_CHUNK;
+		odd_inner |= i + 1 < p->nfrags && (p->frag[i].len & 1);
+	}
 	if ((need_seg && !tso) || (p->nfrags > 0 && !dn->multi_seg) || segs > dn->max_segs ||
-	    p->hdr_len > rte_pktmbuf_tailroom(head)) {
+	    p->hdr_len > rte_pktmbuf_tailroom(head) ||
+	    (odd_inner && dn->l4_cksum_odd_segs_broken &&
+	     (p->ol_flags & (DL_TX_TCP_CKSUM | DL_TX_UDP_CKSUM)))) {
 		size_t frames = flat_frames(p, payload, need_seg);
 		if (frames > o->cap) {
 			dq->cnt[DQ_TX_DROP_TOO_LONG]++; /* tso_segsz absurdly small */
@@ -925,6 +934,8 @@ static void choose_offloads(struct dpdk_nic *dn, const struct rte_eth_dev_info *
 	}
 	if (!dn->hw_tso)
 		conf->txmode.offloads &= ~RTE_ETH_TX_OFFLOAD_TCP_TSO;
+	dn->l4_cksum_odd_segs_broken = (dn->hw_tcp || dn->hw_udp) && di->driver_name != NULL &&
+				       strcmp(di->driver_name, "net_tap") == 0;
 	dn->max_segs = di->tx_desc_lim.nb_seg_max ? di->tx_desc_lim.nb_seg_max : 1;
 	if (di->tx_desc_lim.nb_mtu_seg_max && di->tx_desc_lim.nb_mtu_seg_max < dn->max_segs)
 		dn->max_segs = di->tx_desc_lim.nb_mtu_seg_max;
