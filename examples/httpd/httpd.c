@@ -150,7 +150,7 @@ static int httpd_init(void)
 	}
 	printf("httpd: %llu files (%llu bytes) and %llu directories from %s preloaded into TX "
 	       "memory (%zu bytes), %llu entries skipped\n",
-	       (unsigned long long)files.scan.files, (unsigned long long)files.scan.file_bytes,
+	       (unsigned long long)files.scan.files, (unsigned long long)root_scan.file_bytes,
 	       (unsigned long long)files.scan.dirs, opt.root, files.arena_used,
 	       (unsigned long long)files.scan.skipped);
 	fflush(stdout);
