@@ -130,6 +130,7 @@ struct dl_stack {
 	unsigned net_index;
 	unsigned n_net;
 	uint32_t netmask;  /**< from cfg.prefix_len */
+	uint32_t subnet_bcast; /**< our subnet's broadcast address (0xffffffff with a /32) */
 	uint64_t now;      /**< time of the current input/poll call, microseconds */
 	uint16_t ip_id;
 	const struct dl_stack_upcalls *up;
@@ -209,8 +210,7 @@ static inline bool dl_stack_on_link(const struct dl_stack *s, uint32_t ip)
 /** True if ip is a broadcast address for us (limited or subnet-directed). */
 static inline bool dl_stack_is_bcast(const struct dl_stack *s, uint32_t ip)
 {
-	return ip == 0xffffffffu || (s->netmask != 0xffffffffu && (ip & ~s->netmask) == ~s->netmask &&
-				     dl_stack_on_link(s, ip));
+	return ip == 0xffffffffu || ip == s->subnet_bcast;
 }
 
 /* --- TCP hooks (stack/tcp*.c) ------------------------------------------- */

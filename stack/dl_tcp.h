@@ -458,16 +458,52 @@ void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_retransmit_first(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_send_probe(struct dl_tcp *t, struct dl_tcb *c);
 uint32_t dl_tcp_rcv_window(const struct dl_tcp *t, const struct dl_tcb *c);
-uint32_t dl_tcp_ts_now(const struct dl_tcp *t);
+
+/** Our timestamp clock (RFC 7323): now in 1.024 ms ticks. */
+static inline uint32_t dl_tcp_ts_now(const struct dl_tcp *t)
+{
+	return (uint32_t)(t->s->now >> DL_TCP_TS_SHIFT);
+}
 
 /* tcp_timer.c */
 void dl_tcp_timer_fire(struct dl_wheel *w, struct dl_wheel_node *n, void *arg);
-/** Make sure the wheel node fires no later than `when`. */
-void dl_tcp_timer_arm(struct dl_tcp *t, struct dl_tcb *c, uint64_t when);
-void dl_tcp_set_rtx(struct dl_tcp *t, struct dl_tcb *c, uint64_t when);
-void dl_tcp_set_delack(struct dl_tcp *t, struct dl_tcb *c, uint64_t when);
-void dl_tcp_set_idle(struct dl_tcp *t, struct dl_tcb *c, uint64_t when);
-uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struct dl_tcb *c);
+
+/** Make sure the wheel node fires no later than `when` (lazy: a later
+ *  deadline only writes its field, see tcp_timer.c). */
+static inline void dl_tcp_timer_arm(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	if (!dl_wheel_armed(&c->tn) || when < c->tn.expires)
+		dl_wheel_insert(&t->wheel, &c->tn, when);
+}
+
+static inline void dl_tcp_set_rtx(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_rtx = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+static inline void dl_tcp_set_delack(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_delack = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+static inline void dl_tcp_set_idle(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
+{
+	c->t_idle = when;
+	if (when != 0)
+		dl_tcp_timer_arm(t, c, when);
+}
+
+/** The current RTO with the exponential backoff, capped at rto_max. */
+static inline uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint64_t r = (uint64_t)c->rto << (c->backoff < 32 ? c->backoff : 32);
+
+	return r > t->p.rto_max_us ? t->p.rto_max_us : (uint32_t)r;
+}
 void dl_tcp_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
 void dl_tcp_enter_time_wait(struct dl_tcp *t, struct dl_tcb *c);
 

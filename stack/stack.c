@@ -132,6 +132,8 @@ struct dl_stack *dl_stack_create(const struct dl_stack_config *cfg, struct dl_ni
 	s->net_index = net_index;
 	s->n_net = n_net;
 	s->netmask = cfg->prefix_len == 0 ? 0 : 0xffffffffu << (32 - cfg->prefix_len);
+	/* A /32 has no subnet broadcast: only 255.255.255.255 then. */
+	s->subnet_bcast = s->netmask == 0xffffffffu ? 0xffffffffu : (cfg->ip | ~s->netmask);
 	s->ip_id = (uint16_t)(net_index * 0x1000u);
 	if (dl_arp_init(s) != 0) {
 		free(s);

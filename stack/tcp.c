@@ -468,6 +468,8 @@ static int chunk_grow(struct dl_tcp *t)
 /* Make sure n chunks can be taken. */
 static bool chunk_reserve(struct dl_tcp *t, uint32_t n)
 {
+	if (n == 1 && t->chunk_free != NULL && t->chunks_used < t->chunks_max)
+		return true;
 	if (t->chunks_used + n > t->chunks_max)
 		return false;
 	while (t->chunks_total - t->chunks_used < n)
@@ -520,9 +522,17 @@ void dl_tcp_sq_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 	c->sq_bytes -= bytes;
 	c->sq_seq += bytes;
 	if (c->sq_bytes == 0) {
-		uint32_t seq = c->sq_seq;
-		sq_free_all(t, c);
-		c->sq_seq = seq;
+		/* All acknowledged: give the chunks back, the queue is empty. */
+		struct dl_tcp_chunk *k = h->c;
+		while (k != NULL) {
+			struct dl_tcp_chunk *next = k->next;
+			chunk_put(t, k);
+			k = next;
+		}
+		h->c = NULL;
+		c->sq_cur.c = NULL;
+		c->sq_tail = NULL;
+		c->sq_nfrags = 0;
 		return;
 	}
 	while (bytes > 0) {
@@ -548,6 +558,13 @@ void dl_tcp_sq_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 	}
 }
 
+/* A fragment contiguous with the queue's last one extends it. */
+static bool sq_can_merge(const struct dl_tcp_frag *last, const struct dl_tx_frag *f)
+{
+	return last->region == f->region && last->data + last->len == f->data &&
+	       last->len <= UINT32_MAX / 2 - f->len;
+}
+
 /* Queue fragments (already validated to fit). */
 static void sq_append(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tx_frag *frags,
 		      unsigned n)
@@ -557,10 +574,7 @@ static void sq_append(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tx_fra
 		struct dl_tcp_frag *last = k != NULL ? &k->f[k->n - 1] : NULL;
 
 		c->sq_bytes += frags[i].len;
-		/* Contiguous with the previous fragment: extend it. */
-		if (last != NULL && last->region == frags[i].region &&
-		    last->data + last->len == frags[i].data &&
-		    last->len <= UINT32_MAX / 2 - frags[i].len) {
+		if (last != NULL && sq_can_merge(last, &frags[i])) {
 			last->len += frags[i].len;
 			continue;
 		}
@@ -1095,13 +1109,48 @@ int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t
 	return 0;
 }
 
+/* dl_stack_send of one fragment (the common case), without the loops. */
+static int send_one(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tx_frag *f)
+{
+	struct dl_tcp_chunk *k = c->sq_tail;
+
+	if (f->len == 0 || f->data == NULL)
+		return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
+	if (f->len > t->p.snd_queue_bytes - c->sq_bytes)
+		return cmd_err(t, TCP_SEND_ENOBUFS, -ENOBUFS);
+	if (k != NULL && sq_can_merge(&k->f[k->n - 1], f)) {
+		k->f[k->n - 1].len += f->len;
+	} else {
+		if (c->sq_nfrags >= t->p.snd_queue_frags)
+			return cmd_err(t, TCP_SEND_ENOBUFS, -ENOBUFS);
+		if (k == NULL || k->n == DL_TCP_CHUNK_FRAGS) {
+			struct dl_tcp_chunk *nk;
+			if (!chunk_reserve(t, 1))
+				return cmd_err(t, TCP_SEND_POOL_EMPTY, -ENOBUFS);
+			nk = chunk_take(t);
+			if (k == NULL) {
+				c->sq_head = (struct dl_tcp_sqpos){nk, 0, 0};
+				c->sq_cur = c->sq_head;
+			} else {
+				k->next = nk;
+			}
+			c->sq_tail = k = nk;
+		}
+		k->f[k->n++] = (struct dl_tcp_frag){f->data, f->len, f->region};
+		c->sq_nfrags++;
+	}
+	c->sq_bytes += f->len;
+	dl_tcp_want_output(t, c);
+	return 0;
+}
+
 int dl_stack_send(struct dl_stack *s, uint16_t app, uint32_t id, const struct dl_tx_frag *frags,
 		  unsigned n)
 {
 	struct dl_tcp *t = s->tcp;
 	struct dl_tcb *c;
 	uint64_t bytes = 0;
-	uint32_t newfrags = 0, room, chunks = 0;
+	uint32_t newfrags = 0, room, chunks;
 	int err;
 
 	c = cmd_tcb(t, app, id, false, &err);
@@ -1111,29 +1160,32 @@ int dl_stack_send(struct dl_stack *s, uint16_t app, uint32_t id, const struct dl
 		return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
 	if ((c->flags & TF_SHUT_WR) || c->state == DL_TCP_CLOSED)
 		return cmd_err(t, TCP_SEND_EPIPE, -EPIPE);
-	/* Count the slots needed exactly: a fragment contiguous with the one
-	 * before it (or with the queue's last) is merged into it. */
+	if (n == 1)
+		return send_one(t, c, frags);
+	/* Count the slots needed exactly, with sq_append's merge rule. */
 	const struct dl_tcp_frag *last =
 	    c->sq_tail != NULL ? &c->sq_tail->f[c->sq_tail->n - 1] : NULL;
-	const uint8_t *end = last != NULL ? last->data + last->len : NULL;
-	uint16_t region = last != NULL ? last->region : 0;
+	struct dl_tcp_frag prev = last != NULL ? *last : (struct dl_tcp_frag){NULL, 0, 0};
 	for (unsigned i = 0; i < n; i++) {
 		if (frags[i].len == 0 || frags[i].data == NULL)
 			return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
 		bytes += frags[i].len;
-		if (end != frags[i].data || region != frags[i].region)
+		if (prev.data != NULL && sq_can_merge(&prev, &frags[i])) {
+			prev.len += frags[i].len;
+		} else {
 			newfrags++;
-		end = frags[i].data + frags[i].len;
-		region = frags[i].region;
+			prev = (struct dl_tcp_frag){frags[i].data, frags[i].len, frags[i].region};
+		}
 	}
 	if (bytes > (uint64_t)t->p.snd_queue_bytes - c->sq_bytes ||
 	    c->sq_nfrags + newfrags > t->p.snd_queue_frags)
 		return cmd_err(t, TCP_SEND_ENOBUFS, -ENOBUFS);
 	room = c->sq_tail != NULL ? DL_TCP_CHUNK_FRAGS - c->sq_tail->n : 0;
-	if (newfrags > room)
+	if (newfrags > room) {
 		chunks = (newfrags - room + DL_TCP_CHUNK_FRAGS - 1) / DL_TCP_CHUNK_FRAGS;
-	if (chunks > 0 && !chunk_reserve(t, chunks))
-		return cmd_err(t, TCP_SEND_POOL_EMPTY, -ENOBUFS);
+		if (!chunk_reserve(t, chunks))
+			return cmd_err(t, TCP_SEND_POOL_EMPTY, -ENOBUFS);
+	}
 	sq_append(t, c, frags, n);
 	dl_tcp_want_output(t, c);
 	return 0;

@@ -17,40 +17,6 @@
 #include <errno.h>
 #include <stddef.h>
 
-void dl_tcp_timer_arm(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
-{
-	if (!dl_wheel_armed(&c->tn) || when < c->tn.expires)
-		dl_wheel_insert(&t->wheel, &c->tn, when);
-}
-
-void dl_tcp_set_rtx(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
-{
-	c->t_rtx = when;
-	if (when != 0)
-		dl_tcp_timer_arm(t, c, when);
-}
-
-void dl_tcp_set_delack(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
-{
-	c->t_delack = when;
-	if (when != 0)
-		dl_tcp_timer_arm(t, c, when);
-}
-
-void dl_tcp_set_idle(struct dl_tcp *t, struct dl_tcb *c, uint64_t when)
-{
-	c->t_idle = when;
-	if (when != 0)
-		dl_tcp_timer_arm(t, c, when);
-}
-
-uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struct dl_tcb *c)
-{
-	uint64_t r = (uint64_t)c->rto << (c->backoff < 32 ? c->backoff : 32);
-
-	return r > t->p.rto_max_us ? t->p.rto_max_us : (uint32_t)r;
-}
-
 /* RFC 6298 2.2-2.4 with the BSD fixed-point scaling (srtt * 8, rttvar * 4). */
 void dl_tcp_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t r)
 {

@@ -97,8 +97,18 @@ enum dl_wire_err dl_ipv4_parse(const uint8_t *buf, size_t len, bool csum_ok,
 		return DL_WIRE_BAD_LENGTH;
 	if (out->total_len > len)
 		return DL_WIRE_TRUNCATED;
-	if (!csum_ok && dl_cksum(buf, ihl) != 0)
-		return DL_WIRE_BAD_CHECKSUM;
+	if (!csum_ok) {
+		uint64_t sum;
+		if (ihl == DL_IPV4_HLEN) { /* the usual header: five words */
+			uint32_t w[5];
+			memcpy(w, buf, sizeof(w));
+			sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+		} else {
+			sum = dl_cksum_raw(buf, ihl);
+		}
+		if (dl_cksum_fold(sum) != 0xffff)
+			return DL_WIRE_BAD_CHECKSUM;
+	}
 	out->id = dl_get16(buf + 4);
 	out->frag = dl_get16(buf + 6);
 	out->ttl = buf[8];

@@ -74,6 +74,9 @@ bool th_run(struct th *h, uint64_t limit_us);
 /** Run until `n` connections are established on both sides (idle_hold). */
 bool th_run_established(struct th *h, unsigned n, uint64_t limit_us);
 
+/** Let virtual time pass until `until`, running every event on the way. */
+void th_advance(struct th *h, uint64_t until);
+
 /** One loop iteration of both sides at the current time. @return work done. */
 unsigned th_step(struct th *h);
 
