@@ -32,6 +32,7 @@ enum common_key {
 	OPT_TX_DESC,
 	OPT_RX_BUFS,
 	OPT_NO_HW_OFFLOAD,
+	OPT_APP_RX_CREDIT,
 	OPT_STATS_ALL,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
@@ -59,6 +60,10 @@ static const struct dl_app_opt common_opts[] = {
     {"tx-desc", "N", "TX descriptors per queue (default 1024)", OPT_TX_DESC},
     {"rx-bufs", "N", "RX buffers per queue (default 8192)", OPT_RX_BUFS},
     {"no-hw-offload", NULL, "compute checksums and TSO in software", OPT_NO_HW_OFFLOAD},
+    {"app-rx-credit", "KB",
+     "received bytes an application core may hold before its flows are throttled "
+     "(default 32768)",
+     OPT_APP_RX_CREDIT},
     {"stats-all", NULL, "print all counters on exit (default: the non-zero ones)", OPT_STATS_ALL},
     {"log-level", "err|warn|info|debug", "runtime log level (default info)", OPT_LOG_LEVEL},
     {"help", NULL, "print this help and exit", OPT_HELP},
@@ -358,6 +363,11 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		return 0;
 	case OPT_NO_HW_OFFLOAD:
 		cfg->no_hw_offload = true;
+		return 0;
+	case OPT_APP_RX_CREDIT:
+		if (parse_count("app-rx-credit", v, 64, 1u << 24, &u, err, errlen) != 0)
+			return -1;
+		cfg->app_rx_credit = (uint64_t)u * 1024;
 		return 0;
 	case OPT_STATS_ALL:
 		cfg->stats_all = true;

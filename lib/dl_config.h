@@ -70,6 +70,7 @@ struct dl_config {
 	uint16_t tx_desc;   /**< TX descriptors per queue (0 = backend default) */
 	uint32_t rx_bufs;   /**< RX buffers per queue (0 = backend default) */
 	bool no_hw_offload; /**< compute checksums/TSO in software even if the port could */
+	uint64_t app_rx_credit; /**< bytes an app core may hold (--app-rx-credit; 0 = engine default) */
 	bool stats_all;	    /**< print zero counters too */
 	int log_level;	    /**< dl_log_level; -1 = not given */
 	bool help;	    /**< --help was given */

@@ -14,15 +14,12 @@
  * everything. SIGUSR1 prints the counters without stopping (the main
  * core prints; the handler only sets a flag).
  *
- * A core's loop iteration is small functions on struct dl_core:
- *     core_rx()      RX burst -> dl_stack_input
- *     core_timers()  dl_stack_poll
- *     hooks.poll()   the application (and, later, the NoC mailbox)
- *     core_tx()      dl_stack_flush (and, later, the NoC flush)
- *     dl_idle_wait() the idle policy when nothing happened
- *
- * In --mode rtc every core is a net core with its own queue pair. --mode
- * dlibos is parsed and validated, then refused until the NoC is wired in.
+ * A core's loop iteration is one dl_engine_core_iter() (receive, NoC,
+ * timers, application, transmit: see dl_engine.h) followed by the idle
+ * policy when nothing happened. The engine decides the roles: in --mode rtc
+ * every core is a network core with its own queue pair that also runs the
+ * application; in --mode dlibos --net-cores N the first N (by --layout)
+ * are network cores and the rest application cores.
  */
 #ifndef DL_RUNTIME_H
 #define DL_RUNTIME_H
@@ -31,6 +28,7 @@
 #include "dl_hal.h"
 #include "dl_stack.h"
 #include "dl_stats.h"
+#include "dlibos/dlibos.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,28 +66,20 @@ bool dl_idle_wait(struct dl_idle *s, unsigned work);
 
 /* ---- cores -------------------------------------------------------------- */
 
-/** What a core does. */
-enum dl_core_role {
-	DL_ROLE_RTC = 0, /**< net core that also runs the application (rtc mode) */
-	DL_ROLE_NET,	 /**< network core (dlibos mode) */
-	DL_ROLE_APP,	 /**< application core (dlibos mode) */
-};
-
-enum dl_core_cnt { CORE_RX_PACKETS, CORE_RX_BURSTS, CORE_IDLE_SLEEPS, CORE_NCNT };
+enum dl_core_cnt { CORE_BUSY_ITERS, CORE_IDLE_SLEEPS, CORE_NCNT };
 
 struct dl_runtime;
+struct dl_engine;
 
-/** Per-core state, allocated on the core's NUMA node, touched by its thread. */
+/**
+ * Per-core runtime state, allocated on the core's NUMA node, touched by its
+ * thread. What the core does (network, application or both) and its stack
+ * live in the engine (dl_engine.h).
+ */
 struct dl_core {
 	unsigned index; /**< DLibOS core index */
-	enum dl_core_role role;
 	struct dl_core_info info;
 	struct dl_runtime *rt;
-	struct dl_stack *stack; /**< net/rtc cores, created on the core's thread */
-	uint16_t queue;		/**< NIC queue pair (net/rtc cores) */
-	unsigned net_index;	/**< index among the net cores */
-	void *noc;		/**< NoC endpoint (dlibos mode) */
-	void *app_ctx;		/**< the application's per-core context */
 	struct dl_idle idle;
 	uint64_t now; /**< time of the current iteration (us) */
 	int start_rc; /**< result of the core's start-up */
@@ -97,24 +87,14 @@ struct dl_core {
 	struct dl_counter_block blk;
 } __attribute__((aligned(64)));
 
-/** Optional application hooks, called on each core's own thread. */
-struct dl_runtime_hooks {
-	/** After the core's stack exists, before its loop (e.g. dl_stack_listen). */
-	int (*core_start)(struct dl_core *c, void *arg);
-	/** Every iteration after the stack's RX and timers; returns work done. */
-	unsigned (*core_poll)(struct dl_core *c, void *arg);
-	/** After the loop, before the stack is destroyed. */
-	void (*core_stop)(struct dl_core *c, void *arg);
-	void *arg;
-};
-
 /** The runtime of one process. */
 struct dl_runtime {
 	struct dl_config cfg;
-	const struct dl_app_args *app;
-	struct dl_runtime_hooks hooks;
+	struct dl_app_args app_args; /**< the application's options for the parser */
+	const struct dlibos_app *app; /**< NULL: no application (dlibosd) */
 	struct dl_nic *nic;
 	struct dl_stack_config stack_cfg;
+	struct dl_engine *engine;
 	enum dl_idle_policy idle;
 	unsigned n_cores, n_net;
 	struct dl_core *cores[DL_MAX_CORES];
@@ -126,13 +106,14 @@ struct dl_runtime {
 
 /**
  * The whole life of a DLibOS process (see the top of this file).
- * @param app   the application's options (may be NULL)
- * @param hooks per-core hooks (may be NULL)
+ * @param app   the application (NULL: the stack alone, as dlibosd)
+ * @param prog  program name for the usage (NULL: argv[0]'s basename)
+ * @param summary one line for the usage (NULL: the application's)
  * @return the exit status: 0 after a clean stop, 2 on bad arguments,
  *         1 when the platform, the port or a core failed to start.
  */
-int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
-		    const struct dl_runtime_hooks *hooks);
+int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
+		    const char *summary);
 
 /** Ask every core to stop (async-signal-safe). */
 void dl_runtime_stop(void);

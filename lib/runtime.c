@@ -2,17 +2,20 @@
  * runtime.c - the process runtime (see dl_runtime.h).
  *
  * Start-up is a straight line in dl_runtime_main(): arguments, platform,
- * port, cores; then every core runs core_main() (workers through
+ * port, cores, engine (dl_engine.h: roles, layout, NoC, stacks), the
+ * application's init; then every core runs core_main() (workers through
  * dl_platform_launch, core 0 on the main thread) until a signal sets the
  * stop flag. Core 0 also does the main thread's chores between iterations:
  * announce readiness, print counters on SIGUSR1, stop everything if a core
  * failed to start. Shutdown runs on the main thread once every loop has
  * returned: counters printed, stacks destroyed, port closed, platform
- * released.
+ * released. Cores stop (stacks destroyed, connections aborted) on the main
+ * thread after the counters are printed, so the dump still has them.
  *
  * Only dl_platform.h reaches the platform: no DPDK header here.
  */
 #include "dl_runtime.h"
+#include "dl_engine.h"
 #include "dl_impair.h"
 #include "dl_log.h"
 #include "dl_platform.h"
@@ -26,8 +29,6 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
-
-#define RX_BURST 32
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t dump_flag;
@@ -135,26 +136,26 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 	dl_config_defaults(&rt->cfg);
 	if (!dl_runtime_split_args(argc, argv, eal_argc)) {
 		if (asks_help(argc, argv)) {
-			dl_config_usage(stdout, rt->app);
+			dl_config_usage(stdout, &rt->app_args);
 			return 0;
 		}
 		fprintf(stderr,
 			"%s: error: application arguments go after '--' "
 			"(e.g. ... --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24)\n\n",
-			rt->app->prog);
-		dl_config_usage(stderr, rt->app);
+			rt->app_args.prog);
+		dl_config_usage(stderr, &rt->app_args);
 		return 2;
 	}
-	switch (dl_config_parse(&rt->cfg, argc - *eal_argc, argv + *eal_argc, rt->app, err,
+	switch (dl_config_parse(&rt->cfg, argc - *eal_argc, argv + *eal_argc, &rt->app_args, err,
 				sizeof(err))) {
 	case DL_PARSE_OK:
 		break;
 	case DL_PARSE_HELP:
-		dl_config_usage(stdout, rt->app);
+		dl_config_usage(stdout, &rt->app_args);
 		return 0;
 	case DL_PARSE_ERROR:
-		fprintf(stderr, "%s: error: %s\n\n", rt->app->prog, err);
-		dl_config_usage(stderr, rt->app);
+		fprintf(stderr, "%s: error: %s\n\n", rt->app_args.prog, err);
+		dl_config_usage(stderr, &rt->app_args);
 		return 2;
 	}
 	if (rt->cfg.log_level >= 0)
@@ -162,7 +163,8 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 	return -1;
 }
 
-/* Cores per role; -1 after printing why the mode cannot run. */
+/* How many network cores the port needs; -1 after printing why the mode
+ * cannot run (the engine checks the layout in detail). */
 static int plan_cores(struct dl_runtime *rt)
 {
 	const struct dl_config *cfg = &rt->cfg;
@@ -173,14 +175,19 @@ static int plan_cores(struct dl_runtime *rt)
 		return 0;
 	}
 	unsigned net = cfg->net_cores ? cfg->net_cores : (rt->n_cores + 1) / 2;
+	if (rt->app == NULL) {
+		DL_ERR("--mode dlibos needs an application; this program runs the stack alone "
+		       "(use --mode rtc)");
+		return -1;
+	}
 	if (rt->n_cores < 2 || net >= rt->n_cores) {
 		DL_ERR("--mode dlibos needs at least one application core: %u net core(s) of %u "
 		       "lcore(s) (give more lcores with -l or fewer --net-cores)",
 		       net, rt->n_cores);
 		return -1;
 	}
-	DL_ERR("dlibos mode arrives with the NoC; use --mode rtc");
-	return -1;
+	rt->n_net = net;
+	return 0;
 }
 
 /* ---- start-up reporting ------------------------------------------------- */
@@ -210,21 +217,6 @@ static void print_port(const struct dl_runtime *rt)
 			link.full_duplex ? " full-duplex" : "", link.speed_mbps);
 }
 
-static const char *role_name(enum dl_core_role r)
-{
-	return r == DL_ROLE_RTC ? "rtc (net+app)" : r == DL_ROLE_NET ? "net" : "app";
-}
-
-static void print_cores(const struct dl_runtime *rt)
-{
-	for (unsigned i = 0; i < rt->n_cores; i++) {
-		const struct dl_core *c = rt->cores[i];
-		DL_INFO("core %u: lcore %u, cpu %d, numa node %d, L3 domain %d, role %s, queue %u",
-			i, c->info.hw_id, c->info.cpu, c->info.numa_node, c->info.l3_domain,
-			role_name(c->role), c->queue);
-	}
-}
-
 /* ---- counters ----------------------------------------------------------- */
 
 static const char *const port_cnt_names[9] = {
@@ -251,77 +243,39 @@ static void print_counters(struct dl_runtime *rt)
 }
 
 static const char *const core_cnt_names[CORE_NCNT] = {
-    [CORE_RX_PACKETS] = "rx_packets",
-    [CORE_RX_BURSTS] = "rx_bursts",
+    [CORE_BUSY_ITERS] = "busy_iterations",
     [CORE_IDLE_SLEEPS] = "idle_sleeps",
 };
 
 /* ---- the per-core loop -------------------------------------------------- */
 
-static unsigned core_rx(struct dl_core *c)
-{
-	struct dl_rx_pkt pkts[RX_BURST];
-	uint16_t n = dl_nic_rx_burst(c->rt->nic, c->queue, pkts, RX_BURST);
-
-	if (n == 0)
-		return 0;
-	c->cnt[CORE_RX_BURSTS]++;
-	c->cnt[CORE_RX_PACKETS] += n;
-	dl_stack_input(c->stack, pkts, n, c->now);
-	return n;
-}
-
-static void core_timers(struct dl_core *c)
-{
-	dl_stack_poll(c->stack, c->now);
-}
-
-static void core_tx(struct dl_core *c)
-{
-	dl_stack_flush(c->stack);
-}
-
 static void core_iter(struct dl_core *c)
 {
-	struct dl_runtime *rt = c->rt;
 	unsigned work;
 
 	c->now = dl_now_us();
-	work = core_rx(c);
-	core_timers(c);
-	if (rt->hooks.core_poll != NULL)
-		work += rt->hooks.core_poll(c, rt->hooks.arg);
-	core_tx(c);
+	work = dl_engine_core_iter(c->rt->engine, c->index, c->now);
+	if (work > 0)
+		c->cnt[CORE_BUSY_ITERS]++;
 	if (dl_idle_wait(&c->idle, work))
 		c->cnt[CORE_IDLE_SLEEPS]++;
 }
 
-/* Create the stack here, on the core's own thread, so its memory is
- * first-touched on the core's NUMA node. */
+/* The engine creates the core's stack, NoC endpoint and application
+ * context here, on the core's own thread, so their memory is first-touched
+ * on the core's NUMA node. */
 static int core_start(struct dl_core *c)
 {
-	struct dl_runtime *rt = c->rt;
+	int rc;
 
-	dl_idle_init(&c->idle, rt->idle);
+	dl_idle_init(&c->idle, c->rt->idle);
 	if (c->idle.policy == DL_IDLE_SLEEP)
 		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* 1 us: short sleeps stay short */
-	c->stack = dl_stack_create(&rt->stack_cfg, rt->nic, c->queue, c->net_index, rt->n_net);
-	if (c->stack == NULL) {
-		int e = errno;
-		DL_ERR("core %u: cannot create its stack: %s", c->index, strerror(e));
-		return -e;
-	}
 	c->now = dl_now_us();
-	dl_stack_start(c->stack, c->now);
-	dl_stack_flush(c->stack);
-	if (rt->hooks.core_start != NULL) {
-		int rc = rt->hooks.core_start(c, rt->hooks.arg);
-		if (rc != 0) {
-			DL_ERR("core %u: application start failed (%d)", c->index, rc);
-			return rc < 0 ? rc : -EINVAL;
-		}
-	}
-	return 0;
+	rc = dl_engine_core_start(c->rt->engine, c->index, c->now);
+	if (rc != 0)
+		DL_ERR("core %u: start-up failed: %s", c->index, strerror(-rc));
+	return rc;
 }
 
 /* The main thread's chores, done by core 0 between iterations. */
@@ -358,8 +312,6 @@ static int core_main(void *arg)
 		if (c->index == 0)
 			main_chores(rt, &ready);
 	}
-	if (rt->hooks.core_stop != NULL)
-		rt->hooks.core_stop(c, rt->hooks.arg);
 	return 0;
 }
 
@@ -455,9 +407,6 @@ static int create_cores(struct dl_runtime *rt)
 		c->index = i;
 		c->info = ci;
 		c->rt = rt;
-		c->role = DL_ROLE_RTC;
-		c->queue = (uint16_t)i;
-		c->net_index = i;
 		dl_stats_register(&c->blk, "core", core_cnt_names, CORE_NCNT, c->cnt, (int)i);
 		rt->cores[i] = c;
 	}
@@ -470,7 +419,6 @@ static void free_cores(struct dl_runtime *rt)
 		struct dl_core *c = rt->cores[i];
 		if (c == NULL)
 			continue;
-		dl_stack_destroy(c->stack);
 		dl_stats_unregister(&c->blk);
 		dl_platform_free(c);
 		rt->cores[i] = NULL;
@@ -501,12 +449,57 @@ static int run_cores(struct dl_runtime *rt)
 	return rc;
 }
 
+/* Build the engine: roles, layout, NoC, TX memory; print the core map. */
+static int create_engine(struct dl_runtime *rt)
+{
+	struct dl_engine_conf ec;
+	char err[512];
+
+	memset(&ec, 0, sizeof(ec));
+	ec.mode = rt->cfg.mode;
+	ec.layout = rt->cfg.layout;
+	ec.dispatch = rt->cfg.dispatch;
+	ec.ncores = rt->n_cores;
+	ec.net_cores = rt->n_net;
+	for (unsigned i = 0; i < rt->n_cores; i++)
+		ec.cores[i] = rt->cores[i]->info;
+	ec.stack = rt->stack_cfg;
+	ec.nic = rt->nic;
+	ec.app = rt->app;
+	ec.app_rx_credit = rt->cfg.app_rx_credit;
+	rt->engine = dl_engine_create(&ec, err, sizeof(err));
+	if (rt->engine == NULL) {
+		DL_ERR("%s", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < rt->n_cores; i++)
+		DL_DEBUG("core %u: lcore %u, cpu %d, numa node %d, L3 domain %d", i,
+			 rt->cores[i]->info.hw_id, rt->cores[i]->info.cpu,
+			 rt->cores[i]->info.numa_node, rt->cores[i]->info.l3_domain);
+	return 0;
+}
+
+/* Stop every core (their loops have returned): the application's per-core
+ * hooks, then stacks (connections aborted), endpoints, contexts. Done on
+ * the main thread once the counters have been printed. */
+static void stop_cores(struct dl_runtime *rt)
+{
+	if (rt->engine == NULL)
+		return;
+	dl_engine_stop(rt->engine);
+	if (rt->app != NULL && rt->app->fini != NULL)
+		rt->app->fini();
+	dl_engine_destroy(rt->engine);
+	rt->engine = NULL;
+}
+
 static void shutdown_all(struct dl_runtime *rt)
 {
 	if (rt->nic != NULL) {
 		DL_INFO("stopped; counters:");
 		print_counters(rt);
 	}
+	stop_cores(rt);
 	free_cores(rt);
 	dl_nic_close(rt->nic);
 	rt->nic = NULL;
@@ -514,19 +507,41 @@ static void shutdown_all(struct dl_runtime *rt)
 	dl_platform_fini();
 }
 
-int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
-		    const struct dl_runtime_hooks *hooks)
+/* The application's parse_opt/check_opts behind the parser's hooks. */
+static int app_handle(void *arg, int key, const char *value, char *err, size_t errlen)
+{
+	const struct dlibos_app *app = arg;
+
+	return app->parse_opt != NULL ? app->parse_opt(key, value, err, errlen) : 0;
+}
+
+static int app_check(void *arg, char *err, size_t errlen)
+{
+	const struct dlibos_app *app = arg;
+
+	return app->check_opts != NULL ? app->check_opts(err, errlen) : 0;
+}
+
+_Static_assert(sizeof(struct dl_app_opt) == sizeof(struct dlibos_opt),
+	       "dlibos_opt and dl_app_opt must have the same layout");
+
+int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
+		    const char *summary)
 {
 	static struct dl_runtime rt; /* big; one per process */
-	struct dl_app_args args = app != NULL ? *app : (struct dl_app_args){0};
 	int eal_argc, rc;
 
-	if (args.prog == NULL)
-		args.prog = basename(argv[0]);
 	memset(&rt, 0, sizeof(rt));
-	rt.app = &args;
-	if (hooks != NULL)
-		rt.hooks = *hooks;
+	rt.app = app;
+	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
+	rt.app_args.summary = summary != NULL ? summary : app != NULL ? app->summary : NULL;
+	if (app != NULL) {
+		rt.app_args.opts = (const struct dl_app_opt *)app->options;
+		rt.app_args.n_opts = app->n_options;
+		rt.app_args.handle = app_handle;
+		rt.app_args.check = app_check;
+		rt.app_args.arg = (void *)(uintptr_t)app;
+	}
 	rc = parse_args(&rt, argc, argv, &eal_argc);
 	if (rc >= 0)
 		return rc;
@@ -544,11 +559,15 @@ int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
 	print_port(&rt);
 	build_stack_config(&rt);
 	rt.idle = dl_idle_resolve(rt.cfg.idle, dl_platform_cores_exclusive());
-	if (create_cores(&rt) != 0) {
+	if (create_cores(&rt) != 0 || create_engine(&rt) != 0) {
 		shutdown_all(&rt);
 		return 1;
 	}
-	print_cores(&rt);
+	if (app != NULL && app->init != NULL && app->init() != 0) {
+		DL_ERR("application %s: initialisation failed", app->name);
+		shutdown_all(&rt);
+		return 1;
+	}
 	DL_INFO("mode %s, idle policy %s%s", dl_mode_name(rt.cfg.mode), dl_idle_name(rt.idle),
 		rt.cfg.idle == DL_IDLE_AUTO
 		    ? (rt.idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
@@ -558,4 +577,14 @@ int dl_runtime_main(int argc, char **argv, const struct dl_app_args *app,
 	rc = run_cores(&rt);
 	shutdown_all(&rt);
 	return rc;
+}
+
+int dlibos_main(int argc, char **argv, const struct dlibos_app *app)
+{
+	return dl_runtime_main(argc, argv, app, NULL, NULL);
+}
+
+void dlibos_stop(void)
+{
+	dl_runtime_stop();
 }

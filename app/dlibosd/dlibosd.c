@@ -11,10 +11,6 @@
 
 int main(int argc, char **argv)
 {
-	static const struct dl_app_args args = {
-	    .prog = "dlibosd",
-	    .summary = "DLibOS service: runs the network cores (answers ARP and ping).",
-	};
-
-	return dl_runtime_main(argc, argv, &args, NULL);
+	return dl_runtime_main(argc, argv, NULL, "dlibosd",
+			       "DLibOS service: runs the network cores (answers ARP and ping).");
 }

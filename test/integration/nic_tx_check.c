@@ -288,6 +288,15 @@ int main(int argc, char **argv)
 		send_udp(0, &ur, 1);
 		send_udp(8, mixed, 3);
 		send_tcp(ext, 2, 0);
+		/* An echo ring wrapping: the segment's two fragments are the end
+		 * and the start of a 64 KiB ring (even lengths, odd positions). */
+		struct dl_tx_frag wrap[2] = {{app->base + 131072 - 360, 360, app->id},
+					     {app->base + 65536, 1088, app->id}};
+		send_tcp(wrap, 2, 0);
+		struct dl_tx_frag wrap3[3] = {{app->base + 200001, 88, app->id},
+					      {app->base + 131072 - 272, 272, app->id},
+					      {app->base + 65536, 1088, app->id}};
+		send_tcp(wrap3, 3, 0);
 		send_tcp(big, 3, 1000);
 		send_tcp(big, 3, 1448);
 		send_icmp(56, NULL);

@@ -1,0 +1,140 @@
+/*
+ * dl_engine_priv.h - inside the engine: per-core state, the network-core
+ * glue (stack upcalls -> events, commands -> stack) and the application
+ * core's context (struct dlibos_core). Shared by engine.c, netglue.c and
+ * appglue.c only.
+ */
+#ifndef DL_ENGINE_PRIV_H
+#define DL_ENGINE_PRIV_H
+
+#include "dl_engine.h"
+#include "dl_msg.h"
+#include "dl_noc.h"
+#include "dl_stats.h"
+#include "dl_txmem.h"
+
+/* Core roles (bit mask: an rtc core is both). */
+#define DL_ROLE_NET 1u
+#define DL_ROLE_APP 2u
+
+/** Listening ports a network core tracks for dispatch. */
+#define DL_MAX_LISTENERS 64
+/** Deferred error events per rtc application core. */
+#define DL_DEFERRED_MAX 256
+
+/* Engine counters, one block per core (module "engine"). */
+enum dl_eng_cnt {
+	ENG_EVENTS,          /* events delivered to application callbacks */
+	ENG_EVENTS_SENT,     /* events sent to application cores over the NoC */
+	ENG_COMMANDS,        /* commands issued by the application */
+	ENG_CMD_ERRORS,      /* commands the network core rejected (error events) */
+	ENG_CMD_LOCAL_REJECT, /* commands rejected on the spot (bad argument) */
+	ENG_NOC_SEND_FAIL,   /* dl_noc_send refused a message */
+	ENG_NO_LISTENER,     /* new connection on a port no app core listens to */
+	ENG_BAD_EVENT,       /* event with a reference outside its region */
+	ENG_BAD_COMMAND,     /* command misrouted or referencing foreign memory */
+	ENG_DEFERRED_DROP,   /* rtc error events lost: deferred queue full */
+	ENG_RX_OVER_CREDIT,  /* new_data while the app core exceeds its RX credit */
+	ENG_DISPATCHED,      /* new connections offered to application cores */
+	ENG_NCNT
+};
+
+struct dl_ecore;
+
+/* A listening port on one network core and the app cores listening to it. */
+struct dl_listener {
+	uint16_t port;
+	bool used;
+	uint64_t apps; /* bit a: app core a listens */
+	unsigned rr;
+};
+
+/* Network-core side of the engine. */
+struct dl_netglue {
+	struct dl_engine *e;
+	struct dl_ecore *core;
+	unsigned net_idx;
+	struct dl_listener listeners[DL_MAX_LISTENERS];
+	uint32_t app_conns[DL_MAX_CORES];  /* connections owned, per app core */
+	int64_t app_rx_bytes[DL_MAX_CORES]; /* delivered, not yet returned */
+	uint64_t app_mask;                 /* app cores this net core serves */
+	uint64_t msg[DL_MSG_MAX_WORDS];
+};
+
+struct dl_deferred {
+	uint8_t kind; /* 0 cmd_error, 1 connect_failed */
+	uint8_t cmd;
+	int err;
+	dlibos_conn_t conn;
+	uint64_t context;
+};
+
+/* Application-core side: the public struct dlibos_core. */
+struct dlibos_core {
+	struct dl_engine *e;
+	struct dl_ecore *core;
+	unsigned app_idx;
+	void *user;
+	uint64_t now;
+	unsigned nnet;              /* network cores this app core talks to */
+	uint16_t net_of[DL_MAX_CORES]; /* their net indexes */
+	unsigned connect_rr;
+	struct dl_txmem *txmem;
+	unsigned ndeferred;
+	struct dl_deferred deferred[DL_DEFERRED_MAX];
+	uint64_t msg[DL_MSG_MAX_WORDS];
+};
+
+struct dl_ecore {
+	unsigned idx;
+	unsigned role;  /* DL_ROLE_* */
+	int net_idx;    /* -1 if not a network core */
+	int app_idx;    /* -1 if not an application core */
+	int quadrant;
+	struct dl_stack *stack;
+	struct dl_noc_ep *ep;
+	struct dl_netglue *net;
+	struct dlibos_core *app;
+	uint64_t now;
+	bool started;
+	uint64_t cnt[ENG_NCNT];
+	struct dl_counter_block blk;
+};
+
+struct dl_engine {
+	struct dl_engine_conf conf;
+	unsigned ncores, n_net, n_app;
+	struct dl_ecore cores[DL_MAX_CORES];
+	int net_core[DL_MAX_CORES]; /* net index -> core index */
+	int app_core[DL_MAX_CORES]; /* app index -> core index */
+	uint64_t links[DL_MAX_CORES]; /* bit d of links[s]: channel s -> d */
+	unsigned nquadrants;
+	struct dl_noc_fabric *fab;
+	struct dl_region *tx_region;
+	struct dl_txmem txmem;
+	uint64_t app_rx_credit;
+};
+
+/* netglue.c */
+struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c);
+void dl_netglue_destroy(struct dl_netglue *g);
+extern const struct dl_stack_upcalls dl_netglue_upcalls_noc;
+extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;
+void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
+/* Direct-call command path used in rtc mode (returns what the stack says). */
+int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog);
+void dl_netglue_recv_done_account(struct dl_netglue *g, unsigned app, uint32_t bytes);
+void dl_netglue_accepted(struct dl_netglue *g, unsigned app);
+
+/* appglue.c */
+struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c);
+void dl_appglue_destroy(struct dlibos_core *a);
+void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
+void dl_appglue_flush_deferred(struct dlibos_core *a);
+void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
+		      dlibos_conn_t conn, uint64_t context);
+
+/* The engine the dlibos_* API functions use (one per process). */
+extern struct dl_engine *dl_engine_current;
+
+#endif /* DL_ENGINE_PRIV_H */

@@ -1,0 +1,109 @@
+# lib.sh - shared helpers for integration tests that run a DLibOS program
+# inside a network namespace of their own, over a TAP interface, against
+# real Linux clients. Source it, then:
+#
+#     dl_init NAME                  # namespace dl<NAME><pid>, traps, log file
+#     dl_start BIN "EAL args" "app args"   # start, wait for "ready:", TAP up
+#     dl_in_ns CMD...               # run a client inside the namespace
+#     dl_stop                       # SIGTERM, expect exit 0, keep the log
+#     dl_fail "what went wrong"     # print the program's output and exit 1
+#
+# The kernel side of the TAP is 10.0.0.1/24, the runtime 10.0.0.2/24 (DL_IP).
+# Every DPDK start passes --no-pci and a private --file-prefix. Cleanup on
+# every exit path: the started program (by PID) and the namespace go away.
+
+DL_IP=10.0.0.2
+DL_PID=
+DL_NS=
+DL_PREFIX=
+DL_LOG=
+
+dl_cleanup() {
+	if [ -n "$DL_PID" ] && kill -0 "$DL_PID" 2>/dev/null; then
+		kill -KILL "$DL_PID" 2>/dev/null
+		wait "$DL_PID" 2>/dev/null
+	fi
+	[ -n "$DL_NS" ] && ip netns del "$DL_NS" 2>/dev/null
+	[ -n "$DL_PREFIX" ] && rm -rf "/var/run/dpdk/$DL_PREFIX"
+	[ -n "$DL_LOG" ] && rm -f "$DL_LOG"
+	return 0
+}
+
+dl_fail() {
+	echo "FAIL: $*"
+	if [ -n "$DL_LOG" ] && [ -f "$DL_LOG" ]; then
+		echo "---- program output (last 80 lines) ----"
+		tail -n 80 "$DL_LOG"
+	fi
+	exit 1
+}
+
+# dl_init NAME: root check, namespace, traps.
+dl_init() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: needs root (network namespaces, TAP)"
+		exit 77
+	fi
+	DL_NS="dl$1$$"
+	DL_PREFIX="dl$1$$"
+	DL_LOG=$(mktemp "/tmp/dlibos-$1.XXXXXX")
+	trap dl_cleanup EXIT
+	trap 'exit 1' INT TERM
+	ip netns add "$DL_NS" || dl_fail "cannot create namespace $DL_NS"
+	ip netns exec "$DL_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$DL_NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$DL_NS" ip link set lo up
+}
+
+dl_in_ns() {
+	ip netns exec "$DL_NS" "$@"
+}
+
+# dl_start BIN "EAL args" "app args": start BIN in the namespace on a fresh
+# TAP (dl0), wait until it is ready, bring the kernel side up.
+dl_start() {
+	local bin=$1 eal=$2 app=$3
+	: >"$DL_LOG"
+	# shellcheck disable=SC2086 # word splitting of the argument strings is wanted
+	ip netns exec "$DL_NS" "$bin" $eal --no-pci --no-huge -m 512 --file-prefix "$DL_PREFIX" \
+		--vdev=net_tap0,iface=dl0 -- --ip "$DL_IP/24" $app >"$DL_LOG" 2>&1 &
+	DL_PID=$!
+	for _ in $(seq 150); do
+		grep -q "ready:" "$DL_LOG" && break
+		kill -0 "$DL_PID" 2>/dev/null || dl_fail "$bin exited during start-up"
+		sleep 0.2
+	done
+	grep -q "ready:" "$DL_LOG" || dl_fail "$bin not ready after 30 s"
+	ip netns exec "$DL_NS" ip addr flush dev dl0 2>/dev/null
+	ip netns exec "$DL_NS" ip addr add 10.0.0.1/24 dev dl0 || dl_fail "cannot configure dl0"
+	ip netns exec "$DL_NS" ip link set dl0 up || dl_fail "cannot bring dl0 up"
+	# The runtime answers ARP: wait until the kernel can reach it.
+	for _ in $(seq 50); do
+		ip netns exec "$DL_NS" ping -c 1 -W 1 -q "$DL_IP" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	dl_fail "$DL_IP does not answer ping after start"
+}
+
+# dl_stop: SIGTERM; the program must exit 0 within 20 s.
+dl_stop() {
+	local rc
+	kill -TERM "$DL_PID" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$DL_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -0 "$DL_PID" 2>/dev/null && dl_fail "still running 20 s after SIGTERM"
+	wait "$DL_PID"
+	rc=$?
+	DL_PID=
+	rm -rf "/var/run/dpdk/$DL_PREFIX"
+	[ "$rc" = 0 ] || dl_fail "exit status $rc after SIGTERM"
+}
+
+# dl_counter MODULE.NAME: value from the counter dump in the log (0 if absent).
+dl_counter() {
+	local v
+	v=$(grep -E "^$1 [0-9]+" "$DL_LOG" | tail -n 1 | awk '{print $2}')
+	echo "${v:-0}"
+}
