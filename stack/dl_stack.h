@@ -24,6 +24,24 @@
  * (e.g. send from within new_data, close from within remote_closed); the
  * stack delivers upcalls only at points where its state is consistent and
  * defers freeing a connection until no upcall for it is on the call stack.
+ * Commands never emit an upcall themselves: what they cause (segments,
+ * cleanup) happens in dl_stack_flush(), which also transmits the ACKs of a
+ * whole input burst at once (a response sent from new_data carries the
+ * ACK of its request).
+ *
+ * Life of a connection, as the application sees it:
+ *   passive: new_conn (app DL_APP_NONE; data and a FIN are held) ->
+ *            dl_stack_accept by one core (held data and remote_closed
+ *            follow at once) -> ... -> cleanup;
+ *   active:  dl_stack_connect returns the id -> connected or
+ *            connect_failed (then nothing more: no cleanup) -> ... ->
+ *            cleanup.
+ * cleanup comes exactly once per connection that was offered (new_conn)
+ * or connected, whoever ended it (close, abort, RST, timeouts, destroy);
+ * for one never accepted it carries app DL_APP_NONE. After cleanup the id
+ * is dead; a stale id never names a later connection (ids carry a
+ * generation). After close/abort the application has given the id up:
+ * commands on it fail with -ENOENT, only data_acked and cleanup follow.
  */
 #ifndef DL_STACK_H
 #define DL_STACK_H
@@ -125,11 +143,16 @@ struct dl_stack_upcalls {
 	/** In-order payload, held until dl_stack_recv_done() returns it. */
 	void (*new_data)(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
 			 unsigned n);
-	/** `bytes` more bytes of sent data were acknowledged: their memory may be reused. */
+	/**
+	 * `bytes` more bytes of sent data were acknowledged (in send order;
+	 * a FIN is no byte): their memory may be reused.
+	 */
 	void (*data_acked)(void *arg, uint16_t app, uint32_t id, uint32_t bytes);
-	/** The peer closed (no more new_data will come). */
+	/** The peer closed (no more new_data will come): FIN, RESET or TIMEOUT.
+	 *  Not delivered once the application closed or aborted. */
 	void (*remote_closed)(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why);
-	/** The connection is gone; its id is invalid after this. */
+	/** The connection is gone; its id is invalid after this. Delivered
+	 *  from dl_stack_flush() (or dl_stack_destroy), never from a command. */
 	void (*cleanup)(void *arg, uint16_t app, uint32_t id);
 	/**
 	 * A frame arrived for a flow another net core owns (devices without
@@ -232,9 +255,14 @@ int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t
 
 /**
  * Queue payload for transmission: fragments are referenced, not copied, and
- * must stay unchanged until data_acked covers them. -ENOENT unknown id,
- * -EPERM not the owner, -EPIPE after shutdown(write), -ENOBUFS when the
- * per-connection send queue is full (nothing queued).
+ * must stay unchanged until data_acked covers them. A fragment contiguous
+ * with the previous one (same region) is merged with it. Segments are sent
+ * at the next dl_stack_flush(). -ENOENT unknown id, -EPERM not the owner,
+ * -EINVAL no fragment or an empty one, -EPIPE after shutdown(write) or a
+ * reset, -ENOBUFS when the per-connection queue (snd_queue_bytes,
+ * snd_queue_frags) or the net core's pool (snd_pool_frags) is full
+ * (nothing queued then). No Nagle: data goes out as soon as the windows
+ * allow.
  */
 int dl_stack_send(struct dl_stack *s, uint16_t app, uint32_t id, const struct dl_tx_frag *frags,
 		  unsigned n);
@@ -251,8 +279,12 @@ int dl_stack_shutdown(struct dl_stack *s, uint16_t app, uint32_t id, int how);
 
 /**
  * Close: like shutdown(SHUT_RDWR) and release the id once the connection is
- * finished (cleanup follows). Returned RX buffers not yet released are
- * freed. A close with unread data resets the connection (RFC 9293 3.6).
+ * finished (cleanup follows: when LAST_ACK ends, or when TIME_WAIT starts;
+ * TIME_WAIT itself is kept by the stack). Delivered data counts as read:
+ * its buffers are freed at the next flush (not during an upcall). Data
+ * never delivered (an offered connection refused with close) or arriving
+ * after close resets the connection (RFC 9293 3.6, RFC 1122 4.2.2.13).
+ * Any core may close or abort a connection nobody accepted.
  */
 int dl_stack_close(struct dl_stack *s, uint16_t app, uint32_t id);
 

@@ -365,6 +365,10 @@ static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_want_output(t, c);
 		return;
 	}
+	if (c->dupacks < 3) {
+		dl_tcp_want_output(t, c); /* limited transmit (RFC 3042) */
+		return;
+	}
 	if (c->dupacks != 3 || !seq_ge(c->snd_una, c->recover))
 		return;
 	flight = c->snd_max - c->snd_una;
@@ -384,8 +388,9 @@ static void cc_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 
 	if (c->flags & TF_RECOVERY) {
 		if (seq_ge(c->snd_una, c->recover)) {
-			/* Full ACK: leave recovery, deflate. */
-			c->cwnd = min_u32(c->ssthresh, c->snd_max - c->snd_una + mss);
+			/* Full ACK: leave recovery, deflate (RFC 6582 3.2 (3),
+			 * option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS)). */
+			c->cwnd = min_u32(c->ssthresh, max_u32(c->snd_max - c->snd_una, mss) + mss);
 			c->flags &= ~TF_RECOVERY;
 			c->dupacks = 0;
 			c->bytes_acked = 0;

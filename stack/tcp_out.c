@@ -301,6 +301,16 @@ void dl_tcp_send_probe(struct dl_tcp *t, struct dl_tcb *c)
 		c->snd_max = c->snd_nxt;
 }
 
+/* RFC 3042 limited transmit: the first two duplicate ACKs each let one
+ * new segment out (a segment left the network), cwnd unchanged, so small
+ * windows still get the three duplicates fast retransmit needs. */
+static uint32_t tcb_cwnd_limited_transmit(const struct dl_tcb *c)
+{
+	if (c->dupacks == 0 || c->dupacks >= 3 || (c->flags & TF_RECOVERY))
+		return c->cwnd;
+	return c->cwnd + (uint32_t)c->dupacks * c->mss;
+}
+
 void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 {
 	uint64_t now = t->s->now;
@@ -333,7 +343,7 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 
 		if (unsent == 0 && !want_fin)
 			break;
-		lim = c->snd_una + min_u32(c->snd_wnd, c->cwnd);
+		lim = c->snd_una + min_u32(c->snd_wnd, tcb_cwnd_limited_transmit(c));
 		usable = seq_gt(lim, c->snd_nxt) ? lim - c->snd_nxt : 0;
 		maxseg = c->tso_segs ? (uint32_t)c->tso_segs * c->mss : c->mss;
 		n = min_u32(unsent, min_u32(usable, maxseg));

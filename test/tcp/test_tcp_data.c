@@ -774,6 +774,58 @@ static void test_established_rto_retransmits_with_backoff_and_karn(void **state)
 	assert_int_equal(tf_last(f, EV_DATA_ACKED)->val, 500);
 }
 
+static void edit_rto_max(struct dl_stack_config *c)
+{
+	c->tcp.rto_max_us = 500000;
+}
+
+/* RFC 6298 5.5: the backoff doubles up to the configured maximum. */
+static void test_established_rto_backoff_capped_at_max(void **state)
+{
+	struct tf *f = tf_new(edit_rto_max);
+	uint64_t t0, t;
+	(void)state;
+
+	fill_big();
+	tf_open(f, false, -1);
+	uint32_t iss1 = stream_start(f);
+	assert_int_equal(send_bytes(f, big, 10), 0);
+	drain_data(f, big, iss1);
+	t0 = f->now;
+	uint64_t want[] = {200000, 400000, 500000, 500000, 500000};
+	for (unsigned k = 0; k < 5; k++) {
+		t = tf_next(f);
+		assert_true(t >= t0 + want[k] && t < t0 + want[k] + (1u << DL_TCP_TICK_SHIFT));
+		tf_expect(f, DL_TCP_ACK | DL_TCP_PSH, iss1, 1001);
+		t0 = t;
+	}
+	tf_free(f);
+}
+
+/* Receiver SWS avoidance: returning a few bytes does not send an update. */
+static void test_established_small_credit_no_window_update(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, false, -1);
+
+	f->auto_return = false;
+	tf_seg(f, DL_TCP_ACK, "abcdefgh", 8);
+	assert_int_equal(dl_stack_recv_done(f->s, APP, id, 8), 0);
+	tf_run(f);
+	tf_none(f); /* only the delayed ACK, later */
+	assert_int_equal(tf_cnt(f, TCP_TX_WINUPD), 0);
+}
+
+static void test_established_urgent_data_delivered_inline(void **state)
+{
+	struct tf *f = *state;
+	tf_open(f, false, -1);
+
+	tf_seg(f, DL_TCP_ACK | DL_TCP_URG, "urgent", 6);
+	assert_int_equal(f->rx_len, 6);
+	assert_int_equal(tf_cnt(f, TCP_IGN_URG), 1);
+}
+
 static void edit_retries2(struct dl_stack_config *c)
 {
 	c->tcp.max_retries = 2;
@@ -824,9 +876,14 @@ static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 	assert_int_equal(drain_data(f, big, iss1), 2920); /* cwnd + 1 MSS: 2 more */
 	uint32_t snd_max = iss1 + 14600 + 2920;
 	for (int k = 0; k < 2; k++) {
+		/* RFC 3042 limited transmit: one new segment per early dup */
 		tf_seg(f, DL_TCP_ACK, NULL, 0);
-		tf_none(f);
+		r = tf_expect(f, DL_TCP_ACK, snd_max, 1001);
+		assert_int_equal(r.len, 1460);
+		snd_max += 1460;
+		assert_int_equal(c->cwnd, 14600 + 1460); /* unchanged */
 	}
+	next_seq = snd_max;
 	tf_seg(f, DL_TCP_ACK, NULL, 0); /* third duplicate */
 	r = tf_expect(f, DL_TCP_ACK, iss1 + 1460, 1001);
 	assert_int_equal(r.len, 1460);
@@ -837,7 +894,6 @@ static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 	assert_int_equal(c->ssthresh, flight / 2);
 	assert_int_equal(c->cwnd, flight / 2 + 3 * 1460);
 	assert_int_equal(c->recover, snd_max);
-	f->p.ack -= 0;
 	/* partial ACK: up to the second hole: retransmit it at once */
 	f->p.ack = iss1 + 4 * 1460;
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
@@ -846,11 +902,11 @@ static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 	assert_int_equal(tf_cnt(f, TCP_PARTIAL_ACK), 1);
 	while (tf_recv(f, &r))
 		;
-	/* full ACK: leave recovery, cwnd = min(ssthresh, flight + MSS) */
+	/* full ACK: leave recovery, cwnd = min(ssthresh, max(flight, MSS) + MSS) */
 	f->p.ack = c->snd_max;
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
 	assert_false(c->flags & TF_RECOVERY);
-	assert_int_equal(c->cwnd, min_u32(flight / 2, 0 + 1460));
+	assert_int_equal(c->cwnd, min_u32(flight / 2, 1460 + 1460));
 }
 
 /* ---- zero window, persist -------------------------------------------------------- */
@@ -996,6 +1052,9 @@ int main(void)
 	    cmocka_unit_test(test_established_rtt_sample_updates_rto),
 	    T(test_established_rto_retransmits_with_backoff_and_karn),
 	    cmocka_unit_test(test_established_rto_exhausted_resets),
+	    cmocka_unit_test(test_established_rto_backoff_capped_at_max),
+	    T(test_established_small_credit_no_window_update),
+	    T(test_established_urgent_data_delivered_inline),
 	    T(test_established_fast_retransmit_and_newreno_recovery),
 	    T(test_established_zero_window_persist_probes),
 	    T(test_established_window_closes_with_data_in_flight),

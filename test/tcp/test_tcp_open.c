@@ -405,6 +405,24 @@ static void test_syn_rcvd_dup_syn_resends_syn_ack(void **state)
 	assert_int_equal(conns(f), 1);
 }
 
+/* RFC 9293 3.10.7.4: another SYN (in window) in SYN_RCVD of a passive
+ * open returns the connection to LISTEN. */
+static void test_syn_rcvd_new_syn_returns_to_listen(void **state)
+{
+	struct tf *f = *state;
+	struct tseg s = {.seq = 1000, .flags = DL_TCP_SYN, .wnd = 1000}, r;
+
+	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
+	tf_send(f, &s);
+	assert_true(tf_recv(f, &r));
+	s.seq = 1005; /* inside the window, not the original SYN */
+	tf_send(f, &s);
+	tf_none(f);
+	assert_int_equal(conns(f), 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_SYNRCVD_SYN), 1);
+	assert_int_equal(f->t->lst[0].n_syn, 0);
+}
+
 static void test_syn_rcvd_syn_ack_retransmitted_with_backoff(void **state)
 {
 	struct tf *f = *state;
@@ -671,6 +689,28 @@ static void test_syn_sent_simultaneous_open(void **state)
 	assert_int_equal(tf_tcb(f, id)->mss, 1000);
 }
 
+static void test_syn_sent_simultaneous_open_rst_refuses(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id;
+	struct tseg r;
+
+	assert_int_equal(dl_stack_connect(f->s, APP, 6, PEER_IP, PEER_PORT, &id), 0);
+	tf_run(f);
+	assert_true(tf_recv(f, &r));
+	struct tseg syn = {
+	    .sport = PEER_PORT, .dport = r.sport, .seq = 7000, .flags = DL_TCP_SYN, .wnd = 5000};
+	tf_send(f, &syn);
+	assert_true(tf_recv(f, &r)); /* our SYN-ACK */
+	struct tseg rst = {
+	    .sport = PEER_PORT, .dport = syn.dport, .seq = 7001, .flags = DL_TCP_RST};
+	tf_send(f, &rst);
+	const struct tf_ev *e = tf_last(f, EV_CONNECT_FAILED);
+	assert_non_null(e);
+	assert_int_equal(e->val & 0xffffffffu, ECONNREFUSED);
+	assert_int_equal(conns(f), 0);
+}
+
 static void test_syn_sent_retries_then_timeout(void **state)
 {
 	struct tf *f = *state;
@@ -815,6 +855,7 @@ int main(void)
 	    T(test_syn_rcvd_unacceptable_ack_gets_rst),
 	    T(test_syn_rcvd_rst_returns_to_listen),
 	    T(test_syn_rcvd_dup_syn_resends_syn_ack),
+	    T(test_syn_rcvd_new_syn_returns_to_listen),
 	    T(test_syn_rcvd_syn_ack_retransmitted_with_backoff),
 	    T(test_syn_rcvd_accept_backlog_full_drops_ack),
 	    T(test_syn_rcvd_data_held_until_accept),
@@ -824,6 +865,7 @@ int main(void)
 	    T(test_syn_sent_rst_refuses),
 	    T(test_syn_sent_bad_ack_gets_rst),
 	    T(test_syn_sent_simultaneous_open),
+	    T(test_syn_sent_simultaneous_open_rst_refuses),
 	    T(test_syn_sent_retries_then_timeout),
 	    T(test_syn_sent_lost_syn_initial_window_one),
 	    T(test_syn_sent_close_before_connected),

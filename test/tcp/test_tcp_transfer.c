@@ -188,12 +188,19 @@ static uint64_t env_u64(const char *name, uint64_t def)
 	return v != NULL && *v ? strtoull(v, NULL, 0) : def;
 }
 
-/* The seed picks the impairment mix: every kind alone and in combination. */
-static void stress_link(uint64_t seed, struct th_link *l, bool *tso)
+/* The seed picks the impairment mix (every kind alone and in combination,
+ * a heavy one, a bottleneck), TSO on or off, the fragment sizes, and for
+ * some seeds a slow reader whose zero window the sender must probe. */
+static void stress_case(uint64_t seed, struct th_link *l, bool *tso, struct th_app_cfg *a,
+			struct dl_stack_config *cfg)
 {
 	memset(l, 0, sizeof(*l));
+	base_cfg(cfg);
+	a->slow_reader_us = 0;
+	a->slow_reader_bytes = 0;
+	a->max_frag = seed % 3 == 0 ? 1500 : 65536;
 	l->delay_us = 50 + (uint32_t)(seed * 37 % 500);
-	switch (seed % 8) {
+	switch (seed % 10) {
 	case 0:
 		l->loss = 0.01;
 		break;
@@ -224,6 +231,19 @@ static void stress_link(uint64_t seed, struct th_link *l, bool *tso)
 		l->dup = 0.01;
 		l->jitter_us = 20;
 		break;
+	case 7: /* heavy */
+		l->loss = 0.03;
+		l->reorder = 0.03;
+		l->reorder_us = 2 * l->delay_us;
+		l->dup = 0.01;
+		l->corrupt = 0.01;
+		break;
+	case 8: /* slow reader: the window closes and reopens */
+		l->loss = 0.005;
+		cfg->tcp.rcv_wnd = 64 * 1024;
+		a->slow_reader_us = 2000;
+		a->slow_reader_bytes = 64 * 1024;
+		break;
 	default:
 		l->loss = 0.005;
 		l->dup = 0.005;
@@ -234,7 +254,7 @@ static void stress_link(uint64_t seed, struct th_link *l, bool *tso)
 		l->queue_max = 128;
 		break;
 	}
-	*tso = (seed / 8) % 2 == 0;
+	*tso = (seed / 10) % 2 == 0;
 }
 
 static void test_transfer_stress(void **state)
@@ -246,22 +266,21 @@ static void test_transfer_stress(void **state)
 	    .conns = 1,
 	    .bytes_c2s = mb << 20,
 	    .bytes_s2c = mb << 20,
-	    .max_frag = 65536,
 	    .frags_per_send = 8,
 	    .ring = 4u << 20,
 	};
 	(void)state;
 	for (uint64_t seed = first; seed < first + n; seed++) {
+		struct dl_stack_config cfg;
 		struct th_link l;
 		bool tso;
-		stress_link(seed, &l, &tso);
-		a.max_frag = seed % 3 == 0 ? 1500 : 65536;
-		fprintf(
-		    stderr,
-		    "seed %llu: loss %.3f dup %.3f reorder %.3f corrupt %.3f rate %llu tso %d\n",
-		    (unsigned long long)seed, l.loss, l.dup, l.reorder, l.corrupt,
-		    (unsigned long long)l.rate_bps, tso);
-		run_one(seed, &l, &a, tso, NULL);
+		stress_case(seed, &l, &tso, &a, &cfg);
+		fprintf(stderr,
+			"seed %llu: loss %.3f dup %.3f reorder %.3f corrupt %.3f rate %llu tso %d "
+			"frag %u slow reader %u\n",
+			(unsigned long long)seed, l.loss, l.dup, l.reorder, l.corrupt,
+			(unsigned long long)l.rate_bps, tso, a.max_frag, a.slow_reader_us);
+		run_one(seed, &l, &a, tso, &cfg);
 	}
 }
 
