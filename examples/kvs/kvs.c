@@ -14,7 +14,9 @@
  *  - kvs_text.c, kvs_binary.c: the two protocols' parsers.
  * Each application core keeps its sessions in a connmap, a pool of session
  * structs and a slice of TX memory for their scratch rings, and counts what
- * it does (summed over cores by "stats" and printed at exit).
+ * it does: the counters are registered with the runtime (module "kvs",
+ * printed on SIGUSR1 and at exit) and summed over cores by "stats"; the
+ * store's gauges (items, evictions, ...) are printed at exit.
  */
 #include <dlibos/dlibos.h>
 
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common/connmap.h"
+#include "dl_stats.h"
 #include "kvs_conn.h"
 #include "kvs_store.h"
 
@@ -48,6 +51,7 @@ static uint32_t opt_ring = 32 * 1024;
 
 struct kvs_core {
 	struct kvs_env env;
+	struct dl_counter_block blk;
 	struct connmap map;
 	struct kvs_conn *conns;
 	unsigned *free_idx; /* indices of unused sessions */
@@ -183,13 +187,8 @@ static int kvs_init(void)
 
 static void kvs_fini(void)
 {
-	uint64_t cnt[KVS_NCNT];
 	struct kvs_store_stats ss;
 
-	sum_counters(cnt, NULL);
-	for (unsigned i = 0; i < KVS_NCNT; i++)
-		if (cnt[i] != 0)
-			printf("kvs.%s %llu\n", kvs_cnt_names[i], (unsigned long long)cnt[i]);
 	if (store != NULL) {
 		kvs_store_stats(store, &ss);
 		printf("kvs.curr_items %llu\nkvs.total_items %llu\nkvs.evictions %llu\n"
@@ -204,6 +203,7 @@ static void kvs_fini(void)
 		if (kc == NULL)
 			continue;
 		cores[i] = NULL;
+		dl_stats_unregister(&kc->blk);
 		dlibos_tx_free(kc->rings);
 		free(kc);
 	}
@@ -243,6 +243,7 @@ static int kvs_core_init(struct dlibos_core *c)
 	    .sum_counters = sum_counters,
 	};
 	dlibos_set_core_data(c, kc);
+	dl_stats_register(&kc->blk, "kvs", kvs_cnt_names, KVS_NCNT, kc->env.cnt, (int)idx);
 	__atomic_store_n(&cores[idx], kc, __ATOMIC_RELEASE);
 	return dlibos_listen(c, (uint16_t)opt_port, 1024);
 nomem:
