@@ -12,7 +12,7 @@ PACKAGES=(
 	gcc meson ninja-build pkg-config git
 	dpdk libdpdk-dev libnuma-dev libcmocka-dev
 	# running and testing
-	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind
+	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc
 	tcpdump nftables ethtool python3 python3-scapy
 	# real clients and reference servers (integration tests, benchmarks)
 	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp

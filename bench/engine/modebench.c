@@ -12,6 +12,14 @@
  * counts the server side only, summed over all its cores (the wire's
  * RX/TX functions, our PMD stand-in, are inside and are reported apart by
  * bench/modes.sh). The program also prints NoC messages per exchange.
+ *
+ * The lock-step rounds make cores iterate without work (a dlibos exchange
+ * needs three rounds, an rtc one two). So that polling an empty queue is
+ * not billed to requests, a second phase runs idle rounds only; the two
+ * phases are separate callgrind dumps ("exchanges", "idle") and the
+ * program prints the idle core iterations of each, from which
+ * bench/modes.sh derives the cost of one idle iteration and the
+ * instructions per exchange net of idle polling (both figures reported).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,19 +63,31 @@ int main(int argc, char **argv)
 	while (h.conns[0].recvd < (uint64_t)warmup * 64)
 		h_round(&h, 10);
 	uint64_t msgs0 = dl_engine_noc_messages(h.e);
-	uint64_t rounds = 0;
+	uint64_t rounds = 0, iters0 = h.core_iters, idle0 = h.idle_iters;
+	CALLGRIND_ZERO_STATS;
 	h.before_engine = on;
 	h.after_engine = on;
 	while (h.conns[0].recvd < (uint64_t)(warmup + exchanges) * 64 && rounds < 100000000ull) {
 		h_round(&h, 10);
 		rounds++;
 	}
-	h.before_engine = h.after_engine = NULL;
 	uint64_t msgs = dl_engine_noc_messages(h.e) - msgs0;
+	uint64_t iters = h.core_iters - iters0, idle = h.idle_iters - idle0;
+	CALLGRIND_DUMP_STATS_AT("exchanges");
+	/* Phase 2: idle rounds only (the connection is quiet: no timer due). */
+	uint64_t iters1 = h.core_iters, idle1 = h.idle_iters;
+	for (unsigned r = 0; r < 2000; r++)
+		h_round(&h, 1);
+	CALLGRIND_DUMP_STATS_AT("idle");
+	h.before_engine = h.after_engine = NULL;
 	printf("mode %s: %u exchanges of 64 bytes in %llu rounds, %.2f NoC messages per exchange, "
 	       "corrupt %llu\n",
 	       mode == DL_MODE_RTC ? "rtc" : "dlibos", exchanges, (unsigned long long)rounds,
 	       (double)msgs / exchanges, (unsigned long long)h.corrupt);
+	printf("exchanges-phase core_iterations %llu idle %llu\n", (unsigned long long)iters,
+	       (unsigned long long)idle);
+	printf("idle-phase core_iterations %llu idle %llu\n",
+	       (unsigned long long)(h.core_iters - iters1), (unsigned long long)(h.idle_iters - idle1));
 	h_teardown(&h);
 	return h.corrupt != 0;
 usage:

@@ -358,8 +358,10 @@ void h_round(struct harness *h, uint64_t step_us)
 
 	if (h->before_engine != NULL)
 		h->before_engine();
-	for (unsigned i = 0; i < h->e->ncores; i++)
-		dl_engine_core_iter(h->e, i, h->now);
+	for (unsigned i = 0; i < h->e->ncores; i++) {
+		h->core_iters++;
+		h->idle_iters += dl_engine_core_iter(h->e, i, h->now) == 0;
+	}
 	if (h->after_engine != NULL)
 		h->after_engine();
 	client_send(h);

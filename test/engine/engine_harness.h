@@ -44,6 +44,7 @@ struct harness {
 	uint32_t pingpong; /* >0: send this many bytes, wait for the echo, repeat */
 	void (*before_engine)(void); /* called around the engine's iterations */
 	void (*after_engine)(void);
+	uint64_t core_iters, idle_iters; /* engine core iterations, and those with no work */
 };
 
 /** Per-connection record of the server app (test assertions). */
