@@ -1,0 +1,150 @@
+#!/bin/bash
+# bench/netpipe.sh [BUILD_DIR] - dlibos-netpipe against Linux's own NPtcp
+# receiver, both driven by the same NPtcp transmitter (Debian netpipe-tcp
+# 3.7.2, full default run: 124 sizes from 1 byte to 8 MB + 3), in one run.
+#
+# Receivers (each pinned to CPU 0; the transmitter pinned to CPU 1):
+#   linux          NPtcp (receiver) in a namespace behind a veth pair
+#   dlibos-copy    dlibos-netpipe --mode rtc, one lcore polling CPU 0,
+#                  copy mode (every message copied into TX memory)
+#   dlibos-nocopy  the same with --nocopy (replies from the stored first
+#                  message of each size: zero-touch)
+#
+# Paths: the transmitter always runs in a network namespace of its own
+# kernel stack and reaches the receiver over one virtual link: the TAP
+# interface that dlibos-netpipe drives (DPDK net_tap, kernel side in the
+# transmitter's namespace), or a veth pair to the namespace of Linux's
+# receiver. docs/netpipe.md says why these are comparable and which way
+# the difference leans.
+#
+# Prints, per receiver, the 64-byte one-way latency and the peak
+# throughput (and the ratios to Linux); writes NPtcp's -o files, the server
+# logs, machine.txt and a plot (Mbps vs message size, log scale) to $OUT
+# (default docs/netpipe-data) and $PLOT (default docs/netpipe.png).
+#
+# Environment: NPTCP_ARGS (extra transmitter arguments, e.g. "-u 1048576"
+# for a shorter run), DLIBOS_RT_OPTS (extra runtime options, e.g.
+# --no-hw-offload), OUT, PLOT. Needs root, NPtcp, taskset;
+# python3-matplotlib for the plot.
+set -u
+
+BUILD=${1:-build}
+NETPIPE=$BUILD/examples/netpipe/dlibos-netpipe
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-$HERE/../docs/netpipe-data}
+PLOT=${PLOT:-$HERE/../docs/netpipe.png}
+NPTCP_ARGS=${NPTCP_ARGS:-}
+DLIBOS_RT_OPTS=${DLIBOS_RT_OPTS:-}
+WORK=$(mktemp -d /tmp/dlibos-bench-netpipe.XXXXXX)
+NSD=dlbnd$$
+NSC=dlbnc$$
+NSS=dlbns$$
+PREFIX=dlbn$$
+PID=
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+
+cleanup() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	for ns in $NSD $NSC $NSS; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() {
+	echo "bench/netpipe.sh: $*" >&2
+	[ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
+	exit 1
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, TAP)"
+[ -x "$NETPIPE" ] || die "no $NETPIPE (build first: ninja -C $BUILD)"
+for t in NPtcp taskset ping; do
+	command -v $t >/dev/null || die "$t missing"
+done
+NCPU=$(nproc)
+[ "$NCPU" -ge 2 ] || die "needs 2 CPUs (receiver and transmitter apart)"
+mkdir -p "$OUT"
+# Other work on the machine skews every figure: say so.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_START%% *}" 'BEGIN {exit !(l > 0.5)}'; then
+	echo "bench/netpipe.sh: warning: load average $LOAD_START before the run" >&2
+fi
+
+new_ns() {
+	ip netns add "$1" || die "cannot create namespace $1"
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$1" ip link set lo up
+}
+
+# transmit NAME NS IP: the full NPtcp run, pinned to CPU 1.
+transmit() {
+	local name=$1 ns=$2 ip=$3
+	echo "== $name: taskset -c 1 NPtcp -h $ip -o np-$name.out $NPTCP_ARGS"
+	# shellcheck disable=SC2086 # NPTCP_ARGS is a list of arguments
+	ip netns exec "$ns" taskset -c 1 NPtcp -h "$ip" -o "$OUT/np-$name.out" $NPTCP_ARGS \
+		>"$WORK/np.stdout" 2>"$OUT/np-$name.stderr" || die "$name: NPtcp failed"
+	tail -n 2 "$OUT/np-$name.stderr"
+}
+
+# run_dlibos NAME [netpipe options]: rtc mode, one lcore on CPU 0 (polls).
+run_dlibos() {
+	local name=$1
+	shift
+	new_ns $NSD
+	# shellcheck disable=SC2086 # DLIBOS_RT_OPTS is a list of options
+	ip netns exec $NSD "$NETPIPE" -l 0 --no-pci --no-huge -m 1024 --file-prefix $PREFIX \
+		--vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS "$@" \
+		>"$WORK/server.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 150); do
+		grep -q "ready:" "$WORK/server.log" && break
+		kill -0 $PID 2>/dev/null || die "$name exited during start-up"
+		sleep 0.2
+	done
+	ip netns exec $NSD ip addr add 10.0.0.1/24 dev dl0
+	ip netns exec $NSD ip link set dl0 up
+	ip netns exec $NSD ping -c 3 -i 0.2 -W 1 -q 10.0.0.2 >/dev/null || die "$name: no ping answer"
+	transmit "$name" $NSD 10.0.0.2
+	kill -TERM $PID
+	wait $PID
+	PID=
+	cp "$WORK/server.log" "$OUT/server-$name.log"
+	ip netns del $NSD
+}
+
+run_dlibos dlibos-copy
+run_dlibos dlibos-nocopy --nocopy
+
+# Linux's NPtcp receiver behind a veth pair.
+new_ns $NSC
+new_ns $NSS
+ip link add vnc$$ netns $NSC type veth peer name vns$$ netns $NSS
+ip -n $NSC addr add 10.0.1.1/24 dev vnc$$
+ip -n $NSS addr add 10.0.1.2/24 dev vns$$
+ip -n $NSC link set vnc$$ up
+ip -n $NSS link set vns$$ up
+ip netns exec $NSS taskset -c 0 NPtcp >"$WORK/server.log" 2>&1 &
+PID=$!
+ip netns exec $NSC ping -c 3 -i 0.2 -W 1 -q 10.0.1.2 >/dev/null || die "linux: no ping answer"
+sleep 0.5 # NPtcp listening
+transmit linux $NSC 10.0.1.2
+wait $PID
+PID=
+
+{
+	echo "nproc $NCPU"
+	grep -m1 'model name' /proc/cpuinfo
+	echo "kernel $(uname -r)"
+	echo "netpipe-tcp $(dpkg-query -W -f='${Version}' netpipe-tcp 2>/dev/null)"
+	echo "load average before: $LOAD_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "transmitter: taskset -c 1 NPtcp -h IP -o FILE $NPTCP_ARGS"
+	echo "dlibos: -l 0 --no-pci --no-huge -m 1024 --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS [--nocopy]"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt"
+$PY "$HERE/netpipe_report.py" "$OUT" "$PLOT" linux dlibos-copy dlibos-nocopy
