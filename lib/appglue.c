@@ -212,9 +212,7 @@ int dlibos_recv_done(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_recv_done(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn),
 					bytes);
-		if (rc == 0)
-			dl_netglue_recv_done_account(a->core->net, a->app_idx, bytes);
-		else
+		if (rc != 0)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
 		return 0;
 	}

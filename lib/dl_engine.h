@@ -48,9 +48,13 @@ struct dl_engine_conf {
 	struct dl_nic *nic; /**< opened with at least as many queues as network cores */
 	const struct dlibos_app *app;
 	unsigned noc_words;       /**< channel size in words (0: 4096) */
-	uint64_t app_rx_credit;   /**< RX bytes an application core may hold (0: default) */
+	uint64_t app_rx_credit;   /**< RX bytes an application core may hold, per network
+				       core (0: DL_ENGINE_DEFAULT_RX_CREDIT) */
 	bool quiet;               /**< do not print the layout */
 };
+
+/** Default RX credit of an application core, per network core. */
+#define DL_ENGINE_DEFAULT_RX_CREDIT ((uint64_t)32 << 20)
 
 struct dl_engine;
 

@@ -34,7 +34,6 @@ enum dl_eng_cnt {
 	ENG_BAD_EVENT,       /* event with a reference outside its region */
 	ENG_BAD_COMMAND,     /* command misrouted or referencing foreign memory */
 	ENG_DEFERRED_DROP,   /* rtc error events lost: deferred queue full */
-	ENG_RX_OVER_CREDIT,  /* new_data while the app core exceeds its RX credit */
 	ENG_DISPATCHED,      /* new connections offered to application cores */
 	ENG_NCNT
 };
@@ -56,7 +55,6 @@ struct dl_netglue {
 	unsigned net_idx;
 	struct dl_listener listeners[DL_MAX_LISTENERS];
 	uint32_t app_conns[DL_MAX_CORES];  /* connections owned, per app core */
-	int64_t app_rx_bytes[DL_MAX_CORES]; /* delivered, not yet returned */
 	uint64_t app_mask;                 /* app cores this net core serves */
 	uint64_t msg[DL_MSG_MAX_WORDS];
 };
@@ -112,7 +110,6 @@ struct dl_engine {
 	struct dl_noc_fabric *fab;
 	struct dl_region *tx_region;
 	struct dl_txmem txmem;
-	uint64_t app_rx_credit;
 };
 
 /* netglue.c */
@@ -123,7 +120,6 @@ extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;
 void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
 /* Direct-call command path used in rtc mode (returns what the stack says). */
 int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog);
-void dl_netglue_recv_done_account(struct dl_netglue *g, unsigned app, uint32_t bytes);
 void dl_netglue_accepted(struct dl_netglue *g, unsigned app);
 
 /* appglue.c */

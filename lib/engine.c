@@ -34,7 +34,6 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_BAD_EVENT] = "drop_bad_event",
 	[ENG_BAD_COMMAND] = "drop_bad_command",
 	[ENG_DEFERRED_DROP] = "drop_deferred_error_overflow",
-	[ENG_RX_OVER_CREDIT] = "rx_over_credit",
 	[ENG_DISPATCHED] = "connections_dispatched",
 };
 
@@ -237,7 +236,9 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 		free(e);
 		return NULL;
 	}
-	e->app_rx_credit = conf->app_rx_credit ? conf->app_rx_credit : (uint64_t)32 << 20;
+	/* Each network core's stack enforces the credit (see dl_tcp_params). */
+	e->conf.stack.tcp.app_rx_credit = conf->app_rx_credit ? conf->app_rx_credit
+							      : DL_ENGINE_DEFAULT_RX_CREDIT;
 	dl_engine_current = e;
 	if (!conf->quiet)
 		dl_engine_print_layout(e, stdout);

@@ -138,7 +138,6 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 		const struct dl_region *reg = dl_region_get(refs[i].region);
 		uint64_t off = (uint64_t)(refs[i].data - reg->base);
 		uint32_t left = refs[i].len;
-		g->app_rx_bytes[app] += left;
 		/* A reference longer than a ref word carries is split. */
 		while (left > 0) {
 			uint32_t chunk = left > DL_MSG_REF_LEN_MAX ? DL_MSG_REF_LEN_MAX : left;
@@ -153,8 +152,6 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 	}
 	if (k > 0)
 		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, k));
-	if ((uint64_t)g->app_rx_bytes[app] > g->e->app_rx_credit)
-		g->core->cnt[ENG_RX_OVER_CREDIT]++;
 }
 
 static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
@@ -283,7 +280,6 @@ static void rtc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 		for (unsigned i = 0; i < k; i++) {
 			iov[i].base = refs[i].data;
 			iov[i].len = refs[i].len;
-			g->app_rx_bytes[app] += refs[i].len;
 		}
 		if (app_cb(g)->new_data != NULL)
 			app_cb(g)->new_data(g->core->app, dlibos_conn_make(g->net_idx, id), iov, k);
@@ -364,13 +360,6 @@ int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_
 	return 0;
 }
 
-void dl_netglue_recv_done_account(struct dl_netglue *g, unsigned app, uint32_t bytes)
-{
-	g->app_rx_bytes[app] -= bytes;
-	if (g->app_rx_bytes[app] < 0)
-		g->app_rx_bytes[app] = 0;
-}
-
 void dl_netglue_accepted(struct dl_netglue *g, unsigned app)
 {
 	g->app_conns[app]++;
@@ -435,8 +424,6 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		break;
 	case DL_MSG_RECV_DONE:
 		rc = dl_stack_recv_done(s, (uint16_t)app, m->conn, m->u.recv_done.bytes);
-		if (rc == 0)
-			dl_netglue_recv_done_account(g, app, m->u.recv_done.bytes);
 		break;
 	case DL_MSG_SEND:
 		rc = send_frags(g, m, frags);

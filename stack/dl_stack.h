@@ -81,6 +81,14 @@ struct dl_tcp_params {
 	bool timestamps;         /**< offer RFC 7323 timestamps */
 	bool tso;                /**< use TSO when the NIC offers it */
 	uint8_t isn_key[16];     /**< RFC 6528 secret; random (getrandom) in the defaults */
+	/**
+	 * Received bytes one application core may hold (delivered, not yet
+	 * returned with recv_done) over all its connections; above it, payload
+	 * for its connections is dropped and counted (tcp.drop_app_throttled)
+	 * and peers retransmit, so a core that hoards RX buffers stalls only
+	 * itself. 0 = no limit.
+	 */
+	uint64_t app_rx_credit;
 	uint32_t snd_queue_bytes; /**< bytes queued (sent or not, unacked) per connection */
 	uint32_t snd_queue_frags; /**< fragments queued per connection (send: -ENOBUFS beyond) */
 	uint32_t snd_pool_frags;  /**< fragments queued by all connections of the net core */

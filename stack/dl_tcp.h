@@ -165,6 +165,7 @@ enum dl_tcp_cnt {
 	TCP_DROP_NO_ACK,
 	TCP_DROP_OOO_LIMIT,
 	TCP_DROP_RXBUF_LIMIT,
+	TCP_DROP_APP_THROTTLED, /* data for an application core over its RX credit */
 	TCP_DROP_DATA_AFTER_CLOSE,
 	TCP_DROP_DATA_AFTER_FIN,
 	TCP_DROP_DATA_SHUT_RD,
@@ -376,6 +377,7 @@ struct dl_tcp {
 	uint32_t chal_count;
 
 	uint16_t port_next;   /**< ephemeral port search offset */
+	uint64_t app_unret[64]; /**< per app core: delivered bytes not yet returned */
 	uint16_t rcv_mss;     /**< MSS we advertise (MTU - 40) */
 	uint32_t rx_bufs_max; /**< RX buffers one connection may hold */
 	uint32_t sws_thresh;  /**< receiver SWS: min(rcv_wnd / 2, rcv_mss) */
@@ -512,6 +514,20 @@ static inline void dl_tcp_want_output(struct dl_tcp *t, struct dl_tcb *c)
 {
 	if (!(c->flags & TF_OUTPUT))
 		dl_tcp_defer(t, c, TF_OUTPUT);
+}
+
+/* Per application core: received bytes delivered and not yet returned
+ * (what --app-rx-credit limits). */
+static inline void dl_tcp_app_unret(struct dl_tcp *t, const struct dl_tcb *c, int64_t delta)
+{
+	if (c->app < 64)
+		t->app_unret[c->app] += (uint64_t)delta;
+}
+
+/* True when the owner of c holds more unreturned data than its credit. */
+static inline bool dl_tcp_app_over_credit(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	return t->p.app_rx_credit != 0 && c->app < 64 && t->app_unret[c->app] > t->p.app_rx_credit;
 }
 
 #endif /* DL_TCP_H */

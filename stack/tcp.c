@@ -99,6 +99,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_DROP_NO_ACK] = "drop_no_ack_flag",
     [TCP_DROP_OOO_LIMIT] = "drop_out_of_order_limit",
     [TCP_DROP_RXBUF_LIMIT] = "drop_rx_buffer_limit",
+    [TCP_DROP_APP_THROTTLED] = "drop_app_throttled",
     [TCP_DROP_DATA_AFTER_CLOSE] = "drop_data_after_close",
     [TCP_DROP_DATA_AFTER_FIN] = "drop_data_after_fin",
     [TCP_DROP_DATA_SHUT_RD] = "drop_data_shut_rd",
@@ -618,6 +619,7 @@ void dl_tcp_rx_free_all(struct dl_tcp *t, struct dl_tcb *c)
 	}
 	c->rx_head = c->rx_tail = c->ooo_head = NULL;
 	c->rx_head_off = 0;
+	dl_tcp_app_unret(t, c, -(int64_t)c->rx_unret);
 	c->rx_held = c->rx_unret = 0;
 	c->ooo_bytes = 0;
 	c->ooo_segs = 0;
@@ -627,6 +629,7 @@ void dl_tcp_rx_free_all(struct dl_tcp *t, struct dl_tcb *c)
 /* The application returned `bytes` delivered bytes: free their buffers. */
 static void rx_release(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 {
+	dl_tcp_app_unret(t, c, -(int64_t)bytes);
 	c->rx_unret -= bytes;
 	c->rx_held -= bytes;
 	while (bytes > 0) {
@@ -665,6 +668,7 @@ void dl_tcp_deliver_from(struct dl_tcp *t, struct dl_tcb *c, struct dl_tcp_rxb *
 			skip = 0;
 		}
 		c->rx_unret += bytes;
+		dl_tcp_app_unret(t, c, bytes);
 		assert(c->rx_unret <= c->rx_held);
 		if (up != NULL && up->new_data != NULL) {
 			c->busy++;
@@ -1289,6 +1293,7 @@ int dl_stack_close(struct dl_stack *s, uint16_t app, uint32_t id)
 	}
 	/* Delivered data counts as read: its buffers go at the next flush
 	 * (not now: an upcall may still be reading them). */
+	dl_tcp_app_unret(t, c, -(int64_t)c->rx_unret);
 	c->rx_unret = 0;
 	c->rx_held = 0;
 	dl_tcp_defer(t, c, TF_RX_RELEASE);

@@ -616,6 +616,14 @@ static void data_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		want_ack(t, c);
 		return;
 	}
+	if (__builtin_expect(dl_tcp_app_over_credit(t, c), 0)) {
+		/* The owning application core holds more received data than
+		 * its credit: take no more buffers for it (the peer
+		 * retransmits once the core returns data). */
+		t->cnt[TCP_DROP_APP_THROTTLED]++;
+		want_ack(t, c);
+		return;
+	}
 	if (sg->seq != c->rcv_nxt) {
 		ooo_insert(t, c, sg);
 		want_ack(t, c); /* duplicate ACK for the sender's fast retransmit */

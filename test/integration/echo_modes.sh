@@ -32,4 +32,24 @@ run_mode rtc "-l 0" "--mode rtc"
 run_mode "dlibos 1+1" "--lcores=(0-1)@(0-1)" "--mode dlibos --net-cores 1"
 run_mode "dlibos 2+2" "--lcores=(0-3)@(0-1)" "--mode dlibos --net-cores 2"
 run_mode "dlibos 1+3" "--lcores=(0-3)@(0-1)" "--mode dlibos --net-cores 1"
-echo "PASS: echo byte-exact in rtc, dlibos 1+1, 2+2, 1+3"
+# An application core that never returns received data (--hoard-core 1)
+# with a small RX credit: its connections stall and the stack counts the
+# payload it refuses; the other core's connections all complete.
+echo "== dlibos 1+2, app core 1 hoards RX buffers"
+dl_start "$ECHO" "--lcores=(0-2)@(0-1)" \
+	"--idle sleep --mode dlibos --net-cores 1 --app-rx-credit 256 --hoard-core 1"
+out=$(timeout 120 ip netns exec "$DL_NS" $PY "$CLIENT" "$DL_IP" 7 --conns 200 --bytes 100000 \
+	--timeout 20 --allow-stalled 2>&1)
+rc=$?
+echo "$out"
+[ $rc = 0 ] || dl_fail "hoard: client failed or saw corruption (rc $rc): $out"
+ok=$(echo "$out" | sed -n 's/.*"ok": \([0-9]*\).*/\1/p')
+stalled=$(echo "$out" | sed -n 's/.*"stalled": \([0-9]*\).*/\1/p')
+[ "$ok" = 100 ] || dl_fail "hoard: $ok connections completed, expected the 100 of app core 0"
+[ "$stalled" = 100 ] || dl_fail "hoard: $stalled connections stalled, expected the 100 of app core 1"
+dl_stop
+throttled=$(dl_counter tcp.drop_app_throttled)
+[ "$throttled" -gt 0 ] || dl_fail "hoard: tcp.drop_app_throttled is $throttled"
+echo "    tcp.drop_app_throttled $throttled"
+
+echo "PASS: echo byte-exact in rtc, dlibos 1+1, 2+2, 1+3; a hoarding core stalls only itself"

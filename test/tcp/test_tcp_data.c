@@ -308,6 +308,42 @@ static void test_established_window_follows_application_credit(void **state)
 	tf_free(f);
 }
 
+static void edit_credit2000(struct dl_stack_config *c)
+{
+	c->tcp.app_rx_credit = 2000;
+}
+
+/* An application core over its RX credit (--app-rx-credit) gets no more
+ * buffers: payload is dropped and counted, the ACK does not move, and the
+ * same bytes are accepted once the core returns what it holds. */
+static void test_established_app_over_credit_dropped_until_returned(void **state)
+{
+	struct tf *f = tf_new(edit_credit2000);
+	struct tseg r;
+	(void)state;
+
+	fill_big();
+	tf_open(f, false, -1);
+	f->auto_return = false;
+	tf_seg(f, DL_TCP_ACK, big, 1460);
+	tf_seg(f, DL_TCP_ACK, big + 1460, 1460); /* accepted: 1460 <= credit */
+	r = tf_expect(f, DL_TCP_ACK, f->p.ack, 1001 + 2920);
+	tf_seg(f, DL_TCP_ACK, big + 2920, 1460); /* 2920 held > 2000: dropped */
+	while (tf_recv(f, &r))
+		assert_int_equal(r.ack, 1001 + 2920);
+	assert_int_equal(tf_cnt(f, TCP_DROP_APP_THROTTLED), 1);
+	assert_int_equal(dl_stack_recv_done(f->s, APP, f->id, 2920), 0);
+	tf_run(f);
+	while (tf_recv(f, &r))
+		;
+	f->p.nxt -= 1460; /* the peer retransmits */
+	tf_seg(f, DL_TCP_ACK, big + 2920, 1460);
+	tf_next(f);
+	r = tf_expect(f, DL_TCP_ACK, f->p.ack, 1001 + 4380);
+	assert_int_equal(tf_cnt(f, TCP_DROP_APP_THROTTLED), 1);
+	tf_free(f);
+}
+
 static void test_established_shutdown_rd_discards_input(void **state)
 {
 	struct tf *f = *state;
@@ -1029,6 +1065,7 @@ int main(void)
 	    cmocka_unit_test(test_established_ooo_limit_drops_and_counts),
 	    cmocka_unit_test(test_established_rx_buffer_cap_shrinks_window),
 	    cmocka_unit_test(test_established_window_follows_application_credit),
+	    cmocka_unit_test(test_established_app_over_credit_dropped_until_returned),
 	    T(test_established_shutdown_rd_discards_input),
 	    T(test_established_duplicate_segment_acked),
 	    T(test_established_out_of_window_segment_acked),
