@@ -90,11 +90,16 @@ struct tx_ent {
 	struct dl_tx_pkt pkt;
 };
 
-/* Shim buffer for RX duplicates; its data lives in the shim region. */
+/* Shim buffer for RX duplicates; its data lives in the shim region. The
+ * stack lays pointer-sized fields over the scratch area (struct
+ * dl_tcp_rxb), so every element's scratch is 8-byte aligned, as an mbuf's
+ * private area is: without the alignment, odd elements of the array had it
+ * at 4 bytes (sizeof 36). */
 struct imp_buf {
-	uint8_t scratch[DL_BUF_SCRATCH];
+	_Alignas(8) uint8_t scratch[DL_BUF_SCRATCH];
 	uint32_t next;
 };
+_Static_assert(sizeof(struct imp_buf) % 8 == 0, "imp_buf array keeps scratch aligned");
 
 struct imp_queue {
 	uint64_t rng_rx, rng_tx;
