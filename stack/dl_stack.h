@@ -65,7 +65,9 @@ struct dl_tcp_params {
 	uint32_t accept_backlog; /**< established, not yet accepted, per listener */
 	uint32_t rcv_wnd;        /**< receive window (bytes of RX buffer credit) per connection */
 	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection */
-	uint32_t ooo_max_segs;   /**< out-of-order segments held per connection */
+	uint32_t ooo_max_segs;   /**< out-of-order segments held per connection; 0 (the
+				      default) = rcv_wnd / MSS + 16, a full window of
+				      full-sized segments behind one hole */
 	uint32_t rto_min_us;     /**< RFC 6298 minimum RTO (default 200 ms) */
 	uint32_t rto_max_us;     /**< RTO ceiling (default 60 s) */
 	uint32_t rto_init_us;    /**< initial RTO (RFC 6298: 1 s) */

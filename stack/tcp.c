@@ -163,7 +163,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->accept_backlog = 1024;
 	t->rcv_wnd = 256u * 1024;
 	t->ooo_max_bytes = 256u * 1024;
-	t->ooo_max_segs = 64;
+	t->ooo_max_segs = 0;
 	t->rto_min_us = 200u * 1000;
 	t->rto_max_us = 60u * 1000 * 1000;
 	t->rto_init_us = 1000u * 1000;
@@ -246,6 +246,12 @@ struct dl_tcp *dl_tcp_create(struct dl_stack *s)
 	t->rx_bufs_max = t->p.rx_bufs_max;
 	if (t->rx_bufs_max == 0)
 		t->rx_bufs_max = 2 * (t->p.rcv_wnd / t->rcv_mss) + 16;
+	/* A loss in a full window leaves window / MSS - 1 segments out of
+	 * order: a smaller bound (it was 64 for a 181-segment window) drops
+	 * most of them, and a sender without SACK then needs an RTT per
+	 * dropped segment or an RTO (Linux over TAP with 1% loss: 6x slower). */
+	if (t->p.ooo_max_segs == 0)
+		t->p.ooo_max_segs = t->p.rcv_wnd / t->rcv_mss + 16;
 	t->sws_thresh = min_u32(t->p.rcv_wnd / 2, t->rcv_mss);
 	t->chunks_max = t->p.snd_pool_frags / DL_TCP_CHUNK_FRAGS + 1;
 	dl_wheel_init(&t->wheel, DL_TCP_TICK_SHIFT, s->now, dl_tcp_timer_fire, t);

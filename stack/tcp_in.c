@@ -626,7 +626,12 @@ static void data_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 	}
 	if (sg->seq != c->rcv_nxt) {
 		ooo_insert(t, c, sg);
-		want_ack(t, c); /* duplicate ACK for the sender's fast retransmit */
+		/* RFC 5681 4.2: an immediate duplicate ACK per out-of-order
+		 * segment, not one for the whole burst: the sender counts
+		 * them to its fast-retransmit threshold (a Linux sender
+		 * without SACK fell back to RTOs when a burst of 30 gave
+		 * it one). */
+		dl_tcp_send_ack(t, c);
 		return;
 	}
 	if (c->rx_nbufs >= t->rx_bufs_max) {

@@ -228,7 +228,8 @@ void tf_send(struct tf *f, const struct tseg *sg)
 		len = 60;
 	}
 	assert_int_equal(dl_memwire_inject(f->w, 0, b, len), 0);
-	tf_run(f);
+	if (!f->no_run)
+		tf_run(f);
 }
 
 bool tf_recv(struct tf *f, struct tseg *out)

@@ -89,6 +89,7 @@ struct tf {
 	unsigned nev;
 	bool auto_accept; /* accept in new_conn */
 	bool auto_return; /* recv_done in new_data */
+	bool no_run;	  /* tf_send only injects: frames wait for one tf_run (a burst) */
 	tf_hook hook;
 	void *hook_arg;
 	uint8_t rx[1 << 20]; /* bytes delivered (copied by the test) */

@@ -178,6 +178,38 @@ static void test_established_ooo_dupack_then_reassembly(void **state)
 	assert_int_equal(tf_cnt(f, TCP_RX_OOO), 2);
 }
 
+/* Regression: out-of-order segments arriving in one receive burst get one
+ * duplicate ACK each (RFC 5681 4.2), not one for the burst: a Linux sender
+ * without SACK counts them towards its fast-retransmit threshold and fell
+ * back to RTOs when a burst of 30 out-of-order segments produced one. */
+static void test_established_ooo_burst_one_dupack_each(void **state)
+{
+	struct tf *f = *state;
+	uint32_t base;
+	uint8_t d[100];
+	tf_open(f, true, 7);
+
+	base = f->p.nxt;
+	memset(d, 'D', sizeof(d));
+	f->p.nxt = base + 100; /* [base, base + 100) lost */
+	f->no_run = true;
+	for (int i = 0; i < 5; i++)
+		tf_seg(f, DL_TCP_ACK, d, sizeof(d));
+	f->no_run = false;
+	tf_run(f);
+	for (int i = 0; i < 5; i++)
+		tf_expect(f, DL_TCP_ACK, f->p.ack, base);
+	tf_none(f);
+	assert_int_equal(tf_cnt(f, TCP_RX_OOO), 5);
+	assert_int_equal(tf_count(f, EV_NEW_DATA, ~0u), 0);
+	/* The retransmission fills the hole: one cumulative ACK. */
+	f->p.nxt = base;
+	tf_seg(f, DL_TCP_ACK, d, sizeof(d));
+	tf_expect(f, DL_TCP_ACK, f->p.ack, base + 600);
+	tf_none(f);
+	assert_int_equal(f->rx_len, 600);
+}
+
 static void test_established_ooo_overlap_trimmed(void **state)
 {
 	struct tf *f = *state;
@@ -227,6 +259,34 @@ static void test_established_ooo_limit_drops_and_counts(void **state)
 	tf_seg(f, DL_TCP_ACK, a, 100);
 	tf_expect(f, DL_TCP_ACK, f->p.ack, base + 110); /* up to the next hole */
 	tf_free(f);
+}
+
+/* Regression: with the default bounds a loss in a full window of
+ * full-sized segments keeps everything behind the hole (a 64-segment
+ * bound dropped two thirds of a 256 KiB window, and a Linux sender
+ * without SACK then recovered one segment per RTT or by RTO). */
+static void test_established_ooo_full_window_held(void **state)
+{
+	struct tf *f = *state;
+	const uint32_t mss = 1448, nseg = 256u * 1024 / 1448; /* 181 */
+	uint32_t base;
+
+	tf_open(f, true, 7);
+	fill_big();
+	base = f->p.nxt;
+	for (uint32_t k = 1; k < nseg; k++) {
+		f->p.nxt = base + k * mss;
+		tf_seg(f, DL_TCP_ACK, big + k * 1000, mss);
+		tf_expect(f, DL_TCP_ACK, f->p.ack, base);
+	}
+	assert_int_equal(tf_cnt(f, TCP_DROP_OOO_LIMIT), 0);
+	assert_int_equal(tf_cnt(f, TCP_RX_OOO), nseg - 1);
+	f->p.nxt = base;
+	tf_seg(f, DL_TCP_ACK, big, mss);
+	tf_expect(f, DL_TCP_ACK, f->p.ack, base + nseg * mss);
+	assert_int_equal(f->rx_len, nseg * mss);
+	assert_memory_equal(f->rx + mss, big + 1000, mss);
+	assert_memory_equal(f->rx + (nseg - 1) * mss, big + (nseg - 1) * 1000, mss);
 }
 
 static void edit_bufcap(struct dl_stack_config *c)
@@ -1061,8 +1121,10 @@ int main(void)
 	    T(test_established_delayed_ack_fires_after_delack),
 	    T(test_established_ack_every_second_full_segment),
 	    T(test_established_ooo_dupack_then_reassembly),
+	    T(test_established_ooo_burst_one_dupack_each),
 	    T(test_established_ooo_overlap_trimmed),
 	    cmocka_unit_test(test_established_ooo_limit_drops_and_counts),
+	    T(test_established_ooo_full_window_held),
 	    cmocka_unit_test(test_established_rx_buffer_cap_shrinks_window),
 	    cmocka_unit_test(test_established_window_follows_application_credit),
 	    cmocka_unit_test(test_established_app_over_credit_dropped_until_returned),
