@@ -689,12 +689,18 @@ static void fin_input(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
 /* synchronized states and SYN_RCVD (RFC 9293 3.10.7.4)                     */
 /* ------------------------------------------------------------------------ */
 
-/* The first check: does any of the segment fall in the receive window? */
+/*
+ * The first check: does any of the segment fall in the receive window? A
+ * zero-length segment may also sit exactly at the right edge (BSD's and
+ * Linux's test): a peer that filled our window sends its pure ACKs with
+ * SEQ = RCV.NXT + RCV.WND while the data before it is in flight or lost.
+ * RFC 9293's strict test dropped those ACKs, and with them the
+ * acknowledgment of our data in a bidirectional transfer.
+ */
 static bool acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq, uint32_t seglen)
 {
 	if (seglen == 0)
-		return wnd == 0 ? seq == rcv_nxt
-				: seq_ge(seq, rcv_nxt) && seq_lt(seq, rcv_nxt + wnd);
+		return seq_ge(seq, rcv_nxt) && seq_le(seq, rcv_nxt + wnd);
 	if (wnd == 0)
 		return false;
 	return (seq_ge(seq, rcv_nxt) && seq_lt(seq, rcv_nxt + wnd)) ||

@@ -445,6 +445,35 @@ static void test_established_out_of_window_segment_acked(void **state)
 	assert_int_equal(tf_tcb(f, f->id)->ooo_segs, 0);
 }
 
+/* Regression: a peer that filled our window (its data still in flight)
+ * ACKs our data with SEQ = RCV.NXT + RCV.WND, the right edge. Such a pure
+ * ACK is acceptable (BSD, Linux); the strict RFC 9293 test dropped it as
+ * out of window, and an echo over an impaired link lost most ACKs. */
+static void test_established_ack_at_right_edge_accepted(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, false, -1), iss1 = stream_start(f);
+	struct dl_tcb *c = tf_tcb(f, id);
+
+	fill_big();
+	assert_int_equal(send_bytes(f, big, 3000), 0);
+	assert_int_equal(drain_data(f, big, iss1), 3000);
+	assert_int_equal(c->rcv_adv - c->rcv_nxt, 65535);
+	f->p.nxt += 65535; /* a full window sent, none of it arrived yet */
+	f->p.ack = iss1 + 3000;
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_OUT_OF_WINDOW), 0);
+	assert_non_null(tf_last(f, EV_DATA_ACKED));
+	assert_int_equal(tf_last(f, EV_DATA_ACKED)->val, 3000);
+	assert_int_equal(c->snd_una, iss1 + 3000);
+	tf_none(f);
+	/* One byte further is beyond the window: dropped and ACKed. */
+	f->p.nxt += 1;
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_OUT_OF_WINDOW), 1);
+	tf_expect(f, DL_TCP_ACK, iss1 + 3000, c->rcv_nxt);
+}
+
 static void test_established_rst_exact_resets(void **state)
 {
 	struct tf *f = *state;
@@ -1131,6 +1160,7 @@ int main(void)
 	    T(test_established_shutdown_rd_discards_input),
 	    T(test_established_duplicate_segment_acked),
 	    T(test_established_out_of_window_segment_acked),
+	    T(test_established_ack_at_right_edge_accepted),
 	    T(test_established_rst_exact_resets),
 	    T(test_established_rst_in_window_challenge_ack),
 	    T(test_established_syn_challenge_ack),
