@@ -287,82 +287,43 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 {
 	const uint64_t head = c->head;
 	unsigned pub = (unsigned)(c->tail_cache - head); /* published, unread */
-	unsigned copied, used = 0, msgs = 0, hint, want;
-	bool reloaded = false;
+	unsigned want, used = 0, msgs = 0;
 	int rc = 0;
 
 	if (__builtin_expect(c->broken, 0))
 		return -EPIPE;
 	if (pub == 0) {
-		rc = dl_chan_reload_tail(c);
-		if (rc == 0) {
-			/* Empty: fetch the line the next message will land in while
-			 * we wait, so that its arrival costs one line transfer
-			 * (the tail) rather than two in a row (tail, then slot). */
+		/* Cheap empty check first: one acquire load, no call. */
+		if (__atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) == c->tail_cache) {
+			/* Fetch the line the next message will land in while we
+			 * wait, so its arrival costs one line transfer (the
+			 * tail) rather than two in a row (tail, then slot). */
 			__builtin_prefetch(&c->slots[(uint32_t)head & c->mask], 0, 3);
+			if (nwords != NULL)
+				*nwords = 0;
+			return 0;
 		}
+		rc = dl_chan_reload_tail(c);
 		if (rc <= 0)
 			return rc;
 		pub = (unsigned)rc;
-		reloaded = true;
 	}
-	hint = dl_msg_hdr_words(
-	    __atomic_load_n(&c->slots[(uint32_t)head & c->mask], __ATOMIC_RELAXED));
-	if (hint == 0 || hint > DL_MSG_MAX_WORDS)
-		hint = 1;				 /* garbage: the general path will say so */
-	want = (max_msgs < pub ? max_msgs : pub) * hint; /* a message is >= 1 word */
-	want = want < pub ? want : pub;
-	want = want < room ? want : room;
+	/* Copy every published word that fits in one go, then find the
+	 * message boundaries in the private copy (the producer may rewrite
+	 * the ring, never the copy). Nothing past the published tail is read. */
+	want = pub < room ? pub : room;
 	dl_chan_copy_out(c, head, buf, 0, want);
-	copied = want;
-	/* Fast path: a run of messages of the hinted size. */
-	for (unsigned lim = copied / hint; msgs < lim; msgs++)
-		if (dl_msg_hdr_words(buf[msgs * hint]) != hint)
-			break;
-	used = msgs * hint;
-	/* General path: one message at a time. */
-	while (msgs < max_msgs) {
-		unsigned n;
+	while (msgs < max_msgs && used < want) {
+		unsigned n = dl_msg_hdr_words(buf[used]);
 
-		if (used == copied) {
-			if (copied == pub) {
-				/* Consumed all we knew: look at the tail once per call. */
-				if (reloaded)
-					break;
-				reloaded = true;
-				rc = dl_chan_reload_tail(c); /* words past head, not past used */
-				if (rc < 0)
-					break;
-				pub = (unsigned)rc;
-				if (pub == copied) {
-					rc = 0; /* nothing new */
-					break;
-				}
-			}
-			if (copied == room) {
-				rc = msgs == 0 ? -EMSGSIZE : 0;
-				break;
-			}
-			/* Copy ahead as if the rest had the hinted size. */
-			want = copied + (max_msgs - msgs) * hint;
-			want = want < pub ? want : pub;
-			want = want < room ? want : room;
-			dl_chan_copy_out(c, head, buf, copied, want);
-			copied = want;
-		}
-		n = dl_msg_hdr_words(buf[used]);
 		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > pub - used, 0)) {
 			rc = dl_chan_cons_break(c); /* 0, > 126, or past the tail */
 			break;
 		}
-		if (used + n > copied) {
-			/* The message goes past what was copied: copy the rest of it. */
-			if (used + n > room) {
-				rc = msgs == 0 ? -EMSGSIZE : 0;
-				break;
-			}
-			dl_chan_copy_out(c, head, buf, copied, used + n);
-			copied = used + n;
+		if (used + n > want) {
+			/* Published but longer than the room left. */
+			rc = msgs == 0 ? -EMSGSIZE : 0;
+			break;
 		}
 		used += n;
 		msgs++;
@@ -374,6 +335,17 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 	if (nwords != NULL)
 		*nwords = used;
 	return msgs > 0 ? (int)msgs : (rc < 0 ? rc : 0);
+}
+
+/**
+ * True when the channel may hold a message for the consumer: words already
+ * known but unread, or a tail the producer moved since the last look. One
+ * acquire load; no counters, no side effects (a poll's empty fast path).
+ */
+static inline bool dl_chan_cons_ready(const struct dl_chan_cons *c)
+{
+	return c->tail_cache != c->head || c->broken ||
+	       __atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) != c->tail_cache;
 }
 
 /** Words published and not yet consumed, as last seen (no shared access). */

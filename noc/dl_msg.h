@@ -269,8 +269,14 @@ static inline struct dl_msg_ref dl_msg_ref_unpack(uint64_t w)
 /** Name of a type ("send", "new_data", ...), "invalid" for unknown values. */
 const char *dl_msg_type_name(unsigned type);
 
+/** Class of every type value (0 for invalid and unknown types). */
+extern const uint8_t dl_msg_class_of[256];
+
 /** Class of a type; DL_MSG_CLASS_INVALID for 0 and unknown values. */
-enum dl_msg_class dl_msg_class(unsigned type);
+static inline enum dl_msg_class dl_msg_class(unsigned type)
+{
+	return type < 256 ? (enum dl_msg_class)dl_msg_class_of[type] : DL_MSG_CLASS_INVALID;
+}
 
 /* ---- decoding and generic encoding ---- */
 

@@ -53,6 +53,13 @@ unsigned dl_mailbox_poll(struct dl_mailbox *mb, unsigned budget, dl_mailbox_fn f
 
 	if (mb->n == 0)
 		return 0;
+	/* Fast path of an idle core: nothing published on any channel. */
+	for (unsigned k = 0;; k++) {
+		if (k == mb->n)
+			return 0;
+		if (dl_chan_cons_ready(mb->chan[k]))
+			break;
+	}
 	if (i >= mb->n)
 		i = 0;
 	/* Stop after the budget or after n consecutive empty visits. */

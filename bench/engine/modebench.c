@@ -21,6 +21,7 @@
  * bench/modes.sh derives the cost of one idle iteration and the
  * instructions per exchange net of idle polling (both figures reported).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,11 @@ int main(int argc, char **argv)
 		h_round(&h, 10);
 	uint64_t msgs0 = dl_engine_noc_messages(h.e);
 	uint64_t rounds = 0, iters0 = h.core_iters, idle0 = h.idle_iters;
-	CALLGRIND_ZERO_STATS;
+	/* MODEBENCH_PROFILE=1: one cumulative profile (for callgrind_annotate)
+	 * instead of the two phase dumps. */
+	bool profile = getenv("MODEBENCH_PROFILE") != NULL;
+	if (!profile)
+		CALLGRIND_ZERO_STATS;
 	h.before_engine = on;
 	h.after_engine = on;
 	while (h.conns[0].recvd < (uint64_t)(warmup + exchanges) * 64 && rounds < 100000000ull) {
@@ -73,12 +78,14 @@ int main(int argc, char **argv)
 	}
 	uint64_t msgs = dl_engine_noc_messages(h.e) - msgs0;
 	uint64_t iters = h.core_iters - iters0, idle = h.idle_iters - idle0;
-	CALLGRIND_DUMP_STATS_AT("exchanges");
+	if (!profile)
+		CALLGRIND_DUMP_STATS_AT("exchanges");
 	/* Phase 2: idle rounds only (the connection is quiet: no timer due). */
 	uint64_t iters1 = h.core_iters, idle1 = h.idle_iters;
 	for (unsigned r = 0; r < 2000; r++)
 		h_round(&h, 1);
-	CALLGRIND_DUMP_STATS_AT("idle");
+	if (!profile)
+		CALLGRIND_DUMP_STATS_AT("idle");
 	h.before_engine = h.after_engine = NULL;
 	printf("mode %s: %u exchanges of 64 bytes in %llu rounds, %.2f NoC messages per exchange, "
 	       "corrupt %llu\n",
