@@ -266,11 +266,15 @@ void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rp
 }
 
 /* Retransmit the oldest unacknowledged segment (fast retransmit, NewReno
- * partial ACK) without moving snd_nxt back. */
+ * partial ACK) without moving snd_nxt back. Only bytes already sent (up to
+ * snd_max): with less than an MSS in flight and more queued, a full MSS
+ * would be new data past the peer's window and past snd_max, and the
+ * peer's ACK of it would look like an ACK of unsent data. */
 void dl_tcp_retransmit_first(struct dl_tcp *t, struct dl_tcb *c)
 {
 	struct dl_tcp_sqpos pos = c->sq_head;
-	uint32_t n = min_u32(c->sq_bytes, c->mss), got;
+	uint32_t sent = c->snd_max - c->sq_seq - ((c->flags & TF_FIN_SENT) ? 1u : 0u);
+	uint32_t n = min_u32(min_u32(c->sq_bytes, c->mss), sent), got;
 	bool fin = (c->flags & TF_FIN_SENT) && n == c->sq_bytes;
 
 	if (n == 0 && !fin)

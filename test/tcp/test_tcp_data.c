@@ -1034,6 +1034,43 @@ static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 	assert_int_equal(c->cwnd, min_u32(flight / 2, 1460 + 1460));
 }
 
+/* Regression: a fast retransmission resends data that was sent, never
+ * more: with 100 bytes in flight (the peer's window) and 3,000 queued, it
+ * once sent a full MSS, new data beyond the peer's window that snd_max did
+ * not cover, so the peer's ACK of it was dropped as acknowledging unsent
+ * data (seen with 1,000 echo connections against Linux with --impair). */
+static void test_established_fast_retransmit_resends_only_sent_data(void **state)
+{
+	struct tf *f = *state;
+	uint32_t iss1;
+	struct tseg r;
+
+	fill_big();
+	tf_open(f, false, -1);
+	iss1 = stream_start(f);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	f->p.wnd = 100;
+	tf_seg(f, DL_TCP_ACK, NULL, 0); /* window update: 100 bytes */
+	assert_int_equal(send_bytes(f, big, 3000), 0);
+	assert_int_equal(drain_data(f, big, iss1), 100);
+	for (int k = 0; k < 3; k++)
+		tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_FAST_REXMIT), 1);
+	r = tf_expect(f, DL_TCP_ACK, iss1, 1001);
+	assert_int_equal(r.len, 100);
+	tf_none(f);
+	assert_true(seq_le(c->snd_nxt, c->snd_max));
+	assert_int_equal(c->snd_max, iss1 + 100);
+	/* The peer takes the 100 bytes and opens its window: the rest flows. */
+	f->p.ack = iss1 + 100;
+	f->p.wnd = 65535;
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_ACK_UNSENT), 0);
+	assert_int_equal(tf_last(f, EV_DATA_ACKED)->val, 100);
+	next_seq = iss1 + 100;
+	assert_int_equal(drain_data(f, big, iss1), 2900);
+}
+
 /* ---- zero window, persist -------------------------------------------------------- */
 
 static void test_established_zero_window_persist_probes(void **state)
@@ -1185,6 +1222,7 @@ int main(void)
 	    T(test_established_small_credit_no_window_update),
 	    T(test_established_urgent_data_delivered_inline),
 	    T(test_established_fast_retransmit_and_newreno_recovery),
+	    T(test_established_fast_retransmit_resends_only_sent_data),
 	    T(test_established_zero_window_persist_probes),
 	    T(test_established_window_closes_with_data_in_flight),
 	    cmocka_unit_test(test_established_keepalive_probes_then_timeout),
