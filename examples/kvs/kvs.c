@@ -192,9 +192,11 @@ static void kvs_fini(void)
 	if (store != NULL) {
 		kvs_store_stats(store, &ss);
 		printf("kvs.curr_items %llu\nkvs.total_items %llu\nkvs.evictions %llu\n"
-		       "kvs.reclaimed %llu\nkvs.items_unlinked_in_flight %llu\n",
+		       "kvs.reclaimed %llu\nkvs.slab_page_moves %llu\nkvs.alloc_failures %llu\n"
+		       "kvs.items_unlinked_in_flight %llu\n",
 		       (unsigned long long)ss.curr_items, (unsigned long long)ss.total_items,
 		       (unsigned long long)ss.evictions, (unsigned long long)ss.reclaimed,
+		       (unsigned long long)ss.page_moves, (unsigned long long)ss.alloc_fails,
 		       (unsigned long long)ss.pending);
 	}
 	fflush(stdout);

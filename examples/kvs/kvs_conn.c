@@ -451,6 +451,7 @@ static void stats_general(struct kvs_conn *c, struct kvs_stat *st, unsigned *n)
 	stat_u64(st, n, "evict_skips_in_flight", ss.evict_skips);
 	stat_u64(st, n, "alloc_failures", ss.alloc_fails);
 	stat_u64(st, n, "slab_pages_used", ss.pages);
+	stat_u64(st, n, "slab_page_moves", ss.page_moves);
 	stat_u64(st, n, "slab_pages_total", ss.total_pages);
 	for (unsigned i = KVS_CNT_CONN_TEXT; i <= KVS_CNT_CONN_BINARY; i++)
 		stat_u64(st, n, kvs_cnt_names[i], cnt[i]);

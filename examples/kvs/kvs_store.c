@@ -29,6 +29,7 @@
 #define KVS_GROWTH_DEN	 4
 #define KVS_EVICT_SEARCH 8		     /* LRU tail items looked at per eviction */
 #define KVS_ALLOC_TRIES	 16		     /* evictions tried per allocation */
+#define KVS_STEAL_PAGES	 4		     /* pages of a class tried when moving one */
 #define KVS_REL_EXP_MAX	 (60 * 60 * 24 * 30) /* larger exptimes are Unix times */
 #define KVS_US		 1000000ull
 
@@ -39,8 +40,13 @@ struct kvs_class {
 	struct kvs_item *free;
 	struct kvs_item *head, *tail; /* LRU: head most recent */
 	uint64_t items, bytes, value_bytes, pending, chunks, nfree, pages;
-	uint64_t total_items, evictions, reclaimed, evict_skips, alloc_fails;
+	uint64_t total_items, evictions, reclaimed, evict_skips, alloc_fails, page_moves;
 } __attribute__((aligned(64)));
+
+/* kvs_item.linked: the chunk's state. */
+#define KVS_UNLINKED   0 /* being filled, or unlinked and still in flight */
+#define KVS_LINKED     1 /* in the hash table and the LRU */
+#define KVS_CHUNK_FREE 2 /* on the class's free list */
 
 struct kvs_stripe {
 	pthread_mutex_t m;
@@ -57,6 +63,8 @@ struct kvs_store {
 	struct kvs_stripe *stripes;
 	uint32_t stripe_mask;
 	unsigned ncls;
+	uint8_t *page_cls;    /* class of each page handed out */
+	size_t steal_cursor;  /* where the next page search starts (racy hint) */
 	uint64_t cas_next;    /* atomic: next CAS version */
 	uint64_t flush_cas;   /* atomic: versions up to this are flushed */
 	uint64_t flush_at_us; /* atomic: pending delayed flush, 0 none */
@@ -214,6 +222,7 @@ static void lru_push(struct kvs_class *c, struct kvs_item *it)
 static void chunk_free(struct kvs_class *c, struct kvs_item *it)
 {
 	it->refs = 0;
+	__atomic_store_n(&it->linked, KVS_CHUNK_FREE, __ATOMIC_RELEASE);
 	it->hnext = c->free;
 	c->free = it;
 	c->nfree++;
@@ -261,10 +270,10 @@ static void link_item(struct kvs_store *s, struct kvs_item *it, uint64_t now)
 	struct kvs_item **head = &s->buckets[it->hv & s->bucket_mask];
 	struct kvs_class *c = &s->cls[it->cls];
 
-	assert(!it->linked && (it->refs >> 32) == 1);
+	assert(it->linked == KVS_UNLINKED && (it->refs >> 32) == 1);
 	it->hnext = *head;
 	*head = it;
-	it->linked = 1;
+	it->linked = KVS_LINKED;
 	it->atime_us = now;
 	lock(&c->lock);
 	lru_push(c, it);
@@ -281,10 +290,10 @@ static void unlink_item(struct kvs_store *s, struct kvs_item **pp)
 	struct kvs_item *it = *pp;
 	struct kvs_class *c = &s->cls[it->cls];
 
-	assert(it->linked);
+	assert(it->linked == KVS_LINKED);
 	*pp = it->hnext;
 	it->hnext = NULL;
-	it->linked = 0;
+	it->linked = KVS_UNLINKED;
 	lock(&c->lock);
 	lru_remove(c, it);
 	c->items--;
@@ -317,18 +326,45 @@ static struct kvs_item **find_live(struct kvs_store *s, uint32_t hv, const char 
 
 /* ---- allocation ------------------------------------------------------------ */
 
+/* Cut a page into c's chunks (class lock held). */
+static void carve(struct kvs_store *s, struct kvs_class *c, uint8_t *base)
+{
+	__atomic_store_n(&s->page_cls[(size_t)(base - s->arena) / s->page_size],
+			 (uint8_t)(c - s->cls), __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < c->perpage; i++)
+		chunk_free(c, (struct kvs_item *)(void *)(base + (size_t)i * c->size));
+	c->chunks += c->perpage;
+	__atomic_store_n(&c->pages, c->pages + 1, __ATOMIC_RELAXED);
+}
+
 static bool grab_page(struct kvs_store *s, struct kvs_class *c)
 {
 	uint64_t p = __atomic_fetch_add(&s->next_page, 1, __ATOMIC_RELAXED);
 
 	if (p >= s->npages)
 		return false;
-	uint8_t *base = s->arena + p * s->page_size;
-	for (uint32_t i = 0; i < c->perpage; i++)
-		chunk_free(c, (struct kvs_item *)(void *)(base + (size_t)i * c->size));
-	c->chunks += c->perpage;
-	c->pages++;
+	carve(s, c, s->arena + p * s->page_size);
 	return true;
+}
+
+/* Take a linked item out of the table and c's LRU: the evictor's unlink
+ * (its stripe and c's lock held). Its chunk is freed unless in flight. */
+static void evict_locked(struct kvs_store *s, struct kvs_class *c, struct kvs_item *it, bool dead)
+{
+	struct kvs_item **pp = slot_of(s, it);
+
+	*pp = it->hnext;
+	it->hnext = NULL;
+	it->linked = KVS_UNLINKED;
+	lru_remove(c, it);
+	c->items--;
+	c->bytes -= item_size(it);
+	c->value_bytes -= it->nkey + it->nbytes;
+	if (dead)
+		c->reclaimed++;
+	else
+		c->evictions++;
+	drop_link(c, it);
 }
 
 /* Evict one item from the tail of c's LRU (class lock held). */
@@ -344,7 +380,7 @@ static bool evict_one(struct kvs_store *s, struct kvs_class *c, uint64_t now)
 			it = prev;
 			continue;
 		}
-		assert(it->linked);
+		assert(it->linked == KVS_LINKED);
 		bool dead = item_dead(s, it, now) != KVS_MISS_NONE;
 		if (!dead && (__atomic_load_n(&it->refs, __ATOMIC_ACQUIRE) & KVS_REF_INFLIGHT)) {
 			/* Being sent: it is hot, keep it. */
@@ -355,21 +391,137 @@ static bool evict_one(struct kvs_store *s, struct kvs_class *c, uint64_t now)
 			it = prev;
 			continue;
 		}
-		struct kvs_item **pp = slot_of(s, it);
-		*pp = it->hnext;
-		it->hnext = NULL;
-		it->linked = 0;
-		lru_remove(c, it);
-		c->items--;
-		c->bytes -= item_size(it);
-		c->value_bytes -= it->nkey + it->nbytes;
-		if (dead)
-			c->reclaimed++;
-		else
-			c->evictions++;
-		drop_link(c, it);
+		evict_locked(s, c, it, dead);
 		unlock(lk);
 		return true;
+	}
+	return false;
+}
+
+/*
+ * Empty the page at base (chunks of class v, whose lock is held)
+ * and take it out of v: every item in it is evicted (its stripe try-locked),
+ * every free chunk taken off v's free list. Fails, leaving what it evicted
+ * evicted, if a chunk is in flight, being filled, or its stripe is busy.
+ * @return the page, or NULL.
+ */
+static uint8_t *empty_page(struct kvs_store *s, struct kvs_class *v, uint8_t *base, uint64_t now,
+			   bool dead_only)
+{
+	/* A look first (racy, but it saves evicting a page that cannot move). */
+	for (uint32_t i = 0; i < v->perpage; i++) {
+		struct kvs_item *it = (struct kvs_item *)(void *)(base + (size_t)i * v->size);
+		uint8_t st = __atomic_load_n(&it->linked, __ATOMIC_ACQUIRE);
+		if (st == KVS_UNLINKED ||
+		    (st == KVS_LINKED &&
+		     ((__atomic_load_n(&it->refs, __ATOMIC_ACQUIRE) & KVS_REF_INFLIGHT) ||
+		      (dead_only && item_dead(s, it, now) == KVS_MISS_NONE))))
+			return NULL;
+	}
+	for (uint32_t i = 0; i < v->perpage; i++) {
+		struct kvs_item *it = (struct kvs_item *)(void *)(base + (size_t)i * v->size);
+		uint8_t st = __atomic_load_n(&it->linked, __ATOMIC_ACQUIRE);
+		if (st == KVS_CHUNK_FREE)
+			continue;
+		if (st != KVS_LINKED)
+			return NULL; /* being filled, or unlinked and in flight */
+		pthread_mutex_t *lk = stripe_of(s, it->hv);
+		if (pthread_mutex_trylock(lk) != 0)
+			return NULL;
+		bool dead = item_dead(s, it, now) != KVS_MISS_NONE;
+		if (__atomic_load_n(&it->refs, __ATOMIC_ACQUIRE) & KVS_REF_INFLIGHT) {
+			unlock(lk);
+			return NULL;
+		}
+		evict_locked(s, v, it, dead);
+		unlock(lk);
+		assert(it->linked == KVS_CHUNK_FREE);
+	}
+	/* Every chunk is free: take them off the free list. */
+	struct kvs_item **pp = &v->free;
+	while (*pp != NULL) {
+		if ((uint8_t *)*pp >= base && (uint8_t *)*pp < base + s->page_size)
+			*pp = (*pp)->hnext;
+		else
+			pp = &(*pp)->hnext;
+	}
+	v->nfree -= v->perpage;
+	v->chunks -= v->perpage;
+	__atomic_store_n(&v->pages, v->pages - 1, __ATOMIC_RELAXED);
+	return base;
+}
+
+static uint8_t *page_of(const struct kvs_store *s, const void *p)
+{
+	size_t pg = (size_t)((const uint8_t *)p - s->arena) / s->page_size;
+
+	return s->arena + pg * s->page_size;
+}
+
+/* The page of v's coldest item first, then v's other pages in arena order
+ * from a rotating start (v's lock held). */
+static uint8_t *take_page(struct kvs_store *s, struct kvs_class *v, uint64_t now, bool dead_only)
+{
+	uint8_t vi = (uint8_t)(v - s->cls);
+	uint8_t *cold = v->tail != NULL ? page_of(s, v->tail) : NULL;
+
+	if (cold != NULL && empty_page(s, v, cold, now, dead_only) != NULL)
+		return cold;
+	size_t n = s->npages;
+	size_t start = __atomic_fetch_add(&s->steal_cursor, 1, __ATOMIC_RELAXED) % n;
+	for (size_t k = 0; k < n; k++) {
+		size_t p = (start + k) % n;
+		uint8_t *base = s->arena + p * s->page_size;
+		if (__atomic_load_n(&s->page_cls[p], __ATOMIC_RELAXED) != vi || base == cold)
+			continue;
+		if (empty_page(s, v, base, now, dead_only) != NULL)
+			return base;
+	}
+	return NULL;
+}
+
+/*
+ * Move a page to class c (lock held) from another class: the one holding
+ * the most pages first, trying up to three (dead_only: every class). With
+ * dead_only, only a class whose
+ * coldest item is dead (expired or flushed) gives a page, one holding only
+ * dead items, and only without waiting for its lock: c then reclaims garbage instead of
+ * evicting its own live items (values of a new size after a flush_all).
+ * Without, any class gives any page it can empty: c had nothing of its own
+ * to evict. Class locks are taken in index order, out of order only by
+ * try-lock.
+ */
+static bool steal_page(struct kvs_store *s, struct kvs_class *c, uint64_t now, bool dead_only)
+{
+	unsigned ci = (unsigned)(c - s->cls);
+	uint64_t tried = (uint64_t)1 << ci;
+
+	for (unsigned attempt = 0; attempt < (dead_only ? s->ncls : 3u); attempt++) {
+		struct kvs_class *v = NULL;
+		uint64_t most = 0;
+		for (unsigned i = 0; i < s->ncls; i++) {
+			uint64_t pages = __atomic_load_n(&s->cls[i].pages, __ATOMIC_RELAXED);
+			if (!(tried >> i & 1) && pages > most) {
+				v = &s->cls[i];
+				most = pages;
+			}
+		}
+		if (v == NULL)
+			return false;
+		tried |= (uint64_t)1 << (unsigned)(v - s->cls);
+		if (v > c && !dead_only ? pthread_mutex_lock(&v->lock) != 0
+					: pthread_mutex_trylock(&v->lock) != 0)
+			continue;
+		uint8_t *page = NULL;
+		if (v->pages > 0 && (!dead_only || (v->tail != NULL &&
+						    item_dead(s, v->tail, now) != KVS_MISS_NONE)))
+			page = take_page(s, v, now, dead_only);
+		unlock(&v->lock);
+		if (page != NULL) {
+			carve(s, c, page);
+			c->page_moves++;
+			return true;
+		}
 	}
 	return false;
 }
@@ -385,11 +537,16 @@ static struct kvs_item *chunk_alloc(struct kvs_store *s, unsigned ci, uint64_t n
 			it = c->free;
 			c->free = it->hnext;
 			c->nfree--;
+			__atomic_store_n(&it->linked, KVS_UNLINKED, __ATOMIC_RELEASE);
 			break;
 		}
 		if (grab_page(s, c))
 			continue;
-		if (!evict_one(s, c, now))
+		/* Rather garbage elsewhere than a live item of ours. */
+		if ((c->tail == NULL || item_dead(s, c->tail, now) == KVS_MISS_NONE) &&
+		    steal_page(s, c, now, true))
+			continue;
+		if (!evict_one(s, c, now) && !steal_page(s, c, now, false))
 			break;
 	}
 	if (it == NULL)
@@ -475,10 +632,11 @@ struct kvs_store *kvs_store_create(const struct kvs_store_conf *conf)
 		s->own_arena = true;
 	}
 	s->buckets = calloc((size_t)1 << hp, sizeof(*s->buckets));
+	s->page_cls = calloc(s->npages, 1);
 	s->bucket_mask = ((uint64_t)1 << hp) - 1;
 	s->stripes = aligned_alloc(64, sizeof(*s->stripes) << lp);
 	s->stripe_mask = (1u << lp) - 1;
-	if (s->arena == NULL || s->buckets == NULL || s->stripes == NULL) {
+	if (s->arena == NULL || s->buckets == NULL || s->stripes == NULL || s->page_cls == NULL) {
 		free(s->stripes);
 		s->stripes = NULL;
 		kvs_store_destroy(s);
@@ -514,6 +672,7 @@ void kvs_store_destroy(struct kvs_store *s)
 	}
 	free(s->stripes);
 	free(s->buckets);
+	free(s->page_cls);
 	if (s->own_arena)
 		free(s->arena);
 	free(s);
@@ -589,7 +748,7 @@ void kvs_store_discard(struct kvs_store *s, struct kvs_item *it)
 {
 	struct kvs_class *c = &s->cls[it->cls];
 
-	assert(!it->linked && it->refs == KVS_REF_LINK);
+	assert(it->linked == KVS_UNLINKED && it->refs == KVS_REF_LINK);
 	lock(&c->lock);
 	drop_link(c, it);
 	unlock(&c->lock);
@@ -625,7 +784,7 @@ enum kvs_res kvs_store_store(struct kvs_store *s, struct kvs_item *it, enum kvs_
 	enum kvs_miss why;
 	struct kvs_item **pp, *old;
 
-	assert(!it->linked && it->refs == KVS_REF_LINK);
+	assert(it->linked == KVS_UNLINKED && it->refs == KVS_REF_LINK);
 	lock(lk);
 	pp = find_live(s, it->hv, kvs_item_key(it), it->nkey, now, &why);
 	old = *pp;
@@ -816,6 +975,7 @@ void kvs_store_stats(struct kvs_store *s, struct kvs_store_stats *st)
 		st->reclaimed += c->reclaimed;
 		st->evict_skips += c->evict_skips;
 		st->alloc_fails += c->alloc_fails;
+		st->page_moves += c->page_moves;
 		st->chunks += c->chunks;
 		st->free_chunks += c->nfree;
 		st->pages += c->pages;

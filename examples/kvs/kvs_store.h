@@ -7,7 +7,9 @@
  * slab classes on demand; a class carves its pages into chunks of one size
  * (sizes grow by 1.25x) and keeps a free list and an LRU list. When a class
  * has no free chunk and no page is left, the least recently used items of
- * that class are evicted (expired ones first counted as reclaimed).
+ * that class are evicted (expired ones counted as reclaimed); a class with
+ * nothing of its own to evict takes a page from the class holding the most
+ * (evicting what the page holds), so memory follows the value sizes.
  *
  * An item's memory holds the text protocol's "VALUE <key> <flags> <bytes>\r\n"
  * line, then the value, then "\r\n": a text GET response is one reference to
@@ -121,6 +123,7 @@ struct kvs_store_stats {
 	uint64_t reclaimed;   /* expired or flushed items reclaimed by the allocator */
 	uint64_t evict_skips; /* in-flight items skipped by the evictor */
 	uint64_t alloc_fails; /* allocations that found nothing to evict */
+	uint64_t page_moves;  /* pages moved from one class to another */
 	uint64_t chunks;      /* chunks carved so far */
 	uint64_t free_chunks; /* of which free */
 	uint64_t pages;	      /* pages handed to classes */

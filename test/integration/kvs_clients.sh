@@ -11,6 +11,8 @@
 #                 multi-get (-B -d 8, pipelined quiet gets) without -v
 #                 (memcaslap's multi-get verification reports failures
 #                 against memcached 1.6.18 itself);
+#   multi-gets    test/kvs/kvs_mget_check.py: text multi-gets and binary GETKQ
+#                 pipelines sent in random pieces, every value exact;
 #   a clean stop on SIGTERM (exit 0), the kvs counters printed, no item left
 #   waiting for an acknowledgement.
 # Needs root; exits 77 (skipped) otherwise or when a client is missing.
@@ -71,6 +73,11 @@ run_memcaslap() {
 run_memcaslap text verify
 run_memcaslap binary verify -B
 run_memcaslap "binary multi-get" noverify -B -d 8
+
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+IN timeout 120 $PY "$(dirname "$0")/../kvs/kvs_mget_check.py" $IP $PORT $$ ||
+	fail "kvs_mget_check.py"
 
 stop_server
 [ "$(counter items_unlinked_in_flight)" = 0 ] || fail "items still waiting for acks at exit"

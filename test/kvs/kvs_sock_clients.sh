@@ -1,6 +1,7 @@
 #!/bin/bash
 # kvs_sock_clients.sh KVS_SOCK_SERVER - memccapable (54 tests) and memcaslap
-# (text and binary, values verified) against the dlibos-kvs session engine
+# (text and binary, values verified) and kvs_mget_check.py (multi-gets
+# checked exactly) against the dlibos-kvs session engine
 # served over kernel sockets on 127.0.0.1 (kvs_sock.c): the protocol layer
 # alone, without DPDK. The server is stopped by PID; it exits non-zero if an
 # item is still referenced at the end. Skips (77) when a client is missing.
@@ -50,9 +51,13 @@ for proto in "" "-B"; do
 	echo "$out" | grep -qE '^Run time: .* Ops: [1-9]' || fail "memcaslap $proto: no operations"
 done
 
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+timeout 120 $PY "$(dirname "$0")/kvs_mget_check.py" 127.0.0.1 $PORT $$ || fail "multi-get check"
+
 kill -TERM $PID
 wait $PID
 rc=$?
 PID=
 [ $rc = 0 ] || fail "server exit status $rc (references left?)"
-echo "ok: memccapable 54/54, memcaslap text and binary"
+echo "ok: memccapable 54/54, memcaslap text and binary, exact multi-gets"

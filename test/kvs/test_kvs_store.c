@@ -469,6 +469,120 @@ static void test_all_inflight_nomem(void **state)
 	kvs_store_destroy(s);
 }
 
+/* After a flush, values of a size no class had pages for still find room:
+ * pages move from the class that holds them. */
+static void test_page_moves_after_flush(void **state)
+{
+	struct kvs_store *s = mk(64 * 1024, 16 * 1024); /* four pages */
+	struct kvs_store_stats st;
+	enum kvs_miss why;
+	char key[32], small[200], big[3000];
+	(void)state;
+
+	memset(small, 's', sizeof(small) - 1);
+	small[sizeof(small) - 1] = '\0';
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (unsigned i = 0; i < 400; i++) {
+		snprintf(key, sizeof(key), "s%u", i);
+		assert_int_equal(put(s, KVS_SET, key, small, 0, 0, NULL), KVS_OK);
+	}
+	kvs_store_stats(s, &st);
+	assert_int_equal(st.pages, st.total_pages); /* the small class took everything */
+	/* one small item stays in flight across the flush */
+	struct kvs_item *held = kvs_store_get(s, "s399", 4, NULL, &why);
+	assert_non_null(held);
+	kvs_store_flush(s, 0);
+	for (unsigned i = 0; i < 12; i++) {
+		snprintf(key, sizeof(key), "b%u", i);
+		assert_int_equal(put(s, KVS_SET, key, big, 0, 0, NULL), KVS_OK);
+	}
+	kvs_store_stats(s, &st);
+	assert_true(st.page_moves >= 2);
+	assert_value(s, "b0", big);
+	assert_value(s, "b11", big);
+	assert_memory_equal(kvs_item_value(held), small, sizeof(small) - 1); /* untouched */
+	kvs_store_release(s, held);
+	/* and back: small values again take pages from the big class */
+	kvs_store_flush(s, 0);
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "t%u", i);
+		assert_int_equal(put(s, KVS_SET, key, small, 0, 0, NULL), KVS_OK);
+	}
+	assert_value(s, "t199", small);
+	assert_no_leak(s);
+	kvs_store_destroy(s);
+}
+
+static size_t new_len(unsigned i)
+{
+	return i < 100 ? 600 : i * 7 % 2001;
+}
+
+/* After a flush, new keys of every size fit in the flushed memory without
+ * evicting each other: pages holding only dead items move first. */
+static void test_flush_then_mixed_sizes_no_live_eviction(void **state)
+{
+	struct kvs_store *s = mk(1 << 20, 16 * 1024); /* 64 pages */
+	struct kvs_store_stats st;
+	char key[64], val[2100];
+	(void)state;
+
+	memset(val, 'v', sizeof(val));
+	for (unsigned i = 0; i < 3000; i++) { /* one size, more than fits */
+		snprintf(key, sizeof(key), "old-%u", i);
+		val[600] = '\0';
+		assert_int_equal(put(s, KVS_SET, key, val, 0, 0, NULL), KVS_OK);
+		val[600] = 'v';
+	}
+	kvs_store_stats(s, &st);
+	uint64_t evicted = st.evictions;
+	assert_true(evicted > 0);
+	kvs_store_flush(s, 0);
+	/* 300 keys, well under the 1 MiB: the first 100 of the old size (they
+	 * land in reclaimed chunks among dead items), then sizes 0..2000 */
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "new-%u", i);
+		val[new_len(i)] = '\0';
+		assert_int_equal(put(s, KVS_SET, key, val, 0, 0, NULL), KVS_OK);
+		val[new_len(i)] = 'v';
+	}
+	kvs_store_stats(s, &st);
+	assert_int_equal(st.evictions, evicted); /* only dead items went */
+	assert_true(st.page_moves > 0);
+	for (unsigned i = 0; i < 300; i++) {
+		char got[4096];
+		snprintf(key, sizeof(key), "new-%u", i);
+		assert_true(value_of(s, key, got, sizeof(got)));
+		assert_int_equal(strlen(got), new_len(i));
+	}
+	assert_no_leak(s);
+	kvs_store_destroy(s);
+}
+
+/* A page with an item in flight is not moved. */
+static void test_page_move_blocked_in_flight(void **state)
+{
+	struct kvs_store *s = mk(16 * 1024, 16 * 1024); /* one page */
+	enum kvs_miss why;
+	char small[200], big[3000];
+	(void)state;
+
+	memset(small, 's', sizeof(small) - 1);
+	small[sizeof(small) - 1] = '\0';
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(put(s, KVS_SET, "first", small, 0, 0, NULL), KVS_OK);
+	struct kvs_item *held = kvs_store_get(s, "first", 5, NULL, &why);
+	assert_int_equal(put(s, KVS_SET, "big", big, 0, 0, NULL), KVS_NOMEM);
+	kvs_store_release(s, held);
+	assert_int_equal(put(s, KVS_SET, "big", big, 0, 0, NULL), KVS_OK);
+	assert_value(s, "big", big);
+	assert_missing(s, "first"); /* evicted with its page */
+	assert_no_leak(s);
+	kvs_store_destroy(s);
+}
+
 static void test_bad_conf(void **state)
 {
 	struct kvs_store_conf c = {.mem_bytes = 1 << 20, .now_us = fake_clock};
@@ -496,6 +610,9 @@ int main(void)
 	    cmocka_unit_test(test_inflight_refcount),
 	    cmocka_unit_test(test_inflight_not_evicted),
 	    cmocka_unit_test(test_all_inflight_nomem),
+	    cmocka_unit_test(test_page_moves_after_flush),
+	    cmocka_unit_test(test_page_move_blocked_in_flight),
+	    cmocka_unit_test(test_flush_then_mixed_sizes_no_live_eviction),
 	    cmocka_unit_test(test_bad_conf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
