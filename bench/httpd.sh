@@ -8,7 +8,9 @@
 #                  core: on CPUs 0 and 2 when the machine has 3 or more,
 #                  else both threads on CPU 0 (--idle sleep)
 #   nginx          1 worker (worker_cpu_affinity, master on CPU 0 too),
-#                  access_log off, sendfile on, keepalive_requests 1000000
+#                  access_log off, sendfile on, keepalive_requests 1000000;
+#                  veth with TSO/GSO/GRO off (MTU-sized frames, as net_tap)
+#   nginx-gso      the same with the veth's offloads on (reference)
 #
 # Paths: wrk always runs in a network namespace of its own stack and
 # reaches the server over one virtual link. dlibos-httpd owns a TAP
@@ -22,7 +24,7 @@
 # the raw wrk output, a CSV and a plot to $OUT (default docs/bench-httpd).
 #
 # Environment: DURATION (10), SIZES ("612 4096 16384 65536 262144"),
-# CONNS (50), OUT. Needs root, wrk, nginx, curl; python3-matplotlib for
+# CONNS (50), OUT, NGINX_GSO (1: also nginx with the veth's TSO/GSO/GRO). Needs root, wrk, nginx, curl; python3-matplotlib for
 # the plot.
 set -u
 
@@ -44,6 +46,8 @@ PY=/usr/bin/python3
 
 cleanup() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null # nginx's master stops its worker
+		sleep 1
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 	fi
@@ -67,9 +71,13 @@ done
 NCPU=$(nproc)
 [ "$NCPU" -ge 2 ] || die "needs 2 CPUs (server and client apart)"
 mkdir -p "$OUT"
+# Other work on the machine distorts everything: say so.
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average before the run: $LOAD0 (figures are only meaningful on an idle machine)"
 
 # Same files for every server.
 ROOT=$WORK/root
+chmod 755 "$WORK" # nginx's worker runs as www-data
 mkdir -p "$ROOT"
 for s in $SIZES; do head -c "$s" /dev/urandom >"$ROOT/f$s.bin"; done
 printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
@@ -93,12 +101,12 @@ wait_http() { # NS URL
 run_wrk() {
 	local name=$1 ns=$2 ip=$3 s got want
 	for s in $SIZES; do
-		ip netns exec "$ns" curl -s -m 10 -o "$WORK/check" "http://$ip/f$s.bin" ||
+		ip netns exec "$ns" curl -sS --fail -m 10 -o "$WORK/check" "http://$ip/f$s.bin" ||
 			die "$name: curl f$s.bin failed"
 		got=$(sha256sum <"$WORK/check" | cut -d' ' -f1)
 		want=$(sha256sum <"$ROOT/f$s.bin" | cut -d' ' -f1)
 		[ "$got" = "$want" ] || die "$name: f$s.bin differs"
-		echo "== $name, $s bytes: wrk -t1 -c$CONNS -d${DURATION}s --latency"
+		echo "== $name, $s bytes: wrk -t1 -c$CONNS -d${DURATION}s --latency (load $(cut -d' ' -f1 /proc/loadavg))"
 		ip netns exec "$ns" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
 			"http://$ip/f$s.bin" >"$OUT/wrk-$name-$s.txt" 2>&1
 		grep -E "Requests/sec|Socket errors|Non-2xx|  99%" "$OUT/wrk-$name-$s.txt"
@@ -140,16 +148,23 @@ else
 	run_dlibos dlibos-1+1 0 --lcores='(0-1)@0'
 fi
 
-# nginx behind a veth pair.
-new_ns $NSC
-new_ns $NSS
-ip link add vbc$$ netns $NSC type veth peer name vbs$$ netns $NSS
-ip -n $NSC addr add 10.0.1.1/24 dev vbc$$
-ip -n $NSS addr add 10.0.1.2/24 dev vbs$$
-ip -n $NSC link set vbc$$ up
-ip -n $NSS link set vbs$$ up
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
+# nginx behind a veth pair: run_nginx NAME on|off (segmentation offloads).
+run_nginx() {
+	local name=$1 offl=$2 ns dev
+	new_ns $NSC
+	new_ns $NSS
+	ip link add vbc$$ netns $NSC type veth peer name vbs$$ netns $NSS
+	ip -n $NSC addr add 10.0.1.1/24 dev vbc$$
+	ip -n $NSS addr add 10.0.1.2/24 dev vbs$$
+	for ns in $NSC $NSS; do
+		dev=vbc$$
+		[ $ns = $NSS ] && dev=vbs$$
+		ip netns exec $ns ethtool -K $dev tso $offl gso $offl gro $offl >/dev/null 2>&1 ||
+			[ "$offl" = on ] || die "ethtool -K $dev failed"
+		ip -n $ns link set $dev up
+	done
+	mkdir -p "$WORK/nginx"
+	cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
 worker_cpu_affinity 01;
 daemon off;
@@ -176,14 +191,24 @@ http {
 	}
 }
 EOF
-ip netns exec $NSS taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
-	>"$WORK/server.log" 2>&1 &
-PID=$!
-wait_http $NSC http://10.0.1.2/
-run_wrk nginx $NSC 10.0.1.2
-kill -QUIT $PID
-wait $PID
-PID=
+	ip netns exec $NSS taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
+		>"$WORK/server.log" 2>&1 &
+	PID=$!
+	wait_http $NSC http://10.0.1.2/
+	run_wrk "$name" $NSC 10.0.1.2
+	kill -QUIT $PID
+	wait $PID
+	PID=
+	ip netns del $NSC
+	ip netns del $NSS
+}
+
+# The comparison: frames of at most the MTU on both paths (net_tap sends
+# no TSO), then nginx with the veth's segmentation offloads for reference.
+run_nginx nginx off
+if [ "${NGINX_GSO:-1}" = 1 ]; then
+	run_nginx nginx-gso on
+fi
 
 {
 	echo "nproc $NCPU"
@@ -191,6 +216,7 @@ PID=
 	echo "kernel $(uname -r)"
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///')"
 	echo "wrk -t1 -c$CONNS -d${DURATION}s --latency; sizes: $SIZES"
+	echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
 $PY "$HERE/httpd_report.py" "$OUT" $SIZES

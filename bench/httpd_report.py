@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """httpd_report.py OUT SIZE... - summarise bench/httpd.sh's wrk outputs.
 
-Reads OUT/wrk-SERVER-SIZE.txt for the servers dlibos-rtc, dlibos-1+1 and
-nginx, prints requests/s, latency percentiles (50/75/90/99) and the ratio
+Reads OUT/wrk-SERVER-SIZE.txt for the servers dlibos-rtc, dlibos-1+1,
+nginx and nginx-gso (when present), prints requests/s, latency percentiles (50/75/90/99) and the ratio
 of each dlibos-httpd figure to nginx's, writes OUT/results.csv and, when
 matplotlib is available, OUT/requests.png (requests/s against file size).
 """
@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-SERVERS = ["dlibos-rtc", "dlibos-1+1", "nginx"]
+SERVERS = ["dlibos-rtc", "dlibos-1+1", "nginx", "nginx-gso"]
 UNIT = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 
 
@@ -52,7 +52,6 @@ def main():
         for sv in SERVERS:
             r = res[(sv, s)]
             if r is None:
-                print("%-11s %8d %10s" % (sv, s, "no result"))
                 continue
             ratio = r["rps"] / ng["rps"] if ng else float("nan")
             p99r = r["p99"] / ng["p99"] if ng else float("nan")
@@ -74,8 +73,11 @@ def main():
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for sv in SERVERS:
         xs = [s for s in sizes if res[(sv, s)]]
+        if not xs:
+            continue
         ax[0].plot(xs, [res[(sv, s)]["rps"] for s in xs], marker="o", label=sv)
         ax[1].plot(xs, [res[(sv, s)]["p99"] for s in xs], marker="o", label=sv)
+    ax[1].set_yscale("log")
     for a, t in ((ax[0], "requests/s"), (ax[1], "p99 latency (us)")):
         a.set_xscale("log")
         a.set_xlabel("file size (bytes)")
