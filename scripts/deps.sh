@@ -15,7 +15,7 @@ PACKAGES=(
 	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc
 	tcpdump nftables ethtool python3 python3-scapy
 	# real clients and reference servers (integration tests, benchmarks)
-	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp
+	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp socat
 )
 
 missing=()

@@ -7,6 +7,10 @@ and checks the echoed bytes are exactly what it sent. Prints one JSON line
 with the counts; exits 0 only if every connection completed byte-exact
 (or, with --allow-stalled, if the ones that did not finish only stalled
 without corruption).
+
+--hold S keeps every connection open until all have finished their echo,
+prints "holding N open" (N connections open at once), waits S seconds (the
+caller inspects the server meanwhile) and only then closes them all.
 """
 import argparse
 import asyncio
@@ -16,7 +20,26 @@ import sys
 import time
 
 
-async def one(host, port, idx, nbytes, seed, timeout, result):
+class Hold:
+    """Barrier for --hold: the last connection to finish its echo reports
+    how many are open, waits, and releases the others to close."""
+
+    def __init__(self, conns, seconds):
+        self.left = conns
+        self.seconds = seconds
+        self.open = 0
+        self.release = asyncio.Event()
+
+    async def finished(self):
+        self.left -= 1
+        if self.left == 0:
+            print(f"holding {self.open} open", flush=True)
+            await asyncio.sleep(self.seconds)
+            self.release.set()
+        await self.release.wait()
+
+
+async def one(host, port, idx, nbytes, seed, timeout, result, hold=None):
     rng = random.Random(seed * 1000003 + idx)
     data = rng.randbytes(nbytes)
     t0 = time.monotonic()
@@ -25,7 +48,11 @@ async def one(host, port, idx, nbytes, seed, timeout, result):
     except Exception as e:  # noqa: BLE001 - report every failure kind
         result["connect_failed"] += 1
         result["errors"].append(f"conn {idx}: connect: {e!r}")
+        if hold:
+            await hold.finished()
         return
+    if hold:
+        hold.open += 1
     received = bytearray()
 
     async def writer_task():
@@ -57,6 +84,8 @@ async def one(host, port, idx, nbytes, seed, timeout, result):
     else:
         result["corrupt"] += 1
         result["errors"].append(f"conn {idx}: echoed bytes differ after {len(received)} bytes")
+    if hold:
+        await hold.finished()
     try:
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), 5)
@@ -73,10 +102,13 @@ async def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--allow-stalled", action="store_true")
+    ap.add_argument("--hold", type=float, default=None,
+                    help="keep all open until every echo finished, then S seconds more")
     a = ap.parse_args()
     result = {"conns": a.conns, "bytes": a.bytes, "ok": 0, "stalled": 0, "corrupt": 0,
               "connect_failed": 0, "max_s": 0.0, "errors": []}
-    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.seed, a.timeout, result)
+    hold = Hold(a.conns, a.hold) if a.hold is not None else None
+    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.seed, a.timeout, result, hold)
                            for i in range(a.conns)))
     result["errors"] = result["errors"][:10]
     print(json.dumps(result))
