@@ -17,6 +17,11 @@
 # receiver. docs/netpipe.md says why these are comparable and which way
 # the difference leans.
 #
+# Then, for the 64-byte latency, LAT_RUNS (default 5) short runs per
+# receiver, `NPtcp -h IP -l 64 -u 64 -n 5000` (sizes 61, 64, 67: 3 trials each
+# of 5000 round trips, NPtcp keeps the best trial), whose median is
+# reported: one point of the long run is easily disturbed.
+#
 # Prints, per receiver, the 64-byte one-way latency and the peak
 # throughput (and the ratios to Linux); writes NPtcp's -o files, the server
 # logs, machine.txt and a plot (Mbps vs message size, log scale) to $OUT
@@ -34,6 +39,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE/../docs/netpipe-data}
 PLOT=${PLOT:-$HERE/../docs/netpipe.png}
 NPTCP_ARGS=${NPTCP_ARGS:-}
+LAT_RUNS=${LAT_RUNS:-5}
 DLIBOS_RT_OPTS=${DLIBOS_RT_OPTS:-}
 WORK=$(mktemp -d /tmp/dlibos-bench-netpipe.XXXXXX)
 NSD=dlbnd$$
@@ -92,6 +98,14 @@ transmit() {
 	tail -n 2 "$OUT/np-$name.stderr"
 }
 
+# latency NAME NS IP: one short 64-byte run; appends the one-way usec.
+latency() {
+	local name=$1 ns=$2 ip=$3
+	ip netns exec "$ns" taskset -c 1 NPtcp -h "$ip" -l 64 -u 64 -n 5000 \
+		-o "$WORK/lat.out" >"$WORK/np.stdout" 2>"$WORK/lat.stderr" || die "$name: NPtcp -l 64 failed"
+	awk '$1 == 64 {printf "%.2f\n", $3 * 1e6}' "$WORK/lat.out" >>"$OUT/lat-$name.txt"
+}
+
 # run_dlibos NAME [netpipe options]: rtc mode, one lcore on CPU 0 (polls).
 run_dlibos() {
 	local name=$1
@@ -111,6 +125,9 @@ run_dlibos() {
 	ip netns exec $NSD ip link set dl0 up
 	ip netns exec $NSD ping -c 3 -i 0.2 -W 1 -q 10.0.0.2 >/dev/null || die "$name: no ping answer"
 	transmit "$name" $NSD 10.0.0.2
+	: >"$OUT/lat-$name.txt"
+	for _ in $(seq "$LAT_RUNS"); do latency "$name" $NSD 10.0.0.2; done
+	echo "$name: 64-byte one-way latency (usec): $(tr '\n' ' ' <"$OUT/lat-$name.txt")"
 	kill -TERM $PID
 	wait $PID
 	PID=
@@ -135,7 +152,17 @@ ip netns exec $NSC ping -c 3 -i 0.2 -W 1 -q 10.0.1.2 >/dev/null || die "linux: n
 sleep 0.5 # NPtcp listening
 transmit linux $NSC 10.0.1.2
 wait $PID
+: >"$OUT/lat-linux.txt"
+for _ in $(seq "$LAT_RUNS"); do
+	# Linux's receiver must be told the sizes (dlibos-netpipe learns them).
+	ip netns exec $NSS taskset -c 0 NPtcp -l 64 -u 64 >"$WORK/server.log" 2>&1 &
+	PID=$!
+	sleep 0.3
+	latency linux $NSC 10.0.1.2
+	wait $PID
+done
 PID=
+echo "linux: 64-byte one-way latency (usec): $(tr '\n' ' ' <"$OUT/lat-linux.txt")"
 
 {
 	echo "nproc $NCPU"
@@ -144,6 +171,7 @@ PID=
 	echo "netpipe-tcp $(dpkg-query -W -f='${Version}' netpipe-tcp 2>/dev/null)"
 	echo "load average before: $LOAD_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "transmitter: taskset -c 1 NPtcp -h IP -o FILE $NPTCP_ARGS"
+	echo "latency: $LAT_RUNS x taskset -c 1 NPtcp -h IP -l 64 -u 64 -n 5000"
 	echo "dlibos: -l 0 --no-pci --no-huge -m 1024 --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS [--nocopy]"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
