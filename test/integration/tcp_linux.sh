@@ -26,7 +26,9 @@
 # was left for the stop to abort (tcp.conn_aborted = 0), every connection
 # was offered to the application (engine.connections_dispatched), no
 # checksum error on either side (tcp.drop_bad_checksum, the namespace's
-# TcpInCsumErrors), and the program exits 0 on SIGTERM.
+# TcpInCsumErrors), no Linux segment judged out of window and no ACK judged
+# beyond what we sent (tcp.drop_out_of_window, tcp.drop_ack_of_unsent_data:
+# Linux is a correct peer), and the program exits 0 on SIGTERM.
 # Every client runs under `timeout`; durations and rates are printed.
 # Needs root, curl, socat and python3; exits 77 (skipped) otherwise.
 set -u
@@ -114,6 +116,13 @@ check_stopped() {
 	[ "$v" = "$want" ] || dl_fail "engine.connections_dispatched $v, want $want"
 	v=$(dl_counter tcp.drop_bad_checksum)
 	[ "$v" = 0 ] || dl_fail "tcp.drop_bad_checksum $v"
+	# A correct peer never sends past the right edge we advertised nor
+	# acknowledges what we did not send; the impairment only loses,
+	# repeats and reorders segments. Either count means we misjudged one.
+	v=$(dl_counter tcp.drop_out_of_window)
+	[ "$v" = 0 ] || dl_fail "tcp.drop_out_of_window $v: Linux's segments judged out of window"
+	v=$(dl_counter tcp.drop_ack_of_unsent_data)
+	[ "$v" = 0 ] || dl_fail "tcp.drop_ack_of_unsent_data $v: Linux's ACKs judged beyond SND.MAX"
 	v=$(dl_in_ns nstat -asz TcpInCsumErrors | awk '/TcpInCsumErrors/ {print $2}')
 	[ "${v:-0}" = 0 ] || dl_fail "Linux counted $v TCP checksum errors (TcpInCsumErrors)"
 	last_dump | grep -E "^(tcp\.(conn_|rto_exp|fast_retr|tx_retransmit_seg|rx_out_of_order|drop_)|impair\.|engine\.conn|port\.(rx|tx)_(dropped|errors|nombuf))" |
@@ -138,9 +147,9 @@ echo "== $MODE $VARIANT: $MB MiB file sha256 $WANT"
 mkdir "$WORK/root" && mv "$WORK/data.bin" "$WORK/root/data.bin"
 dl_start "$HTTPD" "$EAL" "$APP --root $WORK/root --port 80"
 t=$(date +%s.%N)
-got=$(timeout 300 ip netns exec "$DL_NS" curl -sS --fail -m 280 -o - "http://$DL_IP/data.bin" |
-	sha256sum | cut -d' ' -f1)
-rc=${PIPESTATUS[0]}
+got=$(set -o pipefail; timeout 300 ip netns exec "$DL_NS" curl -sS --fail -m 280 -o - \
+	"http://$DL_IP/data.bin" | sha256sum | cut -d' ' -f1)
+rc=$?
 s=$(elapsed "$t")
 [ "$rc" = 0 ] || dl_fail "curl download failed (rc $rc) after $s s"
 [ "$got" = "$WANT" ] || dl_fail "download: sha256 $got, want $WANT"
@@ -152,9 +161,9 @@ check_stopped 1
 # 2. Upload and download at once through dlibos-echo with socat.
 dl_start "$ECHO" "$EAL" "$APP --port 7 --max-conns 2048 --ring-kb 64"
 t=$(date +%s.%N)
-got=$(timeout 300 ip netns exec "$DL_NS" socat -b 65536 -T 60 -t 120 "TCP:$DL_IP:7" STDIO \
-	<"$WORK/root/data.bin" | sha256sum | cut -d' ' -f1)
-rc=${PIPESTATUS[0]}
+got=$(set -o pipefail; timeout 300 ip netns exec "$DL_NS" socat -b 65536 -T 60 -t 120 \
+	"TCP:$DL_IP:7" STDIO <"$WORK/root/data.bin" | sha256sum | cut -d' ' -f1)
+rc=$?
 s=$(elapsed "$t")
 [ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
 [ "$got" = "$WANT" ] || dl_fail "echo: sha256 of the echo $got, want $WANT"
