@@ -252,6 +252,10 @@ struct dl_tcp *dl_tcp_create(struct dl_stack *s)
 	 * dropped segment or an RTO (Linux over TAP with 1% loss: 6x slower). */
 	if (t->p.ooo_max_segs == 0)
 		t->p.ooo_max_segs = t->p.rcv_wnd / t->rcv_mss + 16;
+	/* The per-connection counts they bound are 16-bit (rx_nbufs,
+	 * ooo_segs): windows over about 47 MB must not wrap them. */
+	t->rx_bufs_max = min_u32(t->rx_bufs_max, UINT16_MAX);
+	t->p.ooo_max_segs = min_u32(t->p.ooo_max_segs, UINT16_MAX);
 	t->sws_thresh = min_u32(t->p.rcv_wnd / 2, t->rcv_mss);
 	t->chunks_max = t->p.snd_pool_frags / DL_TCP_CHUNK_FRAGS + 1;
 	dl_wheel_init(&t->wheel, DL_TCP_TICK_SHIFT, s->now, dl_tcp_timer_fire, t);

@@ -289,6 +289,27 @@ static void test_established_ooo_full_window_held(void **state)
 	assert_memory_equal(f->rx + (nseg - 1) * mss, big + (nseg - 1) * 1000, mss);
 }
 
+static void edit_huge_window(struct dl_stack_config *c)
+{
+	c->tcp.wscale = 14;
+	c->tcp.rcv_wnd = 256u << 20;
+}
+
+/* The derived buffer and out-of-order bounds stay within the 16-bit
+ * per-connection counts they bound (rx_nbufs, ooo_segs), whatever the
+ * window: a 256 MiB window would derive 183,000 out-of-order segments. */
+static void test_established_huge_window_bounds_fit_counters(void **state)
+{
+	struct tf *f = tf_new(edit_huge_window);
+	(void)state;
+
+	assert_int_equal(f->t->p.rcv_wnd, 256u << 20);
+	assert_true(f->t->rx_bufs_max <= UINT16_MAX);
+	assert_true(f->t->p.ooo_max_segs <= UINT16_MAX);
+	assert_true(f->t->p.ooo_max_segs >= 1000);
+	tf_free(f);
+}
+
 static void edit_bufcap(struct dl_stack_config *c)
 {
 	c->tcp.rx_bufs_max = 4;
@@ -1191,6 +1212,7 @@ int main(void)
 	    T(test_established_ooo_overlap_trimmed),
 	    cmocka_unit_test(test_established_ooo_limit_drops_and_counts),
 	    T(test_established_ooo_full_window_held),
+	    cmocka_unit_test(test_established_huge_window_bounds_fit_counters),
 	    cmocka_unit_test(test_established_rx_buffer_cap_shrinks_window),
 	    cmocka_unit_test(test_established_window_follows_application_credit),
 	    cmocka_unit_test(test_established_app_over_credit_dropped_until_returned),
