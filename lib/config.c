@@ -35,8 +35,20 @@ enum common_key {
 	OPT_APP_RX_CREDIT,
 	OPT_STATS_ALL,
 	OPT_LOG_LEVEL,
+	OPT_ATTACH,
+	OPT_APP_CORES,
 	OPT_HELP,
 };
+
+_Static_assert(OPT_HELP < 32, "dl_config.given has a bit per option");
+
+/* What only the service sets in protected mode: an attached application
+ * gets these from dlibosd. */
+#define SERVICE_SIDE                                                                           \
+	((1u << OPT_IP) | (1u << OPT_GW) | (1u << OPT_MODE) | (1u << OPT_NET_CORES) |            \
+	 (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH) | (1u << OPT_IMPAIR) | (1u << OPT_PORT_ID) |  \
+	 (1u << OPT_RX_DESC) | (1u << OPT_TX_DESC) | (1u << OPT_RX_BUFS) |                       \
+	 (1u << OPT_NO_HW_OFFLOAD) | (1u << OPT_APP_RX_CREDIT))
 
 static const struct dl_app_opt common_opts[] = {
     {"ip", "A.B.C.D/NN", "our IPv4 address and prefix length (required)", OPT_IP},
@@ -66,12 +78,18 @@ static const struct dl_app_opt common_opts[] = {
      OPT_APP_RX_CREDIT},
     {"stats-all", NULL, "print all counters on exit (default: the non-zero ones)", OPT_STATS_ALL},
     {"log-level", "err|warn|info|debug", "runtime log level (default info)", OPT_LOG_LEVEL},
+    {"attach", "PATH",
+     "protected mode: attach to the dlibosd service listening at PATH (no EAL arguments, "
+     "no --ip: the service owns the port)",
+     OPT_ATTACH},
+    {"app-cores", "N", "with --attach: application cores (threads) to run (default 1)",
+     OPT_APP_CORES},
     {"help", NULL, "print this help and exit", OPT_HELP},
 };
 
 #define N_COMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 
-static const char *const mode_names[] = {"rtc", "dlibos"};
+static const char *const mode_names[] = {"rtc", "dlibos", "protected", "attached"};
 static const char *const idle_names[] = {"auto", "poll", "pause", "sleep"};
 static const char *const layout_names[] = {"naive", "quadrant-all", "quadrant-dedicated"};
 static const char *const dispatch_names[] = {"rr", "least-loaded"};
@@ -79,7 +97,7 @@ static const char *const log_names[] = {"err", "warn", "info", "debug"};
 
 const char *dl_mode_name(enum dl_mode m)
 {
-	return (unsigned)m < 2 ? mode_names[m] : "?";
+	return (unsigned)m < 4 ? mode_names[m] : "?";
 }
 
 const char *dl_idle_name(enum dl_idle_policy p)
@@ -377,6 +395,14 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 			return -1;
 		cfg->log_level = e;
 		return 0;
+	case OPT_ATTACH:
+		cfg->attach = v;
+		return 0;
+	case OPT_APP_CORES:
+		if (parse_count("app-cores", v, 1, DL_MAX_CORES, &u, err, errlen) != 0)
+			return -1;
+		cfg->app_cores = (unsigned)u;
+		return 0;
 	case OPT_HELP:
 		cfg->help = true;
 		return 0;
@@ -393,9 +419,49 @@ static const struct dl_app_opt *find_opt(const struct dl_app_opt *opts, unsigned
 	return NULL;
 }
 
+/* The name of the first common option given in `mask`. */
+static const char *first_given(const struct dl_config *cfg, uint32_t mask)
+{
+	for (unsigned i = 0; i < N_COMMON; i++)
+		if ((cfg->given & mask) >> common_opts[i].key & 1)
+			return common_opts[i].name;
+	return "?";
+}
+
+/* Protected mode, both sides. */
+static int check_protected(const struct dl_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->attach != NULL) {
+		if (cfg->service)
+			return fail(err, errlen, "--attach is for applications, not for the service");
+		if (cfg->given & SERVICE_SIDE)
+			return fail(err, errlen,
+				    "--%s is the service's option: an application attached with "
+				    "--attach gets the port, the address and the network cores from "
+				    "dlibosd (give it --app-cores, --idle, --log-level and its own "
+				    "options)",
+				    first_given(cfg, SERVICE_SIDE));
+		return 0;
+	}
+	if (cfg->given & (1u << OPT_APP_CORES))
+		return fail(err, errlen, "--app-cores applies to --attach (protected mode)");
+	if (cfg->service &&
+	    (cfg->given & ((1u << OPT_MODE) | (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH))))
+		return fail(err, errlen,
+			    "--%s does not apply to dlibosd: every lcore is a network core and the "
+			    "application cores are in the attached processes",
+			    first_given(cfg, (1u << OPT_MODE) | (1u << OPT_LAYOUT) |
+						 (1u << OPT_DISPATCH)));
+	return 1; /* not attached: the other checks apply */
+}
+
 /* Cross-option checks once everything is parsed. */
 static int check_config(const struct dl_config *cfg, char *err, size_t errlen)
 {
+	int rc = check_protected(cfg, err, errlen);
+
+	if (rc <= 0)
+		return rc;
 	if (cfg->ip == 0)
 		return fail(err, errlen, "--ip A.B.C.D/NN is required");
 	if (cfg->gw != 0) {
@@ -406,7 +472,7 @@ static int check_config(const struct dl_config *cfg, char *err, size_t errlen)
 			return fail(err, errlen, "--gw is not inside the --ip subnet (/%u)",
 				    cfg->prefix_len);
 	}
-	if (cfg->net_cores != 0 && cfg->mode != DL_MODE_DLIBOS)
+	if (cfg->net_cores != 0 && cfg->mode != DL_MODE_DLIBOS && !cfg->service)
 		return fail(err, errlen,
 			    "--net-cores applies to --mode dlibos (in rtc mode every lcore is a "
 			    "net core)");
@@ -459,6 +525,7 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
 		if (common) {
 			if (apply_common(cfg, o->key, value, err, errlen) != 0)
 				return DL_PARSE_ERROR;
+			cfg->given |= 1u << o->key;
 		} else if (app->handle == NULL ||
 			   app->handle(app->arg, o->key, value, err, errlen) != 0) {
 			if (errlen > 0 && err[0] == '\0')
@@ -499,6 +566,9 @@ void dl_config_usage(FILE *f, const struct dl_app_args *app)
 	const char *prog = app != NULL && app->prog != NULL ? app->prog : "dlibos-app";
 
 	fprintf(f, "Usage: %s [EAL options] -- --ip A.B.C.D/NN [options]\n", prog);
+	if (strcmp(prog, "dlibosd") != 0)
+		fprintf(f, "   or: %s --attach PATH [--app-cores N] [options]   (protected mode)\n",
+			prog);
 	if (app != NULL && app->summary != NULL)
 		fprintf(f, "%s\n", app->summary);
 	fprintf(f, "\nEAL options (before --) are DPDK's; always name the device, e.g.\n"

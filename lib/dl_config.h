@@ -30,6 +30,12 @@
 enum dl_mode {
 	DL_MODE_RTC = 0, /**< every core runs driver, stack and application */
 	DL_MODE_DLIBOS,	 /**< net cores and application cores, NoC between them */
+	/** protected mode, the service (dlibosd): every core a net core; the
+	 *  application cores live in attached processes (not a --mode value) */
+	DL_MODE_PROTECTED,
+	/** protected mode, an application process attached to the service
+	 *  (--attach PATH; not a --mode value) */
+	DL_MODE_ATTACHED,
 };
 
 /** What a core does when a loop iteration found no work. */
@@ -74,6 +80,12 @@ struct dl_config {
 	bool stats_all;	    /**< print zero counters too */
 	int log_level;	    /**< dl_log_level; -1 = not given */
 	bool help;	    /**< --help was given */
+	const char *attach; /**< --attach PATH: protected mode, attach to the service there */
+	unsigned app_cores; /**< --app-cores (with --attach; 0 = not given: 1) */
+	/** Set before parsing by the service (dlibosd): its rules apply
+	 *  (every lcore a net core, no --mode, no --attach). */
+	bool service;
+	uint32_t given; /**< bit per common option given (internal) */
 };
 
 /** One application option. */

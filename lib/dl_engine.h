@@ -13,7 +13,23 @@
  *           by the dispatch policy and the accepting core owns the
  *           connection (§3.4).
  *
- * In both modes network cores exchange frames of flows they do not own
+ *   protected  (the dlibosd service) every core is a network core; the
+ *           application cores live in separate processes attached to
+ *           application slots: each slot has its own NoC fabric (a memfd
+ *           shared with that process only), its own TX region (the
+ *           application's memory, mapped read-only here) and its own range
+ *           of application indexes (slot s core j = s * slot_cores + j).
+ *           Network cores poll the endpoints of every active slot; the
+ *           control thread attaches and detaches slots (dl_engine_slot_*)
+ *           and network cores follow through an atomic generation word.
+ *           Every command is validated against the sending slot (TX
+ *           region, connection ownership, offers, policy, rate).
+ *   attached   (an application process in protected mode) the application
+ *           cores of one slot, over the slot's fabric mapped from the
+ *           service; cores 0..net_cores-1 stand for the service's network
+ *           cores and are never run here.
+ *
+ * In every mode network cores exchange frames of flows they do not own
  * (devices without RSS) and learned ARP mappings over the NoC.
  *
  * Layouts (paper Figure 3): naive (first cores network, rest application,
@@ -31,6 +47,7 @@
 
 #include "dl_config.h"
 #include "dl_hal.h"
+#include "dl_policy.h"
 #include "dl_stack.h"
 #include "dlibos/dlibos.h"
 
@@ -51,6 +68,15 @@ struct dl_engine_conf {
 	uint64_t app_rx_credit;   /**< RX bytes an application core may hold, per network
 				       core (0: DL_ENGINE_DEFAULT_RX_CREDIT) */
 	bool quiet;               /**< do not print the layout */
+	/* protected (service) */
+	unsigned app_slots;       /**< application slots (0: 4) */
+	unsigned slot_cores;      /**< application cores per slot at most (0: 4);
+				       app_slots * slot_cores <= DL_MAX_CORES */
+	uint32_t bad_command_limit; /**< invalid commands before a slot is kicked
+				       (per network core; 0: 1000, UINT32_MAX: never) */
+	/* attached (application process): given, not owned */
+	struct dl_noc_fabric *fab; /**< the slot's fabric, attached */
+	struct dl_region *tx_region; /**< the application's TX region */
 };
 
 /** Default RX credit of an application core, per network core. */
@@ -100,5 +126,88 @@ uint64_t dl_engine_noc_messages(const struct dl_engine *e);
 
 /** The stack of network core `net` (tests), NULL before its core started. */
 struct dl_stack *dl_engine_stack(const struct dl_engine *e, unsigned net);
+
+/* ---- protected mode: application slots (control thread) ---------------- */
+
+/** Slot states (the network cores follow them). */
+enum dl_slot_state {
+	DL_SLOT_FREE = 0,      /**< nothing attached */
+	DL_SLOT_ACTIVE = 1,    /**< network cores poll its channels */
+	DL_SLOT_DETACHING = 2, /**< network cores abort its connections and let go */
+};
+
+/** Why a network core asks for a slot to be detached (dl_engine_slot_kicked()). */
+enum dl_slot_kick {
+	DL_KICK_NONE = 0,
+	DL_KICK_BAD_COMMANDS = 1, /**< more invalid commands than the limit */
+	DL_KICK_BROKEN_CHANNEL = 2, /**< a channel with the application is broken */
+	DL_KICK_STUCK = 3,	  /**< it does not read its events (overflow cap reached) */
+};
+
+/** What the control plane grants an application process. */
+struct dl_slot_grant {
+	unsigned n_app;	      /**< application cores, 1 .. slot_cores */
+	struct dl_region *tx; /**< its TX region, mapped read-only; owned by the slot from
+				   a successful attach until release */
+	const struct dl_policy_rule *policy; /**< what it may do (NULL: anything) */
+	char name[32];	      /**< for logs */
+	uint32_t uid;
+	int32_t pid;
+};
+
+/** Network cores. */
+unsigned dl_engine_net_cores(const struct dl_engine *e);
+
+/** Capacity of the NoC channels, in words. */
+unsigned dl_engine_noc_words(const struct dl_engine *e);
+
+/** Number of slots (0 unless protected). */
+unsigned dl_engine_slots(const struct dl_engine *e);
+
+/** Application cores per slot at most. */
+unsigned dl_engine_slot_cores(const struct dl_engine *e);
+
+/** A slot's state. */
+enum dl_slot_state dl_engine_slot_state(const struct dl_engine *e, unsigned slot);
+
+/**
+ * Attach a FREE slot: create its fabric (sealed memfd), every network
+ * core's endpoint on it, register the TX region with the NIC, then publish
+ * ACTIVE. The network cores start polling it at their next iteration.
+ * @return 0, or -1 with err written (the grant's region is left to the caller).
+ */
+int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_slot_grant *g,
+			  char *err, size_t errlen);
+
+/** The slot's fabric region (its fd goes to the application), NULL when FREE. */
+struct dl_region *dl_engine_slot_fabric(const struct dl_engine *e, unsigned slot);
+
+/** Bytes of channel memory in the slot's fabric. */
+size_t dl_engine_slot_fabric_len(const struct dl_engine *e, unsigned slot);
+
+/** ACTIVE -> DETACHING: every network core aborts the slot's connections and lets go. */
+void dl_engine_slot_detach(struct dl_engine *e, unsigned slot);
+
+/** True once every network core has let go of a DETACHING slot. */
+bool dl_engine_slot_quiet(const struct dl_engine *e, unsigned slot);
+
+/**
+ * With the cores stopped (shutdown): do every network core's detach work
+ * for a DETACHING slot on the calling thread.
+ */
+void dl_engine_slot_detach_stopped(struct dl_engine *e, unsigned slot);
+
+/**
+ * DETACHING and quiet -> FREE: destroy the endpoints and the fabric,
+ * unregister the TX region and hand it back in *tx (the caller unmaps it,
+ * after in-flight transmissions are done), release the slot's ports.
+ */
+void dl_engine_slot_release(struct dl_engine *e, unsigned slot, struct dl_region **tx);
+
+/** Why a network core wants the slot detached (enum dl_slot_kick), 0 if none. */
+int dl_engine_slot_kicked(const struct dl_engine *e, unsigned slot);
+
+/** An eventfd the network cores write when they kick a slot (-1: none). */
+void dl_engine_set_kick_fd(struct dl_engine *e, int fd);
 
 #endif /* DL_ENGINE_H */

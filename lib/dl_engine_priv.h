@@ -35,10 +35,23 @@ enum dl_eng_cnt {
 	ENG_BAD_COMMAND,     /* command misrouted or referencing foreign memory */
 	ENG_DEFERRED_DROP,   /* rtc error events lost: deferred queue full */
 	ENG_DISPATCHED,      /* new connections offered to application cores */
+	/* protected mode */
+	ENG_CMD_BAD_REGION,  /* SEND fragment outside the sender's TX region */
+	ENG_CMD_NOT_OWNER,   /* command on a connection another core owns or was offered */
+	ENG_CMD_BAD_RECV_DONE, /* recv_done beyond what was delivered */
+	ENG_CMD_MALFORMED,   /* undecodable or wrong-class message from an application */
+	ENG_POLICY_DENIED,   /* listen/connect refused by the policy */
+	ENG_THROTTLED,       /* slot polls skipped: rate limit reached */
+	ENG_EVENT_DETACHED,  /* events for a detached application, dropped */
+	ENG_OFFER_TABLE_FULL, /* new connections refused: offer table full */
+	ENG_SLOT_ON,         /* slots this network core started polling */
+	ENG_SLOT_OFF,        /* slots it let go of */
+	ENG_SLOT_KICKS,      /* slots it asked to detach */
 	ENG_NCNT
 };
 
 struct dl_ecore;
+struct dl_netglue;
 
 /* A listening port on one network core and the app cores listening to it. */
 struct dl_listener {
@@ -46,6 +59,59 @@ struct dl_listener {
 	bool used;
 	uint64_t apps; /* bit a: app core a listens */
 	unsigned rr;
+};
+
+/* ---- protected mode ---- */
+
+/* Cap on the events waiting for one application core (words), per network
+ * core: an application that stops reading them is detached rather than
+ * let grow the service's memory. */
+#define DL_SLOT_OVF_LIMIT_WORDS (4u << 20)
+
+/* Offers (connections offered to an application core, not yet accepted),
+ * per network core: open addressing, linear probing. */
+#define DL_OFFER_BITS 12
+#define DL_OFFERS (1u << DL_OFFER_BITS)
+
+struct dl_offer {
+	uint32_t id;
+	uint8_t app; /* application index + 1; 0 = empty */
+};
+
+/* An application slot (control side). state, acks and kick are atomics;
+ * the rest is written by the control thread before it publishes ACTIVE
+ * (release) and read by network cores after they saw it (acquire). */
+struct dl_slot {
+	int state;     /* enum dl_slot_state */
+	uint64_t acks; /* bit n: network core n let go of this DETACHING slot */
+	int kick;      /* enum dl_slot_kick, first reason wins */
+	unsigned idx;
+	unsigned base;	/* first application index */
+	unsigned n_app; /* application cores attached */
+	struct dl_region *fab_region;
+	struct dl_noc_fabric *fab;
+	struct dl_noc_ep *ep[DL_MAX_CORES]; /* per network core */
+	struct dl_region *tx;
+	bool tx_registered;
+	struct dl_slot_grant grant;
+};
+
+/* A network core's view of a slot. */
+struct dl_netslot {
+	struct dl_netglue *g;
+	struct dl_slot *slot;
+	struct dl_noc_ep *ep;
+	bool on;
+	bool kicked;
+	uint64_t bad;		  /* invalid commands in this attachment */
+	unsigned denials_logged;
+	struct dl_bucket send, cmds;
+};
+
+/* Where events for an application index go. */
+struct dl_route {
+	struct dl_noc_ep *ep; /* NULL: nowhere (not attached) */
+	uint16_t dst;	      /* core on that endpoint's fabric */
 };
 
 /* Network-core side of the engine. */
@@ -56,6 +122,15 @@ struct dl_netglue {
 	struct dl_listener listeners[DL_MAX_LISTENERS];
 	uint32_t app_conns[DL_MAX_CORES];  /* connections owned, per app core */
 	uint64_t app_mask;                 /* app cores this net core serves */
+	unsigned napp;                     /* application index space */
+	struct dl_route route[DL_MAX_CORES];
+	const struct dl_region *tx_of[DL_MAX_CORES]; /* TX region each app's SENDs use */
+	/* protected mode */
+	uint64_t slot_gen;		   /* last generation seen */
+	uint32_t slots_on;		   /* bit s: polling slot s */
+	struct dl_netslot *ns;		   /* per slot */
+	struct dl_offer *offers;	   /* DL_OFFERS */
+	unsigned noffers;
 	uint64_t msg[DL_MSG_MAX_WORDS];
 };
 
@@ -110,10 +185,25 @@ struct dl_engine {
 	struct dl_noc_fabric *fab;
 	struct dl_region *tx_region;
 	struct dl_txmem txmem;
+	bool owns_fab, owns_tx; /* attached mode borrows both */
+	/* protected mode */
+	unsigned napp;		/* application index space: n_app, or slots * slot_cores */
+	unsigned nslots, slot_cores;
+	uint32_t bad_limit;
+	struct dl_slot *slots;
+	uint64_t slot_gen;	/* atomic: bumped at every slot state change */
+	uint8_t *port_owner;	/* 65536 entries: slot + 1 listening there, 0 none (atomic) */
+	int kick_fd;
 };
 
 /* netglue.c */
 struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c);
+/* protected mode: follow slot changes; poll / flush the active slots. */
+void dl_netglue_slots_update(struct dl_netglue *g, uint64_t now);
+unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now);
+unsigned dl_netglue_slots_flush(struct dl_netglue *g);
+/* Let go of a slot now (cores stopped, or the core's own detach). */
+void dl_netglue_slot_off(struct dl_netglue *g, unsigned slot);
 void dl_netglue_destroy(struct dl_netglue *g);
 extern const struct dl_stack_upcalls dl_netglue_upcalls_noc;
 extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;

@@ -26,6 +26,7 @@
 
 #include "dl_config.h"
 #include "dl_hal.h"
+#include "dl_service.h"
 #include "dl_stack.h"
 #include "dl_stats.h"
 #include "dlibos/dlibos.h"
@@ -102,6 +103,10 @@ struct dl_runtime {
 	int failed;  /**< cores whose start-up failed (atomic) */
 	uint64_t port_cnt[9];
 	struct dl_counter_block port_blk;
+	/* protected mode, the service (dlibosd) */
+	bool service;
+	struct dl_service_conf svc_conf;
+	struct dl_service *svc;
 };
 
 /**
@@ -114,6 +119,23 @@ struct dl_runtime {
  */
 int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
 		    const char *summary);
+
+/**
+ * The whole life of the protected-mode service, dlibosd: the same as
+ * dl_runtime_main() without an application, every lcore a network core,
+ * plus the control plane (dl_service.h) and dlibosd's options (--ctl,
+ * --policy, --app-slots, --app-cores-max, --max-bad-commands).
+ */
+int dl_runtime_service_main(int argc, char **argv, const char *prog, const char *summary);
+
+/** Point the parser's application hooks at an application's options. */
+void dl_runtime_app_args(struct dl_app_args *args, const struct dlibos_app *app);
+
+/** Install the handlers: SIGINT/SIGTERM stop, SIGUSR1 asks for the counters. */
+void dl_runtime_install_signals(void);
+
+/** True (once) after SIGUSR1. */
+bool dl_runtime_dump_requested(void);
 
 /** Ask every core to stop (async-signal-safe). */
 void dl_runtime_stop(void);

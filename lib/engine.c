@@ -11,12 +11,16 @@
  *     all:     flush the NoC (publish ring tails, drain overflow queues)
  */
 #include "dl_engine_priv.h"
+#include "dl_ctl.h"
 #include "dl_log.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RX_BURST 32
 #define NOC_BUDGET 256
@@ -35,6 +39,17 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_BAD_COMMAND] = "drop_bad_command",
 	[ENG_DEFERRED_DROP] = "drop_deferred_error_overflow",
 	[ENG_DISPATCHED] = "connections_dispatched",
+	[ENG_CMD_BAD_REGION] = "cmd_reject_bad_region",
+	[ENG_CMD_NOT_OWNER] = "cmd_reject_not_owner",
+	[ENG_CMD_BAD_RECV_DONE] = "cmd_reject_recv_done",
+	[ENG_CMD_MALFORMED] = "cmd_reject_malformed",
+	[ENG_POLICY_DENIED] = "policy_denied",
+	[ENG_THROTTLED] = "policy_throttled_polls",
+	[ENG_EVENT_DETACHED] = "drop_event_detached",
+	[ENG_OFFER_TABLE_FULL] = "drop_conn_offer_table_full",
+	[ENG_SLOT_ON] = "slot_attached",
+	[ENG_SLOT_OFF] = "slot_detached",
+	[ENG_SLOT_KICKS] = "slot_kicked",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -84,6 +99,19 @@ static int assign_roles(struct dl_engine *e, char *err, size_t errlen)
 	if (e->conf.mode == DL_MODE_RTC) {
 		for (unsigned i = 0; i < n; i++)
 			e->cores[i].role = DL_ROLE_NET | (e->conf.app != NULL ? DL_ROLE_APP : 0);
+		return 0;
+	}
+	if (e->conf.mode == DL_MODE_PROTECTED) {
+		for (unsigned i = 0; i < n; i++)
+			e->cores[i].role = DL_ROLE_NET;
+		return 0;
+	}
+	if (e->conf.mode == DL_MODE_ATTACHED) {
+		if (e->conf.app == NULL || want == 0 || want >= n)
+			return fail(err, errlen, "attached engine: bad core counts (%u of %u)", want,
+				    n);
+		for (unsigned i = 0; i < n; i++)
+			e->cores[i].role = i < want ? DL_ROLE_NET : DL_ROLE_APP;
 		return 0;
 	}
 	if (e->conf.app == NULL)
@@ -141,6 +169,11 @@ static int assign_roles(struct dl_engine *e, char *err, size_t errlen)
  * application unless quadrant-dedicated separates them. */
 static void assign_links(struct dl_engine *e)
 {
+	if (e->conf.mode == DL_MODE_ATTACHED) {
+		/* The slot fabric's plan, exactly as the service made it. */
+		dl_ctl_slot_links(e->n_net, e->n_app, e->links);
+		return;
+	}
 	for (unsigned s = 0; s < e->ncores; s++) {
 		for (unsigned d = 0; d < e->ncores; d++) {
 			const struct dl_ecore *a = &e->cores[s], *b = &e->cores[d];
@@ -181,6 +214,50 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* Attached mode: the TX region and fabric come from the control plane. */
+static int borrow_tx_memory(struct dl_engine *e, char *err, size_t errlen)
+{
+	e->tx_region = e->conf.tx_region;
+	if (e->tx_region == NULL || e->conf.fab == NULL)
+		return fail(err, errlen, "attached engine needs the slot's fabric and TX region");
+	if (dl_txmem_init(&e->txmem, e->tx_region) != 0) {
+		e->tx_region = NULL;
+		return fail(err, errlen, "out of memory");
+	}
+	e->fab = e->conf.fab;
+	return 0;
+}
+
+/* Protected mode: the slot table and the port owners. */
+static int create_slots(struct dl_engine *e, char *err, size_t errlen)
+{
+	e->nslots = e->conf.app_slots ? e->conf.app_slots : 4;
+	e->slot_cores = e->conf.slot_cores ? e->conf.slot_cores : 4;
+	e->bad_limit = e->conf.bad_command_limit ? e->conf.bad_command_limit : 1000;
+	if (e->nslots > 32 || (uint64_t)e->nslots * e->slot_cores > DL_MAX_CORES)
+		return fail(err, errlen,
+			    "%u application slots of %u cores: at most %d application cores in all "
+			    "(and 32 slots)",
+			    e->nslots, e->slot_cores, DL_MAX_CORES);
+	e->napp = e->nslots * e->slot_cores;
+	e->slots = calloc(e->nslots, sizeof(*e->slots));
+	e->port_owner = calloc(65536, 1);
+	if (e->slots == NULL || e->port_owner == NULL)
+		return fail(err, errlen, "out of memory");
+	for (unsigned s = 0; s < e->nslots; s++) {
+		e->slots[s].idx = s;
+		e->slots[s].base = s * e->slot_cores;
+	}
+	return 0;
+}
+
+static void engine_free(struct dl_engine *e)
+{
+	free(e->slots);
+	free(e->port_owner);
+	free(e);
+}
+
 struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err, size_t errlen)
 {
 	struct dl_engine *e;
@@ -188,13 +265,14 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 	if (conf->ncores == 0 || conf->ncores > DL_MAX_CORES)
 		return fail(err, errlen, "need 1..%d cores, have %u", DL_MAX_CORES, conf->ncores),
 		       NULL;
-	if (conf->nic == NULL)
+	if (conf->nic == NULL && conf->mode != DL_MODE_ATTACHED)
 		return fail(err, errlen, "engine needs a NIC"), NULL;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return fail(err, errlen, "out of memory"), NULL;
 	e->conf = *conf;
 	e->ncores = conf->ncores;
+	e->kick_fd = -1;
 	assign_quadrants(e);
 	if (assign_roles(e, err, errlen) != 0) {
 		free(e);
@@ -215,26 +293,41 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 			e->app_core[e->n_app++] = (int)i;
 		}
 	}
-	if (e->n_net > conf->nic->nb_queues) {
+	e->napp = e->n_app;
+	if (conf->nic != NULL && e->n_net > conf->nic->nb_queues) {
 		fail(err, errlen, "%u network cores but the NIC has %u queues", e->n_net,
 		     conf->nic->nb_queues);
 		free(e);
 		return NULL;
 	}
 	assign_links(e);
-	if (e->ncores > 1) {
-		e->fab = dl_noc_fabric_create(e->ncores, conf->noc_words ? conf->noc_words : 4096,
-					      e->links);
-		if (e->fab == NULL) {
-			fail(err, errlen, "cannot create the NoC fabric: %s", strerror(errno));
-			free(e);
+	if (conf->mode == DL_MODE_PROTECTED && create_slots(e, err, errlen) != 0) {
+		engine_free(e);
+		return NULL;
+	}
+	if (conf->mode == DL_MODE_ATTACHED) {
+		if (borrow_tx_memory(e, err, errlen) != 0) {
+			engine_free(e);
 			return NULL;
 		}
-	}
-	if (conf->app != NULL && create_tx_memory(e, err, errlen) != 0) {
-		dl_noc_fabric_destroy(e->fab);
-		free(e);
-		return NULL;
+	} else {
+		if (e->ncores > 1) {
+			e->fab = dl_noc_fabric_create(
+			    e->ncores, conf->noc_words ? conf->noc_words : 4096, e->links);
+			if (e->fab == NULL) {
+				fail(err, errlen, "cannot create the NoC fabric: %s",
+				     strerror(errno));
+				engine_free(e);
+				return NULL;
+			}
+			e->owns_fab = true;
+		}
+		if (conf->app != NULL && create_tx_memory(e, err, errlen) != 0) {
+			dl_noc_fabric_destroy(e->fab);
+			engine_free(e);
+			return NULL;
+		}
+		e->owns_tx = e->tx_region != NULL;
 	}
 	/* Each network core's stack enforces the credit (see dl_tcp_params). */
 	e->conf.stack.tcp.app_rx_credit = conf->app_rx_credit ? conf->app_rx_credit
@@ -247,8 +340,18 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 
 void dl_engine_print_layout(const struct dl_engine *e, FILE *f)
 {
+	if (e->conf.mode == DL_MODE_ATTACHED) {
+		fprintf(f, "dlibos: attached, %u application core(s), %u network core(s) in the "
+			   "service\n",
+			e->n_app, e->n_net);
+		fflush(f);
+		return;
+	}
 	fprintf(f, "dlibos: mode %s, %u cores: %u network, %u application", dl_mode_name(e->conf.mode),
 		e->ncores, e->n_net, e->n_app);
+	if (e->conf.mode == DL_MODE_PROTECTED)
+		fprintf(f, " (in %u slots of up to %u cores for attached processes)", e->nslots,
+			e->slot_cores);
 	if (e->conf.mode == DL_MODE_DLIBOS)
 		fprintf(f, ", layout %s (%u quadrants), dispatch %s", dl_layout_name(e->conf.layout),
 			e->nquadrants, dl_dispatch_name(e->conf.dispatch));
@@ -359,6 +462,8 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	c->now = now_us;
 	if (c->app != NULL)
 		c->app->now = now_us;
+	if (c->net != NULL && e->nslots != 0)
+		dl_netglue_slots_update(c->net, now_us);
 	if (c->stack != NULL) {
 		struct dl_rx_pkt pkts[RX_BURST];
 		uint16_t n = dl_nic_rx_burst(e->conf.nic, (uint16_t)c->net_idx, pkts, RX_BURST);
@@ -369,6 +474,8 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	}
 	if (c->ep != NULL)
 		work += dl_noc_poll(c->ep, NOC_BUDGET, on_msg, c);
+	if (c->net != NULL && c->net->slots_on != 0)
+		work += dl_netglue_slots_poll(c->net, now_us);
 	if (c->stack != NULL)
 		dl_stack_poll(c->stack, now_us);
 	if (c->app != NULL) {
@@ -383,6 +490,8 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 		dl_stack_flush(c->stack);
 	if (c->ep != NULL && dl_noc_flush(c->ep) > 0)
 		work++; /* overflow still draining: stay awake */
+	if (c->net != NULL && c->net->slots_on != 0)
+		work += dl_netglue_slots_flush(c->net);
 	return work;
 }
 
@@ -455,16 +564,28 @@ void dl_engine_destroy(struct dl_engine *e)
 {
 	if (e == NULL)
 		return;
+	for (unsigned s = 0; s < e->nslots; s++) {
+		struct dl_region *tx = NULL;
+		if (e->slots[s].state == DL_SLOT_FREE)
+			continue;
+		DL_WARN("slot %u still attached when the engine is destroyed", s);
+		if (e->slots[s].state == DL_SLOT_ACTIVE)
+			dl_engine_slot_detach(e, s);
+		dl_engine_slot_release(e, s, &tx);
+		dl_region_destroy(tx);
+	}
 	if (e->tx_region != NULL) {
-		if (e->conf.nic->ops->mem_unregister != NULL)
+		if (e->owns_tx && e->conf.nic->ops->mem_unregister != NULL)
 			e->conf.nic->ops->mem_unregister(e->conf.nic, e->tx_region);
 		dl_txmem_fini(&e->txmem);
-		dl_region_destroy(e->tx_region);
+		if (e->owns_tx)
+			dl_region_destroy(e->tx_region);
 	}
-	dl_noc_fabric_destroy(e->fab);
+	if (e->owns_fab)
+		dl_noc_fabric_destroy(e->fab);
 	if (dl_engine_current == e)
 		dl_engine_current = NULL;
-	free(e);
+	engine_free(e);
 }
 
 uint64_t dl_engine_noc_messages(const struct dl_engine *e)
@@ -482,4 +603,229 @@ struct dl_stack *dl_engine_stack(const struct dl_engine *e, unsigned net)
 	if (net >= e->n_net)
 		return NULL;
 	return e->cores[e->net_core[net]].stack;
+}
+
+/* ---- protected mode: application slots (control thread) ----------------- */
+
+static void bump_gen(struct dl_engine *e)
+{
+	__atomic_fetch_add(&e->slot_gen, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t net_mask(const struct dl_engine *e)
+{
+	return e->n_net >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << e->n_net) - 1;
+}
+
+unsigned dl_engine_slots(const struct dl_engine *e)
+{
+	return e->nslots;
+}
+
+unsigned dl_engine_slot_cores(const struct dl_engine *e)
+{
+	return e->slot_cores;
+}
+
+enum dl_slot_state dl_engine_slot_state(const struct dl_engine *e, unsigned slot)
+{
+	assert(slot < e->nslots);
+	return (enum dl_slot_state)__atomic_load_n(&e->slots[slot].state, __ATOMIC_ACQUIRE);
+}
+
+/* The slot's fabric memory: a memfd of its own (only its process gets the
+ * fd), sealed so that process cannot shrink it under the service. */
+static struct dl_region *slot_fabric_region(unsigned slot, size_t len)
+{
+	char name[32];
+	struct dl_region *r;
+
+	snprintf(name, sizeof(name), "slot%u-noc", slot);
+	r = dl_region_create(name, len, DL_REGION_SHARED);
+	if (r == NULL)
+		return NULL;
+	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+		int err = errno;
+		dl_region_destroy(r);
+		errno = err;
+		return NULL;
+	}
+	return r;
+}
+
+/* Free what slot_build made (endpoints, fabric, its region). */
+static void slot_unbuild(struct dl_engine *e, struct dl_slot *sl)
+{
+	for (unsigned n = 0; n < e->n_net; n++) {
+		dl_noc_ep_destroy(sl->ep[n]);
+		sl->ep[n] = NULL;
+	}
+	dl_noc_fabric_destroy(sl->fab);
+	sl->fab = NULL;
+	dl_region_destroy(sl->fab_region);
+	sl->fab_region = NULL;
+}
+
+/* Fabric and the network cores' endpoints (which accept only commands). */
+static int slot_build(struct dl_engine *e, struct dl_slot *sl, unsigned n_app, char *err,
+		      size_t errlen)
+{
+	const struct dl_noc_conf nc = {.no_stats = true, .ovf_limit_words = DL_SLOT_OVF_LIMIT_WORDS};
+	unsigned words = e->conf.noc_words ? e->conf.noc_words : 4096, ncores = e->n_net + n_app;
+	uint64_t links[DL_MAX_CORES];
+	size_t len;
+
+	dl_ctl_slot_links(e->n_net, n_app, links);
+	len = dl_noc_fabric_size(ncores, words, links);
+	sl->fab_region = len > 0 ? slot_fabric_region(sl->idx, len) : NULL;
+	if (sl->fab_region == NULL)
+		return fail(err, errlen, "slot %u: cannot create its NoC memory: %s", sl->idx,
+			    strerror(errno));
+	sl->fab = dl_noc_fabric_create_in(sl->fab_region, ncores, words, links);
+	if (sl->fab == NULL) {
+		slot_unbuild(e, sl);
+		return fail(err, errlen, "slot %u: cannot lay out its NoC: %s", sl->idx,
+			    strerror(errno));
+	}
+	for (unsigned n = 0; n < e->n_net; n++) {
+		sl->ep[n] = dl_noc_ep_create(sl->fab, n, &nc);
+		if (sl->ep[n] == NULL) {
+			slot_unbuild(e, sl);
+			return fail(err, errlen, "slot %u: cannot create the endpoints: %s",
+				    sl->idx, strerror(errno));
+		}
+		for (unsigned j = 0; j < n_app; j++)
+			dl_noc_set_accept(sl->ep[n], e->n_net + j, DL_MSG_CLASS_COMMAND);
+	}
+	return 0;
+}
+
+int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_slot_grant *g,
+			  char *err, size_t errlen)
+{
+	struct dl_nic *nic = e->conf.nic;
+	struct dl_slot *sl;
+
+	if (slot >= e->nslots)
+		return fail(err, errlen, "no slot %u", slot);
+	sl = &e->slots[slot];
+	if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != DL_SLOT_FREE)
+		return fail(err, errlen, "slot %u is in use", slot);
+	if (g->n_app == 0 || g->n_app > e->slot_cores || g->tx == NULL)
+		return fail(err, errlen, "slot %u: 1..%u application cores and a TX region", slot,
+			    e->slot_cores);
+	if (slot_build(e, sl, g->n_app, err, errlen) != 0)
+		return -1;
+	sl->tx_registered = nic != NULL && nic->ops->mem_register != NULL &&
+			    nic->ops->mem_register(nic, g->tx) == 0;
+	if (!sl->tx_registered)
+		DL_WARN("slot %u: the port could not register the TX memory of %s: its "
+			"fragments will be copied",
+			slot, g->name);
+	sl->tx = g->tx;
+	sl->n_app = g->n_app;
+	sl->grant = *g;
+	sl->kick = DL_KICK_NONE;
+	__atomic_store_n(&sl->acks, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->state, DL_SLOT_ACTIVE, __ATOMIC_RELEASE);
+	bump_gen(e);
+	return 0;
+}
+
+struct dl_region *dl_engine_slot_fabric(const struct dl_engine *e, unsigned slot)
+{
+	return slot < e->nslots ? e->slots[slot].fab_region : NULL;
+}
+
+size_t dl_engine_slot_fabric_len(const struct dl_engine *e, unsigned slot)
+{
+	const struct dl_slot *sl = slot < e->nslots ? &e->slots[slot] : NULL;
+	unsigned words = e->conf.noc_words ? e->conf.noc_words : 4096;
+	uint64_t links[DL_MAX_CORES];
+
+	if (sl == NULL || sl->fab == NULL)
+		return 0;
+	dl_ctl_slot_links(e->n_net, sl->n_app, links);
+	return dl_noc_fabric_size(e->n_net + sl->n_app, words, links);
+}
+
+void dl_engine_slot_detach(struct dl_engine *e, unsigned slot)
+{
+	struct dl_slot *sl = &e->slots[slot];
+
+	assert(slot < e->nslots);
+	if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != DL_SLOT_ACTIVE)
+		return;
+	__atomic_store_n(&sl->acks, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->state, DL_SLOT_DETACHING, __ATOMIC_RELEASE);
+	bump_gen(e);
+}
+
+bool dl_engine_slot_quiet(const struct dl_engine *e, unsigned slot)
+{
+	const struct dl_slot *sl = &e->slots[slot];
+
+	return __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == DL_SLOT_DETACHING &&
+	       (__atomic_load_n(&sl->acks, __ATOMIC_ACQUIRE) & net_mask(e)) == net_mask(e);
+}
+
+void dl_engine_slot_detach_stopped(struct dl_engine *e, unsigned slot)
+{
+	struct dl_slot *sl = &e->slots[slot];
+
+	if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != DL_SLOT_DETACHING)
+		return;
+	for (unsigned n = 0; n < e->n_net; n++) {
+		struct dl_ecore *c = &e->cores[e->net_core[n]];
+		if (c->net != NULL && c->stack != NULL)
+			dl_netglue_slot_off(c->net, slot);
+		else
+			__atomic_fetch_or(&sl->acks, UINT64_C(1) << n, __ATOMIC_RELEASE);
+	}
+}
+
+void dl_engine_slot_release(struct dl_engine *e, unsigned slot, struct dl_region **tx)
+{
+	struct dl_slot *sl = &e->slots[slot];
+	struct dl_nic *nic = e->conf.nic;
+
+	*tx = NULL;
+	if (!dl_engine_slot_quiet(e, slot)) {
+		DL_ERR("slot %u released while network cores still use it (ignored)", slot);
+		return;
+	}
+	slot_unbuild(e, sl);
+	if (sl->tx_registered && nic->ops->mem_unregister != NULL)
+		nic->ops->mem_unregister(nic, sl->tx);
+	*tx = sl->tx;
+	for (unsigned port = 0; port < 65536; port++)
+		if (__atomic_load_n(&e->port_owner[port], __ATOMIC_RELAXED) == slot + 1)
+			__atomic_store_n(&e->port_owner[port], 0, __ATOMIC_RELEASE);
+	sl->tx = NULL;
+	sl->tx_registered = false;
+	sl->n_app = 0;
+	memset(&sl->grant, 0, sizeof(sl->grant));
+	__atomic_store_n(&sl->kick, DL_KICK_NONE, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->state, DL_SLOT_FREE, __ATOMIC_RELEASE);
+	bump_gen(e);
+}
+
+int dl_engine_slot_kicked(const struct dl_engine *e, unsigned slot)
+{
+	return slot < e->nslots ? __atomic_load_n(&e->slots[slot].kick, __ATOMIC_ACQUIRE) : 0;
+}
+
+void dl_engine_set_kick_fd(struct dl_engine *e, int fd)
+{
+	e->kick_fd = fd;
+}
+
+unsigned dl_engine_net_cores(const struct dl_engine *e)
+{
+	return e->n_net;
+}
+
+unsigned dl_engine_noc_words(const struct dl_engine *e)
+{
+	return e->conf.noc_words ? e->conf.noc_words : 4096;
 }

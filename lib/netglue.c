@@ -14,15 +14,41 @@
  * application's TX region, and the stack checks ownership and counts. A
  * rejected command gets a CMD_ERROR event; nothing is sent or freed.
  *
+ * protected mode (the dlibosd service): the application cores live in
+ * attached processes, one application slot each, reached through the
+ * slot's own fabric (struct dl_route per application index). The network
+ * core follows the slots' states (an atomic generation word, read once per
+ * iteration) and polls the endpoints of the active ones. On top of the
+ * checks above, every command is checked against the sending slot: SEND
+ * fragments must lie in that slot's TX region; a connection offered to an
+ * application core and not yet accepted may be accepted or refused only by
+ * that core (the offer table); listen and connect must be allowed by the
+ * slot's policy, and a port belongs to one slot; commands are taken only
+ * while the slot's rate buckets have tokens. Invalid commands (foreign
+ * memory, foreign connections, recv_done beyond what was delivered,
+ * undecodable or wrong-class messages) get an error event and a counter,
+ * and past the limit the network core asks the control thread to detach
+ * the application (a "kick"). When a slot detaches, the network core drops
+ * its routes first (later events are counted, not sent), aborts the
+ * application's connections (peers get RST, RX buffers return to the
+ * pool), forgets its listeners and offers, and acknowledges.
+ *
  * Network cores also exchange frames of flows they do not own (devices
  * without RSS) and learned ARP mappings.
  */
 #include "dl_engine_priv.h"
 #include "dl_log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Messages taken from one slot's channels per loop iteration. */
+#define SLOT_POLL_BUDGET 256
+/* Policy denials logged per attachment (then only counted). */
+#define DENIALS_LOGGED 10
 
 struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c)
 {
@@ -33,30 +59,119 @@ struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c)
 	g->e = e;
 	g->core = c;
 	g->net_idx = (unsigned)c->net_idx;
+	g->napp = e->napp;
 	for (unsigned a = 0; a < e->n_app; a++) {
 		int ac = e->app_core[a];
 		if (e->conf.mode == DL_MODE_RTC ? ac == (int)c->idx
 						 : (e->links[c->idx] & (1ull << ac)) != 0)
 			g->app_mask |= 1ull << a;
+		g->route[a] = (struct dl_route){c->ep, (uint16_t)ac};
+		g->tx_of[a] = e->tx_region;
+	}
+	if (e->nslots != 0) {
+		g->ns = calloc(e->nslots, sizeof(*g->ns));
+		g->offers = calloc(DL_OFFERS, sizeof(*g->offers));
+		if (g->ns == NULL || g->offers == NULL) {
+			dl_netglue_destroy(g);
+			return NULL;
+		}
+		for (unsigned s = 0; s < e->nslots; s++) {
+			g->ns[s].g = g;
+			g->ns[s].slot = &e->slots[s];
+		}
 	}
 	return g;
 }
 
 void dl_netglue_destroy(struct dl_netglue *g)
 {
+	if (g == NULL)
+		return;
+	free(g->ns);
+	free(g->offers);
 	free(g);
 }
+
+static void kick(struct dl_netslot *ns, int why);
 
 /* Send a message built in g->msg to application core `app`. */
 static void to_app(struct dl_netglue *g, unsigned app, int nwords)
 {
-	struct dl_engine *e = g->e;
+	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
+	int rc;
 
-	if (nwords <= 0 || app >= e->n_app ||
-	    dl_noc_send(g->core->ep, (unsigned)e->app_core[app], g->msg, (unsigned)nwords) != 0)
+	if (nwords <= 0 || r == NULL) {
 		g->core->cnt[ENG_NOC_SEND_FAIL]++;
-	else
+		return;
+	}
+	if (r->ep == NULL) {
+		g->core->cnt[ENG_EVENT_DETACHED]++; /* its application is gone */
+		return;
+	}
+	rc = dl_noc_send(r->ep, r->dst, g->msg, (unsigned)nwords);
+	if (rc == 0) {
 		g->core->cnt[ENG_EVENTS_SENT]++;
+		return;
+	}
+	g->core->cnt[ENG_NOC_SEND_FAIL]++;
+	if (g->ns != NULL && rc == -ENOMEM)
+		kick(&g->ns[app / g->e->slot_cores], DL_KICK_STUCK);
+}
+
+/* ---- offers (protected mode) ---------------------------------------------- */
+
+static unsigned offer_hash(uint32_t id)
+{
+	return (id * 2654435761u) >> (32 - DL_OFFER_BITS);
+}
+
+static struct dl_offer *offer_find(struct dl_netglue *g, uint32_t id)
+{
+	for (unsigned i = offer_hash(id);; i = (i + 1) & (DL_OFFERS - 1)) {
+		struct dl_offer *o = &g->offers[i];
+		if (o->app == 0)
+			return NULL;
+		if (o->id == id)
+			return o;
+	}
+}
+
+/* Remember that `id` was offered to application `app`. false when full
+ * (the table keeps a quarter free, so probes stay short and end). */
+static bool offer_add(struct dl_netglue *g, uint32_t id, unsigned app)
+{
+	if (g->noffers >= DL_OFFERS / 4 * 3)
+		return false;
+	for (unsigned i = offer_hash(id);; i = (i + 1) & (DL_OFFERS - 1)) {
+		if (g->offers[i].app == 0) {
+			g->offers[i] = (struct dl_offer){id, (uint8_t)(app + 1)};
+			g->noffers++;
+			return true;
+		}
+	}
+}
+
+/* Delete with backward shift (linear probing: no tombstones). */
+static void offer_del(struct dl_netglue *g, struct dl_offer *o)
+{
+	unsigned i = (unsigned)(o - g->offers), j = i;
+
+	for (;;) {
+		j = (j + 1) & (DL_OFFERS - 1);
+		if (g->offers[j].app == 0)
+			break;
+		unsigned k = offer_hash(g->offers[j].id);
+		/* Entry j may move to the hole i unless its home k lies
+		 * cyclically in (i, j]. */
+		bool stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+		if (!stays) {
+			g->offers[i] = g->offers[j];
+			i = j;
+		}
+	}
+	g->offers[i].app = 0;
+	assert(g->noffers > 0);
+	g->noffers--;
 }
 
 static struct dl_listener *listener_find(struct dl_netglue *g, uint16_t port)
@@ -70,7 +185,7 @@ static struct dl_listener *listener_find(struct dl_netglue *g, uint16_t port)
 /* Pick the application core a new connection is offered to. */
 static int dispatch(struct dl_netglue *g, struct dl_listener *l)
 {
-	unsigned n = g->e->n_app;
+	unsigned n = g->napp;
 	int best = -1;
 
 	if (g->e->conf.dispatch == DL_DISPATCH_LEAST_LOADED) {
@@ -104,6 +219,11 @@ static void noc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t p
 
 	if (app < 0) {
 		g->core->cnt[ENG_NO_LISTENER]++;
+		dl_stack_abort(g->core->stack, DL_APP_NONE, id);
+		return;
+	}
+	if (g->offers != NULL && !offer_add(g, id, (unsigned)app)) {
+		g->core->cnt[ENG_OFFER_TABLE_FULL]++;
 		dl_stack_abort(g->core->stack, DL_APP_NONE, id);
 		return;
 	}
@@ -172,8 +292,13 @@ static void noc_cleanup(void *arg, uint16_t app, uint32_t id)
 {
 	struct dl_netglue *g = arg;
 
-	if (app == DL_APP_NONE)
-		return; /* never accepted: the offered core learns it from accept's error */
+	if (app == DL_APP_NONE) {
+		/* Never accepted: the offered core learns it from accept's error. */
+		struct dl_offer *o = g->offers != NULL ? offer_find(g, id) : NULL;
+		if (o != NULL)
+			offer_del(g, o);
+		return;
+	}
 	if (g->app_conns[app] > 0)
 		g->app_conns[app]--;
 	to_app(g, app, dl_msg_enc_cleanup(g->msg, g->net_idx, id));
@@ -336,11 +461,35 @@ const struct dl_stack_upcalls dl_netglue_upcalls_rtc = {
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* Protected mode: the slot of an application index. */
+static struct dl_netslot *slot_of(struct dl_netglue *g, unsigned app)
+{
+	return g->ns != NULL ? &g->ns[app / g->e->slot_cores] : NULL;
+}
+
+/* Claim `port` for the slot of `app` on every network core (first come);
+ * 0 or -EADDRINUSE when another slot listens there. */
+static int claim_port(struct dl_netglue *g, unsigned app, uint16_t port)
+{
+	uint8_t want, cur = 0;
+
+	if (g->e->port_owner == NULL)
+		return 0;
+	want = (uint8_t)(app / g->e->slot_cores + 1);
+	if (__atomic_compare_exchange_n(&g->e->port_owner[port], &cur, want, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	return cur == want ? 0 : -EADDRINUSE;
+}
+
 int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog)
 {
 	struct dl_listener *l = listener_find(g, port);
 	int rc;
 
+	rc = claim_port(g, app, port);
+	if (rc != 0)
+		return rc;
 	if (l != NULL) {
 		l->apps |= 1ull << app;
 		return 0;
@@ -365,12 +514,26 @@ void dl_netglue_accepted(struct dl_netglue *g, unsigned app)
 	g->app_conns[app]++;
 }
 
-/* Turn SEND refs into stack fragments, checking each lies in the app's TX
- * memory. @return fragments, or -EFAULT. */
-static int send_frags(struct dl_netglue *g, const struct dl_msg *m, struct dl_tx_frag *f)
+/* An invalid command from `app`: counted; in protected mode counted
+ * against its slot, which is kicked past the limit. */
+static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what)
 {
-	const struct dl_region *tx = g->e->tx_region;
+	struct dl_netslot *ns = slot_of(g, app);
 
+	g->core->cnt[what]++;
+	if (ns != NULL && ++ns->bad > g->e->bad_limit)
+		kick(ns, DL_KICK_BAD_COMMANDS);
+}
+
+/* Turn SEND refs into stack fragments, checking each lies in the sending
+ * application's TX region. @return fragments, or -EFAULT. */
+static int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m,
+		      struct dl_tx_frag *f)
+{
+	const struct dl_region *tx = g->tx_of[app];
+
+	if (tx == NULL)
+		return -EFAULT;
 	for (unsigned i = 0; i < m->u.data.n; i++) {
 		struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
 		if (r.region != tx->id || !dl_region_contains(tx, r.off, r.len))
@@ -389,45 +552,102 @@ static void cmd_error(struct dl_netglue *g, unsigned app, const struct dl_msg *m
 	to_app(g, app, dl_msg_enc_cmd_error(g->msg, g->net_idx, m->conn, m->type, -err, context));
 }
 
+/* Protected mode: may the slot of `app` do this? Logs the first denials. */
+static bool policy_allows(struct dl_netglue *g, unsigned app, bool listen, uint32_t ip,
+			  uint16_t port)
+{
+	struct dl_netslot *ns = slot_of(g, app);
+	const struct dl_policy_rule *r = ns != NULL ? ns->slot->grant.policy : NULL;
+
+	if (r == NULL || dl_port_set_has(listen ? &r->listen : &r->connect, port))
+		return true;
+	g->core->cnt[ENG_POLICY_DENIED]++;
+	if (ns->denials_logged < DENIALS_LOGGED) {
+		ns->denials_logged++;
+		if (listen)
+			DL_WARN("policy: slot %u (%s, pid %d, uid %u): listen on port %u denied "
+				"(rule line %u)",
+				ns->slot->idx, ns->slot->grant.name, ns->slot->grant.pid,
+				ns->slot->grant.uid, port, r->line);
+		else
+			DL_WARN("policy: slot %u (%s, pid %d, uid %u): connect to "
+				"%u.%u.%u.%u:%u denied (rule line %u)",
+				ns->slot->idx, ns->slot->grant.name, ns->slot->grant.pid,
+				ns->slot->grant.uid, ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+				ip & 255, port, r->line);
+	}
+	return false;
+}
+
+/* Protected mode: ACCEPT and CLOSE may name a connection nobody accepted
+ * yet; only the application core it was offered to may. 0, -EPERM, or 1
+ * when `o` is that core's offer (*o set). */
+static int check_offer(struct dl_netglue *g, unsigned app, uint32_t id, struct dl_offer **o)
+{
+	*o = g->offers != NULL ? offer_find(g, id) : NULL;
+	if (*o == NULL)
+		return 0;
+	return (*o)->app == app + 1 ? 1 : -EPERM;
+}
+
+static int do_connect(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+{
+	uint32_t id;
+	int rc = -EACCES;
+
+	if (policy_allows(g, app, false, m->u.connect.ip, m->u.connect.port))
+		rc = dl_stack_connect(g->core->stack, (uint16_t)app, m->u.connect.cookie,
+				      m->u.connect.ip, m->u.connect.port, &id);
+	if (rc != 0) {
+		g->core->cnt[ENG_CMD_ERRORS]++;
+		to_app(g, app,
+		       dl_msg_enc_connect_failed(g->msg, g->net_idx, m->u.connect.cookie, -rc));
+	}
+	return rc;
+}
+
 static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_stack *s = g->core->stack;
 	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
+	struct dl_offer *offer = NULL;
 	uint64_t context = 0;
-	uint32_t id;
 	int rc;
 
 	if (m->core != g->net_idx) {
-		g->core->cnt[ENG_BAD_COMMAND]++;
+		bad_command(g, app, ENG_BAD_COMMAND);
 		cmd_error(g, app, m, -EINVAL, 0);
 		return;
 	}
 	switch (m->type) {
 	case DL_MSG_LISTEN:
 		context = m->u.listen.port;
-		rc = dl_netglue_listen(g, app, m->u.listen.port, m->u.listen.backlog);
+		rc = policy_allows(g, app, true, 0, m->u.listen.port)
+			 ? dl_netglue_listen(g, app, m->u.listen.port, m->u.listen.backlog)
+			 : -EACCES;
 		break;
 	case DL_MSG_ACCEPT:
-		rc = dl_stack_accept(s, (uint16_t)app, m->conn);
-		if (rc == 0)
+		rc = check_offer(g, app, m->conn, &offer);
+		if (rc >= 0)
+			rc = dl_stack_accept(s, (uint16_t)app, m->conn);
+		if (rc == 0) {
 			g->app_conns[app]++;
-		break;
-	case DL_MSG_CONNECT:
-		rc = dl_stack_connect(s, (uint16_t)app, m->u.connect.cookie, m->u.connect.ip,
-				      m->u.connect.port, &id);
-		if (rc != 0) {
-			g->core->cnt[ENG_CMD_ERRORS]++;
-			to_app(g, app,
-			       dl_msg_enc_connect_failed(g->msg, g->net_idx, m->u.connect.cookie, -rc));
-			return;
+			if (offer != NULL)
+				offer_del(g, offer);
 		}
 		break;
+	case DL_MSG_CONNECT:
+		do_connect(g, app, m);
+		return;
 	case DL_MSG_RECV_DONE:
 		rc = dl_stack_recv_done(s, (uint16_t)app, m->conn, m->u.recv_done.bytes);
+		if (rc == -EINVAL)
+			bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
 		break;
 	case DL_MSG_SEND:
-		rc = send_frags(g, m, frags);
+		rc = send_frags(g, app, m, frags);
 		if (rc < 0) {
+			bad_command(g, app, ENG_CMD_BAD_REGION);
 			g->core->cnt[ENG_BAD_COMMAND]++;
 			break;
 		}
@@ -437,13 +657,19 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		rc = dl_stack_shutdown(s, (uint16_t)app, m->conn, (int)m->u.shutdown.how);
 		break;
 	case DL_MSG_CLOSE:
-		rc = dl_stack_close(s, (uint16_t)app, m->conn);
+		rc = check_offer(g, app, m->conn, &offer);
+		if (rc >= 0)
+			rc = dl_stack_close(s, (uint16_t)app, m->conn);
+		if (rc == 0 && offer != NULL)
+			offer_del(g, offer);
 		break;
 	default:
 		rc = -EINVAL;
-		g->core->cnt[ENG_BAD_COMMAND]++;
+		bad_command(g, app, ENG_BAD_COMMAND);
 		break;
 	}
+	if (rc == -EPERM)
+		bad_command(g, app, ENG_CMD_NOT_OWNER);
 	if (rc != 0)
 		cmd_error(g, app, m, rc, context);
 }
@@ -476,4 +702,206 @@ void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 		c->cnt[ENG_BAD_COMMAND]++;
 		return;
 	}
+}
+
+/* ---- slots (protected mode) ------------------------------------------------ */
+
+/* Ask the control thread to detach a slot (once per attachment). */
+static void kick(struct dl_netslot *ns, int why)
+{
+	struct dl_engine *e = ns->g->e;
+	int none = DL_KICK_NONE;
+	uint64_t one = 1;
+
+	if (ns->kicked || !ns->on)
+		return;
+	ns->kicked = true;
+	ns->g->core->cnt[ENG_SLOT_KICKS]++;
+	__atomic_compare_exchange_n(&ns->slot->kick, &none, why, false, __ATOMIC_RELEASE,
+				    __ATOMIC_RELAXED);
+	DL_WARN("slot %u (%s, pid %d): %s; asking for it to be detached", ns->slot->idx,
+		ns->slot->grant.name, ns->slot->grant.pid,
+		why == DL_KICK_BROKEN_CHANNEL ? "a NoC channel with it is broken"
+		: why == DL_KICK_STUCK	      ? "it does not read its events"
+					      : "too many invalid commands");
+	if (e->kick_fd >= 0 && write(e->kick_fd, &one, sizeof(one)) < 0)
+		DL_DEBUG("kick eventfd: write failed");
+}
+
+/* A message the slot endpoint dropped: undecodable or of a class an
+ * application may not send. Error event, counter, towards the kick. */
+static void on_reject(void *arg, unsigned src, const uint64_t *w, unsigned n, int reason)
+{
+	struct dl_netslot *ns = arg;
+	struct dl_netglue *g = ns->g;
+	unsigned app = ns->slot->base + (src - g->e->n_net);
+
+	(void)n;
+	if (src < g->e->n_net || src - g->e->n_net >= ns->slot->n_app)
+		return;
+	bad_command(g, app, ENG_CMD_MALFORMED);
+	g->core->cnt[ENG_CMD_ERRORS]++;
+	to_app(g, app,
+	       dl_msg_enc_cmd_error(g->msg, g->net_idx, dl_msg_hdr_conn(w[0]),
+				    dl_msg_hdr_type(w[0]), reason == -EACCES ? EACCES : EBADMSG, 0));
+}
+
+/* A command from one of the slot's application cores. */
+static void on_slot_msg(void *arg, unsigned src, const struct dl_msg *m)
+{
+	struct dl_netslot *ns = arg;
+	struct dl_netglue *g = ns->g;
+	unsigned j = src - g->e->n_net;
+
+	if (src < g->e->n_net || j >= ns->slot->n_app) {
+		g->core->cnt[ENG_BAD_COMMAND]++;
+		return;
+	}
+	dl_bucket_take(&ns->cmds, 1);
+	if (m->type == DL_MSG_SEND && ns->send.rate != 0) {
+		uint64_t bytes = 0;
+		for (unsigned i = 0; i < m->u.data.n; i++)
+			bytes += dl_msg_ref_unpack(m->u.data.refs[i]).len;
+		dl_bucket_take(&ns->send, bytes);
+	}
+	on_command(g, ns->slot->base + j, m);
+}
+
+/* Start polling an ACTIVE slot. */
+static void slot_on(struct dl_netglue *g, unsigned s, uint64_t now)
+{
+	struct dl_netslot *ns = &g->ns[s];
+	const struct dl_slot *sl = ns->slot;
+	const struct dl_policy_rule *r = sl->grant.policy;
+	uint64_t n_net = g->e->n_net;
+
+	ns->ep = sl->ep[g->net_idx];
+	ns->on = true;
+	ns->kicked = false;
+	ns->bad = 0;
+	ns->denials_logged = 0;
+	/* Each network core enforces its share of the rates. */
+	dl_bucket_init(&ns->send, r != NULL && r->send_rate ? (r->send_rate + n_net - 1) / n_net : 0,
+		       0, 64 * 1024, now);
+	dl_bucket_init(&ns->cmds, r != NULL && r->cmd_rate ? (r->cmd_rate + n_net - 1) / n_net : 0,
+		       0, 64, now);
+	dl_noc_set_reject_fn(ns->ep, on_reject, ns);
+	for (unsigned j = 0; j < sl->n_app; j++) {
+		unsigned a = sl->base + j;
+		g->route[a] = (struct dl_route){ns->ep, (uint16_t)(g->e->n_net + j)};
+		g->tx_of[a] = sl->tx;
+		g->app_conns[a] = 0;
+	}
+	g->slots_on |= 1u << s;
+	g->core->cnt[ENG_SLOT_ON]++;
+}
+
+/* Abort the connections offered to the slot's cores and not accepted. */
+static void drop_offers(struct dl_netglue *g, unsigned lo, unsigned hi)
+{
+	uint32_t *ids = malloc(DL_OFFERS * sizeof(*ids));
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < DL_OFFERS; i++) {
+		const struct dl_offer *o = &g->offers[i];
+		if (o->app != 0 && o->app - 1u >= lo && o->app - 1u < hi) {
+			if (ids != NULL)
+				ids[n++] = o->id;
+		}
+	}
+	for (unsigned k = 0; k < n; k++) {
+		struct dl_offer *o = offer_find(g, ids[k]);
+		if (o != NULL)
+			offer_del(g, o);
+		dl_stack_abort(g->core->stack, DL_APP_NONE, ids[k]);
+	}
+	free(ids);
+}
+
+void dl_netglue_slot_off(struct dl_netglue *g, unsigned s)
+{
+	struct dl_netslot *ns = &g->ns[s];
+	struct dl_slot *sl = ns->slot;
+	unsigned lo = sl->base, hi = sl->base + g->e->slot_cores;
+	uint64_t mask = (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+
+	if (ns->on) {
+		ns->on = false;
+		g->slots_on &= ~(1u << s);
+		/* Routes first: what the aborts below cause is dropped (counted). */
+		for (unsigned a = lo; a < hi; a++) {
+			g->route[a].ep = NULL;
+			g->tx_of[a] = NULL;
+		}
+		drop_offers(g, lo, hi);
+		for (unsigned a = lo; a < hi; a++) {
+			dl_stack_abort_app_all(g->core->stack, (uint16_t)a);
+			g->app_conns[a] = 0;
+		}
+		for (unsigned i = 0; i < DL_MAX_LISTENERS; i++) {
+			struct dl_listener *l = &g->listeners[i];
+			if (!l->used || !(l->apps & mask))
+				continue;
+			l->apps &= ~mask;
+			if (l->apps == 0) {
+				dl_stack_unlisten(g->core->stack, l->port);
+				l->used = false;
+			}
+		}
+		/* RSTs out, cleanups run (and dropped), buffers back in the pool. */
+		dl_stack_flush(g->core->stack);
+		dl_noc_set_reject_fn(ns->ep, NULL, NULL);
+		ns->ep = NULL;
+		g->core->cnt[ENG_SLOT_OFF]++;
+	}
+	__atomic_fetch_or(&sl->acks, 1ull << g->net_idx, __ATOMIC_RELEASE);
+}
+
+void dl_netglue_slots_update(struct dl_netglue *g, uint64_t now)
+{
+	struct dl_engine *e = g->e;
+	uint64_t gen = __atomic_load_n(&e->slot_gen, __ATOMIC_ACQUIRE);
+
+	if (gen == g->slot_gen)
+		return;
+	g->slot_gen = gen;
+	for (unsigned s = 0; s < e->nslots; s++) {
+		struct dl_slot *sl = &e->slots[s];
+		int st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+
+		if (st == DL_SLOT_ACTIVE && !g->ns[s].on)
+			slot_on(g, s, now);
+		else if (st == DL_SLOT_DETACHING &&
+			 !(__atomic_load_n(&sl->acks, __ATOMIC_ACQUIRE) >> g->net_idx & 1))
+			dl_netglue_slot_off(g, s);
+	}
+}
+
+unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now)
+{
+	unsigned work = 0;
+
+	for (uint32_t on = g->slots_on; on != 0; on &= on - 1) {
+		struct dl_netslot *ns = &g->ns[__builtin_ctz(on)];
+		const uint64_t *nc;
+
+		if (!dl_bucket_ready(&ns->send, now) || !dl_bucket_ready(&ns->cmds, now)) {
+			g->core->cnt[ENG_THROTTLED]++;
+			continue;
+		}
+		work += dl_noc_poll(ns->ep, SLOT_POLL_BUDGET, on_slot_msg, ns);
+		nc = dl_noc_counters(ns->ep);
+		if ((nc[DL_NOC_RX_CHAN_BROKEN] | nc[DL_NOC_TX_CHAN_BROKEN]) != 0)
+			kick(ns, DL_KICK_BROKEN_CHANNEL);
+	}
+	return work;
+}
+
+unsigned dl_netglue_slots_flush(struct dl_netglue *g)
+{
+	unsigned work = 0;
+
+	for (uint32_t on = g->slots_on; on != 0; on &= on - 1)
+		work += dl_noc_flush(g->ns[__builtin_ctz(on)].ep) > 0;
+	return work;
 }

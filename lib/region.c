@@ -76,7 +76,9 @@ struct dl_region *dl_region_create(const char *name, size_t len, unsigned flags)
 		return NULL;
 	}
 	len = round_up(len, page);
-	fd = memfd_create(name, (flags & DL_REGION_HUGE) ? MFD_HUGETLB : 0);
+	/* Sealable, so protected mode can forbid writable mappings and
+	 * resizing once a region is shared (F_SEAL_FUTURE_WRITE, ...). */
+	fd = memfd_create(name, ((flags & DL_REGION_HUGE) ? MFD_HUGETLB : 0) | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return NULL;
 	if (ftruncate(fd, (off_t)len) != 0) {

@@ -12,13 +12,22 @@
  * released. Cores stop (stacks destroyed, connections aborted) on the main
  * thread after the counters are printed, so the dump still has them.
  *
+ * Protected mode: dl_runtime_service_main() is the same life for the
+ * dlibosd service (every lcore a network core, the engine in
+ * DL_MODE_PROTECTED, the control plane of dl_service.h started before the
+ * cores and stopped after them); dl_runtime_main() hands a command line
+ * with --attach to dl_attach_main() (dl_attach.h), which runs the
+ * application's cores as threads of a process with no EAL.
+ *
  * Only dl_platform.h reaches the platform: no DPDK header here.
  */
 #include "dl_runtime.h"
+#include "dl_attach.h"
 #include "dl_engine.h"
 #include "dl_impair.h"
 #include "dl_log.h"
 #include "dl_platform.h"
+#include "dl_service.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -134,6 +143,7 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 	char err[256];
 
 	dl_config_defaults(&rt->cfg);
+	rt->cfg.service = rt->service;
 	if (!dl_runtime_split_args(argc, argv, eal_argc)) {
 		if (asks_help(argc, argv)) {
 			dl_config_usage(stdout, &rt->app_args);
@@ -170,6 +180,16 @@ static int plan_cores(struct dl_runtime *rt)
 	const struct dl_config *cfg = &rt->cfg;
 
 	rt->n_cores = dl_platform_core_count();
+	if (rt->service) {
+		if (cfg->net_cores != 0 && cfg->net_cores != rt->n_cores) {
+			DL_ERR("dlibosd runs every lcore as a network core: --net-cores %u but %u "
+			       "lcore(s) (give -l with %u lcore(s))",
+			       cfg->net_cores, rt->n_cores, cfg->net_cores);
+			return -1;
+		}
+		rt->n_net = rt->n_cores;
+		return 0;
+	}
 	if (cfg->mode == DL_MODE_RTC) {
 		rt->n_net = rt->n_cores;
 		return 0;
@@ -325,7 +345,15 @@ static void on_signal(int sig)
 		stop_flag = 1;
 }
 
-static void install_signals(void)
+bool dl_runtime_dump_requested(void)
+{
+	if (!dump_flag)
+		return false;
+	dump_flag = 0;
+	return true;
+}
+
+void dl_runtime_install_signals(void)
 {
 	struct sigaction sa;
 
@@ -456,7 +484,7 @@ static int create_engine(struct dl_runtime *rt)
 	char err[512];
 
 	memset(&ec, 0, sizeof(ec));
-	ec.mode = rt->cfg.mode;
+	ec.mode = rt->service ? DL_MODE_PROTECTED : rt->cfg.mode;
 	ec.layout = rt->cfg.layout;
 	ec.dispatch = rt->cfg.dispatch;
 	ec.ncores = rt->n_cores;
@@ -467,6 +495,9 @@ static int create_engine(struct dl_runtime *rt)
 	ec.nic = rt->nic;
 	ec.app = rt->app;
 	ec.app_rx_credit = rt->cfg.app_rx_credit;
+	ec.app_slots = rt->svc_conf.app_slots;
+	ec.slot_cores = rt->svc_conf.app_cores_max;
+	ec.bad_command_limit = rt->svc_conf.bad_limit ? rt->svc_conf.bad_limit : UINT32_MAX;
 	rt->engine = dl_engine_create(&ec, err, sizeof(err));
 	if (rt->engine == NULL) {
 		DL_ERR("%s", err);
@@ -487,6 +518,9 @@ static void stop_cores(struct dl_runtime *rt)
 	if (rt->engine == NULL)
 		return;
 	dl_engine_stop(rt->engine);
+	/* Protected mode: the slots go once the stacks have aborted their
+	 * connections (their TX memory is no longer referenced). */
+	dl_service_release_slots(rt->svc);
 	if (rt->app != NULL && rt->app->fini != NULL)
 		rt->app->fini();
 	dl_engine_destroy(rt->engine);
@@ -495,6 +529,8 @@ static void stop_cores(struct dl_runtime *rt)
 
 static void shutdown_all(struct dl_runtime *rt)
 {
+	/* Protected mode: no new application, the attached ones are told. */
+	dl_service_stop(rt->svc);
 	if (rt->nic != NULL) {
 		DL_INFO("stopped; counters:");
 		print_counters(rt);
@@ -503,6 +539,8 @@ static void shutdown_all(struct dl_runtime *rt)
 	free_cores(rt);
 	dl_nic_close(rt->nic);
 	rt->nic = NULL;
+	dl_service_destroy(rt->svc);
+	rt->svc = NULL;
 	dl_stats_unregister(&rt->port_blk);
 	dl_platform_fini();
 }
@@ -525,58 +563,108 @@ static int app_check(void *arg, char *err, size_t errlen)
 _Static_assert(sizeof(struct dl_app_opt) == sizeof(struct dlibos_opt),
 	       "dlibos_opt and dl_app_opt must have the same layout");
 
-int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
-		    const char *summary)
+void dl_runtime_app_args(struct dl_app_args *args, const struct dlibos_app *app)
 {
-	static struct dl_runtime rt; /* big; one per process */
-	int eal_argc, rc;
+	args->opts = (const struct dl_app_opt *)app->options;
+	args->n_opts = app->n_options;
+	args->handle = app_handle;
+	args->check = app_check;
+	args->arg = (void *)(uintptr_t)app;
+}
 
-	memset(&rt, 0, sizeof(rt));
-	rt.app = app;
-	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
-	rt.app_args.summary = summary != NULL ? summary : app != NULL ? app->summary : NULL;
-	if (app != NULL) {
-		rt.app_args.opts = (const struct dl_app_opt *)app->options;
-		rt.app_args.n_opts = app->n_options;
-		rt.app_args.handle = app_handle;
-		rt.app_args.check = app_check;
-		rt.app_args.arg = (void *)(uintptr_t)app;
-	}
-	rc = parse_args(&rt, argc, argv, &eal_argc);
+/* dlibosd's own options behind the parser's hooks. */
+static int service_handle(void *arg, int key, const char *value, char *err, size_t errlen)
+{
+	struct dl_runtime *rt = arg;
+
+	return dl_service_parse_opt(&rt->svc_conf, key, value, err, errlen);
+}
+
+static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
+{
+	int eal_argc, rc;
+	const struct dlibos_app *app = rt->app;
+
+	rc = parse_args(rt, argc, argv, &eal_argc);
 	if (rc >= 0)
 		return rc;
 	if (dl_platform_init(eal_argc, argv) != 0)
 		return 1;
-	if (plan_cores(&rt) != 0) {
+	if (plan_cores(rt) != 0) {
 		dl_platform_fini();
 		return 2;
 	}
-	if (open_port(&rt) != 0) {
-		shutdown_all(&rt);
+	if (open_port(rt) != 0) {
+		shutdown_all(rt);
 		return 1;
 	}
-	dl_stats_register(&rt.port_blk, "port", port_cnt_names, 9, rt.port_cnt, -1);
-	print_port(&rt);
-	build_stack_config(&rt);
-	rt.idle = dl_idle_resolve(rt.cfg.idle, dl_platform_cores_exclusive());
-	if (create_cores(&rt) != 0 || create_engine(&rt) != 0) {
-		shutdown_all(&rt);
+	dl_stats_register(&rt->port_blk, "port", port_cnt_names, 9, rt->port_cnt, -1);
+	print_port(rt);
+	build_stack_config(rt);
+	rt->idle = dl_idle_resolve(rt->cfg.idle, dl_platform_cores_exclusive());
+	if (create_cores(rt) != 0 || create_engine(rt) != 0) {
+		shutdown_all(rt);
 		return 1;
+	}
+	if (rt->service) {
+		rt->svc = dl_service_create(&rt->svc_conf, rt->engine, rt->nic, rt->cfg.ip,
+					    rt->cfg.prefix_len);
+		if (rt->svc == NULL) {
+			shutdown_all(rt);
+			return 1;
+		}
 	}
 	if (app != NULL && app->init != NULL && app->init() != 0) {
 		DL_ERR("application %s: initialisation failed", app->name);
-		shutdown_all(&rt);
+		shutdown_all(rt);
 		return 1;
 	}
-	DL_INFO("mode %s, idle policy %s%s", dl_mode_name(rt.cfg.mode), dl_idle_name(rt.idle),
-		rt.cfg.idle == DL_IDLE_AUTO
-		    ? (rt.idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
+	DL_INFO("mode %s, idle policy %s%s",
+		dl_mode_name(rt->service ? DL_MODE_PROTECTED : rt->cfg.mode), dl_idle_name(rt->idle),
+		rt->cfg.idle == DL_IDLE_AUTO
+		    ? (rt->idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
 					       : " (auto: lcores share CPUs or leave none free)")
 		    : "");
-	install_signals();
-	rc = run_cores(&rt);
-	shutdown_all(&rt);
+	dl_runtime_install_signals();
+	if (rt->svc != NULL && dl_service_start(rt->svc) != 0) {
+		shutdown_all(rt);
+		return 1;
+	}
+	rc = run_cores(rt);
+	shutdown_all(rt);
 	return rc;
+}
+
+int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
+		    const char *summary)
+{
+	static struct dl_runtime rt; /* big; one per process */
+
+	if (app != NULL && dl_attach_requested(argc, argv))
+		return dl_attach_main(argc, argv, app, prog, summary);
+	memset(&rt, 0, sizeof(rt));
+	rt.app = app;
+	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
+	rt.app_args.summary = summary != NULL ? summary : app != NULL ? app->summary : NULL;
+	if (app != NULL)
+		dl_runtime_app_args(&rt.app_args, app);
+	return runtime_main(&rt, argc, argv);
+}
+
+int dl_runtime_service_main(int argc, char **argv, const char *prog, const char *summary)
+{
+	static struct dl_runtime rt;
+
+	memset(&rt, 0, sizeof(rt));
+	rt.service = true;
+	dl_service_conf_defaults(&rt.svc_conf);
+	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
+	rt.app_args.summary = summary;
+	rt.app_args.opts = dl_service_opts;
+	rt.app_args.n_opts = dl_service_n_opts;
+	rt.app_args.handle = service_handle;
+	rt.app_args.arg = &rt;
+	return runtime_main(&rt, argc, argv);
 }
 
 int dlibos_main(int argc, char **argv, const struct dlibos_app *app)

@@ -83,6 +83,48 @@ struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f);
 /** Channel capacity in words. */
 unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f);
 
+/*
+ * Fabrics shared between processes (protected mode). The service lays the
+ * channels out in a region it made (a memfd it can pass to an application
+ * with SCM_RIGHTS); the application maps that memory with its own
+ * permissions and attaches to it without touching it. Both sides number
+ * the channels from the same (ncores, words, links), so a channel sits at
+ * the same offset in both mappings (dl_noc_fabric_chan_offset()).
+ */
+
+/**
+ * Bytes of channel memory dl_noc_fabric_create_in() needs for this plan.
+ * @return the size (0 when there is no channel), or 0 with errno EINVAL on
+ *         bad arguments.
+ */
+size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const uint64_t *links);
+
+/**
+ * Like dl_noc_fabric_create() but in the caller's region @p r (read-write,
+ * page aligned, at least dl_noc_fabric_size() bytes), which the fabric
+ * does not own: dl_noc_fabric_destroy() leaves it alone.
+ * @return the fabric, or NULL with errno set (EINVAL, ENOSPC: too small, ENOMEM).
+ */
+struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncores, unsigned words,
+					      const uint64_t *links);
+
+/**
+ * A fabric over channels another process initialised, mapped at @p base
+ * (@p len bytes; parts may be read-only: attaching reads, never writes).
+ * Endpoints are created on it as usual; the mapping stays the caller's.
+ * @return the fabric, or NULL with errno set (EINVAL, ENOSPC: @p len too small).
+ */
+struct dl_noc_fabric *dl_noc_fabric_attach(void *base, size_t len, unsigned ncores, unsigned words,
+					   const uint64_t *links);
+
+/**
+ * Offset of the channel @p src -> @p dst from the start of the fabric's
+ * memory (its layout: dl_chan_layout()). @return 0, or -ENOENT when there
+ * is no such channel.
+ */
+int dl_noc_fabric_chan_offset(const struct dl_noc_fabric *f, unsigned src, unsigned dst,
+			      size_t *off);
+
 /* ------------------------------------------------------------------------ */
 /* Endpoint                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -172,6 +214,20 @@ unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *
  * core @p src. @return 0 or -EINVAL.
  */
 int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask);
+
+/**
+ * Told about each message dl_noc_poll() drops (counted in
+ * DL_NOC_RX_DECODE_ERR or DL_NOC_RX_REJECTED).
+ * @param msg the raw words (@p nwords, framing already checked), valid
+ *        during the call only.
+ * @param reason the decoder's error (-ENOMSG, -EBADMSG, -EINVAL, ...) or
+ *        -EACCES when the class is not accepted from @p src.
+ */
+typedef void (*dl_noc_reject_fn)(void *arg, unsigned src, const uint64_t *msg, unsigned nwords,
+				 int reason);
+
+/** Install (or with NULL remove) the handler of dropped messages. */
+void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg);
 
 /** Messages waiting in the overflow queue to @p dst (every destination if @p dst < 0). */
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst);

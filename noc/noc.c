@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 _Static_assert(DL_MAX_CORES <= 64, "dirty masks are 64-bit");
 _Static_assert(DL_NOC_TX_CHAN_BROKEN - DL_NOC_TX_CREDIT_RELOADS == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
@@ -56,13 +57,19 @@ struct dl_noc_fabric {
 	unsigned ncores;
 	unsigned words;
 	size_t chan_size;
-	struct dl_region *region;
+	struct dl_region *region; /* NULL for an attached fabric */
+	uint8_t *base;		  /* first channel */
+	size_t len;		  /* bytes of channel memory */
+	bool owns_region;	  /* dl_noc_fabric_create() made it: destroy frees it */
 	uint64_t links[DL_MAX_CORES];
 	uint64_t has_ep;			   /* cores with an endpoint */
 	uint32_t slot[DL_MAX_CORES][DL_MAX_CORES]; /* channel index + 1, 0 = none */
 };
 
-struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, const uint64_t *links)
+/* Number the channels (row by row: source, then destination) and size
+ * them; the same plan on both sides of a shared fabric gives the same
+ * offsets. NULL with errno set on bad arguments. */
+static struct dl_noc_fabric *fabric_plan(unsigned ncores, unsigned words, const uint64_t *links)
 {
 	uint64_t all = ncores >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << ncores) - 1;
 	struct dl_noc_fabric *f;
@@ -89,18 +96,101 @@ struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, cons
 			if (f->links[s] >> d & 1)
 				f->slot[s][d] = ++nchan;
 	}
-	f->region = dl_region_create("noc", nchan > 0 ? nchan * f->chan_size : 1, 0);
+	f->len = (size_t)nchan * f->chan_size;
+	return f;
+}
+
+/* Initialise every planned channel in f->base. */
+static void fabric_init_channels(struct dl_noc_fabric *f)
+{
+	for (unsigned s = 0; s < f->ncores; s++)
+		for (unsigned d = 0; d < f->ncores; d++)
+			if (f->slot[s][d] != 0)
+				dl_chan_init(dl_noc_fabric_chan(f, s, d), f->words);
+}
+
+struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, const uint64_t *links)
+{
+	struct dl_noc_fabric *f = fabric_plan(ncores, words, links);
+
+	if (f == NULL)
+		return NULL;
+	f->region = dl_region_create("noc", f->len > 0 ? f->len : 1, 0);
 	if (f->region == NULL) {
 		int e = errno;
 		free(f);
 		errno = e;
 		return NULL;
 	}
-	for (unsigned s = 0; s < ncores; s++)
-		for (unsigned d = 0; d < ncores; d++)
-			if (f->slot[s][d] != 0)
-				dl_chan_init(dl_noc_fabric_chan(f, s, d), words);
+	f->base = f->region->base;
+	f->owns_region = true;
+	fabric_init_channels(f);
 	return f;
+}
+
+size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const uint64_t *links)
+{
+	struct dl_noc_fabric *f = fabric_plan(ncores, words, links);
+	size_t len;
+
+	if (f == NULL)
+		return 0;
+	len = f->len;
+	free(f);
+	return len;
+}
+
+struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncores, unsigned words,
+					      const uint64_t *links)
+{
+	struct dl_noc_fabric *f;
+
+	if (r == NULL || r->readonly) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = fabric_plan(ncores, words, links);
+	if (f == NULL)
+		return NULL;
+	if (f->len > r->len || (uintptr_t)r->base % (size_t)sysconf(_SC_PAGESIZE) != 0) {
+		free(f);
+		errno = ENOSPC;
+		return NULL;
+	}
+	f->region = r;
+	f->base = r->base;
+	fabric_init_channels(f);
+	return f;
+}
+
+struct dl_noc_fabric *dl_noc_fabric_attach(void *base, size_t len, unsigned ncores, unsigned words,
+					   const uint64_t *links)
+{
+	struct dl_noc_fabric *f;
+
+	if (base == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = fabric_plan(ncores, words, links);
+	if (f == NULL)
+		return NULL;
+	if (f->len > len) {
+		free(f);
+		errno = ENOSPC;
+		return NULL;
+	}
+	f->base = base;
+	return f;
+}
+
+int dl_noc_fabric_chan_offset(const struct dl_noc_fabric *f, unsigned src, unsigned dst,
+			      size_t *off)
+{
+	if (src >= f->ncores || dst >= f->ncores || f->slot[src][dst] == 0)
+		return -ENOENT;
+	*off = (size_t)(f->slot[src][dst] - 1) * f->chan_size;
+	return 0;
 }
 
 void dl_noc_fabric_destroy(struct dl_noc_fabric *f)
@@ -109,7 +199,8 @@ void dl_noc_fabric_destroy(struct dl_noc_fabric *f)
 		return;
 	if (f->has_ep != 0)
 		DL_WARN("noc: fabric destroyed with endpoints still attached");
-	dl_region_destroy(f->region);
+	if (f->owns_region)
+		dl_region_destroy(f->region);
 	free(f);
 }
 
@@ -117,7 +208,7 @@ void *dl_noc_fabric_chan(const struct dl_noc_fabric *f, unsigned src, unsigned d
 {
 	if (src >= f->ncores || dst >= f->ncores || f->slot[src][dst] == 0)
 		return NULL;
-	return f->region->base + (size_t)(f->slot[src][dst] - 1) * f->chan_size;
+	return f->base + (size_t)(f->slot[src][dst] - 1) * f->chan_size;
 }
 
 struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f)
@@ -250,6 +341,8 @@ struct dl_noc_ep {
 	uint64_t ovf_limit;
 	dl_noc_fn fn; /* handler of the poll in progress */
 	void *fn_arg;
+	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
+	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
 	struct dl_counter_block blk;
 	bool registered;
@@ -428,12 +521,16 @@ static void deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
 	if (rc != (int)n) {
 		ep->cnt[DL_NOC_RX_DECODE_ERR]++;
 		DL_DEBUG("noc: core %u: undecodable message from core %u (%d)", ep->core, src, rc);
+		if (ep->reject != NULL)
+			ep->reject(ep->reject_arg, src, w, n, rc < 0 ? rc : -EBADMSG);
 		return;
 	}
 	if ((ep->accept[src] & dl_msg_class(m.type)) == 0) {
 		ep->cnt[DL_NOC_RX_REJECTED]++;
 		DL_DEBUG("noc: core %u: %s not accepted from core %u", ep->core,
 			 dl_msg_type_name(m.type), src);
+		if (ep->reject != NULL)
+			ep->reject(ep->reject_arg, src, w, n, -EACCES);
 		return;
 	}
 	ep->cnt[DL_NOC_RX_MSGS]++;
@@ -453,6 +550,12 @@ int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask)
 		return -EINVAL;
 	ep->accept[src] = (uint8_t)class_mask;
 	return 0;
+}
+
+void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg)
+{
+	ep->reject = fn;
+	ep->reject_arg = arg;
 }
 
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst)

@@ -304,6 +304,15 @@ int dl_stack_abort(struct dl_stack *s, uint16_t app, uint32_t id);
 /** Abort every connection owned by `app` (application crashed or detached). */
 void dl_stack_abort_app(struct dl_stack *s, uint16_t app);
 
+/**
+ * Like dl_stack_abort_app(), and also the connections `app` already closed
+ * whose data is still in flight (their send queues reference the
+ * application's memory): for an application process that is gone and
+ * whose TX memory is about to be unmapped. Only TIME_WAIT remnants, which
+ * reference nothing, stay.
+ */
+void dl_stack_abort_app_all(struct dl_stack *s, uint16_t app);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1349,3 +1349,14 @@ void dl_stack_abort_app(struct dl_stack *s, uint16_t app)
 			abort_conn(t, c);
 	}
 }
+
+void dl_stack_abort_app_all(struct dl_stack *s, uint16_t app)
+{
+	struct dl_tcp *t = s->tcp;
+
+	for (uint32_t i = 0; i < t->next_fresh; i++) {
+		struct dl_tcb *c = tcb_at(t, i);
+		if (slot_in_use(c) && c->app == app && !(c->flags & TF_CLEANED))
+			abort_conn(t, c);
+	}
+}

@@ -16,6 +16,10 @@
  * --hoard-core K makes application core K keep every byte it receives
  * (never recv_done, never echo): a misbehaving core for the tests of RX
  * buffer credits. Its connections stall; the other cores are unaffected.
+ *
+ * --poke-rx writes into the first byte it receives, in the RX buffer
+ * itself: a faulty application for the protected-mode tests, where RX
+ * memory is mapped read-only and the write kills the process (SIGSEGV).
  */
 #include <dlibos/dlibos.h>
 
@@ -28,19 +32,22 @@
 
 #define MAX_PENDING 256
 
-enum { OPT_PORT = 1000, OPT_RING_KB, OPT_MAX_CONNS, OPT_HOARD };
+enum { OPT_PORT = 1000, OPT_RING_KB, OPT_MAX_CONNS, OPT_HOARD, OPT_POKE_RX };
 
 static const struct dlibos_opt echo_opts[] = {
 	{"port", "P", "TCP port to serve (default 7)", OPT_PORT},
 	{"ring-kb", "KB", "echo buffer per connection in KiB (default 64)", OPT_RING_KB},
 	{"max-conns", "N", "connections in all (shared among app cores, default 4096)", OPT_MAX_CONNS},
 	{"hoard-core", "K", "test only: app core K never returns received data", OPT_HOARD},
+	{"poke-rx", NULL, "test only: write into the received data (read-only in protected mode)",
+	 OPT_POKE_RX},
 };
 
 static unsigned opt_port = 7;
 static size_t opt_ring = 64 * 1024;
 static unsigned opt_max_conns = 4096;
 static int opt_hoard = -1;
+static bool opt_poke_rx;
 
 struct econn {
 	dlibos_conn_t conn;
@@ -97,6 +104,9 @@ static int echo_parse(int key, const char *value, char *err, size_t errlen)
 		if (parse_num(value, 0, 63, &x) != 0)
 			goto bad;
 		opt_hoard = (int)x;
+		return 0;
+	case OPT_POKE_RX:
+		opt_poke_rx = true;
 		return 0;
 	}
 bad:
@@ -213,6 +223,10 @@ static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct 
 	struct ecore *ec = dlibos_core_data(c);
 	struct econn *e = connmap_get(&ec->map, conn);
 
+	if (opt_poke_rx && n > 0) {
+		fprintf(stderr, "echo: --poke-rx: writing into the RX buffer\n");
+		*(volatile uint8_t *)(uintptr_t)iov[0].base = 'X';
+	}
 	if (e == NULL || (int)dlibos_core_index(c) == opt_hoard)
 		return; /* hoarding core: keep everything, return nothing */
 	for (unsigned i = 0; i < n; i++) {
