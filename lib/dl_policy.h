@@ -117,6 +117,14 @@ void dl_bucket_init(struct dl_bucket *b, uint64_t rate, uint64_t burst, uint64_t
 /** Refill to now; true when tokens are left (always for an unlimited bucket). */
 bool dl_bucket_ready(struct dl_bucket *b, uint64_t now_us);
 
+/** Whole units available now (after dl_bucket_ready()); UINT64_MAX when unlimited. */
+static inline uint64_t dl_bucket_avail(const struct dl_bucket *b)
+{
+	if (b->rate == 0)
+		return UINT64_MAX;
+	return b->tokens > 0 ? ((uint64_t)b->tokens + 999999) / 1000000 : 0;
+}
+
 /** Take n units (may overdraw). */
 static inline void dl_bucket_take(struct dl_bucket *b, uint64_t n)
 {

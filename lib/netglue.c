@@ -729,21 +729,26 @@ static void kick(struct dl_netslot *ns, int why)
 }
 
 /* A message the slot endpoint dropped: undecodable or of a class an
- * application may not send. Error event, counter, towards the kick. */
+ * application may not send. Counted towards the kick; when its type is a
+ * command (malformed fields), an error event names it (EBADMSG). Other
+ * types (unknown, events, internal) have no command an event could name:
+ * they are only counted. */
 static void on_reject(void *arg, unsigned src, const uint64_t *w, unsigned n, int reason)
 {
 	struct dl_netslot *ns = arg;
 	struct dl_netglue *g = ns->g;
-	unsigned app = ns->slot->base + (src - g->e->n_net);
+	unsigned app = ns->slot->base + (src - g->e->n_net), type = dl_msg_hdr_type(w[0]);
 
 	(void)n;
+	(void)reason;
 	if (src < g->e->n_net || src - g->e->n_net >= ns->slot->n_app)
 		return;
 	bad_command(g, app, ENG_CMD_MALFORMED);
+	if (dl_msg_class(type) != DL_MSG_CLASS_COMMAND)
+		return;
 	g->core->cnt[ENG_CMD_ERRORS]++;
 	to_app(g, app,
-	       dl_msg_enc_cmd_error(g->msg, g->net_idx, dl_msg_hdr_conn(w[0]),
-				    dl_msg_hdr_type(w[0]), reason == -EACCES ? EACCES : EBADMSG, 0));
+	       dl_msg_enc_cmd_error(g->msg, g->net_idx, dl_msg_hdr_conn(w[0]), type, EBADMSG, 0));
 }
 
 /* A command from one of the slot's application cores. */
@@ -885,11 +890,16 @@ unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now)
 		struct dl_netslot *ns = &g->ns[__builtin_ctz(on)];
 		const uint64_t *nc;
 
+		uint64_t budget;
+
 		if (!dl_bucket_ready(&ns->send, now) || !dl_bucket_ready(&ns->cmds, now)) {
 			g->core->cnt[ENG_THROTTLED]++;
 			continue;
 		}
-		work += dl_noc_poll(ns->ep, SLOT_POLL_BUDGET, on_slot_msg, ns);
+		budget = dl_bucket_avail(&ns->cmds);
+		work += dl_noc_poll(ns->ep, budget < SLOT_POLL_BUDGET ? (unsigned)budget
+								     : SLOT_POLL_BUDGET,
+				    on_slot_msg, ns);
 		nc = dl_noc_counters(ns->ep);
 		if ((nc[DL_NOC_RX_CHAN_BROKEN] | nc[DL_NOC_TX_CHAN_BROKEN]) != 0)
 			kick(ns, DL_KICK_BROKEN_CHANNEL);

@@ -329,7 +329,7 @@ static void format_ports(const struct dl_port_set *s, char *buf, size_t len)
 
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len)
 {
-	char who[80] = "", l[200], c[200], rate[64] = "";
+	char who[80] = "", l[200], c[200], rate[80] = "";
 	size_t at = 0;
 
 	if (r->match_uid)
@@ -340,9 +340,11 @@ void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len
 		strcpy(who, "*");
 	format_ports(&r->listen, l, sizeof(l));
 	format_ports(&r->connect, c, sizeof(c));
-	if (r->send_rate != 0 || r->cmd_rate != 0)
-		snprintf(rate, sizeof(rate), " send-rate=%llu cmd-rate=%llu",
-			 (unsigned long long)r->send_rate, (unsigned long long)r->cmd_rate);
+	if (r->send_rate != 0)
+		snprintf(rate, sizeof(rate), " send-rate=%llu", (unsigned long long)r->send_rate);
+	if (r->cmd_rate != 0)
+		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " cmd-rate=%llu",
+			 (unsigned long long)r->cmd_rate);
 	snprintf(buf, len, "%s listen=%s connect=%s%s", who, l, c, rate);
 }
 
