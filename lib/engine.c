@@ -718,7 +718,7 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 		return -1;
 	sl->tx_registered = nic != NULL && nic->ops->mem_register != NULL &&
 			    nic->ops->mem_register(nic, g->tx) == 0;
-	if (!sl->tx_registered)
+	if (!sl->tx_registered && nic != NULL && nic->ops->mem_register != NULL)
 		DL_WARN("slot %u: the port could not register the TX memory of %s: its "
 			"fragments will be copied",
 			slot, g->name);
