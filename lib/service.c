@@ -559,6 +559,8 @@ static void on_hello(struct dl_service *s, struct client *c, const struct dl_ctl
 out:
 	if (fd >= 0)
 		close(fd);
+	if (c->slot < 0)
+		client_close(c); /* refused: the entry is free for others at once */
 }
 
 /* Something arrived on a client's connection (or it closed). */
