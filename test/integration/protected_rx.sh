@@ -6,7 +6,8 @@
 # --poke-rx, which writes into the first received byte, and B (port 8).
 # A peer sends to A: A must die of SIGSEGV (exit status 139) and the
 # service detach its slot; B must still echo 100 connections x 100 KB
-# byte-exact, and the service still answer ping. A restarted without
+# byte-exact, and the service still answer ping. Without a policy, a
+# process of another uid (nobody) is refused. A restarted without
 # --poke-rx attaches again (same slot) and echoes. Finally the service is
 # stopped first: the attached applications are told and exit.
 set -u
@@ -42,6 +43,16 @@ echo "$out"
 [ $rc = 0 ] || prot_fail "B: echo client failed after A's crash: $out"
 dl_in_ns ping -c 5 -i 0.2 -W 1 -q "$DL_IP" | grep -q " 0% packet loss" || prot_fail "no ping"
 echo "ok: the other application and ping are unaffected"
+
+# Without --policy, another uid is refused (the socket opened up for the test).
+chmod 0711 "$PROT_WORK"
+chmod 0666 "$CTL"
+runuser -u nobody -- "$ECHO" --attach "$CTL" --port 9 >"$PROT_WORK/nobody.log" 2>&1
+rc=$?
+[ $rc = 1 ] || prot_fail "echo as nobody: exit status $rc, want 1"
+grep -q "refused: no policy rule for uid $(id -u nobody)" "$PROT_WORK/nobody.log" ||
+	prot_fail "echo as nobody: $(cat "$PROT_WORK/nobody.log")"
+echo "ok: without a policy, another user is refused"
 
 prot_app echoA "$ECHO" --port 7 --max-conns 256
 out=$(dl_in_ns timeout 120 $PY "$CLIENT" "$DL_IP" 7 --conns 50 --bytes 100000 --timeout 60 2>&1)
