@@ -4,8 +4,9 @@
 #
 # dlibosd with 2 network cores; echo A (port 7, 2 application cores) and
 # echo B (port 8) attached. 20 connections stream 64 MiB each through A
-# and 20 stream 4 MiB each through B, at the same time. One second in, A
-# is killed with SIGKILL: every connection of A must end in a reset (or
+# and 20 stream 4 MiB each through B, at the same time. Once all of A's
+# connections are open and a second has passed, A is killed with
+# SIGKILL: every connection of A must end in a reset (or
 # EOF) with what was echoed until then exact; every connection of B must
 # finish byte-exact. A restarts, attaches again and serves 20 connections
 # byte-exact.
@@ -29,6 +30,12 @@ CA=$!
 dl_in_ns timeout 120 $PY "$CLIENT" "$DL_IP" 8 --conns 20 --bytes $((4 << 20)) --timeout 90 \
 	--expect ok >"$PROT_WORK/clientB.out" 2>&1 &
 CB=$!
+# Every connection of A open, then a second of traffic.
+for _ in $(seq 100); do
+	grep -q "^connected" "$PROT_WORK/clientA.out" && break
+	sleep 0.1
+done
+grep -q "^connected 20$" "$PROT_WORK/clientA.out" || prot_fail "A's clients did not all connect"
 sleep 1
 kill -KILL "${PROT_PID[echoA]}"
 prot_wait_exit echoA 5
@@ -39,8 +46,8 @@ wait $CA
 ra=$?
 wait $CB
 rb=$?
-echo "A's peers: $(cat "$PROT_WORK/clientA.out")"
-echo "B's peers: $(cat "$PROT_WORK/clientB.out")"
+echo "A's peers: $(tail -n 1 "$PROT_WORK/clientA.out")"
+echo "B's peers: $(tail -n 1 "$PROT_WORK/clientB.out")"
 [ $ra = 0 ] || prot_fail "A's peers did not all see a reset"
 [ $rb = 0 ] || prot_fail "B's transfers did not all finish byte-exact"
 echo "ok: A's peers were reset, B's 20 transfers finished byte-exact"
@@ -49,7 +56,7 @@ prot_slot_released 1
 prot_app echoA2 "$ECHO" --port 7 --max-conns 256 --app-cores 2
 out=$(dl_in_ns timeout 120 $PY "$CLIENT" "$DL_IP" 7 --conns 20 --bytes $((1 << 20)) --expect ok)
 rc=$?
-echo "A restarted: $out"
+echo "A restarted: $(echo "$out" | tail -n 1)"
 [ $rc = 0 ] || prot_fail "A restarted: transfers failed"
 echo "ok: A restarted, attached again and serves"
 prot_stop_app echoA2

@@ -8,8 +8,9 @@ seeded data in 64 KiB writes while reading the echo, and ends as one of:
            what was echoed until then was exact
   corrupt  echoed bytes differ from what was sent
   timeout  nothing conclusive within --timeout
-Prints one JSON line with the counts. Exit 0 when every connection ended
-as --expect says (ok or reset), 1 otherwise.
+Prints "connected N" once every connection is open (or failed to), then
+one JSON line with the counts. Exit 0 when every connection ended as
+--expect says (ok or reset), 1 otherwise.
 """
 import argparse
 import asyncio
@@ -30,14 +31,22 @@ def expected(block, pos, n):
     return bytes(out)
 
 
-async def one(host, port, idx, nbytes, timeout, res):
+def opened(res, conns):
+    res["opened"] += 1
+    if res["opened"] == conns:
+        print(f"connected {conns - res['connect_failed']}", flush=True)
+
+
+async def one(host, port, idx, nbytes, timeout, res, conns):
     block = random.Random(idx).randbytes(BLOCK)
     state = {"got": 0, "bad": False}
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
     except Exception:  # noqa: BLE001
         res["connect_failed"] += 1
+        opened(res, conns)
         return
+    opened(res, conns)
 
     async def wr():
         for off in range(0, nbytes, 65536):
@@ -80,9 +89,10 @@ async def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--expect", choices=["ok", "reset"], default="ok")
     a = ap.parse_args()
-    res = {"ok": 0, "reset": 0, "corrupt": 0, "timeout": 0, "connect_failed": 0}
-    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.timeout, res)
+    res = {"ok": 0, "reset": 0, "corrupt": 0, "timeout": 0, "connect_failed": 0, "opened": 0}
+    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.timeout, res, a.conns)
                            for i in range(a.conns)))
+    del res["opened"]
     print(json.dumps(res), flush=True)
     return 0 if res[a.expect] == a.conns else 1
 
