@@ -138,7 +138,20 @@ static void c_failed(void *arg, uint16_t app, uint64_t cookie, int err)
 	(void)err;
 }
 
+/* The client as a server (the application's active opens). */
+static void c_new_conn(void *arg, uint32_t id, uint16_t lport, uint32_t ip, uint16_t rport)
+{
+	struct fx *f = arg;
+	(void)lport;
+	(void)ip;
+	(void)rport;
+	assert_int_equal(dl_stack_accept(f->client, 0, id), 0);
+	f->p.id = id;
+	f->p.connected = true;
+}
+
 static const struct dl_stack_upcalls client_up = {
+    .new_conn = c_new_conn,
     .connected = c_connected,
     .connect_failed = c_failed,
     .new_data = c_new_data,
@@ -635,6 +648,14 @@ static void test_policy_denies_listen_and_connect(void **state)
 	assert_non_null(e);
 	assert_int_equal(e->err, EACCES);
 	assert_int_equal(e->context, 42);
+	assert_int_equal(cnt(f, ENG_POLICY_DENIED), 2);
+	/* 53 was allowed: the application's connect goes out and completes. */
+	assert_int_equal(dl_stack_listen(f->client, 53, 8), 0);
+	send_cmd(f, 0, dl_msg_enc_connect(a->msg, 0, 43, CLIENT_IP, 53));
+	run(f, 10);
+	e = last_ev(a, DL_MSG_CONNECTED, NULL);
+	assert_non_null(e);
+	assert_true(f->p.connected);
 	assert_int_equal(cnt(f, ENG_POLICY_DENIED), 2);
 	/* 8080 was allowed: a client reaches it. */
 	uint32_t id;
