@@ -427,3 +427,32 @@ uint64_t dlibos_now_us(const struct dlibos_core *a)
 {
 	return a->now;
 }
+
+/* ---- application counters --------------------------------------------------- */
+
+struct dlibos_counters {
+	struct dl_counter_block blk;
+};
+
+struct dlibos_counters *dlibos_counters_register(struct dlibos_core *a, const char *module,
+						 const char *const *names, unsigned n,
+						 uint64_t *values)
+{
+	struct dlibos_counters *h;
+
+	if (module == NULL || names == NULL || values == NULL || n == 0)
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (h != NULL)
+		dl_stats_register(&h->blk, module, names, n, values,
+				  a != NULL ? (int)a->app_idx : -1);
+	return h;
+}
+
+void dlibos_counters_unregister(struct dlibos_counters *h)
+{
+	if (h == NULL)
+		return;
+	dl_stats_unregister(&h->blk);
+	free(h);
+}

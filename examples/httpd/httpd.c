@@ -74,6 +74,8 @@ static atomic_uint conns_in_use;
 /* Counters of the cores that stopped, summed for the report in fini. */
 static pthread_mutex_t totals_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t totals[HTTPD_NCNT];
+/* Per application core: the counters shown in the runtime's dump (SIGUSR1, exit). */
+static struct dlibos_counters *ctr_reg[64];
 
 static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned *out)
 {
@@ -225,6 +227,9 @@ static int httpd_core_init(struct dlibos_core *c)
 		return -ENOMEM;
 	}
 	dlibos_set_core_data(c, hc);
+	if (dlibos_core_index(c) < 64)
+		ctr_reg[dlibos_core_index(c)] = dlibos_counters_register(
+			c, "httpd", httpd_cnt_names, HTTPD_NCNT, (uint64_t *)httpd_counters(hc));
 	return dlibos_listen(c, (uint16_t)opt.port, 1024);
 }
 
@@ -256,6 +261,10 @@ static void httpd_core_fini(struct dlibos_core *c)
 	/* Events that still arrive for this core (connections aborted while
 	 * the runtime stops) find no state and are ignored. */
 	dlibos_set_core_data(c, NULL);
+	if (dlibos_core_index(c) < 64) {
+		dlibos_counters_unregister(ctr_reg[dlibos_core_index(c)]);
+		ctr_reg[dlibos_core_index(c)] = NULL;
+	}
 	httpd_core_destroy(hc);
 }
 

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "../common/connmap.h"
-#include "dl_stats.h"
 #include "kvs_conn.h"
 #include "kvs_store.h"
 
@@ -51,7 +50,7 @@ static uint32_t opt_ring = 32 * 1024;
 
 struct kvs_core {
 	struct kvs_env env;
-	struct dl_counter_block blk;
+	struct dlibos_counters *ctrs;
 	struct connmap map;
 	struct kvs_conn *conns;
 	unsigned *free_idx; /* indices of unused sessions */
@@ -205,7 +204,7 @@ static void kvs_fini(void)
 		if (kc == NULL)
 			continue;
 		cores[i] = NULL;
-		dl_stats_unregister(&kc->blk);
+		dlibos_counters_unregister(kc->ctrs);
 		dlibos_tx_free(kc->rings);
 		free(kc);
 	}
@@ -245,7 +244,7 @@ static int kvs_core_init(struct dlibos_core *c)
 	    .sum_counters = sum_counters,
 	};
 	dlibos_set_core_data(c, kc);
-	dl_stats_register(&kc->blk, "kvs", kvs_cnt_names, KVS_NCNT, kc->env.cnt, (int)idx);
+	kc->ctrs = dlibos_counters_register(c, "kvs", kvs_cnt_names, KVS_NCNT, kc->env.cnt);
 	__atomic_store_n(&cores[idx], kc, __ATOMIC_RELEASE);
 	return dlibos_listen(c, (uint16_t)opt_port, 1024);
 nomem:

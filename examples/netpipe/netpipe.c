@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dl_stats.h"
 #include "np_server.h"
 
 #define MAX_APP_CORES 128
@@ -70,7 +69,7 @@ static bool opt_integrity, opt_pert_given;
 /* Counters live in static storage so the runtime can print them whenever it
  * likes, even after core_fini. */
 static struct {
-	struct dl_counter_block blk;
+	struct dlibos_counters *ctrs;
 	uint64_t cnt[NP_NCNT];
 	bool registered;
 } np_stats[MAX_APP_CORES];
@@ -209,8 +208,8 @@ static int np_core_init(struct dlibos_core *c)
 		return -ENOMEM;
 	}
 	if (!np_stats[idx].registered) {
-		dl_stats_register(&np_stats[idx].blk, "netpipe", np_cnt_names, NP_NCNT,
-				  np_stats[idx].cnt, (int)idx);
+		np_stats[idx].ctrs = dlibos_counters_register(c, "netpipe", np_cnt_names,
+							      NP_NCNT, np_stats[idx].cnt);
 		np_stats[idx].registered = true;
 	}
 	dlibos_set_core_data(c, k);

@@ -297,6 +297,27 @@ void dlibos_set_core_data(struct dlibos_core *c, void *data);
 /** The time of the current loop iteration, microseconds (monotonic). */
 uint64_t dlibos_now_us(const struct dlibos_core *c);
 
+/* ---- counters ------------------------------------------------------------ */
+
+/** A registration made by dlibos_counters_register(). */
+struct dlibos_counters;
+
+/**
+ * Show an application's counters in the runtime's counter dump (printed at
+ * exit and on SIGUSR1), as `module.name` summed over the application cores
+ * with the per-core values. `values` holds n counters that only the calling
+ * application core writes (plain increments, no atomics); names and values
+ * must outlive the registration.
+ * @param c the application core (NULL: process-wide counters).
+ * @return a handle for dlibos_counters_unregister(), NULL when out of memory.
+ */
+struct dlibos_counters *dlibos_counters_register(struct dlibos_core *c, const char *module,
+						 const char *const *names, unsigned n,
+						 uint64_t *values);
+
+/** Remove a registration (NULL is fine); call it before freeing the values. */
+void dlibos_counters_unregister(struct dlibos_counters *h);
+
 #ifdef __cplusplus
 }
 #endif
