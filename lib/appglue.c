@@ -116,6 +116,46 @@ static int to_net(struct dlibos_core *a, unsigned net, int nwords)
 	return 0;
 }
 
+/* dlibos mode: send the command held back for pairing, if any. A failure
+ * here is reported as the command's error event (the call that issued it
+ * has returned 0). */
+void dl_appglue_flush_held(struct dlibos_core *a)
+{
+	unsigned type = a->held.type, net = a->held.net;
+	dlibos_conn_t conn = a->held.conn;
+	int rc;
+
+	if (type == 0)
+		return;
+	a->held.type = 0;
+	if (type == DL_MSG_SEND)
+		rc = to_net(a, net,
+			    dl_msg_enc_send(a->msg, net, dlibos_conn_id(conn), a->held.refs,
+					    a->held.n));
+	else
+		rc = to_net(a, net,
+			    dl_msg_enc_recv_done(a->msg, net, dlibos_conn_id(conn), a->held.bytes));
+	if (rc != 0)
+		dl_appglue_defer(a, 0, type == DL_MSG_SEND ? DLIBOS_CMD_SEND : DLIBOS_CMD_RECV_DONE,
+				 -rc, conn, 0);
+}
+
+/* Send the held SEND and RECV_DONE of one connection as one message. */
+static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn,
+		       const struct dl_msg_ref *refs, unsigned n, uint32_t consumed)
+{
+	int rc = to_net(a, net,
+			dl_msg_enc_send_recv_done(a->msg, net, dlibos_conn_id(conn), consumed, refs,
+						  n));
+
+	a->held.type = 0;
+	if (rc == 0) {
+		a->core->cnt[ENG_COMMANDS]++; /* two commands, one message */
+		a->core->cnt[ENG_COMMANDS_PAIRED]++;
+	}
+	return rc;
+}
+
 /* The network core of a handle, if this app core may talk to it. */
 static int net_of_conn(const struct dlibos_core *a, dlibos_conn_t conn)
 {
@@ -155,6 +195,7 @@ int dlibos_listen(struct dlibos_core *a, uint16_t port, uint32_t backlog)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_LISTEN, -rc, DLIBOS_CONN_NONE, port);
 		return 0;
 	}
+	dl_appglue_flush_held(a);
 	for (unsigned i = 0; i < a->nnet; i++) {
 		int r = to_net(a, a->net_of[i], dl_msg_enc_listen(a->msg, a->net_of[i], port, backlog));
 		if (r != 0)
@@ -179,6 +220,7 @@ int dlibos_accept(struct dlibos_core *a, dlibos_conn_t conn)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_ACCEPT, -rc, conn, 0);
 		return 0;
 	}
+	dl_appglue_flush_held(a);
 	return to_net(a, (unsigned)net,
 		      dl_msg_enc_accept(a->msg, (unsigned)net, dlibos_conn_id(conn), 0));
 }
@@ -198,6 +240,7 @@ int dlibos_connect(struct dlibos_core *a, uint32_t ip, uint16_t port, uint64_t c
 		return 0;
 	}
 	unsigned net = a->net_of[a->connect_rr++ % a->nnet];
+	dl_appglue_flush_held(a);
 	return to_net(a, net, dl_msg_enc_connect(a->msg, net, cookie, ip, port));
 }
 
@@ -216,8 +259,21 @@ int dlibos_recv_done(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
 		return 0;
 	}
-	return to_net(a, (unsigned)net,
-		      dl_msg_enc_recv_done(a->msg, (unsigned)net, dlibos_conn_id(conn), bytes));
+	/* Pair with the SEND just issued on this connection, or wait for one. */
+	if (a->held.type == DL_MSG_SEND && a->held.conn == conn)
+		return send_paired(a, (unsigned)net, conn, a->held.refs, a->held.n, bytes);
+	if (a->held.type == DL_MSG_RECV_DONE && a->held.conn == conn &&
+	    a->held.bytes <= UINT32_MAX - bytes) {
+		a->held.bytes += bytes;
+		a->core->cnt[ENG_COMMANDS]++;
+		return 0;
+	}
+	dl_appglue_flush_held(a);
+	a->held.type = DL_MSG_RECV_DONE;
+	a->held.net = (uint16_t)net;
+	a->held.conn = conn;
+	a->held.bytes = bytes;
+	return 0;
 }
 
 int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frag *frags,
@@ -249,9 +305,36 @@ int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_f
 		}
 		return 0;
 	}
-	/* dlibos: references of at most 64 KiB - 1, 125 per message. */
+	/* dlibos: references of at most 64 KiB - 1, 125 per message. The usual
+	 * short SEND pairs with the RECV_DONE of the same connection held
+	 * before it, or is held for the one that follows. */
 	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	unsigned k = 0;
+	if (n <= DL_MSG_MAX_REFS_PAIRED) {
+		struct dl_msg_ref *out;
+		bool pair = a->held.type == DL_MSG_RECV_DONE && a->held.conn == conn;
+
+		for (unsigned i = 0; i < n; i++)
+			if (frags[i].len > DL_MSG_REF_LEN_MAX)
+				goto long_send;
+		if (!pair)
+			dl_appglue_flush_held(a);
+		out = pair ? r : a->held.refs;
+		for (unsigned i = 0; i < n; i++)
+			out[i] = (struct dl_msg_ref){
+			    .off = (uint64_t)((const uint8_t *)frags[i].base - tx->base),
+			    .len = frags[i].len,
+			    .region = (uint8_t)tx->id};
+		if (pair)
+			return send_paired(a, (unsigned)net, conn, r, n, a->held.bytes);
+		a->held.type = DL_MSG_SEND;
+		a->held.net = (uint16_t)net;
+		a->held.conn = conn;
+		a->held.n = n;
+		return 0;
+	}
+long_send:
+	dl_appglue_flush_held(a);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t off = (uint64_t)((const uint8_t *)frags[i].base - tx->base);
 		uint32_t left = frags[i].len;
@@ -290,6 +373,7 @@ int dlibos_shutdown(struct dlibos_core *a, dlibos_conn_t conn, int how)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_SHUTDOWN, -rc, conn, 0);
 		return 0;
 	}
+	dl_appglue_flush_held(a);
 	return to_net(a, (unsigned)net,
 		      dl_msg_enc_shutdown(a->msg, (unsigned)net, dlibos_conn_id(conn),
 					  (unsigned)how));
@@ -309,10 +393,32 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 			dl_appglue_defer(a, 0, DLIBOS_CMD_CLOSE, -rc, conn, 0);
 		return 0;
 	}
+	dl_appglue_flush_held(a);
 	return to_net(a, (unsigned)net, dl_msg_enc_close(a->msg, (unsigned)net, dlibos_conn_id(conn)));
 }
 
 /* ---- events (dlibos mode) ----------------------------------------------- */
+
+/* NEW_DATA (or the NEW_DATA half of ACKED_NEW_DATA): references back to
+ * pointers, each checked against its region. */
+static void new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
+{
+	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
+	struct dlibos_iov iov[DL_MSG_MAX_REFS];
+
+	for (unsigned i = 0; i < m->u.data.n; i++) {
+		struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
+		const struct dl_region *reg = dl_region_get(r.region);
+		if (reg == NULL || !dl_region_contains(reg, r.off, r.len)) {
+			a->core->cnt[ENG_BAD_EVENT]++;
+			return;
+		}
+		iov[i].base = reg->base + r.off;
+		iov[i].len = r.len;
+	}
+	if (cb->new_data != NULL)
+		cb->new_data(a, conn, iov, m->u.data.n);
+}
 
 void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 {
@@ -344,22 +450,15 @@ void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 		if (cb->connect_failed != NULL)
 			cb->connect_failed(a, m->u.connect_failed.cookie, m->u.connect_failed.err);
 		break;
-	case DL_MSG_NEW_DATA: {
-		struct dlibos_iov iov[DL_MSG_MAX_REFS];
-		for (unsigned i = 0; i < m->u.data.n; i++) {
-			struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
-			const struct dl_region *reg = dl_region_get(r.region);
-			if (reg == NULL || !dl_region_contains(reg, r.off, r.len)) {
-				c->cnt[ENG_BAD_EVENT]++;
-				return;
-			}
-			iov[i].base = reg->base + r.off;
-			iov[i].len = r.len;
-		}
-		if (cb->new_data != NULL)
-			cb->new_data(a, conn, iov, m->u.data.n);
+	case DL_MSG_NEW_DATA:
+		new_data(a, conn, m);
 		break;
-	}
+	case DL_MSG_ACKED_NEW_DATA:
+		c->cnt[ENG_EVENTS]++; /* two events in one message */
+		if (cb->data_acked != NULL)
+			cb->data_acked(a, conn, m->u.data.bytes);
+		new_data(a, conn, m);
+		break;
 	case DL_MSG_DATA_ACKED:
 		if (cb->data_acked != NULL)
 			cb->data_acked(a, conn, m->u.data_acked.bytes);

@@ -47,6 +47,8 @@ enum dl_eng_cnt {
 	ENG_SLOT_ON,         /* slots this network core started polling */
 	ENG_SLOT_OFF,        /* slots it let go of */
 	ENG_SLOT_KICKS,      /* slots it asked to detach */
+	ENG_EVENTS_PAIRED,   /* data_acked + new_data sent as one ACKED_NEW_DATA message */
+	ENG_COMMANDS_PAIRED, /* send + recv_done sent as one SEND_RECV_DONE message */
 	ENG_NCNT
 };
 
@@ -131,6 +133,15 @@ struct dl_netglue {
 	struct dl_netslot *ns;		   /* per slot */
 	struct dl_offer *offers;	   /* DL_OFFERS */
 	unsigned noffers;
+	/* A DATA_ACKED held back until the next event or the end of the
+	 * iteration, to travel with the NEW_DATA of the same segment (a peer's
+	 * next request acknowledges the previous response). */
+	struct {
+		bool on;
+		uint16_t app;
+		uint32_t id;
+		uint32_t bytes;
+	} held_ack;
 	uint64_t msg[DL_MSG_MAX_WORDS];
 };
 
@@ -155,6 +166,18 @@ struct dlibos_core {
 	struct dl_txmem *txmem;
 	unsigned ndeferred;
 	struct dl_deferred deferred[DL_DEFERRED_MAX];
+	/* dlibos mode: a SEND (of at most DL_MSG_MAX_REFS_PAIRED refs) or a
+	 * RECV_DONE held back until the next command or the end of the
+	 * iteration, to pair with the RECV_DONE or SEND of the same connection
+	 * that usually comes next (one SEND_RECV_DONE message for both). */
+	struct {
+		uint8_t type; /* 0 (none), DL_MSG_SEND or DL_MSG_RECV_DONE */
+		uint16_t net;
+		dlibos_conn_t conn;
+		uint32_t bytes; /* RECV_DONE */
+		unsigned n;	/* SEND: refs */
+		struct dl_msg_ref refs[DL_MSG_MAX_REFS_PAIRED];
+	} held;
 	uint64_t msg[DL_MSG_MAX_WORDS];
 };
 
@@ -205,6 +228,8 @@ unsigned dl_netglue_slots_flush(struct dl_netglue *g);
 /* Let go of a slot now (cores stopped, or the core's own detach). */
 void dl_netglue_slot_off(struct dl_netglue *g, unsigned slot);
 void dl_netglue_destroy(struct dl_netglue *g);
+/* Send the DATA_ACKED held back for pairing, if any (end of an iteration). */
+void dl_netglue_flush_held(struct dl_netglue *g);
 extern const struct dl_stack_upcalls dl_netglue_upcalls_noc;
 extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;
 void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
@@ -217,6 +242,8 @@ struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c);
 void dl_appglue_destroy(struct dlibos_core *a);
 void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
 void dl_appglue_flush_deferred(struct dlibos_core *a);
+/* Send the command held back for pairing, if any (end of an iteration). */
+void dl_appglue_flush_held(struct dlibos_core *a);
 void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 		      dlibos_conn_t conn, uint64_t context);
 

@@ -50,6 +50,8 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_SLOT_ON] = "slot_attached",
 	[ENG_SLOT_OFF] = "slot_detached",
 	[ENG_SLOT_KICKS] = "slot_kicked",
+	[ENG_EVENTS_PAIRED] = "events_paired",
+	[ENG_COMMANDS_PAIRED] = "commands_paired",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -488,6 +490,10 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	}
 	if (c->stack != NULL)
 		dl_stack_flush(c->stack);
+	if (c->net != NULL)
+		dl_netglue_flush_held(c->net);
+	if (c->app != NULL)
+		dl_appglue_flush_held(c->app);
 	if (c->ep != NULL && dl_noc_flush(c->ep) > 0)
 		work++; /* overflow still draining: stay awake */
 	if (c->net != NULL && c->net->slots_on != 0)
@@ -512,6 +518,8 @@ static void drain_app_core(struct dl_engine *e, struct dl_ecore *c)
 		unsigned n = dl_noc_poll(c->ep, 4096, on_msg, c);
 		if (c->app != NULL && c->app->ndeferred > 0)
 			dl_appglue_flush_deferred(c->app);
+		if (c->app != NULL)
+			dl_appglue_flush_held(c->app);
 		dl_noc_flush(c->ep);
 		if (n == 0)
 			break;
@@ -529,6 +537,8 @@ void dl_engine_stop(struct dl_engine *e)
 			dl_stack_destroy(c->stack);
 			c->stack = NULL;
 		}
+		if (c->net != NULL)
+			dl_netglue_flush_held(c->net);
 		if (c->ep != NULL)
 			dl_noc_flush(c->ep);
 	}

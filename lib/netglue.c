@@ -94,8 +94,10 @@ void dl_netglue_destroy(struct dl_netglue *g)
 
 static void kick(struct dl_netslot *ns, int why);
 
-/* Send a message built in g->msg to application core `app`. */
-static void to_app(struct dl_netglue *g, unsigned app, int nwords)
+/* Send @p nwords of @p w to application core `app`; @p events: how many
+ * events the message carries. */
+static void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords,
+		     unsigned events)
 {
 	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
 	int rc;
@@ -105,17 +107,36 @@ static void to_app(struct dl_netglue *g, unsigned app, int nwords)
 		return;
 	}
 	if (r->ep == NULL) {
-		g->core->cnt[ENG_EVENT_DETACHED]++; /* its application is gone */
+		g->core->cnt[ENG_EVENT_DETACHED] += events; /* its application is gone */
 		return;
 	}
-	rc = dl_noc_send(r->ep, r->dst, g->msg, (unsigned)nwords);
+	rc = dl_noc_send(r->ep, r->dst, w, (unsigned)nwords);
 	if (rc == 0) {
-		g->core->cnt[ENG_EVENTS_SENT]++;
+		g->core->cnt[ENG_EVENTS_SENT] += events;
 		return;
 	}
 	g->core->cnt[ENG_NOC_SEND_FAIL]++;
 	if (g->ns != NULL && rc == -ENOMEM)
 		kick(&g->ns[app / g->e->slot_cores], DL_KICK_STUCK);
+}
+
+void dl_netglue_flush_held(struct dl_netglue *g)
+{
+	uint64_t w[2];
+
+	if (!g->held_ack.on)
+		return;
+	g->held_ack.on = false;
+	send_app(g, g->held_ack.app,
+		 w, dl_msg_enc_data_acked(w, g->net_idx, g->held_ack.id, g->held_ack.bytes), 1);
+}
+
+/* Send a message built in g->msg to application core `app`, after the
+ * DATA_ACKED held back, if any (events keep their order). */
+static void to_app(struct dl_netglue *g, unsigned app, int nwords)
+{
+	dl_netglue_flush_held(g);
+	send_app(g, app, g->msg, nwords, 1);
 }
 
 /* ---- offers (protected mode) ---------------------------------------------- */
@@ -247,38 +268,87 @@ static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
 	to_app(g, app, dl_msg_enc_connect_failed(g->msg, g->net_idx, cookie, err));
 }
 
-static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
-			 unsigned n)
+/* Turn stack references into ref words, splitting any longer than a ref
+ * word carries. @return the refs, or -1 when more than @p max are needed. */
+static int msg_refs(const struct dl_rx_ref *refs, unsigned n, struct dl_msg_ref *r, unsigned max)
 {
-	struct dl_netglue *g = arg;
-	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		const struct dl_region *reg = dl_region_get(refs[i].region);
 		uint64_t off = (uint64_t)(refs[i].data - reg->base);
 		uint32_t left = refs[i].len;
-		/* A reference longer than a ref word carries is split. */
+
+		while (left > 0) {
+			uint32_t chunk = left > DL_MSG_REF_LEN_MAX ? DL_MSG_REF_LEN_MAX : left;
+			if (k == max)
+				return -1;
+			r[k++] = (struct dl_msg_ref){.off = off, .len = chunk, .region = (uint8_t)reg->id};
+			off += chunk;
+			left -= chunk;
+		}
+	}
+	return (int)k;
+}
+
+static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
+			 unsigned n)
+{
+	struct dl_netglue *g = arg;
+	struct dl_msg_ref r[DL_MSG_MAX_REFS];
+	int k;
+
+	/* The DATA_ACKED of this segment travels in the same message. */
+	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
+	    (k = msg_refs(refs, n, r, DL_MSG_MAX_REFS_PAIRED)) > 0) {
+		g->held_ack.on = false;
+		g->core->cnt[ENG_EVENTS_PAIRED]++;
+		send_app(g, app, g->msg,
+			 dl_msg_enc_acked_new_data(g->msg, g->net_idx, id, g->held_ack.bytes, r,
+						   (unsigned)k),
+			 2);
+		return;
+	}
+	k = msg_refs(refs, n, r, DL_MSG_MAX_REFS);
+	if (k > 0) {
+		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, (unsigned)k));
+		return;
+	}
+	/* More than one message's worth (over 8 MiB in one delivery). */
+	k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct dl_region *reg = dl_region_get(refs[i].region);
+		uint64_t off = (uint64_t)(refs[i].data - reg->base);
+		uint32_t left = refs[i].len;
 		while (left > 0) {
 			uint32_t chunk = left > DL_MSG_REF_LEN_MAX ? DL_MSG_REF_LEN_MAX : left;
 			r[k++] = (struct dl_msg_ref){.off = off, .len = chunk, .region = (uint8_t)reg->id};
 			off += chunk;
 			left -= chunk;
 			if (k == DL_MSG_MAX_REFS) {
-				to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, k));
+				to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, DL_MSG_MAX_REFS));
 				k = 0;
 			}
 		}
 	}
 	if (k > 0)
-		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, k));
+		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, (unsigned)k));
 }
 
 static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
 {
 	struct dl_netglue *g = arg;
 
-	to_app(g, app, dl_msg_enc_data_acked(g->msg, g->net_idx, id, bytes));
+	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
+	    g->held_ack.bytes <= UINT32_MAX - bytes) {
+		g->held_ack.bytes += bytes; /* two ACKs in one burst: one event */
+		return;
+	}
+	dl_netglue_flush_held(g);
+	g->held_ack.on = true;
+	g->held_ack.app = app;
+	g->held_ack.id = id;
+	g->held_ack.bytes = bytes;
 }
 
 static void noc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why)
@@ -545,11 +615,18 @@ static int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m
 	return (int)m->u.data.n;
 }
 
+/* The error event of a failed command of type @p cmd. */
+static void cmd_error_of(struct dl_netglue *g, unsigned app, const struct dl_msg *m, unsigned cmd,
+			 int err, uint64_t context)
+{
+	g->core->cnt[ENG_CMD_ERRORS]++;
+	to_app(g, app, dl_msg_enc_cmd_error(g->msg, g->net_idx, m->conn, cmd, -err, context));
+}
+
 static void cmd_error(struct dl_netglue *g, unsigned app, const struct dl_msg *m, int err,
 		      uint64_t context)
 {
-	g->core->cnt[ENG_CMD_ERRORS]++;
-	to_app(g, app, dl_msg_enc_cmd_error(g->msg, g->net_idx, m->conn, m->type, -err, context));
+	cmd_error_of(g, app, m, m->type, err, context);
 }
 
 /* Protected mode: may the slot of `app` do this? Logs the first denials. */
@@ -606,10 +683,32 @@ static int do_connect(struct dl_netglue *g, unsigned app, const struct dl_msg *m
 	return rc;
 }
 
+static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_t bytes)
+{
+	int rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, bytes);
+
+	if (rc == -EINVAL)
+		bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
+	return rc;
+}
+
+/* SEND and the SEND half of SEND_RECV_DONE. */
+static int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+{
+	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
+	int rc = send_frags(g, app, m, frags);
+
+	if (rc < 0) {
+		bad_command(g, app, ENG_CMD_BAD_REGION);
+		g->core->cnt[ENG_BAD_COMMAND]++;
+		return rc;
+	}
+	return dl_stack_send(g->core->stack, (uint16_t)app, m->conn, frags, (unsigned)rc);
+}
+
 static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_stack *s = g->core->stack;
-	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
 	struct dl_offer *offer = NULL;
 	uint64_t context = 0;
 	int rc;
@@ -640,19 +739,24 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		do_connect(g, app, m);
 		return;
 	case DL_MSG_RECV_DONE:
-		rc = dl_stack_recv_done(s, (uint16_t)app, m->conn, m->u.recv_done.bytes);
-		if (rc == -EINVAL)
-			bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
+		rc = do_recv_done(g, app, m->conn, m->u.recv_done.bytes);
 		break;
 	case DL_MSG_SEND:
-		rc = send_frags(g, app, m, frags);
-		if (rc < 0) {
-			bad_command(g, app, ENG_CMD_BAD_REGION);
-			g->core->cnt[ENG_BAD_COMMAND]++;
-			break;
-		}
-		rc = dl_stack_send(s, (uint16_t)app, m->conn, frags, (unsigned)rc);
+		rc = do_send(g, app, m);
 		break;
+	case DL_MSG_SEND_RECV_DONE:
+		/* Two commands in one message; each half fails on its own. */
+		rc = do_send(g, app, m);
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		if (rc != 0)
+			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
+		rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		if (rc != 0)
+			cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
+		return;
 	case DL_MSG_SHUTDOWN:
 		rc = dl_stack_shutdown(s, (uint16_t)app, m->conn, (int)m->u.shutdown.how);
 		break;
@@ -763,7 +867,7 @@ static void on_slot_msg(void *arg, unsigned src, const struct dl_msg *m)
 		return;
 	}
 	dl_bucket_take(&ns->cmds, 1);
-	if (m->type == DL_MSG_SEND && ns->send.rate != 0) {
+	if ((m->type == DL_MSG_SEND || m->type == DL_MSG_SEND_RECV_DONE) && ns->send.rate != 0) {
 		uint64_t bytes = 0;
 		for (unsigned i = 0; i < m->u.data.n; i++)
 			bytes += dl_msg_ref_unpack(m->u.data.refs[i]).len;

@@ -49,6 +49,8 @@ extern "C" {
 #define DL_MSG_MAX_WORDS 126
 /** Largest NEW_DATA / SEND array. */
 #define DL_MSG_MAX_REFS (DL_MSG_MAX_WORDS - 1)
+/** Largest ACKED_NEW_DATA / SEND_RECV_DONE array (one word goes to the byte count). */
+#define DL_MSG_MAX_REFS_PAIRED (DL_MSG_MAX_WORDS - 2)
 
 /** Ref word limits. */
 #define DL_MSG_REF_OFF_MAX    ((UINT64_C(1) << 40) - 1)
@@ -111,6 +113,21 @@ enum dl_msg_type {
 	 * Header id 0.
 	 */
 	DL_MSG_ARP_LEARN = 17,
+	/* ---- paired messages: two per-request messages in one ---- */
+	/**
+	 * Event, 1 + 1..124 words: bytes acknowledged 0-31 (!= 0), rest 0;
+	 * then ref words as NEW_DATA. Means DATA_ACKED(bytes) followed by
+	 * NEW_DATA(refs) on the same connection (the common case: the peer's
+	 * next request acknowledges the previous response).
+	 */
+	DL_MSG_ACKED_NEW_DATA = 18,
+	/**
+	 * Command, 1 + 1..124 words: bytes consumed 0-31 (!= 0), rest 0; then
+	 * ref words as SEND. Means SEND(refs) and RECV_DONE(bytes) on the same
+	 * connection (an application answering what it just received); each
+	 * half fails on its own, with the CMD_ERROR of SEND or RECV_DONE.
+	 */
+	DL_MSG_SEND_RECV_DONE = 19,
 	DL_MSG_NTYPES /**< one past the last type */
 };
 
@@ -170,7 +187,10 @@ struct dl_msg {
 		struct {
 			const uint64_t *refs; /**< packed ref words, see dl_msg_ref_unpack() */
 			unsigned n;	      /**< 1..DL_MSG_MAX_REFS */
-		} data;			      /**< NEW_DATA and SEND */
+			/** ACKED_NEW_DATA: bytes acknowledged; SEND_RECV_DONE: bytes
+			 *  consumed; 0 for NEW_DATA and SEND. */
+			uint32_t bytes;
+		} data; /**< NEW_DATA, SEND and the paired types */
 		struct {
 			uint32_t bytes;
 		} data_acked;
@@ -324,6 +344,12 @@ int dl_msg_enc_recv_done(uint64_t *w, unsigned core, uint32_t conn, uint32_t byt
 /** @p refs: 1..DL_MSG_MAX_REFS refs into the application's TX region. */
 int dl_msg_enc_send(uint64_t *w, unsigned core, uint32_t conn, const struct dl_msg_ref *refs,
 		    unsigned n);
+/** DATA_ACKED(@p acked) + NEW_DATA(@p refs): 1..DL_MSG_MAX_REFS_PAIRED refs, acked != 0. */
+int dl_msg_enc_acked_new_data(uint64_t *w, unsigned core, uint32_t conn, uint32_t acked,
+			      const struct dl_msg_ref *refs, unsigned n);
+/** SEND(@p refs) + RECV_DONE(@p consumed): 1..DL_MSG_MAX_REFS_PAIRED refs, consumed != 0. */
+int dl_msg_enc_send_recv_done(uint64_t *w, unsigned core, uint32_t conn, uint32_t consumed,
+			      const struct dl_msg_ref *refs, unsigned n);
 int dl_msg_enc_shutdown(uint64_t *w, unsigned core, uint32_t conn, unsigned how);
 int dl_msg_enc_close(uint64_t *w, unsigned core, uint32_t conn);
 int dl_msg_enc_pkt_handoff(uint64_t *w, unsigned core, const struct dl_rx_pkt *pkt);

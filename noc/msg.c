@@ -45,6 +45,9 @@ static const struct type_info types[DL_MSG_NTYPES] = {
     [DL_MSG_CLOSE] = {"close", DL_MSG_CLASS_COMMAND, 1, 1, false},
     [DL_MSG_PKT_HANDOFF] = {"pkt_handoff", DL_MSG_CLASS_INTERNAL, 6, 6, true},
     [DL_MSG_ARP_LEARN] = {"arp_learn", DL_MSG_CLASS_INTERNAL, 3, 3, true},
+    [DL_MSG_ACKED_NEW_DATA] = {"acked_new_data", DL_MSG_CLASS_EVENT, 3, DL_MSG_MAX_WORDS, false},
+    [DL_MSG_SEND_RECV_DONE] = {"send_recv_done", DL_MSG_CLASS_COMMAND, 3, DL_MSG_MAX_WORDS,
+			       false},
 };
 
 /* Every DL_RX_* flag defined by dl_hal.h; anything else is rejected. */
@@ -61,7 +64,8 @@ const uint8_t dl_msg_class_of[256] = {
     [DL_MSG_CONNECT] = DL_MSG_CLASS_COMMAND,	    [DL_MSG_RECV_DONE] = DL_MSG_CLASS_COMMAND,
     [DL_MSG_SEND] = DL_MSG_CLASS_COMMAND,	    [DL_MSG_SHUTDOWN] = DL_MSG_CLASS_COMMAND,
     [DL_MSG_CLOSE] = DL_MSG_CLASS_COMMAND,	    [DL_MSG_PKT_HANDOFF] = DL_MSG_CLASS_INTERNAL,
-    [DL_MSG_ARP_LEARN] = DL_MSG_CLASS_INTERNAL,
+    [DL_MSG_ARP_LEARN] = DL_MSG_CLASS_INTERNAL,	    [DL_MSG_ACKED_NEW_DATA] = DL_MSG_CLASS_EVENT,
+    [DL_MSG_SEND_RECV_DONE] = DL_MSG_CLASS_COMMAND,
 };
 
 const char *dl_msg_type_name(unsigned type)
@@ -88,7 +92,20 @@ static int decode_refs(const uint64_t *p, unsigned n, bool allow_more, struct dl
 	}
 	m->u.data.refs = p;
 	m->u.data.n = n;
+	m->u.data.bytes = 0;
 	return 0;
+}
+
+/* The paired types: a byte count word (32 bits, not 0), then refs. */
+static int decode_paired(const uint64_t *p, unsigned npay, bool allow_more, struct dl_msg *m)
+{
+	int rc;
+
+	if (!only_bits(p[0], 0xffffffffu) || p[0] == 0)
+		return -EINVAL;
+	rc = decode_refs(p + 1, npay - 1, allow_more, m);
+	m->u.data.bytes = (uint32_t)p[0];
+	return rc;
 }
 
 /* Pointer carried in a word; rejects values that do not fit a pointer. */
@@ -160,6 +177,10 @@ static int decode_payload(const uint64_t *p, unsigned npay, struct dl_msg *m)
 		return decode_refs(p, npay, false, m);
 	case DL_MSG_SEND:
 		return decode_refs(p, npay, true, m);
+	case DL_MSG_ACKED_NEW_DATA:
+		return decode_paired(p, npay, false, m);
+	case DL_MSG_SEND_RECV_DONE:
+		return decode_paired(p, npay, true, m);
 	case DL_MSG_DATA_ACKED:
 		if (!only_bits(p[0], 0xffffffffu))
 			return -EINVAL;
@@ -267,6 +288,12 @@ static int encoded_words(const struct dl_msg *m)
 			return -EINVAL;
 		return (int)m->u.data.n + 1;
 	}
+	if (m->type == DL_MSG_ACKED_NEW_DATA || m->type == DL_MSG_SEND_RECV_DONE) {
+		if (m->u.data.refs == NULL || m->u.data.n < 1 ||
+		    m->u.data.n > DL_MSG_MAX_REFS_PAIRED)
+			return -EINVAL;
+		return (int)m->u.data.n + 2;
+	}
 	return types[m->type].min_words;
 }
 
@@ -296,6 +323,11 @@ static int encode_payload(uint64_t *p, const struct dl_msg *m)
 	case DL_MSG_NEW_DATA:
 	case DL_MSG_SEND:
 		memmove(p, m->u.data.refs, m->u.data.n * sizeof(uint64_t));
+		return 0;
+	case DL_MSG_ACKED_NEW_DATA:
+	case DL_MSG_SEND_RECV_DONE:
+		memmove(p + 1, m->u.data.refs, m->u.data.n * sizeof(uint64_t));
+		p[0] = m->u.data.bytes;
 		return 0;
 	case DL_MSG_DATA_ACKED:
 		p[0] = m->u.data_acked.bytes;
@@ -400,31 +432,52 @@ int dl_msg_enc_connect_failed(uint64_t *w, unsigned core, uint64_t cookie, int e
 	return dl_msg_encode(w, DL_MSG_MAX_WORDS, &m);
 }
 
-/* NEW_DATA / SEND: pack the refs in place, then validate the whole message. */
+/* NEW_DATA / SEND (@p lead 0) and the paired types (@p lead 1: the byte
+ * count word first): pack the refs in place, range-checking each. */
 static int enc_refs(uint64_t *w, unsigned type, unsigned core, uint32_t conn,
-		    const struct dl_msg_ref *refs, unsigned n)
+		    const struct dl_msg_ref *refs, unsigned n, unsigned lead)
 {
-	if (core >= DL_MAX_CORES || refs == NULL || n < 1 || n > DL_MSG_MAX_REFS)
+	bool no_more = type == DL_MSG_NEW_DATA || type == DL_MSG_ACKED_NEW_DATA;
+
+	if (core >= DL_MAX_CORES || refs == NULL || n < 1 || n > DL_MSG_MAX_REFS - lead)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
-		if (!dl_msg_ref_ok(&refs[i]) || (type == DL_MSG_NEW_DATA && refs[i].more))
+		if (!dl_msg_ref_ok(&refs[i]) || (no_more && refs[i].more))
 			return -EINVAL;
-		w[1 + i] = dl_msg_ref_pack(&refs[i]);
+		w[1 + lead + i] = dl_msg_ref_pack(&refs[i]);
 	}
-	w[0] = dl_msg_hdr(type, n + 1, core, conn);
-	return (int)n + 1;
+	w[0] = dl_msg_hdr(type, n + 1 + lead, core, conn);
+	return (int)(n + 1 + lead);
 }
 
 int dl_msg_enc_new_data(uint64_t *w, unsigned core, uint32_t conn, const struct dl_msg_ref *refs,
 			unsigned n)
 {
-	return enc_refs(w, DL_MSG_NEW_DATA, core, conn, refs, n);
+	return enc_refs(w, DL_MSG_NEW_DATA, core, conn, refs, n, 0);
 }
 
 int dl_msg_enc_send(uint64_t *w, unsigned core, uint32_t conn, const struct dl_msg_ref *refs,
 		    unsigned n)
 {
-	return enc_refs(w, DL_MSG_SEND, core, conn, refs, n);
+	return enc_refs(w, DL_MSG_SEND, core, conn, refs, n, 0);
+}
+
+int dl_msg_enc_acked_new_data(uint64_t *w, unsigned core, uint32_t conn, uint32_t acked,
+			      const struct dl_msg_ref *refs, unsigned n)
+{
+	if (acked == 0)
+		return -EINVAL;
+	w[1] = acked;
+	return enc_refs(w, DL_MSG_ACKED_NEW_DATA, core, conn, refs, n, 1);
+}
+
+int dl_msg_enc_send_recv_done(uint64_t *w, unsigned core, uint32_t conn, uint32_t consumed,
+			      const struct dl_msg_ref *refs, unsigned n)
+{
+	if (consumed == 0)
+		return -EINVAL;
+	w[1] = consumed;
+	return enc_refs(w, DL_MSG_SEND_RECV_DONE, core, conn, refs, n, 1);
 }
 
 int dl_msg_enc_data_acked(uint64_t *w, unsigned core, uint32_t conn, uint32_t bytes)

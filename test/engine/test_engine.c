@@ -108,6 +108,33 @@ static void test_dlibos_quadrant_dedicated(void **s)
 	run_echo(DL_MODE_DLIBOS, 4, 2, DL_LAYOUT_QUADRANT_DEDICATED, DL_DISPATCH_RR, 40, 10000);
 }
 
+/* Request/response in dlibos mode: the data_acked of the previous answer
+ * travels with the next request (ACKED_NEW_DATA) and the answer with the
+ * recv_done of the request (SEND_RECV_DONE): two NoC messages per
+ * exchange, every byte echoed. */
+static void test_dlibos_pairs_messages(void **s)
+{
+	struct harness h;
+	(void)s;
+
+	assert_int_equal(h_setup(&h, DL_MODE_DLIBOS, 2, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	h.pingpong = 100;
+	h_open(&h, 1, 300 * 100);
+	while (h.conns[0].recvd < 100 * 100)
+		h_round(&h, 10);
+	uint64_t m0 = dl_engine_noc_messages(h.e), ev0 = dl_stats_get("engine", "events_paired"),
+		 cmd0 = dl_stats_get("engine", "commands_paired"), r0 = h.conns[0].recvd;
+	while (h.conns[0].recvd < 200 * 100)
+		h_round(&h, 10);
+	assert_int_equal(h.conns[0].recvd - r0, 100 * 100);
+	assert_int_equal(dl_engine_noc_messages(h.e) - m0, 2 * 100);
+	assert_int_equal(dl_stats_get("engine", "events_paired") - ev0, 100);
+	assert_int_equal(dl_stats_get("engine", "commands_paired") - cmd0, 100);
+	assert_int_equal(h_run(&h, 100000), 1);
+	assert_int_equal(h.corrupt, 0);
+	assert_int_equal(h_teardown(&h), 0);
+}
+
 static void test_hoarding_core_stalls_only_itself(void **s)
 {
 	struct harness h;
@@ -179,6 +206,7 @@ int main(void)
 		cmocka_unit_test(test_dlibos_1_3_least_loaded),
 		cmocka_unit_test(test_dlibos_quadrant_all),
 		cmocka_unit_test(test_dlibos_quadrant_dedicated),
+		cmocka_unit_test(test_dlibos_pairs_messages),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
 		cmocka_unit_test(test_layout_errors_are_explained),
 	};

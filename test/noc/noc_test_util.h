@@ -84,6 +84,17 @@ static inline void random_msg(struct rng *r, unsigned type, struct dl_msg *m, ui
 		}
 		m->u.data.refs = refw;
 		break;
+	case DL_MSG_ACKED_NEW_DATA:
+	case DL_MSG_SEND_RECV_DONE:
+		m->u.data.n =
+		    nrefs != 0 ? nrefs : (unsigned)(1 + rng_below(r, DL_MSG_MAX_REFS_PAIRED));
+		for (unsigned i = 0; i < m->u.data.n; i++) {
+			struct dl_msg_ref ref = random_ref(r, type == DL_MSG_SEND_RECV_DONE);
+			refw[i] = dl_msg_ref_pack(&ref);
+		}
+		m->u.data.refs = refw;
+		m->u.data.bytes = (uint32_t)(1 + rng_below(r, 0xfffffffe));
+		break;
 	case DL_MSG_DATA_ACKED:
 		m->u.data_acked.bytes = (uint32_t)rng_next(r);
 		break;

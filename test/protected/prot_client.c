@@ -83,6 +83,7 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 		a->offered = true;
 		break;
 	case DL_MSG_NEW_DATA:
+	case DL_MSG_ACKED_NEW_DATA: /* data_acked + new_data: the data part */
 		for (unsigned i = 0; i < m->u.data.n; i++) {
 			struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
 			const struct dl_region *rx = dl_region_get(r.region);

@@ -181,6 +181,9 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 		e->err = m->u.connect_failed.err;
 		e->context = m->u.connect_failed.cookie;
 		break;
+	case DL_MSG_ACKED_NEW_DATA: /* data_acked + new_data: recorded as the data */
+		e->type = DL_MSG_NEW_DATA;
+		/* fall through */
 	case DL_MSG_NEW_DATA:
 		for (unsigned i = 0; i < m->u.data.n; i++) {
 			struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
@@ -556,6 +559,55 @@ static void test_recv_done_beyond_delivered_rejected(void **state)
 	expect_error(f, 0, 1, DL_MSG_RECV_DONE, EINVAL);
 }
 
+/* SEND_RECV_DONE is two commands: each half is checked and fails on its
+ * own, with the error event of SEND or of RECV_DONE; a valid pair both
+ * sends and returns the buffers. */
+static void test_paired_send_recv_done(void **state)
+{
+	struct fx *f = *state;
+	struct app *a = &f->a[0];
+	struct dl_msg_ref ok = {.off = 100, .len = 4}, bad = {.off = TX_LEN - 2, .len = 10};
+	uint32_t conn, n;
+	unsigned e0;
+
+	attach(f, 0, 0, NULL);
+	conn = establish(f, 0, 7);
+	ok.region = bad.region = (uint8_t)a->tx_id;
+	n = peer_sends(f, 0, "ping");
+	e0 = errors(f, 0);
+	/* Bad fragment, too many bytes returned: two errors, nothing done. */
+	send_cmd(f, 0, dl_msg_enc_send_recv_done(a->msg, 0, conn, n + 1, &bad, 1));
+	run(f, 3);
+	assert_int_equal(errors(f, 0), e0 + 2);
+	assert_int_equal(cnt(f, ENG_CMD_BAD_REGION), 1);
+	assert_int_equal(cnt(f, ENG_CMD_BAD_RECV_DONE), 1);
+	expect_error(f, 0, e0 + 1, DL_MSG_RECV_DONE, EINVAL);
+	assert_int_equal(f->p.ngot, 0);
+	/* Bad fragment, right count: the data is returned all the same. */
+	send_cmd(f, 0, dl_msg_enc_send_recv_done(a->msg, 0, conn, n, &bad, 1));
+	run(f, 3);
+	expect_error(f, 0, e0 + 2, DL_MSG_SEND, EFAULT);
+	assert_int_equal(dl_memwire_bufs_in_use(f->w), f->bufs0);
+	/* Both halves valid: the answer goes out, no error. */
+	n = peer_sends(f, 0, "ping");
+	memcpy(a->tx->base + 100, "pong", 4);
+	send_cmd(f, 0, dl_msg_enc_send_recv_done(a->msg, 0, conn, n, &ok, 1));
+	run(f, 5);
+	assert_int_equal(f->p.ngot, 4);
+	assert_memory_equal(f->p.got, "pong", 4);
+	assert_int_equal(errors(f, 0), e0 + 3);
+	assert_int_equal(dl_memwire_bufs_in_use(f->w), f->bufs0);
+	/* Another application's pair on this connection: two EPERM. */
+	attach(f, 1, 1, NULL);
+	e0 = errors(f, 1);
+	ok.region = (uint8_t)f->a[1].tx_id;
+	send_cmd(f, 1, dl_msg_enc_send_recv_done(f->a[1].msg, 0, conn, 1, &ok, 1));
+	run(f, 3);
+	assert_int_equal(errors(f, 1), e0 + 2);
+	expect_error(f, 1, e0 + 1, DL_MSG_RECV_DONE, EPERM);
+	assert_int_equal(f->p.ngot, 4);
+}
+
 static void test_offer_belongs_to_the_offered_core(void **state)
 {
 	struct fx *f = *state;
@@ -763,6 +815,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_attached_application_echoes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_outside_tx_region_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_connection_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_paired_send_recv_done, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recv_done_beyond_delivered_rejected, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_offer_belongs_to_the_offered_core, setup,
