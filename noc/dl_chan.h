@@ -272,11 +272,11 @@ static inline void dl_chan_copy_out(const struct dl_chan_cons *c, uint64_t head,
  * word counts) is checked on that private copy, so a producer rewriting the
  * ring meanwhile cannot make the caller see framing other than what was
  * checked. The first header, read from the ring, is only a size hint: the
- * call copies max_msgs messages of that size at once and checks their
- * headers with independent loads (batches of same-size messages need no
- * serial walk); anything else goes through the general, one message at a
- * time, path. Words copied past the last whole message taken are simply
- * not consumed.
+ * call copies max_msgs messages of that size at once (not the whole
+ * backlog) and checks their headers with independent loads (batches of
+ * same-size messages need no serial walk); anything else goes through the
+ * general, one message at a time, path, which copies more as it goes.
+ * Words copied past the last whole message taken are simply not consumed.
  *
  * @param nwords if not NULL, receives the number of words of the messages.
  * @return messages received (0 when none), -EMSGSIZE when the next
@@ -287,7 +287,7 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 {
 	const uint64_t head = c->head;
 	unsigned pub = (unsigned)(c->tail_cache - head); /* published, unread */
-	unsigned want, used = 0, msgs = 0;
+	unsigned lim, hint, want, used = 0, msgs = 0;
 	int rc = 0;
 
 	if (__builtin_expect(c->broken, 0))
@@ -298,7 +298,9 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 			/* Fetch the line the next message will land in while we
 			 * wait, so its arrival costs one line transfer (the
 			 * tail) rather than two in a row (tail, then slot). */
+#ifndef DL_CHAN_NO_EMPTY_PREFETCH
 			__builtin_prefetch(&c->slots[(uint32_t)head & c->mask], 0, 3);
+#endif
 			if (nwords != NULL)
 				*nwords = 0;
 			return 0;
@@ -308,22 +310,49 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 			return rc;
 		pub = (unsigned)rc;
 	}
-	/* Copy every published word that fits in one go, then find the
-	 * message boundaries in the private copy (the producer may rewrite
-	 * the ring, never the copy). Nothing past the published tail is read. */
-	want = pub < room ? pub : room;
+	/* Copy what max_msgs messages of the first header's size would take
+	 * (a hint read from the ring: never trusted), more only as the
+	 * private copy shows longer messages; then find the boundaries in
+	 * the copy (the producer may rewrite the ring, never the copy).
+	 * Nothing past the published tail is read, and a consumer behind a
+	 * long backlog copies what it takes, not the backlog. */
+	lim = pub < room ? pub : room;
+	hint = dl_msg_hdr_words(
+	    __atomic_load_n(&c->slots[(uint32_t)head & c->mask], __ATOMIC_RELAXED));
+	if (hint == 0 || hint > DL_MSG_MAX_WORDS)
+		hint = 1; /* garbage: the framing check on the copy says so */
+	want = max_msgs < lim ? max_msgs * hint : lim;
+	want = want < lim ? want : lim;
 	dl_chan_copy_out(c, head, buf, 0, want);
-	while (msgs < max_msgs && used < want) {
-		unsigned n = dl_msg_hdr_words(buf[used]);
+	/* Fast path: a run of messages of the hinted size, checked with
+	 * independent loads (no serial walk from header to header). */
+	for (unsigned k = want / hint < max_msgs ? want / hint : max_msgs; msgs < k; msgs++)
+		if (dl_msg_hdr_words(buf[msgs * hint]) != hint)
+			break;
+	used = msgs * hint;
+	/* General path: one message at a time. */
+	while (msgs < max_msgs && used < lim) {
+		unsigned n;
 
+		if (used == want) { /* the next header is not copied yet */
+			unsigned more = want + (max_msgs - msgs) * hint;
+			more = more < lim ? more : lim;
+			dl_chan_copy_out(c, head, buf, want, more);
+			want = more;
+		}
+		n = dl_msg_hdr_words(buf[used]);
 		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > pub - used, 0)) {
 			rc = dl_chan_cons_break(c); /* 0, > 126, or past the tail */
 			break;
 		}
-		if (used + n > want) {
+		if (used + n > lim) {
 			/* Published but longer than the room left. */
 			rc = msgs == 0 ? -EMSGSIZE : 0;
 			break;
+		}
+		if (used + n > want) { /* longer than hinted: copy the rest of it */
+			dl_chan_copy_out(c, head, buf, want, used + n);
+			want = used + n;
 		}
 		used += n;
 		msgs++;

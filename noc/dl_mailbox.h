@@ -20,6 +20,7 @@
 #ifndef DL_MAILBOX_H
 #define DL_MAILBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dl_chan.h"
@@ -67,6 +68,18 @@ int dl_mailbox_add(struct dl_mailbox *mb, unsigned src, struct dl_chan_cons *c);
  * @return messages delivered.
  */
 unsigned dl_mailbox_poll(struct dl_mailbox *mb, unsigned budget, dl_mailbox_fn fn, void *arg);
+
+/**
+ * True when some channel may hold a message (one acquire load per channel,
+ * no side effects): the idle fast path callers inline before a poll.
+ */
+static inline bool dl_mailbox_ready(const struct dl_mailbox *mb)
+{
+	for (unsigned k = 0; k < mb->n; k++)
+		if (dl_chan_cons_ready(mb->chan[k]))
+			return true;
+	return false;
+}
 
 #ifdef __cplusplus
 }

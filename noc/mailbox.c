@@ -48,32 +48,28 @@ static unsigned serve(struct dl_mailbox *mb, unsigned i, unsigned max, dl_mailbo
 
 unsigned dl_mailbox_poll(struct dl_mailbox *mb, unsigned budget, dl_mailbox_fn fn, void *arg)
 {
-	unsigned delivered = 0, idle = 0;
-	unsigned i = mb->next;
+	unsigned delivered = 0, i = mb->next;
+	bool more = true;
 
-	if (mb->n == 0)
+	if (!dl_mailbox_ready(mb))
 		return 0;
-	/* Fast path of an idle core: nothing published on any channel. */
-	for (unsigned k = 0;; k++) {
-		if (k == mb->n)
-			return 0;
-		if (dl_chan_cons_ready(mb->chan[k]))
-			break;
-	}
 	if (i >= mb->n)
 		i = 0;
-	/* Stop after the budget or after n consecutive empty visits. */
-	while (delivered < budget && idle < mb->n) {
-		unsigned want = budget - delivered;
-		unsigned got = serve(mb, i, want < mb->quota ? want : mb->quota, fn, arg);
+	/* Passes over every channel, each served up to its quota, starting
+	 * after the last channel served. Another pass only while a channel
+	 * filled its quota (it may hold more) and the budget lasts. */
+	while (more && delivered < budget) {
+		more = false;
+		for (unsigned k = 0; k < mb->n && delivered < budget; k++) {
+			unsigned want = budget - delivered < mb->quota ? budget - delivered : mb->quota;
+			unsigned got = serve(mb, i, want, fn, arg);
 
-		i = i + 1 == mb->n ? 0 : i + 1;
-		if (got > 0) {
-			delivered += got;
-			idle = 0;
-			mb->next = i; /* after the last served channel */
-		} else {
-			idle++;
+			i = i + 1 == mb->n ? 0 : i + 1;
+			if (got > 0) {
+				delivered += got;
+				mb->next = i; /* after the last served channel */
+				more |= got == want;
+			}
 		}
 	}
 	return delivered;

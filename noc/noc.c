@@ -539,6 +539,8 @@ static void deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
 
 unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
 {
+	if (!dl_mailbox_ready(&ep->mb))
+		return 0; /* idle: no call into the mailbox */
 	ep->fn = fn;
 	ep->fn_arg = arg;
 	return dl_mailbox_poll(&ep->mb, budget, deliver, ep);

@@ -239,6 +239,55 @@ static void test_batch(void **state)
 	fixture_close(&f);
 }
 
+/* A consumer behind a backlog copies what it takes, not the backlog: a
+ * receive of one message leaves the caller's buffer untouched past it
+ * (it once copied every published word, so each call cost O(backlog)). */
+static void test_recv_copies_what_it_takes(void **state)
+{
+	struct chan_fixture f;
+	uint64_t w[8], buf[1024];
+	unsigned nw;
+	(void)state;
+
+	fixture_open(&f, 1024);
+	for (int i = 0; i < 200; i++) {
+		make_msg(w, 2 + (unsigned)(i % 3 == 2) * 3, (uint64_t)i); /* sizes 2, 2, 5, ... */
+		assert_int_equal(dl_chan_write(&f.p, w, dl_msg_hdr_words(w[0])), 0);
+	}
+	dl_chan_publish(&f.p);
+	for (unsigned i = 0; i < 1024; i++)
+		buf[i] = UINT64_C(0xdead);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 1024, 1, &nw), 1);
+	assert_int_equal(nw, 2);
+	check_msg(buf, 2, 0);
+	for (unsigned i = 2; i < 1024; i++)
+		assert_int_equal(buf[i], UINT64_C(0xdead));
+	/* Two more: a 2-word one, then a longer one than the hint said. */
+	assert_int_equal(dl_chan_recv(&f.c, buf, 1024, 2, &nw), 2);
+	assert_int_equal(nw, 7);
+	check_msg(buf, 2, 1);
+	check_msg(buf + 2, 5, 2);
+	assert_true(buf[7] == UINT64_C(0xdead) || dl_msg_hdr_words(buf[7]) == 2);
+	for (unsigned i = 9; i < 1024; i++)
+		assert_int_equal(buf[i], UINT64_C(0xdead));
+	/* The rest, in order, whatever the batch. */
+	uint64_t seq = 3;
+	int got;
+	while ((got = dl_chan_recv(&f.c, buf, 1024, 7, &nw)) > 0) {
+		unsigned off = 0;
+		for (int k = 0; k < got; k++) {
+			unsigned n = dl_msg_hdr_words(buf[off]);
+			assert_int_equal(n, seq % 3 == 2 ? 5 : 2);
+			check_msg(buf + off, n, seq++);
+			off += n;
+		}
+		assert_int_equal(off, nw);
+	}
+	assert_int_equal(got, 0);
+	assert_int_equal(seq, 200);
+	fixture_close(&f);
+}
+
 /* Regression: a receive that starts with words it already knew of, takes
  * them all and then finds the tail unchanged must stop cleanly (it once
  * parsed a stale word of the caller's buffer and declared the channel
@@ -499,6 +548,7 @@ int main(void)
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_init_checks),
 	    cmocka_unit_test(test_credits),
+	    cmocka_unit_test(test_recv_copies_what_it_takes),
 	    cmocka_unit_test(test_wraparound),
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_recv_known_words_then_empty),
