@@ -116,6 +116,19 @@ static int to_net(struct dlibos_core *a, unsigned net, int nwords)
 	return 0;
 }
 
+/* dlibos mode: send @p nwords at @p w to network core `net`. */
+static int put_net(struct dlibos_core *a, unsigned net, const uint64_t *w, unsigned nwords)
+{
+	int rc = dl_noc_send(a->core->ep, (unsigned)a->e->net_core[net], w, nwords);
+
+	if (rc != 0) {
+		a->core->cnt[ENG_NOC_SEND_FAIL]++;
+		return rc;
+	}
+	a->core->cnt[ENG_COMMANDS]++;
+	return 0;
+}
+
 /* dlibos mode: send the command held back for pairing, if any. A failure
  * here is reported as the command's error event (the call that issued it
  * has returned 0). */
@@ -129,9 +142,9 @@ void dl_appglue_flush_held(struct dlibos_core *a)
 		return;
 	a->held.type = 0;
 	if (type == DL_MSG_SEND)
-		rc = to_net(a, net,
-			    dl_msg_enc_send(a->msg, net, dlibos_conn_id(conn), a->held.refs,
-					    a->held.n));
+		rc = put_net(a, net, a->held.w + 1,
+			     dl_msg_finish_refs(a->held.w + 1, DL_MSG_SEND, net,
+						dlibos_conn_id(conn), a->held.n));
 	else
 		rc = to_net(a, net,
 			    dl_msg_enc_recv_done(a->msg, net, dlibos_conn_id(conn), a->held.bytes));
@@ -140,15 +153,17 @@ void dl_appglue_flush_held(struct dlibos_core *a)
 				 -rc, conn, 0);
 }
 
-/* Send the held SEND and RECV_DONE of one connection as one message. */
-static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn,
-		       const struct dl_msg_ref *refs, unsigned n, uint32_t consumed)
+/* Send SEND (n ref words at w[2 ..]) and RECV_DONE (consumed bytes) of one
+ * connection as one SEND_RECV_DONE message built in w. */
+static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, uint64_t *w,
+		       unsigned n, uint32_t consumed)
 {
-	int rc = to_net(a, net,
-			dl_msg_enc_send_recv_done(a->msg, net, dlibos_conn_id(conn), consumed, refs,
-						  n));
+	int rc;
 
 	a->held.type = 0;
+	w[1] = consumed;
+	rc = put_net(a, net, w,
+		     dl_msg_finish_refs(w, DL_MSG_SEND_RECV_DONE, net, dlibos_conn_id(conn), n));
 	if (rc == 0) {
 		a->core->cnt[ENG_COMMANDS]++; /* two commands, one message */
 		a->core->cnt[ENG_COMMANDS_PAIRED]++;
@@ -261,7 +276,7 @@ int dlibos_recv_done(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
 	}
 	/* Pair with the SEND just issued on this connection, or wait for one. */
 	if (a->held.type == DL_MSG_SEND && a->held.conn == conn)
-		return send_paired(a, (unsigned)net, conn, a->held.refs, a->held.n, bytes);
+		return send_paired(a, (unsigned)net, conn, a->held.w, a->held.n, bytes);
 	if (a->held.type == DL_MSG_RECV_DONE && a->held.conn == conn &&
 	    a->held.bytes <= UINT32_MAX - bytes) {
 		a->held.bytes += bytes;
@@ -311,22 +326,26 @@ int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_f
 	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	unsigned k = 0;
 	if (n <= DL_MSG_MAX_REFS_PAIRED) {
-		struct dl_msg_ref *out;
 		bool pair = a->held.type == DL_MSG_RECV_DONE && a->held.conn == conn;
+		uint64_t *w;
 
 		for (unsigned i = 0; i < n; i++)
 			if (frags[i].len > DL_MSG_REF_LEN_MAX)
 				goto long_send;
 		if (!pair)
 			dl_appglue_flush_held(a);
-		out = pair ? r : a->held.refs;
-		for (unsigned i = 0; i < n; i++)
-			out[i] = (struct dl_msg_ref){
+		/* Ref words packed in place (the fragments were checked above:
+		 * inside the TX region, 1..65535 bytes). */
+		w = pair ? a->msg : a->held.w;
+		for (unsigned i = 0; i < n; i++) {
+			struct dl_msg_ref ref = {
 			    .off = (uint64_t)((const uint8_t *)frags[i].base - tx->base),
 			    .len = frags[i].len,
 			    .region = (uint8_t)tx->id};
+			w[2 + i] = dl_msg_ref_pack(&ref);
+		}
 		if (pair)
-			return send_paired(a, (unsigned)net, conn, r, n, a->held.bytes);
+			return send_paired(a, (unsigned)net, conn, w, n, a->held.bytes);
 		a->held.type = DL_MSG_SEND;
 		a->held.net = (uint16_t)net;
 		a->held.conn = conn;

@@ -175,8 +175,10 @@ struct dlibos_core {
 		uint16_t net;
 		dlibos_conn_t conn;
 		uint32_t bytes; /* RECV_DONE */
-		unsigned n;	/* SEND: refs */
-		struct dl_msg_ref refs[DL_MSG_MAX_REFS_PAIRED];
+		unsigned n;	/* SEND: ref words at w[2 ..] */
+		/* SEND built in place: w[1] becomes its header, or w[0] the
+		 * header and w[1] the count of a SEND_RECV_DONE. */
+		uint64_t w[DL_MSG_MAX_WORDS];
 	} held;
 	uint64_t msg[DL_MSG_MAX_WORDS];
 };

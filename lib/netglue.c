@@ -268,24 +268,27 @@ static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
 	to_app(g, app, dl_msg_enc_connect_failed(g->msg, g->net_idx, cookie, err));
 }
 
-/* Turn stack references into ref words, splitting any longer than a ref
- * word carries. @return the refs, or -1 when more than @p max are needed. */
-static int msg_refs(const struct dl_rx_ref *refs, unsigned n, struct dl_msg_ref *r, unsigned max)
+/* Pack stack references into ref words at @p out, splitting any longer
+ * than a ref word carries. @return the ref words, or -1 when more than
+ * @p max are needed. The references come from the stack's RX buffers:
+ * inside a registered region, 1..65535 bytes per word by construction. */
+static int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, unsigned max)
 {
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		const struct dl_region *reg = dl_region_get(refs[i].region);
-		uint64_t off = (uint64_t)(refs[i].data - reg->base);
+		struct dl_msg_ref r = {.off = (uint64_t)(refs[i].data - reg->base),
+				       .region = (uint8_t)reg->id};
 		uint32_t left = refs[i].len;
 
 		while (left > 0) {
-			uint32_t chunk = left > DL_MSG_REF_LEN_MAX ? DL_MSG_REF_LEN_MAX : left;
 			if (k == max)
 				return -1;
-			r[k++] = (struct dl_msg_ref){.off = off, .len = chunk, .region = (uint8_t)reg->id};
-			off += chunk;
-			left -= chunk;
+			r.len = left > DL_MSG_REF_LEN_MAX ? DL_MSG_REF_LEN_MAX : left;
+			out[k++] = dl_msg_ref_pack(&r);
+			r.off += r.len;
+			left -= r.len;
 		}
 	}
 	return (int)k;
@@ -300,18 +303,22 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 
 	/* The DATA_ACKED of this segment travels in the same message. */
 	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
-	    (k = msg_refs(refs, n, r, DL_MSG_MAX_REFS_PAIRED)) > 0) {
+	    (k = pack_refs(refs, n, g->msg + 2, DL_MSG_MAX_REFS_PAIRED)) > 0) {
 		g->held_ack.on = false;
 		g->core->cnt[ENG_EVENTS_PAIRED]++;
+		g->msg[1] = g->held_ack.bytes;
 		send_app(g, app, g->msg,
-			 dl_msg_enc_acked_new_data(g->msg, g->net_idx, id, g->held_ack.bytes, r,
-						   (unsigned)k),
+			 (int)dl_msg_finish_refs(g->msg, DL_MSG_ACKED_NEW_DATA, g->net_idx, id,
+						 (unsigned)k),
 			 2);
 		return;
 	}
-	k = msg_refs(refs, n, r, DL_MSG_MAX_REFS);
+	dl_netglue_flush_held(g);
+	k = pack_refs(refs, n, g->msg + 1, DL_MSG_MAX_REFS);
 	if (k > 0) {
-		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, (unsigned)k));
+		send_app(g, app, g->msg,
+			 (int)dl_msg_finish_refs(g->msg, DL_MSG_NEW_DATA, g->net_idx, id, (unsigned)k),
+			 1);
 		return;
 	}
 	/* More than one message's worth (over 8 MiB in one delivery). */

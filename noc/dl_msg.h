@@ -284,6 +284,25 @@ static inline struct dl_msg_ref dl_msg_ref_unpack(uint64_t w)
 	return r;
 }
 
+/**
+ * Finish a ref-array message (NEW_DATA, SEND, or a paired type) built in
+ * place: w[1 + lead ..] holds @p n ref words packed with dl_msg_ref_pack()
+ * from refs that pass dl_msg_ref_ok() (without the flag for the event
+ * types), where lead is 1 for the paired types, whose w[1] holds the byte
+ * count (1 .. 2^32-1), and 0 otherwise; 1 <= n <= DL_MSG_MAX_REFS - lead,
+ * core < DL_MAX_CORES. Writes the header; returns the word count. Nothing
+ * is checked: this is for per-request paths that build refs from memory
+ * they verified (the dl_msg_enc_*() encoders check everything).
+ */
+static inline unsigned dl_msg_finish_refs(uint64_t *w, unsigned type, unsigned core,
+					  uint32_t conn, unsigned n)
+{
+	unsigned words = n + 1 + (type == DL_MSG_ACKED_NEW_DATA || type == DL_MSG_SEND_RECV_DONE);
+
+	w[0] = dl_msg_hdr(type, words, core, conn);
+	return words;
+}
+
 /* ---- type information ---- */
 
 /** Name of a type ("send", "new_data", ...), "invalid" for unknown values. */

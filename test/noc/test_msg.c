@@ -726,6 +726,26 @@ static void test_paired_types(void **state)
 	w[1] = 9;
 	w[2] = 0; /* a ref of length 0 */
 	assert_int_equal(decode_exact(w, 3, &m), -EINVAL);
+	/* In-place builder: the same words as the checked encoders. */
+	{
+		uint64_t v[DL_MSG_MAX_WORDS];
+		for (unsigned i = 0; i < 3; i++)
+			v[2 + i] = dl_msg_ref_pack(&refs[i]);
+		v[1] = 777;
+		assert_int_equal(dl_msg_finish_refs(v, DL_MSG_SEND_RECV_DONE, 5, 9, 3), 5);
+		assert_int_equal(dl_msg_enc_send_recv_done(w, 5, 9, 777, refs, 3), 5);
+		assert_memory_equal(v, w, 5 * 8);
+		assert_int_equal(dl_msg_finish_refs(v, DL_MSG_ACKED_NEW_DATA, 5, 9, 3), 5);
+		assert_int_equal(dl_msg_enc_acked_new_data(w, 5, 9, 777, refs, 3), 5);
+		assert_memory_equal(v, w, 5 * 8);
+		assert_int_equal(dl_msg_finish_refs(v + 1, DL_MSG_SEND, 5, 9, 3), 4);
+		assert_int_equal(dl_msg_enc_send(w, 5, 9, refs, 3), 4);
+		assert_memory_equal(v + 1, w, 4 * 8);
+		assert_int_equal(dl_msg_finish_refs(v + 1, DL_MSG_NEW_DATA, 5, 9, 3), 4);
+		assert_int_equal(dl_msg_enc_new_data(w, 5, 9, refs, 3), 4);
+		assert_memory_equal(v + 1, w, 4 * 8);
+		assert_int_equal(decode_exact(v + 1, 4, &m), 4);
+	}
 	/* Plain NEW_DATA and SEND decode with a count of 0. */
 	assert_int_equal(dl_msg_enc_send(w, 2, 77, refs, 1), 2);
 	m.u.data.bytes = 5;
