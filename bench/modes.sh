@@ -5,9 +5,11 @@
 # same binary and inputs give the same counts on any machine).
 #
 # Prints, per mode: raw instructions per exchange (every core iteration,
-# idle polls included), the cost of one idle core iteration (second,
-# idle-only phase), instructions per exchange net of idle polling, NoC
-# messages per exchange, and the dlibos/rtc ratios.
+# idle polls included), the cost of one idle iteration of each core
+# (second phase: each core iterated alone with nothing to do), instructions
+# per exchange net of idle polling (each core's idle iterations during the
+# exchanges times its own idle cost), NoC messages per exchange, and the
+# dlibos/rtc ratios.
 set -eu
 N=${1:-5000}
 BUILD=${BUILD:-build}
@@ -22,16 +24,22 @@ for mode in rtc dlibos; do
 	out=$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$TMP/cg.$mode" \
 		"$BIN" --mode "$mode" --exchanges "$N" 2>/dev/null)
 	busy=$(grep -h '^summary:' "$TMP/cg.$mode.1" | awk '{print $2}')
-	idle=$(grep -h '^summary:' "$TMP/cg.$mode.2" | awk '{print $2}')
-	ex_idle=$(echo "$out" | awk '/^exchanges-phase/ {print $5}')
-	id_iters=$(echo "$out" | awk '/^idle-phase/ {print $3}')
+	# Idle polling during the exchanges, core by core: that core's idle
+	# iterations times the cost of one of its idle iterations (dump k+2).
+	idle_total=0
+	costs=""
+	while read -r core k ex_idle iters; do
+		c=$(grep -h '^summary:' "$TMP/cg.$mode.$((k + 2))" | awk '{print $2}')
+		cost=$(echo "$c / $iters" | bc -l)
+		costs="$costs $(printf 'core%s %.0f' "$k" "$cost")"
+		idle_total=$(echo "$idle_total + $ex_idle * $cost" | bc -l)
+	done < <(echo "$out" | awk '/^core [0-9]+ exchanges-phase idle/ {print "core", $2, $5, $8}')
 	msgs=$(echo "$out" | sed -n 's/.*, \([0-9.]*\) NoC messages per exchange.*/\1/p')
 	RAW[$mode]=$(echo "$busy / $N" | bc -l)
-	IDLECOST[$mode]=$(echo "$idle / $id_iters" | bc -l)
-	NET[$mode]=$(echo "($busy - $ex_idle * $idle / $id_iters) / $N" | bc -l)
+	NET[$mode]=$(echo "($busy - $idle_total) / $N" | bc -l)
 	MSGS[$mode]=$msgs
-	printf '%-7s raw %8.0f instr/exchange   idle iteration %5.0f instr   net of idle polling %8.0f instr/exchange   NoC messages/exchange %s\n' \
-		"$mode" "${RAW[$mode]}" "${IDLECOST[$mode]}" "${NET[$mode]}" "$msgs"
+	printf '%-7s raw %6.0f instr/exchange   idle iteration (instr):%s   net of idle polling %6.0f instr/exchange   NoC messages/exchange %s\n' \
+		"$mode" "${RAW[$mode]}" "$costs" "${NET[$mode]}" "$msgs"
 done
 printf 'ratio dlibos/rtc: raw %.2f, net of idle polling %.2f (target <= 1.30)\n' \
 	"$(echo "${RAW[dlibos]} / ${RAW[rtc]}" | bc -l)" "$(echo "${NET[dlibos]} / ${NET[rtc]}" | bc -l)"

@@ -15,11 +15,12 @@
  *
  * The lock-step rounds make cores iterate without work (a dlibos exchange
  * needs three rounds, an rtc one two). So that polling an empty queue is
- * not billed to requests, a second phase runs idle rounds only; the two
- * phases are separate callgrind dumps ("exchanges", "idle") and the
- * program prints the idle core iterations of each, from which
- * bench/modes.sh derives the cost of one idle iteration and the
- * instructions per exchange net of idle polling (both figures reported).
+ * not billed to requests, a second phase iterates each core alone with
+ * nothing to do, one callgrind dump per core ("exchanges", then "idle
+ * core" for core 0, 1, ...); the program prints each core's idle
+ * iterations in both phases, from which bench/modes.sh derives each
+ * core's idle iteration cost and the instructions per exchange net of
+ * idle polling (both figures reported).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 
 #include "../../test/engine/engine_harness.h"
 #include "dl_engine.h"
+
+#define IDLE_ROUNDS 2000u
 
 static void on(void)
 {
@@ -56,7 +59,8 @@ int main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (h_setup(&h, mode, mode == DL_MODE_RTC ? 1 : 2, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR) != 0)
+	unsigned ncores = mode == DL_MODE_RTC ? 1 : 2;
+	if (h_setup(&h, mode, ncores, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR) != 0)
 		return 1;
 	h.pingpong = 64;
 	/* Warm up (handshake, ARP, first exchanges) outside the measurement. */
@@ -65,8 +69,11 @@ int main(int argc, char **argv)
 		h_round(&h, 10);
 	uint64_t msgs0 = dl_engine_noc_messages(h.e);
 	uint64_t rounds = 0, iters0 = h.core_iters, idle0 = h.idle_iters;
+	uint64_t idle_base[DL_MAX_CORES];
+	for (unsigned i = 0; i < ncores; i++)
+		idle_base[i] = h.idle_core[i];
 	/* MODEBENCH_PROFILE=1: one cumulative profile (for callgrind_annotate)
-	 * instead of the two phase dumps. */
+	 * instead of the phase dumps. */
 	bool profile = getenv("MODEBENCH_PROFILE") != NULL;
 	if (!profile)
 		CALLGRIND_ZERO_STATS;
@@ -78,23 +85,39 @@ int main(int argc, char **argv)
 	}
 	uint64_t msgs = dl_engine_noc_messages(h.e) - msgs0;
 	uint64_t iters = h.core_iters - iters0, idle = h.idle_iters - idle0;
+	uint64_t ex_idle[DL_MAX_CORES];
+	for (unsigned i = 0; i < ncores; i++)
+		ex_idle[i] = h.idle_core[i];
 	if (!profile)
 		CALLGRIND_DUMP_STATS_AT("exchanges");
-	/* Phase 2: idle rounds only (the connection is quiet: no timer due). */
-	uint64_t iters1 = h.core_iters, idle1 = h.idle_iters;
-	for (unsigned r = 0; r < 2000; r++)
-		h_round(&h, 1);
-	if (!profile)
-		CALLGRIND_DUMP_STATS_AT("idle");
 	h.before_engine = h.after_engine = NULL;
+	/* Phase 2: the cost of an idle iteration, core by core (a network
+	 * core's idle iteration costs more than an application core's), one
+	 * callgrind dump each. The connection is quiet: no timer is due. */
+	uint64_t idle_it[DL_MAX_CORES];
+	for (unsigned i = 0; i < ncores; i++) {
+		idle_it[i] = 0;
+		if (!profile)
+			CALLGRIND_TOGGLE_COLLECT;
+		for (unsigned r = 0; r < IDLE_ROUNDS; r++) {
+			idle_it[i] += dl_engine_core_iter(h.e, i, h.now) == 0;
+			h.now++;
+		}
+		if (!profile) {
+			CALLGRIND_TOGGLE_COLLECT;
+			CALLGRIND_DUMP_STATS_AT("idle core");
+		}
+	}
 	printf("mode %s: %u exchanges of 64 bytes in %llu rounds, %.2f NoC messages per exchange, "
 	       "corrupt %llu\n",
 	       mode == DL_MODE_RTC ? "rtc" : "dlibos", exchanges, (unsigned long long)rounds,
 	       (double)msgs / exchanges, (unsigned long long)h.corrupt);
 	printf("exchanges-phase core_iterations %llu idle %llu\n", (unsigned long long)iters,
 	       (unsigned long long)idle);
-	printf("idle-phase core_iterations %llu idle %llu\n",
-	       (unsigned long long)(h.core_iters - iters1), (unsigned long long)(h.idle_iters - idle1));
+	for (unsigned i = 0; i < ncores; i++)
+		printf("core %u exchanges-phase idle %llu idle-phase iterations %u idle %llu\n", i,
+		       (unsigned long long)(ex_idle[i] - idle_base[i]), IDLE_ROUNDS,
+		       (unsigned long long)idle_it[i]);
 	h_teardown(&h);
 	return h.corrupt != 0;
 usage:

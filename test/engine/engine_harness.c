@@ -360,7 +360,9 @@ void h_round(struct harness *h, uint64_t step_us)
 		h->before_engine();
 	for (unsigned i = 0; i < h->e->ncores; i++) {
 		h->core_iters++;
-		h->idle_iters += dl_engine_core_iter(h->e, i, h->now) == 0;
+		bool idle = dl_engine_core_iter(h->e, i, h->now) == 0;
+		h->idle_iters += idle;
+		h->idle_core[i] += idle;
 	}
 	if (h->after_engine != NULL)
 		h->after_engine();

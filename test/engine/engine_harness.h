@@ -45,6 +45,7 @@ struct harness {
 	void (*before_engine)(void); /* called around the engine's iterations */
 	void (*after_engine)(void);
 	uint64_t core_iters, idle_iters; /* engine core iterations, and those with no work */
+	uint64_t idle_core[DL_MAX_CORES]; /* iterations with no work, per engine core */
 };
 
 /** Per-connection record of the server app (test assertions). */
