@@ -459,45 +459,51 @@ static void on_msg(void *arg, unsigned src, const struct dl_msg *m)
 unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us)
 {
 	struct dl_ecore *c = &e->cores[core];
+	/* The roles, read once (the calls below cannot change them). */
+	struct dl_stack *const st = c->stack;
+	struct dl_noc_ep *const ep = c->ep;
+	struct dl_netglue *const net = c->net;
+	struct dlibos_core *const app = c->app;
+	const bool slots = net != NULL && e->nslots != 0;
 	unsigned work = 0;
 
 	c->now = now_us;
-	if (c->app != NULL)
-		c->app->now = now_us;
-	if (c->net != NULL && e->nslots != 0)
-		dl_netglue_slots_update(c->net, now_us);
-	if (c->stack != NULL) {
+	if (app != NULL)
+		app->now = now_us;
+	if (slots)
+		dl_netglue_slots_update(net, now_us);
+	if (st != NULL) {
 		struct dl_rx_pkt pkts[RX_BURST];
 		uint16_t n = dl_nic_rx_burst(e->conf.nic, (uint16_t)c->net_idx, pkts, RX_BURST);
 		if (n > 0) {
-			dl_stack_input(c->stack, pkts, n, now_us);
+			dl_stack_input(st, pkts, n, now_us);
 			work += n;
 		}
 	}
-	if (c->ep != NULL)
-		work += dl_noc_poll(c->ep, NOC_BUDGET, on_msg, c);
-	if (c->net != NULL && c->net->slots_on != 0)
-		work += dl_netglue_slots_poll(c->net, now_us);
-	if (c->stack != NULL)
-		dl_stack_poll(c->stack, now_us);
-	if (c->app != NULL) {
+	if (ep != NULL)
+		work += dl_noc_poll(ep, NOC_BUDGET, on_msg, c);
+	if (slots && net->slots_on != 0)
+		work += dl_netglue_slots_poll(net, now_us);
+	if (st != NULL)
+		dl_stack_poll(st, now_us);
+	if (app != NULL) {
 		if (e->conf.app->core_poll != NULL)
-			e->conf.app->core_poll(c->app, now_us);
-		if (c->app->ndeferred > 0) {
-			work += c->app->ndeferred;
-			dl_appglue_flush_deferred(c->app);
+			e->conf.app->core_poll(app, now_us);
+		if (app->ndeferred > 0) {
+			work += app->ndeferred;
+			dl_appglue_flush_deferred(app);
 		}
 	}
-	if (c->stack != NULL)
-		dl_stack_flush(c->stack);
-	if (c->net != NULL)
-		dl_netglue_flush_held(c->net);
-	if (c->app != NULL)
-		dl_appglue_flush_held(c->app);
-	if (c->ep != NULL && dl_noc_flush(c->ep) > 0)
+	if (st != NULL)
+		dl_stack_flush(st);
+	if (net != NULL)
+		dl_netglue_flush_held(net);
+	if (app != NULL)
+		dl_appglue_flush_held(app);
+	if (ep != NULL && dl_noc_flush(ep) > 0)
 		work++; /* overflow still draining: stay awake */
-	if (c->net != NULL && c->net->slots_on != 0)
-		work += dl_netglue_slots_flush(c->net);
+	if (slots && net->slots_on != 0)
+		work += dl_netglue_slots_flush(net);
 	return work;
 }
 

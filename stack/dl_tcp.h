@@ -516,6 +516,18 @@ static inline void dl_tcp_want_output(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_defer(t, c, TF_OUTPUT);
 }
 
+/* Would dl_tcp_output() do anything for @p c now? Input uses it to skip a
+ * flush pass that would find nothing to send: the common request/response
+ * case, where the ACK of our answer arrives with the next request, nothing
+ * is queued, and the ACK of the request is delayed. Conservative: any
+ * state but ESTABLISHED and CLOSE_WAIT, queued data, a FIN to send, or an
+ * ACK or window update owed say yes. */
+static inline bool dl_tcp_output_due(const struct dl_tcb *c)
+{
+	return (c->state != DL_TCP_ESTABLISHED && c->state != DL_TCP_CLOSE_WAIT) ||
+	       tcb_unsent(c) > 0 || (c->flags & (TF_ACKNOW | TF_WND_UPDATE | TF_SHUT_WR)) != 0;
+}
+
 /* Per application core: received bytes delivered and not yet returned
  * (what --app-rx-credit limits). */
 static inline void dl_tcp_app_unret(struct dl_tcp *t, const struct dl_tcb *c, int64_t delta)

@@ -478,7 +478,8 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 			break;
 		}
 	}
-	dl_tcp_want_output(t, c);
+	if (dl_tcp_output_due(c))
+		dl_tcp_want_output(t, c);
 	if (data > 0)
 		dl_tcp_up_data_acked(t, c, data);
 }
@@ -653,7 +654,8 @@ static void data_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 	} else {
 		if (c->t_delack == 0)
 			dl_tcp_set_delack(t, c, t->s->now + t->p.delack_us);
-		dl_tcp_want_output(t, c);
+		if (dl_tcp_output_due(c))
+			dl_tcp_want_output(t, c);
 	}
 	if (c->app != DL_APP_NONE)
 		dl_tcp_deliver_from(t, c, b, 0);
