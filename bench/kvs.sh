@@ -120,8 +120,8 @@ run_dlibos() {
 	local name=$1 cpus=$2
 	shift 2
 	new_ns $NSD
-	ip netns exec $NSD taskset -c "$cpus" "$KVS" "$@" --no-pci --no-huge -m 1024 \
-		--file-prefix $PREFIX --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 "${RT[@]}" \
+	ip netns exec $NSD taskset -c "$cpus" "$KVS" "$@" --no-huge -m 1024 \
+		--file-prefix $PREFIX --no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 "${RT[@]}" \
 		--memory "$MEMORY" >"$WORK/server.log" 2>&1 &
 	PID=$!
 	for _ in $(seq 150); do

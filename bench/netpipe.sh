@@ -112,8 +112,8 @@ run_dlibos() {
 	shift
 	new_ns $NSD
 	# shellcheck disable=SC2086 # DLIBOS_RT_OPTS is a list of options
-	ip netns exec $NSD "$NETPIPE" -l 0 --no-pci --no-huge -m 1024 --file-prefix $PREFIX \
-		--vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS "$@" \
+	ip netns exec $NSD "$NETPIPE" -l 0 --no-huge -m 1024 --file-prefix $PREFIX \
+		--no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS "$@" \
 		>"$WORK/server.log" 2>&1 &
 	PID=$!
 	for _ in $(seq 150); do

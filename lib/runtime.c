@@ -151,7 +151,7 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 		}
 		fprintf(stderr,
 			"%s: error: application arguments go after '--' "
-			"(e.g. ... --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24)\n\n",
+			"(e.g. ... --no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24)\n\n",
 			rt->app_args.prog);
 		dl_config_usage(stderr, &rt->app_args);
 		return 2;

@@ -63,8 +63,8 @@ ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 run ip netns exec "$NS" ip link set lo up
 
 say "Start dlibos-httpd on net_tap (TAP dl0), 10.0.0.2/24: 1 network core + 1 application core"
-CMD=(build/examples/httpd/dlibos-httpd -l 0-1 --no-pci --no-huge -m 512 --file-prefix "$PREFIX"
-	--vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode dlibos --net-cores 1
+CMD=(build/examples/httpd/dlibos-httpd -l 0-1 --no-huge -m 512 --file-prefix "$PREFIX"
+	--no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode dlibos --net-cores 1
 	--root "$ROOT" --port 80)
 echo "+ ip netns exec $NS ${CMD[*]}"
 ip netns exec "$NS" "${CMD[@]}" >"$LOG" 2>&1 &

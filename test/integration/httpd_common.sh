@@ -72,8 +72,8 @@ ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 ip netns exec "$NS" ip link set lo up
 
 # ip netns exec execs the program: $! is the server's own PID.
-ip netns exec "$NS" "$BIN" "${EAL[@]}" --no-pci --no-huge -m 512 --file-prefix "$PREFIX" \
-	--vdev=net_tap0,iface=dl0 -- --ip $IP/24 "${RT[@]}" \
+ip netns exec "$NS" "$BIN" "${EAL[@]}" --no-huge -m 512 --file-prefix "$PREFIX" \
+	--no-pci --vdev=net_tap0,iface=dl0 -- --ip $IP/24 "${RT[@]}" \
 	--root "$ROOT" --port 80 ${HTTPD_OPTS:-} >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 150); do

@@ -65,8 +65,8 @@ dl_start() {
 	local bin=$1 eal=$2 app=$3
 	: >"$DL_LOG"
 	# shellcheck disable=SC2086 # word splitting of the argument strings is wanted
-	ip netns exec "$DL_NS" "$bin" $eal --no-pci --no-huge -m 512 --file-prefix "$DL_PREFIX" \
-		--vdev=net_tap0,iface=dl0 -- --ip "$DL_IP/24" $app >"$DL_LOG" 2>&1 &
+	ip netns exec "$DL_NS" "$bin" $eal --no-huge -m 512 --file-prefix "$DL_PREFIX" \
+		--no-pci --vdev=net_tap0,iface=dl0 -- --ip "$DL_IP/24" $app >"$DL_LOG" 2>&1 &
 	DL_PID=$!
 	for _ in $(seq 150); do
 		grep -q "ready:" "$DL_LOG" && break

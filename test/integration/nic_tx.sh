@@ -56,8 +56,8 @@ run_once() {
 	fifo=$(mktemp -u /tmp/dlibos-nictx-fifo.XXXXXX)
 	mkfifo "$fifo"
 	mac=02:00:00:00:00:01
-	ip netns exec "$NS" "$BIN" -l 0 --no-pci --no-huge -m 512 --file-prefix "$PREFIX" \
-		--vdev=net_tap0,iface=dl0 -- "$mac" $extra <>"$fifo" >>"$LOG" 2>&1 &
+	ip netns exec "$NS" "$BIN" -l 0 --no-huge -m 512 --file-prefix "$PREFIX" \
+		--no-pci --vdev=net_tap0,iface=dl0 -- "$mac" $extra <>"$fifo" >>"$LOG" 2>&1 &
 	PID=$!
 	for _ in $(seq 150); do
 		grep -q "^waiting" "$LOG" && break

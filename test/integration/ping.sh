@@ -48,8 +48,8 @@ ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 ip netns exec "$NS" ip link set lo up
 
 # ip netns exec execs the program: $! is dlibosd's own PID.
-ip netns exec "$NS" "$BIN" -l 0 --no-pci --no-huge -m 512 --file-prefix "$PREFIX" \
-	--vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --idle sleep >"$LOG" 2>&1 &
+ip netns exec "$NS" "$BIN" -l 0 --no-huge -m 512 --file-prefix "$PREFIX" \
+	--no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --idle sleep >"$LOG" 2>&1 &
 PID=$!
 
 for _ in $(seq 150); do

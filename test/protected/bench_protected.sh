@@ -106,8 +106,8 @@ wrk_rps() {
 }
 
 run_dlibos() {
-	start_dpdk "$TMP/d.log" "$HTTPD" -l 0-1 --no-pci --no-huge -m 512 --file-prefix "dlbprot$$d" \
-		--vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode dlibos --net-cores 1 \
+	start_dpdk "$TMP/d.log" "$HTTPD" -l 0-1 --no-huge -m 512 --file-prefix "dlbprot$$d" \
+		--no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode dlibos --net-cores 1 \
 		--idle sleep --root "$TMP/root" --port 80
 	up_tap
 	wrk_rps
@@ -117,8 +117,8 @@ run_dlibos() {
 # run_protected "SERVICE PREFIX": dlibosd -l 0 (under the prefix, e.g.
 # taskset), the application pinned to CPU 1.
 run_protected() {
-	start_dpdk "$TMP/s.log" $1 "$DLIBOSD" -l 0 --no-pci --no-huge -m 512 \
-		--file-prefix "dlbprot$$p" --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 \
+	start_dpdk "$TMP/s.log" $1 "$DLIBOSD" -l 0 --no-huge -m 512 \
+		--file-prefix "dlbprot$$p" --no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 \
 		--idle sleep --ctl "$TMP/ctl.sock"
 	taskset -c 1 "$HTTPD" --attach "$TMP/ctl.sock" --app-cores 1 --idle sleep \
 		--root "$TMP/root" --port 80 >"$TMP/a.log" 2>&1 &
