@@ -3,20 +3,21 @@
 # command, for a range of file sizes, in one run.
 #
 # Servers (each pinned to CPU 0; wrk pinned to CPU 1):
-#   dlibos-rtc     dlibos-httpd --mode rtc, one lcore (polls CPU 0)
+#   dlibos-rtc     dlibos-httpd --mode rtc, one lcore (polls CPU 0), on
+#                  one end of a veth pair (DPDK net_af_packet)
 #   dlibos-1+1     dlibos-httpd --mode dlibos, 1 network + 1 application
 #                  core: on CPUs 0 and 2 when the machine has 3 or more,
-#                  else both threads on CPU 0 (--idle sleep)
+#                  else both threads on CPU 0 (--idle sleep); veth as above
+#   dlibos-rtc-tap dlibos-rtc on a TAP interface (DPDK net_tap) instead
 #   nginx          1 worker (worker_cpu_affinity, master on CPU 0 too),
 #                  access_log off, sendfile on, keepalive_requests 1000000;
-#                  veth with TSO/GSO/GRO off (MTU-sized frames, as net_tap)
-#   nginx-gso      the same with the veth's offloads on (reference)
+#                  behind a veth pair with the same settings as dlibos's:
+#                  TSO/GSO/GRO and checksum offloads off on both ends
+#   nginx-offl     the same with the veth's offloads on (reference)
 #
-# Paths: wrk always runs in a network namespace of its own stack and
-# reaches the server over one virtual link. dlibos-httpd owns a TAP
-# interface (DPDK net_tap) whose kernel side is in wrk's namespace; nginx
-# runs in a second namespace behind a veth pair. See docs/httpd.md for why
-# these two are comparable (and which way the difference leans).
+# Paths: wrk always runs in a network namespace of its own and reaches the
+# server over one virtual link with the kernel's TCP on its side. See
+# docs/httpd.md for what the two kinds of link cost.
 #
 # For each server and each size: wrk -t1 -c50 -d${DURATION}s --latency
 # fetching a file of that many bytes, after a curl check of its sha256.
@@ -24,8 +25,8 @@
 # the raw wrk output, a CSV and a plot to $OUT (default docs/bench-httpd).
 #
 # Environment: DURATION (10), SIZES ("612 4096 16384 65536 262144"),
-# CONNS (50), OUT, NGINX_GSO (1: also nginx with the veth's TSO/GSO/GRO). Needs root, wrk, nginx, curl; python3-matplotlib for
-# the plot.
+# CONNS (50), OUT, NGINX_OFFL (1: also nginx with the veth's offloads on).
+# Needs root, wrk, nginx, curl, ethtool; python3-matplotlib for the plot.
 set -u
 
 BUILD=${1:-build}
@@ -35,41 +36,12 @@ SIZES=${SIZES:-"612 4096 16384 65536 262144"}
 CONNS=${CONNS:-50}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE/../docs/bench-httpd}
-WORK=$(mktemp -d /tmp/dlibos-bench-httpd.XXXXXX)
-NSD=dlbhd$$
-NSC=dlbhc$$
-NSS=dlbhs$$
-PREFIX=dlbh$$
-PID=
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
+BENCH=httpd
+TAG=h
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null # nginx's master stops its worker
-		sleep 1
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	for ns in $NSD $NSC $NSS; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-die() {
-	echo "bench/httpd.sh: $*" >&2
-	[ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
-	exit 1
-}
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, TAP)"
-[ -x "$HTTPD" ] || die "no $HTTPD (build first: ninja -C $BUILD)"
-for t in wrk nginx curl taskset sha256sum; do
-	command -v $t >/dev/null || die "$t missing"
-done
-NCPU=$(nproc)
-[ "$NCPU" -ge 2 ] || die "needs 2 CPUs (server and client apart)"
+bench_require "$HTTPD" wrk nginx curl taskset sha256sum ethtool
 mkdir -p "$OUT"
 # Other work on the machine distorts everything: say so.
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -81,13 +53,6 @@ chmod 755 "$WORK" # nginx's worker runs as www-data
 mkdir -p "$ROOT"
 for s in $SIZES; do head -c "$s" /dev/urandom >"$ROOT/f$s.bin"; done
 printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
-
-new_ns() {
-	ip netns add "$1" || die "cannot create namespace $1"
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip netns exec "$1" ip link set lo up
-}
 
 wait_http() { # NS URL
 	for _ in $(seq 60); do
@@ -113,56 +78,35 @@ run_wrk() {
 	done
 }
 
-# dlibos-httpd: MODE_NAME then EAL and runtime args.
+# dlibos-httpd: NAME CPUS then EAL args; runtime args in RT, port in PORT.
 run_dlibos() {
 	local name=$1 cpus=$2
 	shift 2
-	new_ns $NSD
-	ip netns exec $NSD taskset -c "$cpus" "$HTTPD" "$@" --no-huge -m 1024 \
-		--file-prefix $PREFIX --no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 "${RT[@]}" \
-		--root "$ROOT" --port 80 >"$WORK/server.log" 2>&1 &
-	PID=$!
-	for _ in $(seq 150); do
-		grep -q "ready:" "$WORK/server.log" && break
-		kill -0 $PID 2>/dev/null || die "$name exited during start-up"
-		sleep 0.2
-	done
-	ip netns exec $NSD ip addr add 10.0.0.1/24 dev dl0
-	ip netns exec $NSD ip link set dl0 up
-	wait_http $NSD http://10.0.0.2/
-	run_wrk "$name" $NSD 10.0.0.2
-	kill -TERM $PID
-	wait $PID
-	PID=
-	cp "$WORK/server.log" "$OUT/server-$name.log"
-	ip netns del $NSD
+	dlibos_start "$name" "$cpus" "$HTTPD" "$@" -- "${RT[@]}" --root "$ROOT" --port 80
+	wait_http $DCLIENT http://10.0.0.2/
+	run_wrk "$name" $DCLIENT 10.0.0.2
+	dlibos_stop "$name"
 }
 
+# On a veth pair like nginx (net_af_packet), then on a TAP (net_tap).
+PORT=afp
 RT=(--mode rtc)
 run_dlibos dlibos-rtc 0 -l 0
-RT=(--mode dlibos --net-cores 1 --idle sleep)
 if [ "$NCPU" -ge 3 ]; then
 	RT=(--mode dlibos --net-cores 1)
 	run_dlibos dlibos-1+1 0,2 --lcores='0@0,1@2'
 else
+	RT=(--mode dlibos --net-cores 1 --idle sleep)
 	run_dlibos dlibos-1+1 0 --lcores='(0-1)@0'
 fi
+PORT=tap
+RT=(--mode rtc)
+run_dlibos dlibos-rtc-tap 0 -l 0
 
-# nginx behind a veth pair: run_nginx NAME on|off (segmentation offloads).
+# nginx behind a veth pair: run_nginx NAME on|off (the veth's offloads).
 run_nginx() {
-	local name=$1 offl=$2 ns dev
-	new_ns $NSC
-	new_ns $NSS
-	ip link add vbc$$ netns $NSC type veth peer name vbs$$ netns $NSS
-	ip -n $NSC addr add 10.0.1.1/24 dev vbc$$
-	ip -n $NSS addr add 10.0.1.2/24 dev vbs$$
-	for ns in $NSC $NSS; do
-		dev=vbc$$
-		[ $ns = $NSS ] && dev=vbs$$
-		ip netns exec $ns ethtool -K $dev tso $offl gso $offl gro $offl >/dev/null 2>&1 ||
-			[ "$offl" = on ] || die "ethtool -K $dev failed"
-		ip -n $ns link set $dev up
-	done
+	local name=$1
+	veth_up "$2"
 	mkdir -p "$WORK/nginx"
 	cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -199,21 +143,19 @@ EOF
 	kill -QUIT $PID
 	wait $PID
 	PID=
-	ip netns del $NSC
-	ip netns del $NSS
+	veth_down
 }
 
-# The comparison: frames of at most the MTU on both paths (net_tap sends
-# no TSO), then nginx with the veth's segmentation offloads for reference.
+# The comparison: the same veth settings as dlibos-httpd's (MTU-sized
+# frames, checksums in software), then nginx with the veth's offloads on
+# for reference (no checksum is computed at all between two veth ends).
 run_nginx nginx off
-if [ "${NGINX_GSO:-1}" = 1 ]; then
-	run_nginx nginx-gso on
+if [ "${NGINX_OFFL:-1}" = 1 ]; then
+	run_nginx nginx-offl on
 fi
 
 {
-	echo "nproc $NCPU"
-	grep -m1 'model name' /proc/cpuinfo
-	echo "kernel $(uname -r)"
+	machine_lines
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///')"
 	echo "wrk -t1 -c$CONNS -d${DURATION}s --latency; sizes: $SIZES"
 	echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"

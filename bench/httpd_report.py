@@ -2,7 +2,7 @@
 """httpd_report.py OUT SIZE... - summarise bench/httpd.sh's wrk outputs.
 
 Reads OUT/wrk-SERVER-SIZE.txt for the servers dlibos-rtc, dlibos-1+1,
-nginx and nginx-gso (when present), prints requests/s, latency percentiles (50/75/90/99) and the ratio
+dlibos-rtc-tap, nginx and nginx-offl (when present), prints requests/s, latency percentiles (50/75/90/99) and the ratio
 of each dlibos-httpd figure to nginx's, writes OUT/results.csv and, when
 matplotlib is available, OUT/requests.png (requests/s against file size).
 """
@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-SERVERS = ["dlibos-rtc", "dlibos-1+1", "nginx", "nginx-gso"]
+SERVERS = ["dlibos-rtc", "dlibos-1+1", "dlibos-rtc-tap", "nginx", "nginx-offl"]
 UNIT = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 
 
@@ -41,7 +41,7 @@ def main():
     out, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
     res = {(sv, s): parse(os.path.join(out, "wrk-%s-%d.txt" % (sv, s)))
            for sv in SERVERS for s in sizes}
-    hdr = "%-11s %8s %10s %9s %9s %9s %9s %8s %8s" % (
+    hdr = "%-14s %8s %10s %9s %9s %9s %9s %8s %8s" % (
         "server", "size", "req/s", "p50 us", "p75 us", "p90 us", "p99 us", "x nginx",
         "p99/ng")
     print(hdr)
@@ -55,7 +55,7 @@ def main():
                 continue
             ratio = r["rps"] / ng["rps"] if ng else float("nan")
             p99r = r["p99"] / ng["p99"] if ng else float("nan")
-            print("%-11s %8d %10.0f %9.0f %9.0f %9.0f %9.0f %8.2f %8.2f %s" % (
+            print("%-14s %8d %10.0f %9.0f %9.0f %9.0f %9.0f %8.2f %8.2f %s" % (
                 sv, s, r["rps"], r["p50"], r["p75"], r["p90"], r["p99"], ratio, p99r,
                 r["errors"]))
             rows.append((sv, s, r["rps"], r["p50"], r["p75"], r["p90"], r["p99"], ratio))

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-SERVERS = ["dlibos-rtc", "dlibos-1+1", "memcached"]
+SERVERS = ["dlibos-rtc", "dlibos-1+1", "dlibos-rtc-tap", "memcached"]
 
 
 def parse(path):
@@ -71,7 +71,7 @@ def main():
                 res[(s, tag)] = parse(f)
 
     rows = []
-    print("\n%-11s %-7s %10s %7s %8s %8s %7s %7s %7s %9s %9s" %
+    print("\n%-14s %-7s %10s %7s %8s %8s %7s %7s %7s %9s %9s" %
           ("server", "proto", "ops/s", "misses", "avg_us", "geo_us", "p50<=", "p99<=",
            "p999<=", "ops/mc", "avg/mc"))
     for proto in ("text", "binary"):
@@ -83,16 +83,16 @@ def main():
             ratio = r["tps"] / base["tps"] if base and base["tps"] else float("nan")
             lat = r["avg"] / base["avg"] if base and base["avg"] else float("nan")
             p50, p99, p999 = pct(r["dist"], 0.5), pct(r["dist"], 0.99), pct(r["dist"], 0.999)
-            print("%-11s %-7s %10.0f %7d %8.0f %8.1f %7d %7d %7d %9.2f %9.2f" %
+            print("%-14s %-7s %10.0f %7d %8.0f %8.1f %7d %7d %7d %9.2f %9.2f" %
                   (s, proto, r["tps"], r["misses"], r["avg"], r["geo"], p50, p99, p999,
                    ratio, lat))
             rows.append([s, proto, "main", r["tps"], r["misses"], r["avg"], r["geo"], r["std"],
                          r["min"], r["max"], p50, p99, p999, "%.3f" % ratio])
     if sweep:
         print("\nops/s against connections (text, memcaslap -T 1 -c N)")
-        print("%-11s" % "server" + "".join("%10s" % ("c=%d" % c) for c in sweep))
+        print("%-14s" % "server" + "".join("%10s" % ("c=%d" % c) for c in sweep))
         for s in SERVERS:
-            line = "%-11s" % s
+            line = "%-14s" % s
             for c in sweep:
                 r = res.get((s, "sweep-c%d" % c))
                 line += "%10.0f" % (r["tps"] if r else float("nan"))

@@ -4,18 +4,18 @@
 # 3.7.2, full default run: 124 sizes from 1 byte to 8 MB + 3), in one run.
 #
 # Receivers (each pinned to CPU 0; the transmitter pinned to CPU 1):
-#   linux          NPtcp (receiver) in a namespace behind a veth pair
-#   dlibos-copy    dlibos-netpipe --mode rtc, one lcore polling CPU 0,
-#                  copy mode (every message copied into TX memory)
-#   dlibos-nocopy  the same with --nocopy (replies from the stored first
-#                  message of each size: zero-touch)
+#   linux              NPtcp (receiver) in a namespace behind a veth pair,
+#                      TSO/GSO/GRO and checksum offloads off on both ends
+#   dlibos-copy        dlibos-netpipe --mode rtc, one lcore polling CPU 0,
+#                      copy mode (every message copied into TX memory), on
+#                      one end of a veth pair like Linux's (net_af_packet)
+#   dlibos-nocopy      the same with --nocopy (replies from the stored first
+#                      message of each size: zero-touch)
+#   dlibos-copy-tap    dlibos-copy on a TAP interface (DPDK net_tap)
 #
 # Paths: the transmitter always runs in a network namespace of its own
-# kernel stack and reaches the receiver over one virtual link: the TAP
-# interface that dlibos-netpipe drives (DPDK net_tap, kernel side in the
-# transmitter's namespace), or a veth pair to the namespace of Linux's
-# receiver. docs/netpipe.md says why these are comparable and which way
-# the difference leans.
+# kernel stack and reaches the receiver over one virtual link. See
+# docs/netpipe.md for what the two kinds of link cost.
 #
 # Then, for the 64-byte latency, LAT_RUNS (default 5) short runs per
 # receiver, `NPtcp -h IP -l 64 -u 64 -n 5000` (sizes 61, 64, 67: 3 trials each
@@ -41,52 +41,18 @@ PLOT=${PLOT:-$HERE/../docs/netpipe.png}
 NPTCP_ARGS=${NPTCP_ARGS:-}
 LAT_RUNS=${LAT_RUNS:-5}
 DLIBOS_RT_OPTS=${DLIBOS_RT_OPTS:-}
-WORK=$(mktemp -d /tmp/dlibos-bench-netpipe.XXXXXX)
-NSD=dlbnd$$
-NSC=dlbnc$$
-NSS=dlbns$$
-PREFIX=dlbn$$
-PID=
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
+BENCH=netpipe
+TAG=n
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	for ns in $NSD $NSC $NSS; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-die() {
-	echo "bench/netpipe.sh: $*" >&2
-	[ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
-	exit 1
-}
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, TAP)"
-[ -x "$NETPIPE" ] || die "no $NETPIPE (build first: ninja -C $BUILD)"
-for t in NPtcp taskset ping; do
-	command -v $t >/dev/null || die "$t missing"
-done
-NCPU=$(nproc)
-[ "$NCPU" -ge 2 ] || die "needs 2 CPUs (receiver and transmitter apart)"
+bench_require "$NETPIPE" NPtcp taskset ping ethtool
 mkdir -p "$OUT"
 # Other work on the machine skews every figure: say so.
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${LOAD_START%% *}" 'BEGIN {exit !(l > 0.5)}'; then
 	echo "bench/netpipe.sh: warning: load average $LOAD_START before the run" >&2
 fi
-
-new_ns() {
-	ip netns add "$1" || die "cannot create namespace $1"
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip netns exec "$1" ip link set lo up
-}
 
 # transmit NAME NS IP: the full NPtcp run, pinned to CPU 1.
 transmit() {
@@ -110,42 +76,25 @@ latency() {
 run_dlibos() {
 	local name=$1
 	shift
-	new_ns $NSD
 	# shellcheck disable=SC2086 # DLIBOS_RT_OPTS is a list of options
-	ip netns exec $NSD "$NETPIPE" -l 0 --no-huge -m 1024 --file-prefix $PREFIX \
-		--no-pci --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS "$@" \
-		>"$WORK/server.log" 2>&1 &
-	PID=$!
-	for _ in $(seq 150); do
-		grep -q "ready:" "$WORK/server.log" && break
-		kill -0 $PID 2>/dev/null || die "$name exited during start-up"
-		sleep 0.2
-	done
-	ip netns exec $NSD ip addr add 10.0.0.1/24 dev dl0
-	ip netns exec $NSD ip link set dl0 up
-	ip netns exec $NSD ping -c 3 -i 0.2 -W 1 -q 10.0.0.2 >/dev/null || die "$name: no ping answer"
-	transmit "$name" $NSD 10.0.0.2
+	dlibos_start "$name" 0 "$NETPIPE" -l 0 -- --mode rtc $DLIBOS_RT_OPTS "$@"
+	ip netns exec $DCLIENT ping -c 3 -i 0.2 -W 1 -q 10.0.0.2 >/dev/null ||
+		die "$name: no ping answer"
+	transmit "$name" $DCLIENT 10.0.0.2
 	: >"$OUT/lat-$name.txt"
-	for _ in $(seq "$LAT_RUNS"); do latency "$name" $NSD 10.0.0.2; done
+	for _ in $(seq "$LAT_RUNS"); do latency "$name" $DCLIENT 10.0.0.2; done
 	echo "$name: 64-byte one-way latency (usec): $(tr '\n' ' ' <"$OUT/lat-$name.txt")"
-	kill -TERM $PID
-	wait $PID
-	PID=
-	cp "$WORK/server.log" "$OUT/server-$name.log"
-	ip netns del $NSD
+	dlibos_stop "$name"
 }
 
+PORT=afp
 run_dlibos dlibos-copy
 run_dlibos dlibos-nocopy --nocopy
+PORT=tap
+run_dlibos dlibos-copy-tap
 
-# Linux's NPtcp receiver behind a veth pair.
-new_ns $NSC
-new_ns $NSS
-ip link add vnc$$ netns $NSC type veth peer name vns$$ netns $NSS
-ip -n $NSC addr add 10.0.1.1/24 dev vnc$$
-ip -n $NSS addr add 10.0.1.2/24 dev vns$$
-ip -n $NSC link set vnc$$ up
-ip -n $NSS link set vns$$ up
+# Linux's NPtcp receiver behind a veth pair with the same settings.
+veth_up
 ip netns exec $NSS taskset -c 0 NPtcp >"$WORK/server.log" 2>&1 &
 PID=$!
 ip netns exec $NSC ping -c 3 -i 0.2 -W 1 -q 10.0.1.2 >/dev/null || die "linux: no ping answer"
@@ -165,14 +114,12 @@ PID=
 echo "linux: 64-byte one-way latency (usec): $(tr '\n' ' ' <"$OUT/lat-linux.txt")"
 
 {
-	echo "nproc $NCPU"
-	grep -m1 'model name' /proc/cpuinfo
-	echo "kernel $(uname -r)"
+	machine_lines
 	echo "netpipe-tcp $(dpkg-query -W -f='${Version}' netpipe-tcp 2>/dev/null)"
 	echo "load average before: $LOAD_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "transmitter: taskset -c 1 NPtcp -h IP -o FILE $NPTCP_ARGS"
 	echo "latency: $LAT_RUNS x taskset -c 1 NPtcp -h IP -l 64 -u 64 -n 5000"
-	echo "dlibos: -l 0 --no-pci --no-huge -m 1024 --vdev=net_tap0,iface=dl0 -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS [--nocopy]"
+	echo "dlibos: -l 0 --no-huge -m 1024 --no-pci --vdev=net_af_packet0,iface=VETH,framecnt=4096 (or net_tap0,iface=dl0) -- --ip 10.0.0.2/24 --mode rtc $DLIBOS_RT_OPTS [--nocopy]"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
-$PY "$HERE/netpipe_report.py" "$OUT" "$PLOT" linux dlibos-copy dlibos-nocopy
+$PY "$HERE/netpipe_report.py" "$OUT" "$PLOT" linux dlibos-copy dlibos-nocopy dlibos-copy-tap

@@ -1,0 +1,175 @@
+# bench/lib.sh - what the bench/*.sh comparisons share: their namespaces
+# and clean-up, a DLibOS server on a TAP interface, a Linux server behind a
+# veth pair. Sourced, after setting BENCH (the script's name, for messages)
+# and TAG (one letter naming its namespaces and DPDK prefix).
+#
+# Layout of every comparison:
+#   DLibOS server 10.0.0.2/24 in $NSD, on one of two ports (PORT=...):
+#     tap  DPDK net_tap; the TAP's kernel side 10.0.0.1/24, where the
+#          client runs, is in $NSD too;
+#     afp  DPDK net_af_packet on one end of a veth pair; the client is at
+#          the other end, 10.0.0.1/24 in $NSE: the same kind of link as
+#          the Linux server's below;
+#   $NSC  Linux client 10.0.1.1/24 --veth-- $NSS Linux server 10.0.1.2/24.
+# dlibos_start sets DCLIENT to the namespace the DLibOS server's client
+# runs in. Every veth end gets the same offload settings (veth_offloads).
+# Only processes this script started ($PID) are stopped, and every
+# namespace it made is deleted on exit, also on failure or Ctrl-C.
+
+WORK=$(mktemp -d "/tmp/dlibos-bench-$BENCH.XXXXXX")
+NSD=dlb${TAG}d$$
+NSE=dlb${TAG}e$$
+NSC=dlb${TAG}c$$
+NSS=dlb${TAG}s$$
+PREFIX=dlb$TAG$$
+VETH_C=v${TAG}c$$
+VETH_S=v${TAG}s$$
+VETH_D=v${TAG}d$$
+VETH_E=v${TAG}e$$
+DCLIENT=
+# Offloads of every veth end: off = MTU-sized frames and checksums in
+# software on both sides (what net_af_packet needs: it cannot take frames
+# whose checksum the sender left to an offload).
+VETH_OFFLOADS=${VETH_OFFLOADS:-off}
+PID=
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+
+bench_cleanup() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null # (nginx's master stops its worker)
+		for _ in 1 2 3 4 5; do
+			kill -0 "$PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	for ns in $NSD $NSE $NSC $NSS; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
+}
+trap bench_cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() {
+	echo "bench/$BENCH.sh: $*" >&2
+	[ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
+	exit 1
+}
+
+# bench_require BINARY TOOL...: root, the built binary, the tools, 2 CPUs
+# (server and client apart). Sets NCPU.
+bench_require() {
+	local bin=$1 t
+	shift
+	[ "$(id -u)" = 0 ] || die "needs root (network namespaces, TAP)"
+	[ -x "$bin" ] || die "no $bin (build first: ninja -C ${BUILD:-build})"
+	for t in "$@"; do
+		command -v "$t" >/dev/null || die "$t missing"
+	done
+	NCPU=$(nproc)
+	[ "$NCPU" -ge 2 ] || die "needs 2 CPUs (server and client apart)"
+}
+
+new_ns() {
+	ip netns add "$1" || die "cannot create namespace $1"
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$1" ip link set lo up
+}
+
+# veth_offloads NS DEV on|off: segmentation (TSO/GSO/GRO) and checksum
+# offloads of one veth end.
+veth_offloads() {
+	ip netns exec "$1" ethtool -K "$2" tso "$3" gso "$3" gro "$3" tx "$3" rx "$3" \
+		>/dev/null 2>&1 || [ "$3" = on ] || die "ethtool -K $2 failed"
+}
+
+# dlibos_start NAME CPUS BINARY [EAL args] -- [application args]: start a
+# DLibOS server in $NSD on the port $PORT (tap or afp; pinned to CPUS,
+# 1 GiB without hugepages), wait for its "ready:" line and bring the
+# client's side of the link up.
+dlibos_start() {
+	local name=$1 cpus=$2 bin=$3 eal=() vdev
+	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		eal+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	new_ns $NSD
+	case ${PORT:-tap} in
+	tap)
+		vdev=net_tap0,iface=dl0
+		DCLIENT=$NSD
+		;;
+	afp)
+		new_ns $NSE
+		ip link add $VETH_D netns $NSD type veth peer name $VETH_E netns $NSE
+		veth_offloads $NSD $VETH_D "$VETH_OFFLOADS"
+		veth_offloads $NSE $VETH_E "$VETH_OFFLOADS"
+		ip -n $NSD link set $VETH_D up
+		ip -n $NSE addr add 10.0.0.1/24 dev $VETH_E
+		ip -n $NSE link set $VETH_E up
+		# A ring of 4096 frames: the default 512 overflows under load
+		# (frames lost before DPDK sees them, tail latency of an RTO).
+		vdev=net_af_packet0,iface=$VETH_D,framecnt=4096
+		DCLIENT=$NSE
+		;;
+	*) die "PORT=${PORT}: tap or afp" ;;
+	esac
+	ip netns exec $NSD taskset -c "$cpus" "$bin" "${eal[@]}" --no-huge -m 1024 \
+		--file-prefix $PREFIX --no-pci --vdev=$vdev -- --ip 10.0.0.2/24 "$@" \
+		>"$WORK/server.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 150); do
+		grep -q "ready:" "$WORK/server.log" && break
+		kill -0 $PID 2>/dev/null || die "$name exited during start-up"
+		sleep 0.2
+	done
+	if [ "${PORT:-tap}" = tap ]; then
+		ip netns exec $NSD ip addr add 10.0.0.1/24 dev dl0
+		ip netns exec $NSD ip link set dl0 up
+	fi
+}
+
+# dlibos_stop NAME: SIGTERM, keep its log as $OUT/server-NAME.log, remove
+# its namespaces.
+dlibos_stop() {
+	kill -TERM $PID
+	wait $PID
+	PID=
+	cp "$WORK/server.log" "$OUT/server-$1.log"
+	ip netns del $NSD
+	ip netns del $NSE 2>/dev/null
+	true
+}
+
+# veth_up [on|off]: $NSC and $NSS joined by a veth pair ($VETH_C, $VETH_S)
+# with the offloads given (default $VETH_OFFLOADS).
+veth_up() {
+	local offl=${1:-$VETH_OFFLOADS}
+	new_ns $NSC
+	new_ns $NSS
+	ip link add $VETH_C netns $NSC type veth peer name $VETH_S netns $NSS
+	veth_offloads $NSC $VETH_C "$offl"
+	veth_offloads $NSS $VETH_S "$offl"
+	ip -n $NSC addr add 10.0.1.1/24 dev $VETH_C
+	ip -n $NSS addr add 10.0.1.2/24 dev $VETH_S
+	ip -n $NSC link set $VETH_C up
+	ip -n $NSS link set $VETH_S up
+}
+
+veth_down() {
+	ip netns del $NSC
+	ip netns del $NSS
+}
+
+# machine_lines: the machine description every report starts with.
+machine_lines() {
+	echo "nproc $NCPU"
+	grep -m1 'model name' /proc/cpuinfo
+	echo "kernel $(uname -r)"
+	echo "links: veth pairs with offloads $VETH_OFFLOADS on every end (the -offl rows: on);" \
+		"DLibOS on net_af_packet (framecnt=4096) or, in the -tap rows, net_tap"
+}
