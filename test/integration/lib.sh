@@ -9,14 +9,20 @@
 #     dl_fail "what went wrong"     # print the program's output and exit 1
 #
 # The kernel side of the TAP is 10.0.0.1/24, the runtime 10.0.0.2/24 (DL_IP).
-# Every DPDK start passes --no-pci and a private --file-prefix. Cleanup on
-# every exit path: the started program (by PID) and the namespace go away.
+# With DL_PORT=afp the runtime uses DPDK's net_af_packet on one end of a
+# veth pair instead, in a second namespace (<name>s); the other end, named
+# dl0 and 10.0.0.1/24 as the TAP would be, is in the test's namespace, so
+# dl_in_ns and everything else stay the same. Every DPDK start passes
+# --no-pci and a private --file-prefix. Cleanup on every exit path: the
+# started program (by PID) and the namespaces go away.
 
 DL_IP=10.0.0.2
 DL_PID=
 DL_NS=
 DL_PREFIX=
 DL_LOG=
+DL_SNS=
+DL_PORT=${DL_PORT:-tap}
 
 dl_cleanup() {
 	if [ -n "$DL_PID" ] && kill -0 "$DL_PID" 2>/dev/null; then
@@ -24,6 +30,7 @@ dl_cleanup() {
 		wait "$DL_PID" 2>/dev/null
 	fi
 	[ -n "$DL_NS" ] && ip netns del "$DL_NS" 2>/dev/null
+	[ -n "$DL_SNS" ] && ip netns del "$DL_SNS" 2>/dev/null
 	[ -n "$DL_PREFIX" ] && rm -rf "/var/run/dpdk/$DL_PREFIX"
 	[ -n "$DL_LOG" ] && rm -f "$DL_LOG"
 	return 0
@@ -59,14 +66,41 @@ dl_in_ns() {
 	ip netns exec "$DL_NS" "$@"
 }
 
+# dl_afp_link: the veth pair of DL_PORT=afp (once per test): vd in the
+# server's namespace, dl0 in the test's; no offloads on either end
+# (net_af_packet cannot take frames whose checksum was left to one).
+dl_afp_link() {
+	local ns dev
+	[ -n "$DL_SNS" ] && return 0
+	DL_SNS="${DL_NS}s"
+	ip netns add "$DL_SNS" || dl_fail "cannot create namespace $DL_SNS"
+	ip netns exec "$DL_SNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$DL_SNS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip link add vd netns "$DL_SNS" type veth peer name dl0 netns "$DL_NS" ||
+		dl_fail "cannot create the veth pair"
+	for ns in "$DL_SNS" "$DL_NS"; do
+		dev=dl0
+		[ "$ns" = "$DL_SNS" ] && dev=vd
+		ip netns exec "$ns" ethtool -K $dev tso off gso off gro off tx off rx off \
+			>/dev/null 2>&1 || dl_fail "ethtool -K $dev failed"
+	done
+	ip netns exec "$DL_SNS" ip link set vd up
+}
+
 # dl_start BIN "EAL args" "app args": start BIN in the namespace on a fresh
-# TAP (dl0), wait until it is ready, bring the kernel side up.
+# TAP (dl0), or on the veth pair with DL_PORT=afp, wait until it is ready,
+# bring the kernel side up.
 dl_start() {
-	local bin=$1 eal=$2 app=$3
+	local bin=$1 eal=$2 app=$3 ns=$DL_NS vdev=net_tap0,iface=dl0
 	: >"$DL_LOG"
+	if [ "$DL_PORT" = afp ]; then
+		dl_afp_link
+		ns=$DL_SNS
+		vdev=net_af_packet0,iface=vd,framecnt=4096
+	fi
 	# shellcheck disable=SC2086 # word splitting of the argument strings is wanted
-	ip netns exec "$DL_NS" "$bin" $eal --no-huge -m 512 --file-prefix "$DL_PREFIX" \
-		--no-pci --vdev=net_tap0,iface=dl0 -- --ip "$DL_IP/24" $app >"$DL_LOG" 2>&1 &
+	ip netns exec "$ns" "$bin" $eal --no-huge -m 512 --file-prefix "$DL_PREFIX" \
+		--no-pci --vdev=$vdev -- --ip "$DL_IP/24" $app >"$DL_LOG" 2>&1 &
 	DL_PID=$!
 	for _ in $(seq 150); do
 		grep -q "ready:" "$DL_LOG" && break
