@@ -97,25 +97,6 @@ void dl_appglue_flush_deferred(struct dlibos_core *a)
 	}
 }
 
-/* dlibos mode: send a command built in a->msg to network core `net`. */
-static int to_net(struct dlibos_core *a, unsigned net, int nwords)
-{
-	struct dl_engine *e = a->e;
-	int rc;
-
-	if (nwords <= 0) {
-		a->core->cnt[ENG_CMD_LOCAL_REJECT]++;
-		return -EINVAL;
-	}
-	rc = dl_noc_send(a->core->ep, (unsigned)e->net_core[net], a->msg, (unsigned)nwords);
-	if (rc != 0) {
-		a->core->cnt[ENG_NOC_SEND_FAIL]++;
-		return rc;
-	}
-	a->core->cnt[ENG_COMMANDS]++;
-	return 0;
-}
-
 /* dlibos mode: send @p nwords at @p w to network core `net`. */
 static int put_net(struct dlibos_core *a, unsigned net, const uint64_t *w, unsigned nwords)
 {
@@ -127,6 +108,17 @@ static int put_net(struct dlibos_core *a, unsigned net, const uint64_t *w, unsig
 	}
 	a->core->cnt[ENG_COMMANDS]++;
 	return 0;
+}
+
+/* dlibos mode: send a command built in a->msg (nwords, or an encoder's
+ * error) to network core `net`. */
+static int to_net(struct dlibos_core *a, unsigned net, int nwords)
+{
+	if (nwords <= 0) {
+		a->core->cnt[ENG_CMD_LOCAL_REJECT]++;
+		return -EINVAL;
+	}
+	return put_net(a, net, a->msg, (unsigned)nwords);
 }
 
 /* dlibos mode: send the command held back for pairing, if any. A failure
@@ -164,11 +156,16 @@ static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, 
 	w[1] = consumed;
 	rc = put_net(a, net, w,
 		     dl_msg_finish_refs(w, DL_MSG_SEND_RECV_DONE, net, dlibos_conn_id(conn), n));
-	if (rc == 0) {
-		a->core->cnt[ENG_COMMANDS]++; /* two commands, one message */
-		a->core->cnt[ENG_COMMANDS_PAIRED]++;
+	if (rc != 0) {
+		/* One of the two was issued by an earlier call that returned 0:
+		 * both failures arrive as error events. */
+		dl_appglue_defer(a, 0, DLIBOS_CMD_SEND, -rc, conn, 0);
+		dl_appglue_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
+		return 0;
 	}
-	return rc;
+	a->core->cnt[ENG_COMMANDS]++; /* two commands, one message */
+	a->core->cnt[ENG_COMMANDS_PAIRED]++;
+	return 0;
 }
 
 /* The network core of a handle, if this app core may talk to it. */

@@ -38,6 +38,11 @@
  *    it was issued; failures detected later by the network core arrive as the
  *    `cmd_error` event. A negative return value means the command was
  *    rejected on the spot (bad argument, memory not in TX memory, ...).
+ *    Commands leave the core at the end of its loop iteration, in the order
+ *    issued; a `send` and the `recv_done` of the same connection issued one
+ *    after the other travel as one NoC message (so does a `data_acked` with
+ *    the `new_data` that follows it), which is why a NoC failure of a `send`
+ *    or `recv_done` is reported as a `cmd_error` event rather than returned.
  *  - Received data (new_data) is zero-copy: the iovecs point into RX
  *    buffers, read-only. They stay valid until the application returns the
  *    bytes with dlibos_recv_done(); data is returned in order, by count. The
