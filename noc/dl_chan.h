@@ -335,10 +335,10 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 		unsigned n;
 
 		if (used == want) { /* the next header is not copied yet */
-			unsigned more = want + (max_msgs - msgs) * hint;
+			uint64_t more = want + (uint64_t)(max_msgs - msgs) * hint;
 			more = more < lim ? more : lim;
-			dl_chan_copy_out(c, head, buf, want, more);
-			want = more;
+			dl_chan_copy_out(c, head, buf, want, (unsigned)more);
+			want = (unsigned)more;
 		}
 		n = dl_msg_hdr_words(buf[used]);
 		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > pub - used, 0)) {
