@@ -88,20 +88,7 @@ run_dlibos() {
 	dlibos_stop "$name"
 }
 
-# On a veth pair like nginx (net_af_packet), then on a TAP (net_tap).
-PORT=afp
-RT=(--mode rtc)
-run_dlibos dlibos-rtc 0 -l 0
-if [ "$NCPU" -ge 3 ]; then
-	RT=(--mode dlibos --net-cores 1)
-	run_dlibos dlibos-1+1 0,2 --lcores='0@0,1@2'
-else
-	RT=(--mode dlibos --net-cores 1 --idle sleep)
-	run_dlibos dlibos-1+1 0 --lcores='(0-1)@0'
-fi
-PORT=tap
-RT=(--mode rtc)
-run_dlibos dlibos-rtc-tap 0 -l 0
+dlibos_runs
 
 # nginx behind a veth pair: run_nginx NAME on|off (the veth's offloads).
 run_nginx() {

@@ -145,6 +145,28 @@ dlibos_stop() {
 	true
 }
 
+# dlibos_runs: the DLibOS rows of a comparison, through the script's
+# run_dlibos NAME CPUS [EAL args] (runtime args in RT, port in PORT):
+# dlibos-rtc and dlibos-1+1 on a veth pair like the Linux server's
+# (net_af_packet), dlibos-rtc-tap on a TAP (net_tap). dlibos-1+1 gets a CPU
+# of its own for its second core when the machine has 3 or more, else
+# both threads share CPU 0 with the sleep idle policy.
+dlibos_runs() {
+	PORT=afp
+	RT=(--mode rtc)
+	run_dlibos dlibos-rtc 0 -l 0
+	if [ "$NCPU" -ge 3 ]; then
+		RT=(--mode dlibos --net-cores 1)
+		run_dlibos dlibos-1+1 0,2 --lcores='0@0,1@2'
+	else
+		RT=(--mode dlibos --net-cores 1 --idle sleep)
+		run_dlibos dlibos-1+1 0 --lcores='(0-1)@0'
+	fi
+	PORT=tap
+	RT=(--mode rtc)
+	run_dlibos dlibos-rtc-tap 0 -l 0
+}
+
 # veth_up [on|off]: $NSC and $NSS joined by a veth pair ($VETH_C, $VETH_S)
 # with the offloads given (default $VETH_OFFLOADS).
 veth_up() {

@@ -40,7 +40,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	dl_verrf(err, errlen, fmt, ap);
 	va_end(ap);
 	return rc;
 }

@@ -115,21 +115,6 @@ const char *dl_dispatch_name(enum dl_dispatch d)
 	return (unsigned)d < 2 ? dispatch_names[d] : "?";
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 void dl_config_defaults(struct dl_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -206,26 +191,26 @@ static int parse_ip_prefix(struct dl_config *cfg, const char *v, char *err, size
 	uint32_t ip, mask;
 
 	if (strlen(v) >= sizeof(buf))
-		return fail(err, errlen, "--ip '%s': too long", v);
+		return dl_errf(err, errlen, "--ip '%s': too long", v);
 	strcpy(buf, v);
 	slash = strchr(buf, '/');
 	if (slash == NULL)
-		return fail(err, errlen, "--ip '%s': expected A.B.C.D/NN (prefix length missing)",
-			    v);
+		return dl_errf(err, errlen,
+			       "--ip '%s': expected A.B.C.D/NN (prefix length missing)", v);
 	*slash = '\0';
 	if (parse_ipv4(buf, &ip) != 0)
-		return fail(err, errlen, "--ip '%s': '%s' is not an IPv4 address", v, buf);
+		return dl_errf(err, errlen, "--ip '%s': '%s' is not an IPv4 address", v, buf);
 	if (parse_uint(slash + 1, 1, 32, &prefix) != 0)
-		return fail(err, errlen, "--ip '%s': prefix length must be 1..32", v);
+		return dl_errf(err, errlen, "--ip '%s': prefix length must be 1..32", v);
 	mask = prefix_mask((unsigned)prefix);
 	if (ip == 0 || (ip >> 24) == 127 || (ip >> 28) >= 14)
-		return fail(err, errlen,
-			    "--ip '%s': not a usable unicast address (zero, loopback, multicast "
-			    "or reserved)",
-			    v);
+		return dl_errf(err, errlen,
+			       "--ip '%s': not a usable unicast address (zero, loopback, multicast "
+			       "or reserved)",
+			       v);
 	if (prefix <= 30 && ((ip & ~mask) == 0 || (ip & ~mask) == ~mask))
-		return fail(err, errlen, "--ip '%s': that is the %s address of the subnet", v,
-			    (ip & ~mask) == 0 ? "network" : "broadcast");
+		return dl_errf(err, errlen, "--ip '%s': that is the %s address of the subnet", v,
+			       (ip & ~mask) == 0 ? "network" : "broadcast");
 	cfg->ip = ip;
 	cfg->prefix_len = (uint8_t)prefix;
 	return 0;
@@ -238,9 +223,9 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 	struct dl_impair_config c = {0};
 
 	if (spec == NULL || *spec == '\0')
-		return fail(err, errlen, "--impair: empty specification");
+		return dl_errf(err, errlen, "--impair: empty specification");
 	if (strlen(spec) >= sizeof(buf))
-		return fail(err, errlen, "--impair: specification too long");
+		return dl_errf(err, errlen, "--impair: specification too long");
 	strcpy(buf, spec);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
@@ -249,7 +234,7 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 		unsigned long long u;
 
 		if (eq == NULL)
-			return fail(err, errlen, "--impair: '%s' is not key=value", item);
+			return dl_errf(err, errlen, "--impair: '%s' is not key=value", item);
 		*eq = '\0';
 		val = eq + 1;
 		if (strcmp(key, "loss") == 0)
@@ -262,24 +247,27 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 			frac = &c.corrupt;
 		if (frac != NULL) {
 			if (parse_fraction(val, frac) != 0)
-				return fail(err, errlen,
-					    "--impair: %s='%s' must be a fraction between 0 and 1",
-					    key, val);
+				return dl_errf(
+				    err, errlen,
+				    "--impair: %s='%s' must be a fraction between 0 and 1", key,
+				    val);
 		} else if (strcmp(key, "delay_us") == 0) {
 			if (parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
-				return fail(err, errlen,
-					    "--impair: delay_us='%s' must be 0..10000000", val);
+				return dl_errf(err, errlen,
+					       "--impair: delay_us='%s' must be 0..10000000", val);
 			c.delay_us = (uint32_t)u;
 		} else if (strcmp(key, "seed") == 0) {
 			if (parse_uint(val, 0, UINT64_MAX, &u) != 0)
-				return fail(err, errlen,
-					    "--impair: seed='%s' must be an unsigned integer", val);
+				return dl_errf(err, errlen,
+					       "--impair: seed='%s' must be an unsigned integer",
+					       val);
 			c.seed = u;
 		} else {
-			return fail(err, errlen,
-				    "--impair: unknown key '%s' (use loss, reorder, dup, corrupt, "
-				    "delay_us, seed)",
-				    key);
+			return dl_errf(
+			    err, errlen,
+			    "--impair: unknown key '%s' (use loss, reorder, dup, corrupt, "
+			    "delay_us, seed)",
+			    key);
 		}
 	}
 	c.now = ic->now;
@@ -300,7 +288,7 @@ static int parse_enum_opt(const char *opt, const char *v, const char *const *nam
 			if (k + 1 < n)
 				strncat(list, "|", sizeof(list) - strlen(list) - 1);
 		}
-		return fail(err, errlen, "--%s '%s': expected %s", opt, v, list);
+		return dl_errf(err, errlen, "--%s '%s': expected %s", opt, v, list);
 	}
 	*out = i;
 	return 0;
@@ -310,8 +298,8 @@ static int parse_count(const char *opt, const char *v, unsigned long long min,
 		       unsigned long long max, unsigned long long *out, char *err, size_t errlen)
 {
 	if (parse_uint(v, min, max, out) != 0)
-		return fail(err, errlen, "--%s '%s': expected an integer in %llu..%llu", opt, v,
-			    min, max);
+		return dl_errf(err, errlen, "--%s '%s': expected an integer in %llu..%llu", opt, v,
+			       min, max);
 	return 0;
 }
 
@@ -326,7 +314,7 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		return parse_ip_prefix(cfg, v, err, errlen);
 	case OPT_GW:
 		if (parse_ipv4(v, &cfg->gw) != 0 || cfg->gw == 0)
-			return fail(err, errlen, "--gw '%s': not an IPv4 address", v);
+			return dl_errf(err, errlen, "--gw '%s': not an IPv4 address", v);
 		return 0;
 	case OPT_MODE:
 		if (parse_enum_opt("mode", v, mode_names, 2, &e, err, errlen) != 0)
@@ -407,7 +395,7 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		cfg->help = true;
 		return 0;
 	}
-	return fail(err, errlen, "internal: unknown option key %d", key);
+	return dl_errf(err, errlen, "internal: unknown option key %d", key);
 }
 
 static const struct dl_app_opt *find_opt(const struct dl_app_opt *opts, unsigned n,
@@ -433,25 +421,27 @@ static int check_protected(const struct dl_config *cfg, char *err, size_t errlen
 {
 	if (cfg->attach != NULL) {
 		if (cfg->service)
-			return fail(err, errlen, "--attach is for applications, not for the service");
+			return dl_errf(err, errlen,
+				       "--attach is for applications, not for the service");
 		if (cfg->given & SERVICE_SIDE)
-			return fail(err, errlen,
-				    "--%s is the service's option: an application attached with "
-				    "--attach gets the port, the address and the network cores from "
-				    "dlibosd (give it --app-cores, --idle, --log-level and its own "
-				    "options)",
-				    first_given(cfg, SERVICE_SIDE));
+			return dl_errf(
+			    err, errlen,
+			    "--%s is the service's option: an application attached with "
+			    "--attach gets the port, the address and the network cores from "
+			    "dlibosd (give it --app-cores, --idle, --log-level and its own "
+			    "options)",
+			    first_given(cfg, SERVICE_SIDE));
 		return 0;
 	}
 	if (cfg->given & (1u << OPT_APP_CORES))
-		return fail(err, errlen, "--app-cores applies to --attach (protected mode)");
+		return dl_errf(err, errlen, "--app-cores applies to --attach (protected mode)");
 	if (cfg->service &&
 	    (cfg->given & ((1u << OPT_MODE) | (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH))))
-		return fail(err, errlen,
-			    "--%s does not apply to dlibosd: every lcore is a network core and the "
-			    "application cores are in the attached processes",
-			    first_given(cfg, (1u << OPT_MODE) | (1u << OPT_LAYOUT) |
-						 (1u << OPT_DISPATCH)));
+		return dl_errf(
+		    err, errlen,
+		    "--%s does not apply to dlibosd: every lcore is a network core and the "
+		    "application cores are in the attached processes",
+		    first_given(cfg, (1u << OPT_MODE) | (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH)));
 	return 1; /* not attached: the other checks apply */
 }
 
@@ -463,19 +453,19 @@ static int check_config(const struct dl_config *cfg, char *err, size_t errlen)
 	if (rc <= 0)
 		return rc;
 	if (cfg->ip == 0)
-		return fail(err, errlen, "--ip A.B.C.D/NN is required");
+		return dl_errf(err, errlen, "--ip A.B.C.D/NN is required");
 	if (cfg->gw != 0) {
 		uint32_t mask = prefix_mask(cfg->prefix_len);
 		if (cfg->gw == cfg->ip)
-			return fail(err, errlen, "--gw is our own address (--ip)");
+			return dl_errf(err, errlen, "--gw is our own address (--ip)");
 		if ((cfg->gw & mask) != (cfg->ip & mask))
-			return fail(err, errlen, "--gw is not inside the --ip subnet (/%u)",
-				    cfg->prefix_len);
+			return dl_errf(err, errlen, "--gw is not inside the --ip subnet (/%u)",
+				       cfg->prefix_len);
 	}
 	if (cfg->net_cores != 0 && cfg->mode != DL_MODE_DLIBOS && !cfg->service)
-		return fail(err, errlen,
-			    "--net-cores applies to --mode dlibos (in rtc mode every lcore is a "
-			    "net core)");
+		return dl_errf(err, errlen,
+			       "--net-cores applies to --mode dlibos (in rtc mode every lcore is a "
+			       "net core)");
 	return 0;
 }
 
@@ -498,8 +488,8 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
 			continue;
 		}
 		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-			return fail(err, errlen, "unexpected argument '%s' (options start with --)",
-				    a);
+			return dl_errf(err, errlen,
+				       "unexpected argument '%s' (options start with --)", a);
 		name = a + 2;
 		eq = strchr(name, '=');
 		name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
@@ -508,20 +498,21 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
 		if (o == NULL)
 			o = find_opt(app_opts, n_app, name, name_len);
 		if (o == NULL)
-			return fail(err, errlen, "unknown option '--%.*s'", (int)name_len, name);
+			return dl_errf(err, errlen, "unknown option '--%.*s'", (int)name_len, name);
 		if (o->arg_name == NULL) {
 			if (eq != NULL)
-				return fail(err, errlen, "option '--%s' takes no value", o->name);
+				return dl_errf(err, errlen, "option '--%s' takes no value",
+					       o->name);
 		} else if (eq != NULL) {
 			value = eq + 1;
 		} else if (i + 1 < argc) {
 			value = argv[++i];
 		} else {
-			return fail(err, errlen, "option '--%s' needs a value (%s)", o->name,
-				    o->arg_name);
+			return dl_errf(err, errlen, "option '--%s' needs a value (%s)", o->name,
+				       o->arg_name);
 		}
 		if (o->arg_name != NULL && *value == '\0')
-			return fail(err, errlen, "option '--%s' has an empty value", o->name);
+			return dl_errf(err, errlen, "option '--%s' has an empty value", o->name);
 		if (common) {
 			if (apply_common(cfg, o->key, value, err, errlen) != 0)
 				return DL_PARSE_ERROR;
@@ -529,7 +520,7 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
 		} else if (app->handle == NULL ||
 			   app->handle(app->arg, o->key, value, err, errlen) != 0) {
 			if (errlen > 0 && err[0] == '\0')
-				fail(err, errlen, "bad value for '--%s'", o->name);
+				dl_errf(err, errlen, "bad value for '--%s'", o->name);
 			return DL_PARSE_ERROR;
 		}
 	}
@@ -539,7 +530,7 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
 		return DL_PARSE_ERROR;
 	if (app != NULL && app->check != NULL && app->check(app->arg, err, errlen) != 0) {
 		if (errlen > 0 && err[0] == '\0')
-			fail(err, errlen, "bad application arguments");
+			dl_errf(err, errlen, "bad application arguments");
 		return DL_PARSE_ERROR;
 	}
 	return DL_PARSE_OK;

@@ -54,18 +54,6 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_COMMANDS_PAIRED] = "commands_paired",
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Quadrants: groups of cores sharing a last-level cache; with a single
  * such group, equal shares (4 when there are at least 8 cores, else 2
  * when there are at least 4, else 1). */
@@ -110,19 +98,20 @@ static int assign_roles(struct dl_engine *e, char *err, size_t errlen)
 	}
 	if (e->conf.mode == DL_MODE_ATTACHED) {
 		if (e->conf.app == NULL || want == 0 || want >= n)
-			return fail(err, errlen, "attached engine: bad core counts (%u of %u)", want,
-				    n);
+			return dl_errf(err, errlen, "attached engine: bad core counts (%u of %u)",
+				       want, n);
 		for (unsigned i = 0; i < n; i++)
 			e->cores[i].role = i < want ? DL_ROLE_NET : DL_ROLE_APP;
 		return 0;
 	}
 	if (e->conf.app == NULL)
-		return fail(err, errlen, "--mode dlibos needs an application");
+		return dl_errf(err, errlen, "--mode dlibos needs an application");
 	if (want == 0 || want >= n)
-		return fail(err, errlen,
-			    "--mode dlibos needs 1 <= --net-cores < cores (have %u cores, asked %u "
-			    "network cores): the remaining cores are application cores",
-			    n, want);
+		return dl_errf(
+		    err, errlen,
+		    "--mode dlibos needs 1 <= --net-cores < cores (have %u cores, asked %u "
+		    "network cores): the remaining cores are application cores",
+		    n, want);
 	if (e->conf.layout == DL_LAYOUT_NAIVE) {
 		for (unsigned i = 0; i < n; i++)
 			e->cores[i].role = i < want ? DL_ROLE_NET : DL_ROLE_APP;
@@ -152,11 +141,12 @@ static int assign_roles(struct dl_engine *e, char *err, size_t errlen)
 	for (unsigned q = 0; q < e->nquadrants; q++) {
 		if (e->conf.layout == DL_LAYOUT_QUADRANT_DEDICATED &&
 		    (quota[q] == 0 || quota[q] == size[q]))
-			return fail(err, errlen,
-				    "--layout quadrant-dedicated: quadrant %u has %u cores of which %u "
-				    "would be network cores; every quadrant needs both kinds (use more "
-				    "cores, another --net-cores, or --layout quadrant-all)",
-				    q, size[q], quota[q]);
+			return dl_errf(
+			    err, errlen,
+			    "--layout quadrant-dedicated: quadrant %u has %u cores of which %u "
+			    "would be network cores; every quadrant needs both kinds (use more "
+			    "cores, another --net-cores, or --layout quadrant-all)",
+			    q, size[q], quota[q]);
 	}
 	unsigned taken[DL_MAX_CORES] = {0};
 	for (unsigned i = 0; i < n; i++) {
@@ -206,7 +196,8 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 		bytes = (size_t)64 << 20;
 	e->tx_region = dl_region_create("app-tx", bytes, DL_REGION_SHARED | DL_REGION_DMA);
 	if (e->tx_region == NULL || dl_txmem_init(&e->txmem, e->tx_region) != 0) {
-		fail(err, errlen, "cannot create %zu bytes of TX memory: %s", bytes, strerror(errno));
+		dl_errf(err, errlen, "cannot create %zu bytes of TX memory: %s", bytes,
+			strerror(errno));
 		dl_region_destroy(e->tx_region);
 		e->tx_region = NULL;
 		return -1;
@@ -221,10 +212,11 @@ static int borrow_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 {
 	e->tx_region = e->conf.tx_region;
 	if (e->tx_region == NULL || e->conf.fab == NULL)
-		return fail(err, errlen, "attached engine needs the slot's fabric and TX region");
+		return dl_errf(err, errlen,
+			       "attached engine needs the slot's fabric and TX region");
 	if (dl_txmem_init(&e->txmem, e->tx_region) != 0) {
 		e->tx_region = NULL;
-		return fail(err, errlen, "out of memory");
+		return dl_errf(err, errlen, "out of memory");
 	}
 	e->fab = e->conf.fab;
 	return 0;
@@ -237,15 +229,16 @@ static int create_slots(struct dl_engine *e, char *err, size_t errlen)
 	e->slot_cores = e->conf.slot_cores ? e->conf.slot_cores : 4;
 	e->bad_limit = e->conf.bad_command_limit ? e->conf.bad_command_limit : 1000;
 	if (e->nslots > 32 || (uint64_t)e->nslots * e->slot_cores > DL_MAX_CORES)
-		return fail(err, errlen,
-			    "%u application slots of %u cores: at most %d application cores in all "
-			    "(and 32 slots)",
-			    e->nslots, e->slot_cores, DL_MAX_CORES);
+		return dl_errf(
+		    err, errlen,
+		    "%u application slots of %u cores: at most %d application cores in all "
+		    "(and 32 slots)",
+		    e->nslots, e->slot_cores, DL_MAX_CORES);
 	e->napp = e->nslots * e->slot_cores;
 	e->slots = calloc(e->nslots, sizeof(*e->slots));
 	e->port_owner = calloc(65536, 1);
 	if (e->slots == NULL || e->port_owner == NULL)
-		return fail(err, errlen, "out of memory");
+		return dl_errf(err, errlen, "out of memory");
 	for (unsigned s = 0; s < e->nslots; s++) {
 		e->slots[s].idx = s;
 		e->slots[s].base = s * e->slot_cores;
@@ -265,13 +258,14 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 	struct dl_engine *e;
 
 	if (conf->ncores == 0 || conf->ncores > DL_MAX_CORES)
-		return fail(err, errlen, "need 1..%d cores, have %u", DL_MAX_CORES, conf->ncores),
+		return dl_errf(err, errlen, "need 1..%d cores, have %u", DL_MAX_CORES,
+			       conf->ncores),
 		       NULL;
 	if (conf->nic == NULL && conf->mode != DL_MODE_ATTACHED)
-		return fail(err, errlen, "engine needs a NIC"), NULL;
+		return dl_errf(err, errlen, "engine needs a NIC"), NULL;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
-		return fail(err, errlen, "out of memory"), NULL;
+		return dl_errf(err, errlen, "out of memory"), NULL;
 	e->conf = *conf;
 	e->ncores = conf->ncores;
 	e->kick_fd = -1;
@@ -297,8 +291,8 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 	}
 	e->napp = e->n_app;
 	if (conf->nic != NULL && e->n_net > conf->nic->nb_queues) {
-		fail(err, errlen, "%u network cores but the NIC has %u queues", e->n_net,
-		     conf->nic->nb_queues);
+		dl_errf(err, errlen, "%u network cores but the NIC has %u queues", e->n_net,
+			conf->nic->nb_queues);
 		free(e);
 		return NULL;
 	}
@@ -317,8 +311,8 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 			e->fab = dl_noc_fabric_create(
 			    e->ncores, conf->noc_words ? conf->noc_words : 4096, e->links);
 			if (e->fab == NULL) {
-				fail(err, errlen, "cannot create the NoC fabric: %s",
-				     strerror(errno));
+				dl_errf(err, errlen, "cannot create the NoC fabric: %s",
+					strerror(errno));
 				engine_free(e);
 				return NULL;
 			}
@@ -695,20 +689,20 @@ static int slot_build(struct dl_engine *e, struct dl_slot *sl, unsigned n_app, c
 	len = dl_noc_fabric_size(ncores, words, links);
 	sl->fab_region = len > 0 ? slot_fabric_region(sl->idx, len) : NULL;
 	if (sl->fab_region == NULL)
-		return fail(err, errlen, "slot %u: cannot create its NoC memory: %s", sl->idx,
-			    strerror(errno));
+		return dl_errf(err, errlen, "slot %u: cannot create its NoC memory: %s", sl->idx,
+			       strerror(errno));
 	sl->fab = dl_noc_fabric_create_in(sl->fab_region, ncores, words, links);
 	if (sl->fab == NULL) {
 		slot_unbuild(e, sl);
-		return fail(err, errlen, "slot %u: cannot lay out its NoC: %s", sl->idx,
-			    strerror(errno));
+		return dl_errf(err, errlen, "slot %u: cannot lay out its NoC: %s", sl->idx,
+			       strerror(errno));
 	}
 	for (unsigned n = 0; n < e->n_net; n++) {
 		sl->ep[n] = dl_noc_ep_create(sl->fab, n, &nc);
 		if (sl->ep[n] == NULL) {
 			slot_unbuild(e, sl);
-			return fail(err, errlen, "slot %u: cannot create the endpoints: %s",
-				    sl->idx, strerror(errno));
+			return dl_errf(err, errlen, "slot %u: cannot create the endpoints: %s",
+				       sl->idx, strerror(errno));
 		}
 		for (unsigned j = 0; j < n_app; j++)
 			dl_noc_set_accept(sl->ep[n], e->n_net + j, DL_MSG_CLASS_COMMAND);
@@ -723,13 +717,13 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 	struct dl_slot *sl;
 
 	if (slot >= e->nslots)
-		return fail(err, errlen, "no slot %u", slot);
+		return dl_errf(err, errlen, "no slot %u", slot);
 	sl = &e->slots[slot];
 	if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != DL_SLOT_FREE)
-		return fail(err, errlen, "slot %u is in use", slot);
+		return dl_errf(err, errlen, "slot %u is in use", slot);
 	if (g->n_app == 0 || g->n_app > e->slot_cores || g->tx == NULL)
-		return fail(err, errlen, "slot %u: 1..%u application cores and a TX region", slot,
-			    e->slot_cores);
+		return dl_errf(err, errlen, "slot %u: 1..%u application cores and a TX region",
+			       slot, e->slot_cores);
 	if (slot_build(e, sl, g->n_app, err, errlen) != 0)
 		return -1;
 	sl->tx_registered = nic != NULL && nic->ops->mem_register != NULL &&

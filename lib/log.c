@@ -20,3 +20,19 @@ void dl_log(enum dl_log_level level, const char *fmt, ...)
 	/* One fprintf per line keeps lines from different cores whole. */
 	fprintf(stderr, "dlibos: %s: %s\n", level_names[level], line);
 }
+
+void dl_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0)
+		vsnprintf(err, errlen, fmt, ap);
+}
+
+int dl_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dl_verrf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}

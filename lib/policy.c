@@ -9,6 +9,7 @@
  * exactly what to fix. Nothing here touches the network or the engine.
  */
 #include "dl_policy.h"
+#include "dl_log.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -16,21 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 void dl_policy_default(struct dl_policy *p, uint32_t uid)
 {
@@ -152,42 +138,43 @@ static int parse_word(struct dl_policy_rule *r, char *w, bool *selector, char *e
 		return 0;
 	}
 	if (eq == NULL || eq[1] == '\0')
-		return fail(err, errlen, "'%s' is not key=value", w);
+		return dl_errf(err, errlen, "'%s' is not key=value", w);
 	*eq = '\0';
 	val = eq + 1;
 	if (strcmp(key, "uid") == 0) {
 		if (parse_u64(val, 0, UINT32_MAX - 1, &u) != 0)
-			return fail(err, errlen, "uid='%s' is not a user id", val);
+			return dl_errf(err, errlen, "uid='%s' is not a user id", val);
 		r->match_uid = true;
 		r->uid = (uint32_t)u;
 		*selector = true;
 	} else if (strcmp(key, "user") == 0) {
 		if (resolve_user(val, &r->uid) != 0)
-			return fail(err, errlen, "user='%s': no such user", val);
+			return dl_errf(err, errlen, "user='%s': no such user", val);
 		r->match_uid = true;
 		*selector = true;
 	} else if (strcmp(key, "app") == 0) {
 		if (strlen(val) >= DL_POLICY_NAME_MAX)
-			return fail(err, errlen, "app='%s': names have at most %d characters", val,
-				    DL_POLICY_NAME_MAX - 1);
+			return dl_errf(err, errlen, "app='%s': names have at most %d characters",
+				       val, DL_POLICY_NAME_MAX - 1);
 		strcpy(r->app, val);
 		*selector = true;
 	} else if (strcmp(key, "listen") == 0 || strcmp(key, "connect") == 0) {
 		struct dl_port_set *set = key[0] == 'l' ? &r->listen : &r->connect;
 		if (parse_ports(set, val) != 0)
-			return fail(err, errlen,
-				    "%s='%s': expected any, none or ports and ranges like "
-				    "80,8000-8100 (1..65535, at most %d)",
-				    key, val, DL_POLICY_MAX_RANGES);
+			return dl_errf(err, errlen,
+				       "%s='%s': expected any, none or ports and ranges like "
+				       "80,8000-8100 (1..65535, at most %d)",
+				       key, val, DL_POLICY_MAX_RANGES);
 	} else if (strcmp(key, "send-rate") == 0 || strcmp(key, "cmd-rate") == 0) {
 		if (parse_rate(val, key[0] == 's' ? &r->send_rate : &r->cmd_rate) != 0)
-			return fail(err, errlen, "%s='%s': expected a rate like 500, 10k, 100M, 1G",
-				    key, val);
+			return dl_errf(err, errlen,
+				       "%s='%s': expected a rate like 500, 10k, 100M, 1G", key,
+				       val);
 	} else {
-		return fail(err, errlen,
-			    "unknown key '%s' (selectors: uid, user, app, *; grants: listen, "
-			    "connect, send-rate, cmd-rate)",
-			    key);
+		return dl_errf(err, errlen,
+			       "unknown key '%s' (selectors: uid, user, app, *; grants: listen, "
+			       "connect, send-rate, cmd-rate)",
+			       key);
 	}
 	return 0;
 }
@@ -207,12 +194,12 @@ static int parse_line(struct dl_policy_rule *r, char *line, unsigned lineno, cha
 	for (w = strtok_r(line, " \t\r", &save); w != NULL; w = strtok_r(NULL, " \t\r", &save)) {
 		any_word = true;
 		if (parse_word(r, w, &selector, why, sizeof(why)) != 0)
-			return fail(err, errlen, "line %u: %s", lineno, why);
+			return dl_errf(err, errlen, "line %u: %s", lineno, why);
 	}
 	if (!any_word)
 		return 0;
 	if (!selector)
-		return fail(
+		return dl_errf(
 		    err, errlen,
 		    "line %u: no selector (uid=, user=, app= or *): say whom the rule is for",
 		    lineno);
@@ -233,13 +220,13 @@ int dl_policy_parse(struct dl_policy *p, const char *text, char *err, size_t err
 
 		lineno++;
 		if (len >= sizeof(line))
-			return fail(err, errlen, "line %u: longer than %zu characters", lineno,
-				    sizeof(line) - 1);
+			return dl_errf(err, errlen, "line %u: longer than %zu characters", lineno,
+				       sizeof(line) - 1);
 		memcpy(line, s, len);
 		line[len] = '\0';
 		if (p->n == DL_POLICY_MAX_RULES && strspn(line, " \t\r") != len && line[0] != '#')
-			return fail(err, errlen, "line %u: more than %d rules", lineno,
-				    DL_POLICY_MAX_RULES);
+			return dl_errf(err, errlen, "line %u: more than %d rules", lineno,
+				       DL_POLICY_MAX_RULES);
 		rc = parse_line(&p->rule[p->n], line, lineno, err, errlen);
 		if (rc < 0)
 			return -1;
@@ -258,28 +245,28 @@ int dl_policy_load(struct dl_policy *p, const char *path, char *err, size_t errl
 	char why[240];
 
 	if (f == NULL)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return dl_errf(err, errlen, "%s: %s", path, strerror(errno));
 	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > (1 << 20) ||
 	    fseek(f, 0, SEEK_SET) != 0) {
 		fclose(f);
-		return fail(err, errlen, "%s: unreadable or larger than 1 MiB", path);
+		return dl_errf(err, errlen, "%s: unreadable or larger than 1 MiB", path);
 	}
 	text = malloc((size_t)size + 1);
 	if (text == NULL || fread(text, 1, (size_t)size, f) != (size_t)size) {
 		free(text);
 		fclose(f);
-		return fail(err, errlen, "%s: read error", path);
+		return dl_errf(err, errlen, "%s: read error", path);
 	}
 	fclose(f);
 	text[size] = '\0';
 	if (strlen(text) != (size_t)size) {
 		free(text);
-		return fail(err, errlen, "%s: contains a NUL byte", path);
+		return dl_errf(err, errlen, "%s: contains a NUL byte", path);
 	}
 	rc = dl_policy_parse(p, text, why, sizeof(why));
 	free(text);
 	if (rc != 0)
-		return fail(err, errlen, "%s: %s", path, why);
+		return dl_errf(err, errlen, "%s: %s", path, why);
 	return 0;
 }
 

@@ -139,19 +139,6 @@ void dl_service_conf_defaults(struct dl_service_conf *c)
 	c->bad_limit = 1000;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
 {
 	char *end;
@@ -170,7 +157,8 @@ int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char
 	switch (key) {
 	case OPT_CTL:
 		if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			return fail(err, errlen, "--ctl '%s': longer than a socket path may be", v);
+			return dl_errf(err, errlen, "--ctl '%s': longer than a socket path may be",
+				       v);
 		c->ctl_path = v;
 		return 0;
 	case OPT_POLICY:
@@ -178,22 +166,22 @@ int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char
 		return 0;
 	case OPT_SLOTS:
 		if (parse_uint(v, 1, 32, &x) != 0)
-			return fail(err, errlen, "--app-slots '%s': expected 1..32", v);
+			return dl_errf(err, errlen, "--app-slots '%s': expected 1..32", v);
 		c->app_slots = (unsigned)x;
 		return 0;
 	case OPT_CORES_MAX:
 		if (parse_uint(v, 1, DL_MAX_CORES, &x) != 0)
-			return fail(err, errlen, "--app-cores-max '%s': expected 1..%d", v,
-				    DL_MAX_CORES);
+			return dl_errf(err, errlen, "--app-cores-max '%s': expected 1..%d", v,
+				       DL_MAX_CORES);
 		c->app_cores_max = (unsigned)x;
 		return 0;
 	case OPT_BAD_LIMIT:
 		if (parse_uint(v, 0, UINT32_MAX - 1, &x) != 0)
-			return fail(err, errlen, "--max-bad-commands '%s': expected a count", v);
+			return dl_errf(err, errlen, "--max-bad-commands '%s': expected a count", v);
 		c->bad_limit = (uint32_t)x;
 		return 0;
 	}
-	return fail(err, errlen, "internal: unknown service option %d", key);
+	return dl_errf(err, errlen, "internal: unknown service option %d", key);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -438,12 +426,13 @@ static struct dl_region *map_tx(struct client *c, int slot, int fd, uint64_t len
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-		fail(why, whylen, "the TX descriptor must be a memfd sealed with F_SEAL_SHRINK");
+		dl_errf(why, whylen, "the TX descriptor must be a memfd sealed with F_SEAL_SHRINK");
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || len < 4096 || len > TX_MAX || (uint64_t)st.st_size < len) {
-		fail(why, whylen, "TX memory of %llu bytes (the memfd has %lld; 4 KiB .. 64 GiB)",
-		     (unsigned long long)len, (long long)st.st_size);
+		dl_errf(why, whylen,
+			"TX memory of %llu bytes (the memfd has %lld; 4 KiB .. 64 GiB)",
+			(unsigned long long)len, (long long)st.st_size);
 		return NULL;
 	}
 	snprintf(name, sizeof(name), "slot%d-tx", slot);
@@ -455,11 +444,11 @@ static struct dl_region *map_tx(struct client *c, int slot, int fd, uint64_t len
 		if (r != NULL)
 			return r;
 		if (errno != EEXIST) {
-			fail(why, whylen, "cannot map the TX memory: %s", strerror(errno));
+			dl_errf(why, whylen, "cannot map the TX memory: %s", strerror(errno));
 			return NULL;
 		}
 	}
-	fail(why, whylen, "no free region id in the service");
+	dl_errf(why, whylen, "no free region id in the service");
 	(void)c;
 	return NULL;
 }
