@@ -125,9 +125,8 @@ void dl_config_defaults(struct dl_config *cfg)
 	cfg->log_level = -1;
 }
 
-/* Strict unsigned decimal in [min, max]. */
-static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
-		      unsigned long long *out)
+int dl_parse_uint(const char *s, unsigned long long min, unsigned long long max,
+		  unsigned long long *out)
 {
 	char *end;
 	unsigned long long v;
@@ -200,7 +199,7 @@ static int parse_ip_prefix(struct dl_config *cfg, const char *v, char *err, size
 	*slash = '\0';
 	if (parse_ipv4(buf, &ip) != 0)
 		return dl_errf(err, errlen, "--ip '%s': '%s' is not an IPv4 address", v, buf);
-	if (parse_uint(slash + 1, 1, 32, &prefix) != 0)
+	if (dl_parse_uint(slash + 1, 1, 32, &prefix) != 0)
 		return dl_errf(err, errlen, "--ip '%s': prefix length must be 1..32", v);
 	mask = prefix_mask((unsigned)prefix);
 	if (ip == 0 || (ip >> 24) == 127 || (ip >> 28) >= 14)
@@ -252,12 +251,12 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 				    "--impair: %s='%s' must be a fraction between 0 and 1", key,
 				    val);
 		} else if (strcmp(key, "delay_us") == 0) {
-			if (parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
+			if (dl_parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
 				return dl_errf(err, errlen,
 					       "--impair: delay_us='%s' must be 0..10000000", val);
 			c.delay_us = (uint32_t)u;
 		} else if (strcmp(key, "seed") == 0) {
-			if (parse_uint(val, 0, UINT64_MAX, &u) != 0)
+			if (dl_parse_uint(val, 0, UINT64_MAX, &u) != 0)
 				return dl_errf(err, errlen,
 					       "--impair: seed='%s' must be an unsigned integer",
 					       val);
@@ -297,7 +296,7 @@ static int parse_enum_opt(const char *opt, const char *v, const char *const *nam
 static int parse_count(const char *opt, const char *v, unsigned long long min,
 		       unsigned long long max, unsigned long long *out, char *err, size_t errlen)
 {
-	if (parse_uint(v, min, max, out) != 0)
+	if (dl_parse_uint(v, min, max, out) != 0)
 		return dl_errf(err, errlen, "--%s '%s': expected an integer in %llu..%llu", opt, v,
 			       min, max);
 	return 0;

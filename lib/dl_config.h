@@ -122,6 +122,13 @@ enum dl_parse_result {
 	DL_PARSE_ERROR = -1, /**< err says what is wrong */
 };
 
+/**
+ * Strict unsigned decimal in [min, max]: digits only (no sign, blank or
+ * suffix), no overflow. @return 0 with *out set, or -1.
+ */
+int dl_parse_uint(const char *s, unsigned long long min, unsigned long long max,
+		  unsigned long long *out);
+
 /** Defaults for every field (no address). */
 void dl_config_defaults(struct dl_config *cfg);
 

@@ -20,6 +20,7 @@
  * Counters: module "service" (attachments, refusals, detach causes).
  */
 #include "dl_service.h"
+#include "dl_config.h"
 #include "dl_ctl.h"
 #include "dl_log.h"
 #include "dl_policy.h"
@@ -139,20 +140,10 @@ void dl_service_conf_defaults(struct dl_service_conf *c)
 	c->bad_limit = 1000;
 }
 
-static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(v, &end, 10);
-	return (errno != 0 || *v < '0' || *v > '9' || *end != '\0' || *out < lo || *out > hi) ? -1
-											      : 0;
-}
-
 int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char *err,
 			 size_t errlen)
 {
-	unsigned long x;
+	unsigned long long x;
 
 	switch (key) {
 	case OPT_CTL:
@@ -165,18 +156,18 @@ int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char
 		c->policy_path = v;
 		return 0;
 	case OPT_SLOTS:
-		if (parse_uint(v, 1, 32, &x) != 0)
+		if (dl_parse_uint(v, 1, 32, &x) != 0)
 			return dl_errf(err, errlen, "--app-slots '%s': expected 1..32", v);
 		c->app_slots = (unsigned)x;
 		return 0;
 	case OPT_CORES_MAX:
-		if (parse_uint(v, 1, DL_MAX_CORES, &x) != 0)
+		if (dl_parse_uint(v, 1, DL_MAX_CORES, &x) != 0)
 			return dl_errf(err, errlen, "--app-cores-max '%s': expected 1..%d", v,
 				       DL_MAX_CORES);
 		c->app_cores_max = (unsigned)x;
 		return 0;
 	case OPT_BAD_LIMIT:
-		if (parse_uint(v, 0, UINT32_MAX - 1, &x) != 0)
+		if (dl_parse_uint(v, 0, UINT32_MAX - 1, &x) != 0)
 			return dl_errf(err, errlen, "--max-bad-commands '%s': expected a count", v);
 		c->bad_limit = (uint32_t)x;
 		return 0;
