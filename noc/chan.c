@@ -115,7 +115,9 @@ int dl_chan_prod_init(struct dl_chan_prod *p, void *mem, unsigned words, uint64_
 	p->mask = words - 1;
 	p->cap = words;
 	p->cnt = cnt != NULL ? cnt : p->own_cnt;
-	if (p->tail - p->head_cache > words)
+	/* Resuming: what the consumer has not read is within the ring, and
+	 * the word after it is the 0 that ends what is published. */
+	if (p->tail - p->head_cache >= words || slots[(uint32_t)p->tail & p->mask] != 0)
 		return -EINVAL;
 	return 0;
 }
@@ -132,7 +134,6 @@ int dl_chan_cons_init(struct dl_chan_cons *c, void *mem, unsigned words, uint64_
 	c->tail_shared = &pc->counter;
 	c->head_shared = &cc->counter;
 	c->head = __atomic_load_n(c->head_shared, __ATOMIC_ACQUIRE);
-	c->tail_cache = c->head; /* learn the tail on the first receive */
 	c->mask = words - 1;
 	c->cap = words;
 	c->cnt = cnt != NULL ? cnt : c->own_cnt;
@@ -172,21 +173,6 @@ int dl_chan_reload_credits(struct dl_chan_prod *p)
 	return 0;
 }
 
-int dl_chan_reload_tail(struct dl_chan_cons *c)
-{
-	uint64_t t;
-
-	if (c->broken)
-		return -EPIPE;
-	t = __atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE);
-	c->cnt[DL_CHAN_RELOADS]++;
-	/* The producer can neither go back nor overrun what we have not read. */
-	if ((int64_t)(t - c->tail_cache) < 0 || t - c->head > c->cap)
-		return dl_chan_cons_break(c);
-	c->tail_cache = t;
-	return (int)(t - c->head);
-}
-
 /* Number of whole messages in @p total words, or a negative errno. */
 static int count_msgs(const uint64_t *words, unsigned total)
 {
@@ -223,7 +209,7 @@ int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned to
 	msgs = count_msgs(words, total);
 	if (msgs < 0)
 		return msgs;
-	if (total > p->cap)
+	if (total >= p->cap)
 		return -EMSGSIZE;
 	rc = dl_chan_reserve(p, total);
 	if (rc < 0)

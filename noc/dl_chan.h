@@ -4,9 +4,10 @@
  *
  * One channel carries messages from one core to one other core. A slot is
  * one word; a message occupies exactly its word count (dl_msg_hdr_words()
- * of its first word) and may wrap around the end of the ring. The capacity
- * is a power of two >= DL_CHAN_MIN_WORDS; a message larger than the capacity
- * is refused with -EMSGSIZE, so production channels should have at least
+ * of its first word) and may wrap around the end of the ring. One word of
+ * the ring is always kept free (see publication below), so the largest
+ * message a channel takes is its capacity - 1 words; a larger one is
+ * refused with -EMSGSIZE, so production channels should have at least
  * DL_MSG_MAX_WORDS + 2 = 128 words (default DL_CHAN_DEFAULT_WORDS).
  *
  * Memory layout (dl_chan_layout()), so that in protected mode each side can
@@ -21,22 +22,36 @@
  * tail and head are free-running 64-bit word counters. Nothing is written
  * by both sides, and each counter sits in its own cache line.
  *
+ * Publication is in band: the header word of a message is what makes it
+ * visible. The word after the last message written is always 0 (a header
+ * announces at least one word, so a header is never 0): the producer writes
+ * a message's other words, then a 0 in the word after it, then its header
+ * (release). A consumer waits on the word at its head: 0 means nothing yet,
+ * anything else is the header of the next message, and everything that
+ * message needs (its words, the 0 or the next header after it) was written
+ * before it. The consumer thus touches one cache line per small message,
+ * where a separate tail counter would cost two transfers in a row (tail,
+ * then slot); this is what brings a round trip close to a raw cache-line
+ * ping-pong. A batch is published by holding back the header of its first
+ * message (in the producer handle) and storing it last, once; the tail
+ * counter is stored after it, for observers and for a producer that attaches
+ * again (dl_chan_prod_init()); the consumer never waits on it.
+ *
  * Flow control: the producer handle (private memory) caches the consumer's
- * head; its credits are capacity - (tail - cached head) and it re-reads the
- * shared head (acquire) only when the cached credits are too few for the
- * next message. It publishes tail (release) once per send or per batch.
- * The consumer handle caches the producer's tail, re-reads it only after
- * consuming every word it knew of, copies each message out of the ring into
- * its own buffer before anything looks at it (the producer may be
- * untrusted), and publishes head once per receive batch. No atomic
+ * head; its credits are capacity - 1 - (tail - cached head) and it re-reads
+ * the shared head (acquire) only when the cached credits are too few for the
+ * next message. The consumer copies each message out of the ring into its
+ * own buffer before anything looks at it (the producer may be untrusted),
+ * frames it with the header value it checked (never a second read), and
+ * publishes head (release) once per receive batch. No atomic
  * read-modify-write anywhere: only acquire loads and release stores.
  *
- * Both sides are defensive: an impossible value of the other side's counter
- * (tail - head > capacity, a counter going backwards, head past the
- * published tail) or a header announcing 0 words, more than DL_MSG_MAX_WORDS
- * or more than what is published marks the channel broken: the DL_CHAN_BROKEN
- * counter is incremented once and every later call returns -EPIPE. The
- * consumer never reads past the published tail.
+ * Both sides are defensive: an impossible head (going backwards, or past
+ * what was published) breaks the producer; a header announcing more than
+ * DL_MSG_MAX_WORDS words, or a batch reaching further than the producer's
+ * credits allow, or a published header rewritten under the consumer breaks
+ * the consumer. A broken side increments its DL_CHAN_BROKEN counter once and
+ * every later call returns -EPIPE.
  *
  * Thread-safety: one thread uses the producer handle, one thread the
  * consumer handle. dl_chan_init() runs before either handle is attached.
@@ -66,8 +81,9 @@ extern "C" {
 
 /** Per-handle counters (the handle points to an array of DL_CHAN_NCNT). */
 enum dl_chan_cnt {
-	DL_CHAN_RELOADS =
-	    0, /**< shared counter re-reads (head for the producer, tail for the consumer) */
+	/** Producer: head re-reads (credits ran short). Consumer: head
+	 *  publications (receives that took messages). */
+	DL_CHAN_RELOADS = 0,
 	DL_CHAN_BROKEN = 1, /**< the channel was found broken (counted once) */
 	DL_CHAN_NCNT
 };
@@ -101,10 +117,11 @@ int dl_chan_init(void *mem, unsigned words);
 /** Producer handle, in the producer's private memory. */
 struct dl_chan_prod {
 	uint64_t *slots;
-	uint64_t *tail_shared;	     /**< in the producer area */
+	uint64_t *tail_shared;	     /**< in the producer area (observers, re-attach) */
 	const uint64_t *head_shared; /**< in the consumer area (read only) */
 	uint64_t tail;		     /**< next word to write (may be ahead of tail_pub) */
-	uint64_t tail_pub;	     /**< last published tail */
+	uint64_t tail_pub;	     /**< end of what is published */
+	uint64_t held;		     /**< header of the message at tail_pub, when tail != tail_pub */
 	uint64_t head_cache;	     /**< last head read */
 	uint32_t mask;		     /**< capacity - 1 */
 	uint32_t cap;		     /**< capacity in words */
@@ -116,10 +133,9 @@ struct dl_chan_prod {
 /** Consumer handle, in the consumer's private memory. */
 struct dl_chan_cons {
 	const uint64_t *slots;
-	const uint64_t *tail_shared; /**< in the producer area (read only) */
+	const uint64_t *tail_shared; /**< in the producer area (read only; observers) */
 	uint64_t *head_shared;	     /**< in the consumer area */
-	uint64_t head;		     /**< next word to read */
-	uint64_t tail_cache;	     /**< last tail read */
+	uint64_t head;		     /**< next word to read (always published) */
 	uint32_t mask;
 	uint32_t cap;
 	bool broken;
@@ -142,10 +158,13 @@ int dl_chan_cons_init(struct dl_chan_cons *c, void *mem, unsigned words, uint64_
 /** Re-read head and recompute credits (slow path). @return -EPIPE when broken, else 0. */
 int dl_chan_reload_credits(struct dl_chan_prod *p);
 
-/** Credits known without touching shared memory. */
+/**
+ * Credits known without touching shared memory: the words the next
+ * messages may take (the word kept free for the trailing 0 excluded).
+ */
 static inline unsigned dl_chan_credits(const struct dl_chan_prod *p)
 {
-	return p->cap - (unsigned)(p->tail - p->head_cache);
+	return p->cap - 1 - (unsigned)(p->tail - p->head_cache);
 }
 
 /**
@@ -168,40 +187,54 @@ static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsign
 		dst[i] = src[i];
 }
 
-/* Copy @p n words into the ring at the current tail (credits reserved). */
+/*
+ * Write @p n words (one message, or several back to back) at the tail
+ * (credits reserved): every word but the first, then a 0 after them, then
+ * the first word (a header) unless it is the first of the batch, which
+ * dl_chan_publish() stores last. Nothing written here is visible before
+ * the batch's first header is: the consumer stops at that position.
+ */
 static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
 {
 	uint64_t *s = p->slots;
 	uint32_t pos = (uint32_t)p->tail & p->mask;
-	unsigned first = p->cap - pos;
 
-	if (__builtin_expect(n <= first, 1)) {
-		dl_chan_copy_words(s + pos, w, n);
-	} else {
-		dl_chan_copy_words(s + pos, w, first);
-		dl_chan_copy_words(s, w + first, n - first);
-	}
+	if (__builtin_expect(n <= p->cap - pos, 1))
+		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
+	else /* wraps: rare, word by word */
+		for (unsigned i = 1; i < n; i++)
+			s[(pos + i) & p->mask] = w[i];
+	__atomic_store_n(&s[(uint32_t)(p->tail + n) & p->mask], 0, __ATOMIC_RELAXED);
+	if (p->tail == p->tail_pub)
+		p->held = w[0];
+	else
+		__atomic_store_n(&s[pos], w[0], __ATOMIC_RELAXED);
 	p->tail += n;
 }
 
-/** Make everything written so far visible to the consumer (one release store). */
+/**
+ * Make everything written so far visible to the consumer: one release
+ * store of the held header (then the tail counter, which nobody waits on).
+ */
 static inline void dl_chan_publish(struct dl_chan_prod *p)
 {
 	if (p->tail != p->tail_pub) {
-		__atomic_store_n(p->tail_shared, p->tail, __ATOMIC_RELEASE);
+		__atomic_store_n(&p->slots[(uint32_t)p->tail_pub & p->mask], p->held,
+				 __ATOMIC_RELEASE);
 		p->tail_pub = p->tail;
+		__atomic_store_n(p->tail_shared, p->tail, __ATOMIC_RELEASE);
 	}
 }
 
 /**
  * Check a message before it enters a ring: 1..DL_MSG_MAX_WORDS words and
- * no more than the capacity (-EMSGSIZE), header announcing @p n (-EINVAL).
+ * less than the capacity (-EMSGSIZE), header announcing @p n (-EINVAL).
  */
 static inline int dl_chan_check_msg(const struct dl_chan_prod *p, const uint64_t *msg, unsigned n)
 {
 	if (n == 0 || dl_msg_hdr_words(msg[0]) != n)
 		return -EINVAL;
-	if (n > p->cap || n > DL_MSG_MAX_WORDS)
+	if (n >= p->cap || n > DL_MSG_MAX_WORDS)
 		return -EMSGSIZE;
 	return 0;
 }
@@ -243,11 +276,14 @@ int dl_chan_send_bulk(struct dl_chan_prod *p, const uint64_t *words, unsigned to
 
 /* ---- consumer ---- */
 
-/** Re-read tail (slow path). @return -EPIPE when broken, else the words now readable. */
-int dl_chan_reload_tail(struct dl_chan_cons *c);
-
 /** Mark a consumer broken (counted once). @return -EPIPE. */
 int dl_chan_cons_break(struct dl_chan_cons *c);
+
+/* The word at ring position @p at (free-running), as a header (acquire). */
+static inline uint64_t dl_chan_hdr_at(const struct dl_chan_cons *c, uint64_t at)
+{
+	return __atomic_load_n(&c->slots[(uint32_t)at & c->mask], __ATOMIC_ACQUIRE);
+}
 
 /* Copy ring words [from, to) (relative to head) into buf[from, to). */
 static inline void dl_chan_copy_out(const struct dl_chan_cons *c, uint64_t head, uint64_t *buf,
@@ -268,15 +304,12 @@ static inline void dl_chan_copy_out(const struct dl_chan_cons *c, uint64_t head,
  * Receive up to @p max_msgs whole messages, copying them back to back into
  * @p buf (at most @p room words), and publish head once.
  *
- * Published words are copied into @p buf first and the framing (header
- * word counts) is checked on that private copy, so a producer rewriting the
- * ring meanwhile cannot make the caller see framing other than what was
- * checked. The first header, read from the ring, is only a size hint: the
- * call copies max_msgs messages of that size at once (not the whole
- * backlog) and checks their headers with independent loads (batches of
- * same-size messages need no serial walk); anything else goes through the
- * general, one message at a time, path, which copies more as it goes.
- * Words copied past the last whole message taken are simply not consumed.
+ * Each header is read (acquire) before the words it covers and checked,
+ * and the copy is framed with the checked value (never a second read), so
+ * a producer rewriting the ring meanwhile cannot make the caller see
+ * framing other than what was checked. A batch stops at the 0 after the
+ * last published message, after @p max_msgs, or where the next message
+ * would not fit @p room; nothing past the last message taken is copied.
  *
  * @param nwords if not NULL, receives the number of words of the messages.
  * @return messages received (0 when none), -EMSGSIZE when the next
@@ -286,101 +319,87 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 			       unsigned max_msgs, unsigned *nwords)
 {
 	const uint64_t head = c->head;
-	unsigned pub = (unsigned)(c->tail_cache - head); /* published, unread */
-	unsigned lim, hint, want, used = 0, msgs = 0;
+	const unsigned lim = c->cap - 1; /* the most a legitimate batch can hold */
+	uint64_t h = dl_chan_hdr_at(c, head);
+	unsigned n, used = 0, msgs = 0;
 	int rc = 0;
 
 	if (__builtin_expect(c->broken, 0))
 		return -EPIPE;
-	if (pub == 0) {
-		/* Cheap empty check first: one acquire load, no call. */
-		if (__atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) == c->tail_cache) {
-			/* Fetch the line the next message will land in while we
-			 * wait, so its arrival costs one line transfer (the
-			 * tail) rather than two in a row (tail, then slot). */
-#ifndef DL_CHAN_NO_EMPTY_PREFETCH
-			__builtin_prefetch(&c->slots[(uint32_t)head & c->mask], 0, 3);
-#endif
-			if (nwords != NULL)
-				*nwords = 0;
-			return 0;
-		}
-		rc = dl_chan_reload_tail(c);
-		if (rc <= 0)
-			return rc;
-		pub = (unsigned)rc;
+	if (h == 0 || max_msgs == 0) {
+		if (nwords != NULL)
+			*nwords = 0;
+		return 0;
 	}
-	/* Copy what max_msgs messages of the first header's size would take
-	 * (a hint read from the ring: never trusted), more only as the
-	 * private copy shows longer messages; then find the boundaries in
-	 * the copy (the producer may rewrite the ring, never the copy).
-	 * Nothing past the published tail is read, and a consumer behind a
-	 * long backlog copies what it takes, not the backlog. */
-	lim = pub < room ? pub : room;
-	hint = dl_msg_hdr_words(
-	    __atomic_load_n(&c->slots[(uint32_t)head & c->mask], __ATOMIC_RELAXED));
-	if (hint == 0 || hint > DL_MSG_MAX_WORDS)
-		hint = 1; /* garbage: the framing check on the copy says so */
-	want = max_msgs < lim ? max_msgs * hint : lim;
-	want = want < lim ? want : lim;
-	dl_chan_copy_out(c, head, buf, 0, want);
-	/* Fast path: a run of messages of the hinted size, checked with
-	 * independent loads (no serial walk from header to header). */
-	for (unsigned k = want / hint < max_msgs ? want / hint : max_msgs; msgs < k; msgs++)
-		if (dl_msg_hdr_words(buf[msgs * hint]) != hint)
-			break;
-	used = msgs * hint;
-	/* General path: one message at a time. */
-	while (msgs < max_msgs && used < lim) {
-		unsigned n;
+	n = dl_msg_hdr_words(h);
+	/* Fast path: a run of messages of the first one's size that does not
+	 * wrap. Header k sits at k * n whatever the others say, so the loads
+	 * are independent; each is checked, then copied with the words it
+	 * covers (loaded after it). */
+	if (__builtin_expect(n - 1 < DL_MSG_MAX_WORDS && n <= lim && n <= room, 1)) {
+		const uint32_t pos = (uint32_t)head & c->mask;
+		const uint64_t *src = c->slots + pos;
+		unsigned kmax = (room < lim ? room : lim) / n;
 
-		if (used == want) { /* the next header is not copied yet */
-			uint64_t more = want + (uint64_t)(max_msgs - msgs) * hint;
-			more = more < lim ? more : lim;
-			dl_chan_copy_out(c, head, buf, want, (unsigned)more);
-			want = (unsigned)more;
+		kmax = kmax < max_msgs ? kmax : max_msgs;
+		if (__builtin_expect(pos + kmax * n <= c->cap, 1)) {
+			for (;;) {
+				buf[used] = h;
+				for (unsigned i = 1; i < n; i++)
+					buf[used + i] = src[used + i];
+				used += n;
+				if (++msgs == kmax)
+					goto done;
+				h = __atomic_load_n(&src[used], __ATOMIC_ACQUIRE);
+				if (dl_msg_hdr_words(h) != n)
+					break;
+			}
+			if (h == 0)
+				goto done;
 		}
-		n = dl_msg_hdr_words(buf[used]);
-		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > pub - used, 0)) {
-			rc = dl_chan_cons_break(c); /* 0, > 126, or past the tail */
+	}
+	/* General path: one message at a time (other sizes, wrap). */
+	for (;;) {
+		n = dl_msg_hdr_words(h);
+		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || used + n > lim, 0)) {
+			rc = dl_chan_cons_break(c); /* 0 words, > 126, or past the credits */
 			break;
 		}
-		if (used + n > lim) {
-			/* Published but longer than the room left. */
+		if (__builtin_expect(used + n > room, 0)) { /* longer than the room left */
 			rc = msgs == 0 ? -EMSGSIZE : 0;
 			break;
 		}
-		if (used + n > want) { /* longer than hinted: copy the rest of it */
-			dl_chan_copy_out(c, head, buf, want, used + n);
-			want = used + n;
-		}
+		buf[used] = h;
+		dl_chan_copy_out(c, head, buf, used + 1, used + n);
 		used += n;
-		msgs++;
+		if (++msgs == max_msgs || (h = dl_chan_hdr_at(c, head + used)) == 0)
+			break;
 	}
+done:
 	if (msgs > 0) {
 		c->head = head + used;
 		__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
+		c->cnt[DL_CHAN_RELOADS]++;
 	}
 	if (nwords != NULL)
 		*nwords = used;
-	return msgs > 0 ? (int)msgs : (rc < 0 ? rc : 0);
+	return msgs > 0 ? (int)msgs : rc;
 }
 
 /**
- * True when the channel may hold a message for the consumer: words already
- * known but unread, or a tail the producer moved since the last look. One
- * acquire load; no counters, no side effects (a poll's empty fast path).
+ * True when the channel may hold a message for the consumer (the word at
+ * head is not 0) or is broken. One acquire load; no counters, no side
+ * effects (a poll's empty fast path).
  */
 static inline bool dl_chan_cons_ready(const struct dl_chan_cons *c)
 {
-	return c->tail_cache != c->head || c->broken ||
-	       __atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) != c->tail_cache;
+	return dl_chan_hdr_at(c, c->head) != 0 || c->broken;
 }
 
-/** Words published and not yet consumed, as last seen (no shared access). */
-static inline unsigned dl_chan_cons_known(const struct dl_chan_cons *c)
+/** Words published and not yet consumed (reads the producer's tail: observers only). */
+static inline unsigned dl_chan_cons_backlog(const struct dl_chan_cons *c)
 {
-	return (unsigned)(c->tail_cache - c->head);
+	return (unsigned)(__atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) - c->head);
 }
 
 #ifdef __cplusplus

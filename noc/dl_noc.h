@@ -144,7 +144,7 @@ enum dl_noc_cnt {
 	DL_NOC_OVF_HWM_WORDS,
 	DL_NOC_TX_CREDIT_RELOADS, /**< head re-reads (credits ran short) */
 	DL_NOC_TX_CHAN_BROKEN,	  /**< outgoing channels found broken */
-	DL_NOC_RX_TAIL_READS,	  /**< tail re-reads */
+	DL_NOC_RX_BATCHES,	  /**< receive batches (one head publication each) */
 	DL_NOC_RX_CHAN_BROKEN,	  /**< incoming channels found broken */
 	DL_NOC_RX_MSGS,		  /**< messages delivered to the handler */
 	DL_NOC_RX_DECODE_ERR,	  /**< dropped: dl_msg_decode() refused them */

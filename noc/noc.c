@@ -27,7 +27,7 @@
 _Static_assert(DL_MAX_CORES <= 64, "dirty masks are 64-bit");
 _Static_assert(DL_NOC_TX_CHAN_BROKEN - DL_NOC_TX_CREDIT_RELOADS == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
 	       "producer counters are a dl_chan_cnt slice");
-_Static_assert(DL_NOC_RX_CHAN_BROKEN - DL_NOC_RX_TAIL_READS == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
+_Static_assert(DL_NOC_RX_CHAN_BROKEN - DL_NOC_RX_BATCHES == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
 	       "consumer counters are a dl_chan_cnt slice");
 
 const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
@@ -44,7 +44,7 @@ const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
     [DL_NOC_OVF_HWM_WORDS] = "ovf_hwm_words",
     [DL_NOC_TX_CREDIT_RELOADS] = "tx_credit_reloads",
     [DL_NOC_TX_CHAN_BROKEN] = "tx_chan_broken",
-    [DL_NOC_RX_TAIL_READS] = "rx_tail_reads",
+    [DL_NOC_RX_BATCHES] = "rx_batches",
     [DL_NOC_RX_CHAN_BROKEN] = "rx_chan_broken",
     [DL_NOC_RX_MSGS] = "rx_msgs",
     [DL_NOC_RX_DECODE_ERR] = "rx_drop_decode_error",
@@ -388,7 +388,7 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 		}
 		if (in != NULL) {
 			rc |= dl_chan_cons_init(&ep->in[o], in, f->words,
-						&ep->cnt[DL_NOC_RX_TAIL_READS]);
+						&ep->cnt[DL_NOC_RX_BATCHES]);
 			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
 		}
 		if (rc != 0) { /* the fabric's memory is not what it should be */

@@ -242,16 +242,17 @@ static void test_ep_overflow_order(void **state)
 
 	for (; seq < 100; seq++)
 		assert_int_equal(dl_noc_send(e0, 1, w, seq_msg(w, seq)), 0);
-	assert_int_equal(dl_noc_flush(e0), 96); /* 4 x 2 words fit the 8-word ring */
-	assert_int_equal(dl_noc_pending(e0, 1), 96);
-	assert_int_equal(dl_noc_pending(e0, -1), 96);
-	assert_int_equal(c0[DL_NOC_TX_OVERFLOWED], 96);
-	assert_int_equal(c0[DL_NOC_OVF_HWM_MSGS], 96);
-	assert_int_equal(c0[DL_NOC_OVF_HWM_WORDS], 192);
-	/* The ring gets room, but a new message still queues behind the old. */
-	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 4);
-	assert_int_equal(dl_noc_send(e0, 1, w, seq_msg(w, seq++)), 0);
+	/* 3 x 2 words fit the 8-word ring (one word always stays free). */
+	assert_int_equal(dl_noc_flush(e0), 97);
+	assert_int_equal(dl_noc_pending(e0, 1), 97);
+	assert_int_equal(dl_noc_pending(e0, -1), 97);
 	assert_int_equal(c0[DL_NOC_TX_OVERFLOWED], 97);
+	assert_int_equal(c0[DL_NOC_OVF_HWM_MSGS], 97);
+	assert_int_equal(c0[DL_NOC_OVF_HWM_WORDS], 194);
+	/* The ring gets room, but a new message still queues behind the old. */
+	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 3);
+	assert_int_equal(dl_noc_send(e0, 1, w, seq_msg(w, seq++)), 0);
+	assert_int_equal(c0[DL_NOC_TX_OVERFLOWED], 98);
 	/* Alternate: receiver polls, sender flushes; everything arrives in order. */
 	for (int rounds = 0; dl_noc_pending(e0, 1) > 0 || log.n > 0; rounds++) {
 		for (unsigned i = 0; i < log.n; i++) {
@@ -266,7 +267,7 @@ static void test_ep_overflow_order(void **state)
 	assert_int_equal(expect, seq);
 	assert_int_equal(c0[DL_NOC_OVF_PENDING_MSGS], 0);
 	assert_int_equal(c0[DL_NOC_OVF_PENDING_WORDS], 0);
-	assert_int_equal(c0[DL_NOC_OVF_HWM_MSGS], 97); /* 96 + the late one */
+	assert_int_equal(c0[DL_NOC_OVF_HWM_MSGS], 98); /* 97 + the late one */
 	assert_int_equal(c0[DL_NOC_TX_MSGS], seq);
 	assert_int_equal(dl_noc_counters(e1)[DL_NOC_RX_MSGS], seq);
 	assert_true(c0[DL_NOC_TX_CREDIT_RELOADS] > 0);
@@ -325,14 +326,14 @@ static void test_ep_nomem_is_reported(void **state)
 		else
 			fail_msg("unexpected %d", rc);
 	}
-	assert_int_equal(ok, 4 + 5); /* ring: 4, overflow: 10 words = 5 */
-	assert_int_equal(nomem, 11);
-	assert_int_equal(c0[DL_NOC_TX_NOMEM], 11);
-	assert_int_equal(c0[DL_NOC_TX_MSGS], 9);
-	while (dl_noc_flush(e0) > 0 || log.n < 9)
+	assert_int_equal(ok, 3 + 5); /* ring: 3, overflow: 10 words = 5 */
+	assert_int_equal(nomem, 12);
+	assert_int_equal(c0[DL_NOC_TX_NOMEM], 12);
+	assert_int_equal(c0[DL_NOC_TX_MSGS], 8);
+	while (dl_noc_flush(e0) > 0 || log.n < 8)
 		dl_noc_poll(e1, 64, ep_record, &log);
-	assert_int_equal(log.n, 9);
-	for (unsigned i = 0; i < 9; i++)
+	assert_int_equal(log.n, 8);
+	for (unsigned i = 0; i < 8; i++)
 		assert_int_equal(log.m[i].u.connected.cookie, i);
 	dl_noc_ep_destroy(e0);
 	dl_noc_ep_destroy(e1);
@@ -453,10 +454,10 @@ static void test_ep_broken_channel_isolated(void **state)
 	(void)state;
 
 	assert_int_equal(dl_chan_layout(64, &l), 0);
-	/* The producer's tail of 0 -> 1 jumps past the capacity. */
-	uint64_t *tail = (uint64_t *)((uint8_t *)dl_noc_fabric_chan(f, 0, 1) + l.prod_off + 16);
-	assert_int_equal(*tail, 0);
-	*tail = 65;
+	/* The channel 0 -> 1 gets a header announcing more than a message can. */
+	uint64_t *slot = (uint64_t *)((uint8_t *)dl_noc_fabric_chan(f, 0, 1) + l.slots_off);
+	assert_int_equal(*slot, 0);
+	*slot = dl_msg_hdr(DL_MSG_CONNECTED, DL_MSG_MAX_WORDS + 1, 0, 0);
 	assert_int_equal(dl_noc_send(e2, 1, w, seq_msg(w, 42)), 0);
 	dl_noc_flush(e2);
 	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 1);

@@ -3,10 +3,10 @@
  * stress (suite 'stress').
  *
  * Four threads, one endpoint each, all-to-all over 8-word channels (a
- * message of up to 8 words fills a channel alone). Every thread sends its
+ * message of 7 words, the largest they take, fills a channel alone). Every thread sends its
  * quota round-robin to the three others, each message carrying the
  * sender's per-destination sequence number in the header's connection id
- * and a payload derived from it (several types and sizes, 2..8 words),
+ * and a payload derived from it (several types and sizes, 2..7 words),
  * while it keeps polling its mailbox and flushing its overflow. A thread
  * stops when it has sent everything, its overflow is empty and it has
  * received everything the others owe it. In the first test senders stop
@@ -89,7 +89,7 @@ static int build_msg(uint64_t *w, unsigned src, uint64_t seq)
 		return dl_msg_enc_connected(w, src, (uint32_t)seq, seq * 3 + src);
 	case 1:
 	case 3:
-		nrefs = 1 + (unsigned)(seq % 7); /* 2..8 words */
+		nrefs = 1 + (unsigned)(seq % 6); /* 2..7 words */
 		for (unsigned i = 0; i < nrefs; i++) {
 			refs[i].off = (seq + i) & DL_MSG_REF_OFF_MAX;
 			refs[i].len = 1 + src;
@@ -111,7 +111,7 @@ static bool payload_ok(const struct dl_msg *m, unsigned src, uint64_t seq)
 	case 1:
 	case 3:
 		if (m->type != (seq % 4 == 1 ? DL_MSG_SEND : DL_MSG_NEW_DATA) ||
-		    m->u.data.n != 1 + seq % 7)
+		    m->u.data.n != 1 + seq % 6)
 			return false;
 		for (unsigned i = 0; i < m->u.data.n; i++) {
 			struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);

@@ -274,7 +274,7 @@ static void test_application_writes_only_its_side(void **state)
 	assert_int_equal(dl_noc_fabric_chan_offset(plan, NNET, 0, &a2n), 0);
 	assert_int_equal(dl_noc_fabric_chan_offset(plan, 0, NNET, &n2a), 0);
 	/* Its own side: writable. */
-	assert_int_equal(in_child(poke, m, a2n + l.slots_off), 0);
+	assert_int_equal(in_child(poke, m, a2n + l.slots_off + (WORDS - 1) * 8), 0);
 	assert_int_equal(in_child(poke, m, n2a + l.cons_off + 64), 0);
 	/* The service's side: not. */
 	assert_int_equal(in_child(poke, m, n2a + l.slots_off), SIGSEGV);

@@ -742,7 +742,7 @@ static void test_broken_channel_kicks(void **state)
 	struct fx *f = *state;
 	struct dl_chan_prod p;
 	size_t off;
-	uint64_t junk = 0; /* a header announcing 0 words */
+	uint64_t junk = dl_msg_hdr(DL_MSG_SEND, 0, 0, 0); /* a header announcing 0 words */
 
 	attach(f, 0, 0, NULL);
 	assert_int_equal(dl_noc_fabric_chan_offset(f->a[0].fab, 1, 0, &off), 0);
