@@ -16,7 +16,7 @@
  * older message waits; otherwise it appends it to the port's overflow queue,
  * a growable chunked list in the sender's private memory. dl_noc_flush()
  * moves overflowed messages into the ring, oldest first, as credits allow,
- * and publishes each ring's tail once: a message sent with dl_noc_send()
+ * and publishes each ring once (dl_chan_publish()): a message sent with dl_noc_send()
  * becomes visible at the next dl_noc_flush(), and per destination messages
  * arrive in the order they were sent. Because a core never waits for a
  * credit and keeps draining its own mailbox, no cycle of full channels can
