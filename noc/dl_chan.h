@@ -121,10 +121,10 @@ struct dl_chan_prod {
 	const uint64_t *head_shared; /**< in the consumer area (read only) */
 	uint64_t tail;		     /**< next word to write (may be ahead of tail_pub) */
 	uint64_t tail_pub;	     /**< end of what is published */
-	uint64_t held;		     /**< header of the message at tail_pub, when tail != tail_pub */
-	uint64_t head_cache;	     /**< last head read */
-	uint32_t mask;		     /**< capacity - 1 */
-	uint32_t cap;		     /**< capacity in words */
+	uint64_t held;	     /**< header of the message at tail_pub, when tail != tail_pub */
+	uint64_t head_cache; /**< last head read */
+	uint32_t mask;	     /**< capacity - 1 */
+	uint32_t cap;	     /**< capacity in words */
 	bool broken;
 	uint64_t *cnt; /**< DL_CHAN_NCNT counters (own_cnt unless given) */
 	uint64_t own_cnt[DL_CHAN_NCNT];

@@ -19,8 +19,8 @@
 #include "dl_chan.h"
 #include "dl_msg.h"
 
-#define WORDS 4096u
-#define CHUNKS 50
+#define WORDS	4096u
+#define CHUNKS	50
 #define BATCHES 20000
 
 static double now_ns(void)
@@ -80,7 +80,8 @@ int main(void)
 			double ns = cell(sizes[s], batches[b]);
 
 			if (ns < 0) {
-				fprintf(stderr, "dlibos-chancost: cell failed: %s\n", strerror((int)-ns));
+				fprintf(stderr, "dlibos-chancost: cell failed: %s\n",
+					strerror((int)-ns));
 				return 1;
 			}
 			printf("%-5u %-5u %8.2f\n", sizes[s], batches[b], ns);

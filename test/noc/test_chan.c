@@ -164,7 +164,8 @@ static void test_wraparound(void **state)
 
 	fixture_open(&f, 8);
 	for (int round = 0; round < 5000; round++) {
-		unsigned n = 1 + (unsigned)(round * 5 % 7); /* 1..7: the largest an 8-word ring takes */
+		unsigned n =
+		    1 + (unsigned)(round * 5 % 7); /* 1..7: the largest an 8-word ring takes */
 		unsigned pos = (unsigned)f.p.tail & 7;
 
 		make_msg(w, n, sent);
