@@ -82,6 +82,13 @@ struct dl_tcp_params {
 	uint8_t wscale;          /**< our window scale shift (RFC 7323) */
 	bool timestamps;         /**< offer RFC 7323 timestamps */
 	bool tso;                /**< use TSO when the NIC offers it */
+	/**
+	 * Answer SYNs past syn_backlog with SYN cookies (RFC 4987 3.6) instead
+	 * of dropping them (default on): a SYN flood then costs no memory and
+	 * real clients still connect. Such connections carry no window scale
+	 * or timestamps and one of 6 MSS values (536..8960).
+	 */
+	bool syn_cookies;
 	uint8_t isn_key[16];     /**< RFC 6528 secret; random (getrandom) in the defaults */
 	/**
 	 * Received bytes one application core may hold (delivered, not yet

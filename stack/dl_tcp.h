@@ -130,6 +130,9 @@ enum dl_tcp_cnt {
 	TCP_CONN_KA_TIMEOUT,
 	TCP_SYN_TIMEOUT,
 	TCP_SYNRCVD_EXPIRED,
+	TCP_SYNCOOKIE_SENT,   /* SYN-ACKs with a cookie, no state kept (SYN backlog full) */
+	TCP_SYNCOOKIE_OK,     /* connections established from a valid cookie */
+	TCP_SYNCOOKIE_FAILED, /* ACKs returning no valid cookie (also drop_listen_ack) */
 	TCP_TW_EXPIRED,
 	TCP_TW_REUSED,
 	TCP_FW2_TIMEOUT,
@@ -325,8 +328,9 @@ struct dl_tcb {
 struct dl_tcp_listener {
 	uint16_t port; /**< 0: free slot */
 	uint32_t accept_max;
-	uint32_t n_syn; /**< SYN_RCVD children */
-	uint32_t n_acc; /**< established, not accepted */
+	uint32_t n_syn;	      /**< SYN_RCVD children */
+	uint32_t n_acc;	      /**< established, not accepted */
+	uint32_t cookie_slot; /**< 1 + cookie time slot of the last SYN cookie sent (0: none) */
 };
 
 /* --- per-core TCP state --------------------------------------------------- */
@@ -376,11 +380,11 @@ struct dl_tcp {
 	uint64_t chal_window;
 	uint32_t chal_count;
 
-	uint16_t port_next;   /**< ephemeral port search offset */
+	uint16_t port_next;	/**< ephemeral port search offset */
 	uint64_t app_unret[64]; /**< per app core: delivered bytes not yet returned */
-	uint16_t rcv_mss;     /**< MSS we advertise (MTU - 40) */
-	uint32_t rx_bufs_max; /**< RX buffers one connection may hold */
-	uint32_t sws_thresh;  /**< receiver SWS: min(rcv_wnd / 2, rcv_mss) */
+	uint16_t rcv_mss;	/**< MSS we advertise (MTU - 40) */
+	uint32_t rx_bufs_max;	/**< RX buffers one connection may hold */
+	uint32_t sws_thresh;	/**< receiver SWS: min(rcv_wnd / 2, rcv_mss) */
 
 	uint64_t cnt[TCP_NCNT];
 	struct dl_counter_block blk;
@@ -454,6 +458,22 @@ void dl_tcp_reset_conn(struct dl_tcp *t, struct dl_tcb *c, enum dl_close_reason 
 void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_send_ack(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_send_rst_conn(struct dl_tcp *t, struct dl_tcb *c);
+/*
+ * SYN cookies (RFC 4987 3.6): the ISS of a SYN-ACK sent without keeping
+ * state. 5 bits of time slot (2^26 us, ~67 s), 3 bits of MSS index, 24 bits
+ * of SipHash over the 4-tuple, the peer's ISN, the full slot and the index.
+ * A cookie is valid during its slot and the next one (67 to 134 s).
+ */
+#define DL_TCP_COOKIE_SLOT_SHIFT 26
+uint32_t dl_tcp_cookie_slot(const struct dl_tcp *t);
+uint32_t dl_tcp_cookie(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+		       uint32_t irs, uint16_t peer_mss);
+/* The MSS a cookie encodes, or 0 when it is not valid for that connection now. */
+uint16_t dl_tcp_cookie_check(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			     uint32_t irs, uint32_t cookie);
+/* A SYN-ACK with only the MSS option (no state: SYN cookies). */
+void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			       uint32_t iss, uint32_t ack);
 void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t seq,
 		     uint32_t ack, uint8_t flags);
 void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c);

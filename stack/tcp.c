@@ -64,6 +64,9 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_CONN_KA_TIMEOUT] = "conn_keepalive_timeouts",
     [TCP_SYN_TIMEOUT] = "conn_syn_timeouts",
     [TCP_SYNRCVD_EXPIRED] = "syn_rcvd_expired",
+    [TCP_SYNCOOKIE_SENT] = "syncookies_sent",
+    [TCP_SYNCOOKIE_OK] = "syncookies_accepted",
+    [TCP_SYNCOOKIE_FAILED] = "syncookies_failed",
     [TCP_TW_EXPIRED] = "time_wait_expired",
     [TCP_TW_REUSED] = "time_wait_reused",
     [TCP_FW2_TIMEOUT] = "fin_wait2_timeouts",
@@ -178,6 +181,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->wscale = 7;
 	t->timestamps = true;
 	t->tso = true;
+	t->syn_cookies = true;
 	random_key(t->isn_key);
 	t->snd_queue_bytes = 256u << 20;
 	t->snd_queue_frags = 1024;

@@ -21,6 +21,7 @@
  * RFC 5681 "every second full-sized segment" ACK, which goes out at once.
  */
 #include "dl_tcp.h"
+#include "dl_siphash.h"
 
 #include <errno.h>
 
@@ -145,6 +146,140 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_up_new_conn(t, c);
 }
 
+/* ---- SYN cookies (RFC 4987 3.6; see dl_tcp.h) ---- */
+
+static const uint16_t cookie_mss[] = {536, 1220, 1440, 1460, 4312, 8960};
+#define COOKIE_NMSS (sizeof(cookie_mss) / sizeof(cookie_mss[0]))
+
+uint32_t dl_tcp_cookie_slot(const struct dl_tcp *t)
+{
+	return (uint32_t)(t->s->now >> DL_TCP_COOKIE_SLOT_SHIFT);
+}
+
+static uint32_t cookie_mac(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			   uint32_t irs, uint32_t slot, unsigned idx)
+{
+	uint8_t m[22]; /* not 12 bytes long: never the ISN's hash input */
+
+	dl_put32(m, t->s->cfg.ip);
+	dl_put32(m + 4, rip);
+	dl_put16(m + 8, lport);
+	dl_put16(m + 10, rport);
+	dl_put32(m + 12, irs);
+	dl_put32(m + 16, slot);
+	m[20] = (uint8_t)idx;
+	m[21] = 'C';
+	return (uint32_t)dl_siphash24(t->p.isn_key, m, sizeof(m)) & 0xffffff;
+}
+
+uint32_t dl_tcp_cookie(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+		       uint32_t irs, uint16_t peer_mss)
+{
+	uint32_t slot = dl_tcp_cookie_slot(t);
+	unsigned idx = 0;
+
+	while (idx + 1 < COOKIE_NMSS && cookie_mss[idx + 1] <= peer_mss)
+		idx++;
+	return (slot & 31) << 27 | (uint32_t)idx << 24 |
+	       cookie_mac(t, rip, lport, rport, irs, slot, idx);
+}
+
+uint16_t dl_tcp_cookie_check(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			     uint32_t irs, uint32_t cookie)
+{
+	uint32_t now = dl_tcp_cookie_slot(t);
+	unsigned idx = (cookie >> 24) & 7;
+
+	if (idx >= COOKIE_NMSS)
+		return 0;
+	for (uint32_t age = 0; age < 2; age++) {
+		uint32_t slot = now - age;
+
+		if ((slot & 31) == cookie >> 27 &&
+		    cookie_mac(t, rip, lport, rport, irs, slot, idx) == (cookie & 0xffffff))
+			return cookie_mss[idx];
+	}
+	return 0;
+}
+
+/* SYN backlog full: answer with a cookie and keep nothing. */
+static void cookie_syn(struct dl_tcp *t, struct dl_tcp_listener *l, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	uint16_t mss = (h->opts & DL_TCP_OPT_MSS) ? h->mss : 536;
+
+	dl_tcp_send_synack_cookie(t, sg->src, h->dport, h->sport,
+				  dl_tcp_cookie(t, sg->src, h->dport, h->sport, h->seq, mss),
+				  h->seq + 1);
+	l->cookie_slot = dl_tcp_cookie_slot(t) + 1;
+}
+
+static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg);
+
+/*
+ * An ACK for a listening port: if the listener sent cookies lately and the
+ * ACK returns a valid one, the connection it stands for, in SYN_RCVD, then
+ * the segment processed as usual (it may carry data). @return false when
+ * it is no cookie of ours (the caller answers with a RST).
+ */
+static bool cookie_ack(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	uint32_t irs = h->seq - 1, iss = h->ack - 1;
+	struct dl_tcb *c;
+	uint16_t mss;
+
+	if (!t->p.syn_cookies || l->cookie_slot == 0 ||
+	    dl_tcp_cookie_slot(t) - (l->cookie_slot - 1) > 1)
+		return false;
+	mss = dl_tcp_cookie_check(t, sg->src, h->dport, h->sport, irs, iss);
+	if (mss == 0) {
+		t->cnt[TCP_SYNCOOKIE_FAILED]++;
+		return false;
+	}
+	if (l->n_acc >= l->accept_max) {
+		t->cnt[TCP_DROP_ACCEPT_BACKLOG]++;
+		return true; /* the peer retransmits; the cookie stays valid */
+	}
+	c = dl_tcp_tcb_new(t);
+	if (c == NULL) {
+		t->cnt[TCP_DROP_CONN_TABLE]++;
+		return true;
+	}
+	c->rip = sg->src;
+	c->lport = h->dport;
+	c->rport = h->sport;
+	c->state = DL_TCP_SYN_RCVD;
+	c->flags = TF_LISTENER;
+	c->lst = (uint16_t)(l - t->lst + 1);
+	l->n_syn++;
+	c->irs = irs;
+	c->rcv_nxt = irs + 1;
+	/* What the cookie SYN-ACK advertised (dl_tcp_send_synack_cookie()). */
+	c->rcv_adv = c->rcv_edge = c->rcv_nxt + min_u32(t->p.rcv_wnd, 65535);
+	c->last_ack_sent = c->rcv_nxt;
+	c->iss = iss;
+	c->snd_una = iss;
+	c->snd_nxt = c->snd_max = iss + 1; /* our SYN was sent, by the cookie */
+	c->sq_seq = iss + 1;
+	c->recover = iss;
+	c->snd_ws = c->rcv_ws = 0;
+	set_mss(t, c, mss);
+	c->snd_wnd = h->wnd;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = irs;
+	c->snd_wl2 = iss;
+	c->rto = t->p.rto_init_us;
+	dl_tcp_hash_insert(t, c);
+	t->cnt[TCP_CONN_PASSIVE]++;
+	conn_input(t, c, sg);
+	if (c->state == DL_TCP_SYN_RCVD)
+		dl_tcp_close_now(t, c); /* not established (accept backlog): forget it */
+	else if (!gone(c))
+		t->cnt[TCP_SYNCOOKIE_OK]++;
+	return true;
+}
+
 /* A SYN for a listening port: a SYN_RCVD connection, SYN-ACK at flush. */
 static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *sg)
 {
@@ -152,6 +287,10 @@ static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 	struct dl_tcb *c;
 
 	if (l->n_syn >= t->p.syn_backlog) {
+		if (t->p.syn_cookies && l->n_acc < l->accept_max) {
+			cookie_syn(t, l, sg);
+			return;
+		}
 		t->cnt[TCP_DROP_SYN_BACKLOG]++;
 		return;
 	}
@@ -211,6 +350,8 @@ static void no_conn(struct dl_tcp *t, struct seg *sg)
 		return;
 	}
 	if (h->flags & DL_TCP_ACK) {
+		if (!(h->flags & DL_TCP_SYN) && cookie_ack(t, l, sg))
+			return;
 		t->cnt[TCP_DROP_LISTEN_ACK]++;
 		rst_reply(t, sg);
 		return;

@@ -243,12 +243,10 @@ void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c)
 		t->cnt[TCP_TX_KEEPALIVE]++;
 }
 
-void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t seq,
-		     uint32_t ack, uint8_t flags)
+/* A segment of no connection (RST, cookie SYN-ACK). @return 0 or -ENOBUFS. */
+static int send_stateless(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h)
 {
 	struct dl_stack *s = t->s;
-	struct dl_tcp_hdr h = {
-	    .sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
 	struct dl_tx_pkt *p;
 	uint8_t *l4;
 	uint16_t room;
@@ -257,12 +255,40 @@ void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rp
 	p = dl_ip_tx_begin(s, &l4, &room);
 	if (p == NULL) {
 		t->cnt[TCP_TX_NOBUF]++;
-		return;
+		return -ENOBUFS;
 	}
-	hlen = dl_tcp_build(l4, &h);
+	hlen = dl_tcp_build(l4, h);
 	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
-	t->cnt[TCP_TX_RST]++;
+	return 0;
+}
+
+void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t seq,
+		     uint32_t ack, uint8_t flags)
+{
+	struct dl_tcp_hdr h = {
+	    .sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
+
+	if (send_stateless(t, rip, &h) == 0)
+		t->cnt[TCP_TX_RST]++;
+}
+
+void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			       uint32_t iss, uint32_t ack)
+{
+	struct dl_tcp_hdr h = {
+	    .sport = lport,
+	    .dport = rport,
+	    .seq = iss,
+	    .ack = ack,
+	    .flags = DL_TCP_SYN | DL_TCP_ACK,
+	    .wnd = (uint16_t)min_u32(t->p.rcv_wnd, 65535), /* no window scale */
+	    .opts = DL_TCP_OPT_MSS,
+	    .mss = t->rcv_mss,
+	};
+
+	if (send_stateless(t, rip, &h) == 0)
+		t->cnt[TCP_SYNCOOKIE_SENT]++;
 }
 
 /* Retransmit the oldest unacknowledged segment (fast retransmit, NewReno

@@ -265,11 +265,17 @@ static void edit_backlog8(struct dl_stack_config *c)
 	c->tcp.syn_retries = 2;
 }
 
-/* A SYN flood cannot grow memory past the SYN backlog; half-open
- * connections expire after syn_retries SYN-ACKs. */
+static void edit_backlog8_no_cookies(struct dl_stack_config *c)
+{
+	edit_backlog8(c);
+	c->tcp.syn_cookies = false;
+}
+
+/* Without SYN cookies, a SYN flood cannot grow memory past the SYN backlog;
+ * half-open connections expire after syn_retries SYN-ACKs. */
 static void test_listen_syn_flood_bounded_by_backlog(void **state)
 {
-	struct tf *f = tf_new(edit_backlog8);
+	struct tf *f = tf_new(edit_backlog8_no_cookies);
 	struct dl_stack_tcp_mem m0, m1;
 	(void)state;
 
@@ -300,6 +306,126 @@ static void test_listen_syn_flood_bounded_by_backlog(void **state)
 	assert_int_equal(tf_count(f, EV_NEW_CONN, ~0u), 0);
 	assert_int_equal(dl_stack_next_deadline(f->s), UINT64_MAX);
 	tf_free(f);
+}
+
+/* With SYN cookies (the default), SYNs past the backlog get a SYN-ACK and
+ * cost no memory; a client that completes the handshake gets its
+ * connection, data included; a forged or stale cookie gets a RST. */
+static void test_syn_cookies_under_flood(void **state)
+{
+	struct tf *f = tf_new(edit_backlog8);
+	struct dl_stack_tcp_mem m0, m1;
+	struct tseg r, cookie_synack = {0};
+	(void)state;
+
+	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
+	dl_stack_tcp_mem(f->s, &m0);
+	for (unsigned i = 0; i < 1000; i++) {
+		struct tseg s = {.seq = i * 1000,
+				 .flags = DL_TCP_SYN,
+				 .wnd = 1000,
+				 .opts = DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS,
+				 .mss = 1400,
+				 .ws = 7,
+				 .tsval = 5,
+				 .sport = (uint16_t)(1024 + i)};
+		tf_send(f, &s);
+	}
+	assert_int_equal(conns(f), 8); /* only the backlog holds state */
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_SENT), 992);
+	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 0);
+	dl_stack_tcp_mem(f->s, &m1);
+	assert_int_equal(m1.slab_bytes, m0.slab_bytes + 64 * sizeof(struct dl_tcb));
+	unsigned n = 0;
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.flags, DL_TCP_SYN | DL_TCP_ACK);
+		assert_int_equal(r.ack, (uint32_t)(r.dport - 1024) * 1000 + 1);
+		if (r.dport == 1024 + 500)
+			cookie_synack = r;
+		n++;
+	}
+	assert_int_equal(n, 1000);
+	/* The cookie SYN-ACK: MSS only (1400 was rounded down to 1220). */
+	assert_int_equal(cookie_synack.opts, DL_TCP_OPT_MSS);
+	assert_int_equal(
+	    dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, 1024 + 500, 500 * 1000, cookie_synack.seq),
+	    1220);
+	/* A forged cookie: RST, nothing created. */
+	struct tseg bad = {.seq = 500 * 1000 + 1,
+			   .ack = cookie_synack.seq + 2,
+			   .flags = DL_TCP_ACK,
+			   .wnd = 1000,
+			   .sport = 1024 + 500};
+	tf_send(f, &bad);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.flags, DL_TCP_RST);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_FAILED), 1);
+	assert_int_equal(conns(f), 8);
+	/* The real client's ACK, with data: established, data delivered. */
+	struct tseg ack = {.seq = 500 * 1000 + 1,
+			   .ack = cookie_synack.seq + 1,
+			   .flags = DL_TCP_ACK | DL_TCP_PSH,
+			   .wnd = 1000,
+			   .sport = 1024 + 500,
+			   .data = (const uint8_t *)"hello",
+			   .len = 5};
+	tf_send(f, &ack);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_OK), 1);
+	assert_int_equal(tf_count(f, EV_NEW_CONN, ~0u), 1);
+	assert_int_equal(conns(f), 9);
+	assert_int_equal(f->rx_len, 5);
+	assert_memory_equal(f->rx, "hello", 5);
+	const struct tf_ev *ev = tf_last(f, EV_NEW_CONN);
+	struct dl_tcb *c = tf_tcb(f, ev->id);
+	assert_non_null(c);
+	assert_int_equal(c->state, DL_TCP_ESTABLISHED);
+	assert_int_equal(c->mss, 1220);
+	assert_int_equal(c->snd_ws, 0);
+	assert_int_equal(c->rcv_ws, 0);
+	assert_false(c->flags & TF_TS);
+	tf_advance(f, 50 * 1000);    /* delayed ACK */
+	assert_true(tf_recv(f, &r)); /* our ACK of the data: no options */
+	assert_int_equal(r.flags, DL_TCP_ACK);
+	assert_int_equal(r.seq, cookie_synack.seq + 1);
+	assert_int_equal(r.ack, 500 * 1000 + 6);
+	assert_int_equal(r.opts, 0);
+	/* Two slots later (134 s) another client's cookie is stale. */
+	struct tseg late = {
+	    .seq = 501 * 1000 + 1,
+	    .ack = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, 1024 + 501, 501 * 1000, 1460) + 1,
+	    .flags = DL_TCP_ACK,
+	    .wnd = 1000,
+	    .sport = 1024 + 501};
+	tf_advance(f, 2ull << DL_TCP_COOKIE_SLOT_SHIFT);
+	while (tf_recv(f, &r))
+		;
+	tf_send(f, &late);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.flags, DL_TCP_RST);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_OK), 1);
+	tf_free(f);
+}
+
+/* A listener that never sent a cookie takes none, even a valid one. */
+static void test_syn_cookie_only_after_sending(void **state)
+{
+	struct tf *f = *state;
+	struct tseg r;
+	uint32_t cookie;
+
+	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
+	cookie = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, 1460);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, cookie),
+			 1460);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1001, cookie), 0);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP + 1, OUR_PORT, PEER_PORT, 1000, cookie),
+			 0);
+	tf_send(f,
+		&(struct tseg){.seq = 1001, .ack = cookie + 1, .flags = DL_TCP_ACK, .wnd = 1000});
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.flags, DL_TCP_RST);
+	assert_int_equal(tf_cnt(f, TCP_DROP_LISTEN_ACK), 1);
+	assert_int_equal(tf_count(f, EV_NEW_CONN, ~0u), 0);
 }
 
 /* RFC 6528: ISN = M + F(4-tuple, key), M a 4-microsecond clock. */
@@ -850,7 +976,9 @@ int main(void)
 	    T(test_listen_rst_ignored),
 	    T(test_listen_syn_data_not_acked),
 	    cmocka_unit_test(test_listen_syn_flood_bounded_by_backlog),
+	    cmocka_unit_test(test_syn_cookies_under_flood),
 	    T(test_listen_isn_rfc6528),
+	    T(test_syn_cookie_only_after_sending),
 	    T(test_syn_rcvd_ack_establishes_then_new_conn),
 	    T(test_syn_rcvd_unacceptable_ack_gets_rst),
 	    T(test_syn_rcvd_rst_returns_to_listen),
