@@ -27,6 +27,7 @@ enum common_key {
 	OPT_LAYOUT,
 	OPT_DISPATCH,
 	OPT_IMPAIR,
+	OPT_TCP,
 	OPT_PORT_ID,
 	OPT_RX_DESC,
 	OPT_TX_DESC,
@@ -44,11 +45,11 @@ _Static_assert(OPT_HELP < 32, "dl_config.given has a bit per option");
 
 /* What only the service sets in protected mode: an attached application
  * gets these from dlibosd. */
-#define SERVICE_SIDE                                                                           \
-	((1u << OPT_IP) | (1u << OPT_GW) | (1u << OPT_MODE) | (1u << OPT_NET_CORES) |            \
-	 (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH) | (1u << OPT_IMPAIR) | (1u << OPT_PORT_ID) |  \
-	 (1u << OPT_RX_DESC) | (1u << OPT_TX_DESC) | (1u << OPT_RX_BUFS) |                       \
-	 (1u << OPT_NO_HW_OFFLOAD) | (1u << OPT_APP_RX_CREDIT))
+#define SERVICE_SIDE                                                                               \
+	((1u << OPT_IP) | (1u << OPT_GW) | (1u << OPT_MODE) | (1u << OPT_NET_CORES) |              \
+	 (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH) | (1u << OPT_IMPAIR) | (1u << OPT_PORT_ID) |    \
+	 (1u << OPT_RX_DESC) | (1u << OPT_TX_DESC) | (1u << OPT_RX_BUFS) |                         \
+	 (1u << OPT_NO_HW_OFFLOAD) | (1u << OPT_APP_RX_CREDIT) | (1u << OPT_TCP))
 
 static const struct dl_app_opt common_opts[] = {
     {"ip", "A.B.C.D/NN", "our IPv4 address and prefix length (required)", OPT_IP},
@@ -67,6 +68,11 @@ static const struct dl_app_opt common_opts[] = {
      "fault injection below the stack (both directions), SPEC = "
      "loss=F,reorder=F,dup=F,corrupt=F,delay_us=N,seed=N (any subset)",
      OPT_IMPAIR},
+    {"tcp", "SPEC",
+     "TCP tunables, SPEC = syn_backlog=N,accept_backlog=N,max_conns=N,rcv_wnd=BYTES,"
+     "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1 (any subset; "
+     "defaults 1024,1024,65536,262144,40000,0 (off),200,1,1)",
+     OPT_TCP},
     {"port-id", "N", "DPDK port to use (default 0)", OPT_PORT_ID},
     {"rx-desc", "N", "RX descriptors per queue (default 1024)", OPT_RX_DESC},
     {"tx-desc", "N", "TX descriptors per queue (default 1024)", OPT_TX_DESC},
@@ -275,6 +281,88 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 	return 0;
 }
 
+/* --tcp keys: name, range, where the value goes (booleans: min 0, max 1). */
+static const struct tcp_key {
+	const char *name;
+	unsigned long long min, max;
+} tcp_keys[DL_TCPO_NKEYS] = {
+    [DL_TCPO_SYN_BACKLOG] = {"syn_backlog", 1, 1u << 20},
+    [DL_TCPO_ACCEPT_BACKLOG] = {"accept_backlog", 1, 1u << 20},
+    [DL_TCPO_MAX_CONNS] = {"max_conns", 64, 1u << 24},
+    [DL_TCPO_RCV_WND] = {"rcv_wnd", 1024, 1u << 30},
+    [DL_TCPO_DELACK_US] = {"delack_us", 0, 500000},
+    [DL_TCPO_KEEPALIVE_S] = {"keepalive_s", 0, 4294}, /* microseconds fit 32 bits */
+    [DL_TCPO_RTO_MIN_MS] = {"rto_min_ms", 1, 60000},
+    [DL_TCPO_SYN_COOKIES] = {"syn_cookies", 0, 1},
+    [DL_TCPO_TIMESTAMPS] = {"timestamps", 0, 1},
+};
+
+int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t errlen)
+{
+	char buf[256];
+	char *save = NULL, *item;
+	struct dl_tcp_opts c = *o;
+
+	if (spec == NULL || *spec == '\0')
+		return dl_errf(err, errlen, "--tcp: empty specification");
+	if (strlen(spec) >= sizeof(buf))
+		return dl_errf(err, errlen, "--tcp: specification too long");
+	strcpy(buf, spec);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		unsigned long long u;
+		int k;
+
+		if (eq == NULL)
+			return dl_errf(err, errlen, "--tcp: '%s' is not key=value", item);
+		*eq = '\0';
+		for (k = 0; k < DL_TCPO_NKEYS; k++)
+			if (strcmp(item, tcp_keys[k].name) == 0)
+				break;
+		if (k == DL_TCPO_NKEYS)
+			return dl_errf(err, errlen,
+				       "--tcp: unknown key '%s' (use syn_backlog, accept_backlog, "
+				       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
+				       "syn_cookies, timestamps)",
+				       item);
+		if (dl_parse_uint(eq + 1, tcp_keys[k].min, tcp_keys[k].max, &u) != 0)
+			return dl_errf(err, errlen, "--tcp: %s='%s' must be %llu..%llu", item,
+				       eq + 1, tcp_keys[k].min, tcp_keys[k].max);
+		switch (k) {
+		case DL_TCPO_SYN_BACKLOG:
+			c.syn_backlog = (uint32_t)u;
+			break;
+		case DL_TCPO_ACCEPT_BACKLOG:
+			c.accept_backlog = (uint32_t)u;
+			break;
+		case DL_TCPO_MAX_CONNS:
+			c.max_conns = (uint32_t)u;
+			break;
+		case DL_TCPO_RCV_WND:
+			c.rcv_wnd = (uint32_t)u;
+			break;
+		case DL_TCPO_DELACK_US:
+			c.delack_us = (uint32_t)u;
+			break;
+		case DL_TCPO_KEEPALIVE_S:
+			c.keepalive_s = (uint32_t)u;
+			break;
+		case DL_TCPO_RTO_MIN_MS:
+			c.rto_min_ms = (uint32_t)u;
+			break;
+		case DL_TCPO_SYN_COOKIES:
+			c.syn_cookies = u != 0;
+			break;
+		default:
+			c.timestamps = u != 0;
+			break;
+		}
+		c.set |= 1u << k;
+	}
+	*o = c;
+	return 0;
+}
+
 static int parse_enum_opt(const char *opt, const char *v, const char *const *names, int n, int *out,
 			  char *err, size_t errlen)
 {
@@ -346,6 +434,8 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 			return -1;
 		cfg->impair_on = true;
 		return 0;
+	case OPT_TCP:
+		return dl_tcp_opts_parse(&cfg->tcp, v, err, errlen) != 0 ? -1 : 0;
 	case OPT_PORT_ID:
 		if (parse_count("port-id", v, 0, 65534, &u, err, errlen) != 0)
 			return -1;

@@ -60,6 +60,28 @@ enum dl_dispatch {
 };
 
 /** The parsed common arguments. */
+/** Keys of --tcp (bits of dl_tcp_opts.set). */
+enum dl_tcp_opt_key {
+	DL_TCPO_SYN_BACKLOG,
+	DL_TCPO_ACCEPT_BACKLOG,
+	DL_TCPO_MAX_CONNS,
+	DL_TCPO_RCV_WND,
+	DL_TCPO_DELACK_US,
+	DL_TCPO_KEEPALIVE_S,
+	DL_TCPO_RTO_MIN_MS,
+	DL_TCPO_SYN_COOKIES,
+	DL_TCPO_TIMESTAMPS,
+	DL_TCPO_NKEYS
+};
+
+/** TCP tunables given with --tcp; each replaces the stack's default when its bit is set. */
+struct dl_tcp_opts {
+	uint32_t set; /**< bit (1 << enum dl_tcp_opt_key) per key given */
+	uint32_t syn_backlog, accept_backlog, max_conns, rcv_wnd, delack_us, keepalive_s,
+	    rto_min_ms;
+	bool syn_cookies, timestamps;
+};
+
 struct dl_config {
 	uint32_t ip;	    /**< our IPv4 address, host byte order */
 	uint8_t prefix_len; /**< netmask length (1..32) */
@@ -71,12 +93,14 @@ struct dl_config {
 	enum dl_dispatch dispatch;
 	bool impair_on; /**< --impair given */
 	struct dl_impair_config impair;
-	uint16_t port_id;   /**< DPDK port */
-	uint16_t rx_desc;   /**< RX descriptors per queue (0 = backend default) */
-	uint16_t tx_desc;   /**< TX descriptors per queue (0 = backend default) */
-	uint32_t rx_bufs;   /**< RX buffers per queue (0 = backend default) */
-	bool no_hw_offload; /**< compute checksums/TSO in software even if the port could */
-	uint64_t app_rx_credit; /**< bytes an app core may hold (--app-rx-credit; 0 = engine default) */
+	struct dl_tcp_opts tcp; /**< --tcp */
+	uint16_t port_id;	/**< DPDK port */
+	uint16_t rx_desc;	/**< RX descriptors per queue (0 = backend default) */
+	uint16_t tx_desc;	/**< TX descriptors per queue (0 = backend default) */
+	uint32_t rx_bufs;	/**< RX buffers per queue (0 = backend default) */
+	bool no_hw_offload;	/**< compute checksums/TSO in software even if the port could */
+	uint64_t
+	    app_rx_credit;  /**< bytes an app core may hold (--app-rx-credit; 0 = engine default) */
 	bool stats_all;	    /**< print zero counters too */
 	int log_level;	    /**< dl_log_level; -1 = not given */
 	bool help;	    /**< --help was given */
@@ -144,6 +168,15 @@ enum dl_parse_result dl_config_parse(struct dl_config *cfg, int argc, char *cons
  * delay_us=N,seed=N" (any subset, any order). 0 or -1 with err written.
  */
 int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, size_t errlen);
+
+/**
+ * Parse a --tcp specification "syn_backlog=N,accept_backlog=N,max_conns=N,
+ * rcv_wnd=BYTES,delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,
+ * timestamps=0|1" (any subset, any order; a key given twice: the last).
+ * Adds to what @p o already holds. 0 or -1 with err written (the key, the
+ * value and the range).
+ */
+int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t errlen);
 
 /** Print the usage (common and application options) to f. */
 void dl_config_usage(FILE *f, const struct dl_app_args *app);

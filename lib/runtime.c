@@ -368,6 +368,31 @@ void dl_runtime_install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* --tcp over the stack's defaults (the stack checks the combination). */
+static void apply_tcp_opts(const struct dl_tcp_opts *o, struct dl_tcp_params *p)
+{
+#define GIVEN(k) (o->set & (1u << (k)))
+	if (GIVEN(DL_TCPO_SYN_BACKLOG))
+		p->syn_backlog = o->syn_backlog;
+	if (GIVEN(DL_TCPO_ACCEPT_BACKLOG))
+		p->accept_backlog = o->accept_backlog;
+	if (GIVEN(DL_TCPO_MAX_CONNS))
+		p->max_conns = o->max_conns;
+	if (GIVEN(DL_TCPO_RCV_WND))
+		p->rcv_wnd = o->rcv_wnd;
+	if (GIVEN(DL_TCPO_DELACK_US))
+		p->delack_us = o->delack_us;
+	if (GIVEN(DL_TCPO_KEEPALIVE_S))
+		p->keepalive_us = o->keepalive_s * 1000000u;
+	if (GIVEN(DL_TCPO_RTO_MIN_MS))
+		p->rto_min_us = o->rto_min_ms * 1000u;
+	if (GIVEN(DL_TCPO_SYN_COOKIES))
+		p->syn_cookies = o->syn_cookies;
+	if (GIVEN(DL_TCPO_TIMESTAMPS))
+		p->timestamps = o->timestamps;
+#undef GIVEN
+}
+
 static void build_stack_config(struct dl_runtime *rt)
 {
 	struct dl_stack_config *sc = &rt->stack_cfg;
@@ -379,6 +404,7 @@ static void build_stack_config(struct dl_runtime *rt)
 	memcpy(sc->mac, rt->nic->mac, 6);
 	sc->mtu = rt->nic->mtu;
 	sc->tcp.tso = sc->tcp.tso && (rt->nic->caps & DL_NIC_CAP_TSO);
+	apply_tcp_opts(&rt->cfg.tcp, &sc->tcp);
 	/* RFC 6528: the ISN secret is random per process. */
 	if (getrandom(sc->tcp.isn_key, sizeof(sc->tcp.isn_key), 0) !=
 	    (ssize_t)sizeof(sc->tcp.isn_key)) {
@@ -620,10 +646,11 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 		return 1;
 	}
 	DL_INFO("mode %s, idle policy %s%s",
-		dl_mode_name(rt->service ? DL_MODE_PROTECTED : rt->cfg.mode), dl_idle_name(rt->idle),
+		dl_mode_name(rt->service ? DL_MODE_PROTECTED : rt->cfg.mode),
+		dl_idle_name(rt->idle),
 		rt->cfg.idle == DL_IDLE_AUTO
 		    ? (rt->idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
-					       : " (auto: lcores share CPUs or leave none free)")
+						: " (auto: lcores share CPUs or leave none free)")
 		    : "");
 	dl_runtime_install_signals();
 	if (rt->svc != NULL && dl_service_start(rt->svc) != 0) {

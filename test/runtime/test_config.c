@@ -375,6 +375,56 @@ static void test_err_impair(void **state)
 	    "0000000000000000000000000000000000000000000000000000000000000000001");
 }
 
+/* --- --tcp --------------------------------------------------------------- */
+
+static void test_tcp_opts(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--ip", "10.0.0.2/24", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.set, 0); /* nothing given: the stack's defaults */
+	assert_int_equal(
+	    parse("--ip", "10.0.0.2/24", "--tcp",
+		  "syn_backlog=4096,accept_backlog=512,max_conns=200000,rcv_wnd=1048576,"
+		  "delack_us=0,keepalive_s=60,rto_min_ms=5,syn_cookies=0,timestamps=0",
+		  NULL),
+	    DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.set, (1u << DL_TCPO_NKEYS) - 1);
+	assert_int_equal(cfg.tcp.syn_backlog, 4096);
+	assert_int_equal(cfg.tcp.accept_backlog, 512);
+	assert_int_equal(cfg.tcp.max_conns, 200000);
+	assert_int_equal(cfg.tcp.rcv_wnd, 1048576);
+	assert_int_equal(cfg.tcp.delack_us, 0);
+	assert_int_equal(cfg.tcp.keepalive_s, 60);
+	assert_int_equal(cfg.tcp.rto_min_ms, 5);
+	assert_false(cfg.tcp.syn_cookies);
+	assert_false(cfg.tcp.timestamps);
+	/* A subset, and the last of a key given twice. */
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "syn_cookies=1", "--tcp",
+			       "syn_backlog=8,syn_backlog=16", NULL),
+			 DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_SYN_COOKIES | 1u << DL_TCPO_SYN_BACKLOG);
+	assert_true(cfg.tcp.syn_cookies);
+	assert_int_equal(cfg.tcp.syn_backlog, 16);
+}
+
+static void test_err_tcp(void **state)
+{
+	(void)state;
+	assert_error("option '--tcp' has an empty value", "--ip", "10.0.0.2/24", "--tcp", "");
+	assert_error("'syn_cookies' is not key=value", "--ip", "10.0.0.2/24", "--tcp",
+		     "syn_cookies");
+	assert_error("unknown key 'nagle'", "--ip", "10.0.0.2/24", "--tcp", "nagle=1");
+	assert_error("syn_cookies='2' must be 0..1", "--ip", "10.0.0.2/24", "--tcp",
+		     "syn_cookies=2");
+	assert_error("syn_backlog='0' must be 1..1048576", "--ip", "10.0.0.2/24", "--tcp",
+		     "syn_backlog=0");
+	assert_error("max_conns='63' must be 64..16777216", "--ip", "10.0.0.2/24", "--tcp",
+		     "max_conns=63");
+	assert_error("keepalive_s='4295' must be 0..4294", "--ip", "10.0.0.2/24", "--tcp",
+		     "keepalive_s=4295");
+	assert_error("rcv_wnd='-1'", "--ip", "10.0.0.2/24", "--tcp", "rcv_wnd=-1");
+}
+
 static void test_impair_parse_direct(void **state)
 {
 	struct dl_impair_config ic = {0};
@@ -585,6 +635,8 @@ int main(void)
 	    cmocka_unit_test(test_err_numbers),
 	    cmocka_unit_test(test_impair_subset),
 	    cmocka_unit_test(test_err_impair),
+	    cmocka_unit_test(test_tcp_opts),
+	    cmocka_unit_test(test_err_tcp),
 	    cmocka_unit_test(test_impair_parse_direct),
 	    cmocka_unit_test(test_app_options),
 	    cmocka_unit_test(test_err_app),
