@@ -146,6 +146,46 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_up_new_conn(t, c);
 }
 
+/*
+ * A passive connection in SYN_RCVD for listener @p l: the peer's ISN @p irs,
+ * ours @p iss, nothing sent yet. NULL (counted) when the table is full.
+ */
+static struct dl_tcb *passive_tcb(struct dl_tcp *t, struct dl_tcp_listener *l,
+				  const struct seg *sg, uint32_t irs, uint32_t iss, uint32_t ts_off)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	struct dl_tcb *c = dl_tcp_tcb_new(t);
+
+	if (c == NULL) {
+		t->cnt[TCP_DROP_CONN_TABLE]++;
+		return NULL;
+	}
+	c->rip = sg->src;
+	c->lport = h->dport;
+	c->rport = h->sport;
+	c->state = DL_TCP_SYN_RCVD;
+	c->flags = TF_LISTENER;
+	c->lst = (uint16_t)(l - t->lst + 1);
+	l->n_syn++;
+	c->irs = irs;
+	c->rcv_nxt = irs + 1;
+	c->rcv_adv = c->rcv_edge = c->rcv_nxt;
+	c->last_ack_sent = c->rcv_nxt;
+	c->iss = iss;
+	c->ts_off = ts_off;
+	c->snd_una = c->snd_nxt = c->snd_max = iss;
+	c->sq_seq = iss + 1;
+	c->recover = iss;
+	c->snd_wnd = h->wnd; /* never scaled in a SYN; nor without window scaling */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = irs;
+	c->snd_wl2 = iss;
+	c->rto = t->p.rto_init_us;
+	dl_tcp_hash_insert(t, c);
+	t->cnt[TCP_CONN_PASSIVE]++;
+	return c;
+}
+
 /* ---- SYN cookies (RFC 4987 3.6; see dl_tcp.h) ---- */
 
 static const uint16_t cookie_mss[] = {536, 1220, 1440, 1460, 4312, 8960};
@@ -241,37 +281,14 @@ static bool cookie_ack(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 		t->cnt[TCP_DROP_ACCEPT_BACKLOG]++;
 		return true; /* the peer retransmits; the cookie stays valid */
 	}
-	c = dl_tcp_tcb_new(t);
-	if (c == NULL) {
-		t->cnt[TCP_DROP_CONN_TABLE]++;
+	c = passive_tcb(t, l, sg, irs, iss, 0);
+	if (c == NULL)
 		return true;
-	}
-	c->rip = sg->src;
-	c->lport = h->dport;
-	c->rport = h->sport;
-	c->state = DL_TCP_SYN_RCVD;
-	c->flags = TF_LISTENER;
-	c->lst = (uint16_t)(l - t->lst + 1);
-	l->n_syn++;
-	c->irs = irs;
-	c->rcv_nxt = irs + 1;
+	c->snd_nxt = c->snd_max = iss + 1; /* our SYN was sent, by the cookie */
 	/* What the cookie SYN-ACK advertised (dl_tcp_send_synack_cookie()). */
 	c->rcv_adv = c->rcv_edge = c->rcv_nxt + min_u32(t->p.rcv_wnd, 65535);
-	c->last_ack_sent = c->rcv_nxt;
-	c->iss = iss;
-	c->snd_una = iss;
-	c->snd_nxt = c->snd_max = iss + 1; /* our SYN was sent, by the cookie */
-	c->sq_seq = iss + 1;
-	c->recover = iss;
 	c->snd_ws = c->rcv_ws = 0;
 	set_mss(t, c, mss);
-	c->snd_wnd = h->wnd;
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = irs;
-	c->snd_wl2 = iss;
-	c->rto = t->p.rto_init_us;
-	dl_tcp_hash_insert(t, c);
-	t->cnt[TCP_CONN_PASSIVE]++;
 	conn_input(t, c, sg);
 	if (c->state == DL_TCP_SYN_RCVD)
 		dl_tcp_close_now(t, c); /* not established (accept backlog): forget it */
@@ -285,6 +302,7 @@ static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 {
 	const struct dl_tcp_hdr *h = &sg->h;
 	struct dl_tcb *c;
+	uint32_t iss, ts_off;
 
 	if (l->n_syn >= t->p.syn_backlog) {
 		if (t->p.syn_cookies && l->n_acc < l->accept_max) {
@@ -298,36 +316,13 @@ static void listen_syn(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 		t->cnt[TCP_DROP_ACCEPT_BACKLOG]++;
 		return;
 	}
-	c = dl_tcp_tcb_new(t);
-	if (c == NULL) {
-		t->cnt[TCP_DROP_CONN_TABLE]++;
+	iss = dl_tcp_isn(t, sg->src, h->dport, h->sport, &ts_off);
+	c = passive_tcb(t, l, sg, h->seq, iss, ts_off);
+	if (c == NULL)
 		return;
-	}
-	c->rip = sg->src;
-	c->lport = h->dport;
-	c->rport = h->sport;
-	c->state = DL_TCP_SYN_RCVD;
-	c->flags = TF_LISTENER;
-	c->lst = (uint16_t)(l - t->lst + 1);
-	l->n_syn++;
-	c->irs = h->seq;
-	c->rcv_nxt = h->seq + 1;
-	c->rcv_adv = c->rcv_edge = c->rcv_nxt;
-	c->last_ack_sent = c->rcv_nxt;
-	c->iss = dl_tcp_isn(t, c->rip, c->lport, c->rport, &c->ts_off);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
-	c->sq_seq = c->iss + 1;
-	c->recover = c->iss;
 	negotiate(t, c, h);
-	c->snd_wnd = h->wnd; /* never scaled in a SYN */
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = h->seq;
-	c->snd_wl2 = c->iss;
-	c->rto = t->p.rto_init_us;
 	if (sg->plen > 0)
 		t->cnt[TCP_IGN_SYN_DATA]++;
-	dl_tcp_hash_insert(t, c);
-	t->cnt[TCP_CONN_PASSIVE]++;
 	dl_tcp_want_output(t, c);
 }
 
