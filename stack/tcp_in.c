@@ -150,8 +150,8 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
  * A passive connection in SYN_RCVD for listener @p l: the peer's ISN @p irs,
  * ours @p iss, nothing sent yet. NULL (counted) when the table is full.
  */
-static struct dl_tcb *passive_tcb(struct dl_tcp *t, struct dl_tcp_listener *l,
-				  const struct seg *sg, uint32_t irs, uint32_t iss, uint32_t ts_off)
+static struct dl_tcb *passive_tcb(struct dl_tcp *t, struct dl_tcp_listener *l, const struct seg *sg,
+				  uint32_t irs, uint32_t iss, uint32_t ts_off)
 {
 	const struct dl_tcp_hdr *h = &sg->h;
 	struct dl_tcb *c = dl_tcp_tcb_new(t);
