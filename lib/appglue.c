@@ -121,17 +121,15 @@ static int to_net(struct dlibos_core *a, unsigned net, int nwords)
 	return put_net(a, net, a->msg, (unsigned)nwords);
 }
 
-/* dlibos mode: send the command held back for pairing, if any. A failure
- * here is reported as the command's error event (the call that issued it
+/* dlibos mode: send the command held back for pairing. A failure here is
+ * reported as the command's error event (the call that issued it
  * has returned 0). */
-void dl_appglue_flush_held(struct dlibos_core *a)
+void dl_appglue_send_held(struct dlibos_core *a)
 {
 	unsigned type = a->held.type, net = a->held.net;
 	dlibos_conn_t conn = a->held.conn;
 	int rc;
 
-	if (type == 0)
-		return;
 	a->held.type = 0;
 	if (type == DL_MSG_SEND)
 		rc = put_net(a, net, a->held.w + 1,

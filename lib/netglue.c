@@ -120,12 +120,10 @@ static void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int 
 		kick(&g->ns[app / g->e->slot_cores], DL_KICK_STUCK);
 }
 
-void dl_netglue_flush_held(struct dl_netglue *g)
+void dl_netglue_send_held(struct dl_netglue *g)
 {
 	uint64_t w[2];
 
-	if (!g->held_ack.on)
-		return;
 	g->held_ack.on = false;
 	send_app(g, g->held_ack.app,
 		 w, dl_msg_enc_data_acked(w, g->net_idx, g->held_ack.id, g->held_ack.bytes), 1);
