@@ -557,32 +557,42 @@ uint64_t dl_noc_flush(struct dl_noc_ep *ep)
 	return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
 }
 
+/* A message deliver() drops: counted, logged, told to the reject handler.
+ * @p reason: the decoder's error, or -EACCES (class not accepted). */
+static __attribute__((noinline, cold)) void drop(struct dl_noc_ep *ep, unsigned src,
+						 const uint64_t *w, unsigned n, int reason)
+{
+	if (reason == -EACCES) {
+		ep->cnt[DL_NOC_RX_REJECTED]++;
+		DL_DEBUG("noc: core %u: %s not accepted from core %u", ep->core,
+			 dl_msg_type_name(dl_msg_hdr_type(w[0])), src);
+	} else {
+		ep->cnt[DL_NOC_RX_DECODE_ERR]++;
+		DL_DEBUG("noc: core %u: undecodable message from core %u (%d)", ep->core, src,
+			 reason);
+	}
+	if (ep->reject != NULL)
+		ep->reject(ep->reject_arg, src, w, n, reason);
+}
+
 /* Decode, filter by class, hand to @p fn. */
-static inline void deliver(struct dl_noc_ep *ep, unsigned src, const uint64_t *w, unsigned n,
-			   dl_noc_fn fn, void *arg)
+static inline __attribute__((always_inline)) void deliver(struct dl_noc_ep *ep, unsigned src,
+							  const uint64_t *w, unsigned n,
+							  dl_noc_fn fn, void *arg)
 {
 	struct dl_msg m;
 	int rc = (int)dl_msg_decode_paired(w, n, &m); /* the per-request types */
 
 	if (rc == 0)
 		rc = dl_msg_decode(w, n, &m); /* every other type, and every error */
-	if (__builtin_expect(rc != (int)n, 0)) {
-		ep->cnt[DL_NOC_RX_DECODE_ERR]++;
-		DL_DEBUG("noc: core %u: undecodable message from core %u (%d)", ep->core, src, rc);
-		if (ep->reject != NULL)
-			ep->reject(ep->reject_arg, src, w, n, rc < 0 ? rc : -EBADMSG);
-		return;
+	if (__builtin_expect(rc != (int)n, 0))
+		drop(ep, src, w, n, rc < 0 ? rc : -EBADMSG);
+	else if (__builtin_expect((ep->accept[src] & dl_msg_class(m.type)) == 0, 0))
+		drop(ep, src, w, n, -EACCES);
+	else {
+		ep->cnt[DL_NOC_RX_MSGS]++;
+		fn(arg, src, &m);
 	}
-	if (__builtin_expect((ep->accept[src] & dl_msg_class(m.type)) == 0, 0)) {
-		ep->cnt[DL_NOC_RX_REJECTED]++;
-		DL_DEBUG("noc: core %u: %s not accepted from core %u", ep->core,
-			 dl_msg_type_name(m.type), src);
-		if (ep->reject != NULL)
-			ep->reject(ep->reject_arg, src, w, n, -EACCES);
-		return;
-	}
-	ep->cnt[DL_NOC_RX_MSGS]++;
-	fn(arg, src, &m);
 }
 
 /* The handler of the mailbox (two or more incoming channels). */
