@@ -96,7 +96,7 @@ static void kick(struct dl_netslot *ns, int why);
 
 /* Send @p nwords of @p w to application core `app`; @p events: how many
  * events the message carries. */
-static void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords,
+static inline __attribute__((always_inline)) void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords,
 		     unsigned events)
 {
 	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
@@ -270,7 +270,7 @@ static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
  * than a ref word carries. @return the ref words, or -1 when more than
  * @p max are needed. The references come from the stack's RX buffers:
  * inside a registered region, 1..65535 bytes per word by construction. */
-static int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, unsigned max)
+static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, unsigned max)
 {
 	unsigned k = 0;
 
@@ -602,7 +602,7 @@ static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what
 
 /* Turn SEND refs into stack fragments, checking each lies in the sending
  * application's TX region. @return fragments, or -EFAULT. */
-static int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m,
+static inline __attribute__((always_inline)) int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m,
 		      struct dl_tx_frag *f)
 {
 	const struct dl_region *tx = g->tx_of[app];
@@ -698,7 +698,7 @@ static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_
 }
 
 /* SEND and the SEND half of SEND_RECV_DONE. */
-static int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
 	int rc = send_frags(g, app, m, frags);
@@ -721,6 +721,23 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 	if (m->core != g->net_idx) {
 		bad_command(g, app, ENG_BAD_COMMAND);
 		cmd_error(g, app, m, -EINVAL, 0);
+		return;
+	}
+	if (m->type == DL_MSG_SEND_RECV_DONE) {
+		/* The per-request command (first, before the switch): two
+		 * commands in one message; each half fails on its own. */
+		rc = do_send(g, app, m);
+		if (__builtin_expect(rc != 0, 0)) {
+			if (rc == -EPERM)
+				bad_command(g, app, ENG_CMD_NOT_OWNER);
+			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
+		}
+		rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
+		if (__builtin_expect(rc != 0, 0)) {
+			if (rc == -EPERM)
+				bad_command(g, app, ENG_CMD_NOT_OWNER);
+			cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
+		}
 		return;
 	}
 	switch (m->type) {
@@ -749,19 +766,6 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 	case DL_MSG_SEND:
 		rc = do_send(g, app, m);
 		break;
-	case DL_MSG_SEND_RECV_DONE:
-		/* Two commands in one message; each half fails on its own. */
-		rc = do_send(g, app, m);
-		if (rc == -EPERM)
-			bad_command(g, app, ENG_CMD_NOT_OWNER);
-		if (rc != 0)
-			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
-		rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
-		if (rc == -EPERM)
-			bad_command(g, app, ENG_CMD_NOT_OWNER);
-		if (rc != 0)
-			cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
-		return;
 	case DL_MSG_SHUTDOWN:
 		rc = dl_stack_shutdown(s, (uint16_t)app, m->conn, (int)m->u.shutdown.how);
 		break;
