@@ -145,7 +145,7 @@ void dl_appglue_send_held(struct dlibos_core *a)
 
 /* Send SEND (n ref words at w[2 ..]) and RECV_DONE (consumed bytes) of one
  * connection as one SEND_RECV_DONE message built in w. */
-static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, uint64_t *w,
+static inline __attribute__((always_inline)) int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, uint64_t *w,
 		       unsigned n, uint32_t consumed)
 {
 	int rc;
@@ -415,7 +415,9 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 
 /* NEW_DATA (or the NEW_DATA half of ACKED_NEW_DATA): references back to
  * pointers, each checked against its region. */
-static void new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
+static inline __attribute__((always_inline)) void new_data(struct dlibos_core *a,
+							   dlibos_conn_t conn,
+							   const struct dl_msg *m)
 {
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	struct dlibos_iov iov[DL_MSG_MAX_REFS];
@@ -445,6 +447,15 @@ void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 		c->cnt[ENG_BAD_EVENT]++;
 		return;
 	}
+	if (m->type == DL_MSG_ACKED_NEW_DATA) {
+		/* The per-request event (first, before the switch): two events
+		 * in one message. */
+		c->cnt[ENG_EVENTS] += 2;
+		if (cb->data_acked != NULL)
+			cb->data_acked(a, conn, m->u.data.bytes);
+		new_data(a, conn, m);
+		return;
+	}
 	c->cnt[ENG_EVENTS]++;
 	switch (m->type) {
 	case DL_MSG_NEW_CONN: {
@@ -465,12 +476,6 @@ void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 			cb->connect_failed(a, m->u.connect_failed.cookie, m->u.connect_failed.err);
 		break;
 	case DL_MSG_NEW_DATA:
-		new_data(a, conn, m);
-		break;
-	case DL_MSG_ACKED_NEW_DATA:
-		c->cnt[ENG_EVENTS]++; /* two events in one message */
-		if (cb->data_acked != NULL)
-			cb->data_acked(a, conn, m->u.data.bytes);
 		new_data(a, conn, m);
 		break;
 	case DL_MSG_DATA_ACKED:
