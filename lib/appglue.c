@@ -436,8 +436,9 @@ static inline __attribute__((always_inline)) void new_data(struct dlibos_core *a
 		cb->new_data(a, conn, iov, m->u.data.n);
 }
 
-void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
+void dl_appglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
+	struct dl_ecore *c = arg;
 	struct dlibos_core *a = c->app;
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	dlibos_conn_t conn = dlibos_conn_make(m->core, m->conn);

@@ -787,8 +787,9 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		cmd_error(g, app, m, rc, context);
 }
 
-void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
+void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
+	struct dl_ecore *c = arg;
 	struct dl_netglue *g = c->net;
 	struct dl_engine *e = g->e;
 
