@@ -342,6 +342,7 @@ struct dl_noc_ep {
 	unsigned quota;	 /* messages per channel per visit */
 	unsigned nin;	 /* incoming channels */
 	unsigned in_src; /* the source of the only one, when nin == 1 */
+	struct dl_chan_cons *in_one; /* &in[in_src] */
 	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
 	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
@@ -395,6 +396,7 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 						&ep->cnt[DL_NOC_RX_TAIL_READS]);
 			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
 			ep->in_src = o;
+			ep->in_one = &ep->in[o];
 			ep->nin++;
 		}
 		if (rc != 0) { /* the fabric's memory is not what it should be */
@@ -616,7 +618,7 @@ static void mb_deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
 static __attribute__((noinline)) unsigned poll_one(struct dl_noc_ep *ep, unsigned budget,
 						   dl_noc_fn fn, void *arg)
 {
-	struct dl_chan_cons *c = &ep->in[ep->in_src];
+	struct dl_chan_cons *c = ep->in_one;
 	unsigned delivered = 0;
 
 	while (delivered < budget) {
@@ -653,7 +655,7 @@ unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *
 {
 	/* The idle checks come first and need no stack frame. */
 	if (ep->nin == 1)
-		return dl_chan_cons_ready(&ep->in[ep->in_src]) ? poll_one(ep, budget, fn, arg) : 0;
+		return dl_chan_cons_ready(ep->in_one) ? poll_one(ep, budget, fn, arg) : 0;
 	return dl_mailbox_ready(&ep->mb) ? poll_mailbox(ep, budget, fn, arg) : 0;
 }
 
