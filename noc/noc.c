@@ -20,6 +20,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -335,14 +336,13 @@ struct noc_port {
 };
 
 struct dl_noc_ep {
+	struct dl_noc_ep_head h; /* dirty ports, the only incoming channel (dl_noc.h) */
 	unsigned core;
 	struct dl_noc_fabric *fab;
-	uint64_t dirty; /* ports with unpublished words or overflow */
 	uint64_t ovf_limit;
 	unsigned quota;	 /* messages per channel per visit */
 	unsigned nin;	 /* incoming channels */
 	unsigned in_src; /* the source of the only one, when nin == 1 */
-	struct dl_chan_cons *in_one; /* &in[in_src] */
 	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
 	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
@@ -355,6 +355,8 @@ struct dl_noc_ep {
 	/* One incoming channel: messages copied here, straight from it. */
 	uint64_t rxbuf[DL_MAILBOX_BUF_WORDS];
 };
+
+_Static_assert(offsetof(struct dl_noc_ep, h) == 0, "dl_noc.h reads the head at the start");
 
 struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 				   const struct dl_noc_conf *conf)
@@ -396,7 +398,6 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 						&ep->cnt[DL_NOC_RX_TAIL_READS]);
 			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
 			ep->in_src = o;
-			ep->in_one = &ep->in[o];
 			ep->nin++;
 		}
 		if (rc != 0) { /* the fabric's memory is not what it should be */
@@ -406,6 +407,7 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 			return NULL;
 		}
 	}
+	ep->h.in_one = ep->nin == 1 ? &ep->in[ep->in_src] : NULL;
 	if (!conf->no_stats) {
 		dl_stats_register(&ep->blk, "noc", dl_noc_cnt_names, DL_NOC_NCNT, ep->cnt,
 				  (int)core);
@@ -483,7 +485,7 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 accepted:
 	ep->cnt[DL_NOC_TX_MSGS]++;
 	ep->cnt[DL_NOC_TX_WORDS] += nwords;
-	ep->dirty |= UINT64_C(1) << dst;
+	ep->h.dirty |= UINT64_C(1) << dst;
 	return 0;
 }
 
@@ -501,7 +503,7 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 		dl_chan_put_words(&p->prod, msg, nwords);
 		ep->cnt[DL_NOC_TX_MSGS]++;
 		ep->cnt[DL_NOC_TX_WORDS] += nwords;
-		ep->dirty |= UINT64_C(1) << dst;
+		ep->h.dirty |= UINT64_C(1) << dst;
 		return 0;
 	}
 	return send_slow(ep, dst, msg, nwords);
@@ -527,7 +529,7 @@ static void drain_overflow(struct dl_noc_ep *ep, struct noc_port *p)
  * stays a load and a return, with no registers to save). */
 static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
 {
-	uint64_t d = ep->dirty, still = 0;
+	uint64_t d = ep->h.dirty, still = 0;
 
 	while (d != 0) {
 		unsigned dst = (unsigned)__builtin_ctzll(d);
@@ -540,20 +542,20 @@ static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
 		if (p->ovf.msgs != 0)
 			still |= UINT64_C(1) << dst;
 	}
-	ep->dirty = still;
+	ep->h.dirty = still;
 }
 
-uint64_t dl_noc_flush(struct dl_noc_ep *ep)
+uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep)
 {
-	uint64_t d = ep->dirty;
+	uint64_t d = ep->h.dirty;
 
-	/* The usual busy case without a call: one port written, nothing in
-	 * its overflow. A port with messages in overflow stays dirty until
-	 * they are out (flush_dirty()). */
-	if (d != 0 && (d & (d - 1)) == 0 && ep->port[__builtin_ctzll(d)].ovf.msgs == 0) {
+	/* The usual busy case without another call: one port written,
+	 * nothing in its overflow. A port with messages in overflow stays
+	 * dirty until they are out (flush_dirty()). */
+	if ((d & (d - 1)) == 0 && ep->port[__builtin_ctzll(d)].ovf.msgs == 0) {
 		dl_chan_publish(&ep->port[__builtin_ctzll(d)].prod);
-		ep->dirty = 0;
-	} else if (d != 0) {
+		ep->h.dirty = 0;
+	} else {
 		flush_dirty(ep);
 	}
 	return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
@@ -615,10 +617,9 @@ static void mb_deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
  * application core): no round robin to do, so the messages are taken
  * straight from the channel, a quota at a time as the mailbox would, and
  * delivered without its per-message indirect call. */
-static __attribute__((noinline)) unsigned poll_one(struct dl_noc_ep *ep, unsigned budget,
-						   dl_noc_fn fn, void *arg)
+unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
 {
-	struct dl_chan_cons *c = ep->in_one;
+	struct dl_chan_cons *c = ep->h.in_one;
 	unsigned delivered = 0;
 
 	while (delivered < budget) {
@@ -651,12 +652,11 @@ static __attribute__((noinline)) unsigned poll_mailbox(struct dl_noc_ep *ep, uns
 	return dl_mailbox_poll(&ep->mb, budget, mb_deliver, &x);
 }
 
-unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
+unsigned dl_noc_poll_all(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
 {
-	/* The idle checks come first and need no stack frame. */
-	if (ep->nin == 1)
-		return dl_chan_cons_ready(ep->in_one) ? poll_one(ep, budget, fn, arg) : 0;
-	return dl_mailbox_ready(&ep->mb) ? poll_mailbox(ep, budget, fn, arg) : 0;
+	if (!dl_mailbox_ready(&ep->mb))
+		return 0; /* idle: no call into the mailbox */
+	return poll_mailbox(ep, budget, fn, arg);
 }
 
 int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask)
