@@ -292,25 +292,15 @@ static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_re
 	return (int)k;
 }
 
-static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
-			 unsigned n)
+/* NEW_DATA without a DATA_ACKED to pair with (out of line: the per-request
+ * case is the paired one, in noc_new_data()). */
+static __attribute__((noinline)) void new_data_unpaired(struct dl_netglue *g, uint16_t app,
+							uint32_t id, const struct dl_rx_ref *refs,
+							unsigned n)
 {
-	struct dl_netglue *g = arg;
 	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	int k;
 
-	/* The DATA_ACKED of this segment travels in the same message. */
-	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
-	    (k = pack_refs(refs, n, g->msg + 2, DL_MSG_MAX_REFS_PAIRED)) > 0) {
-		g->held_ack.on = false;
-		g->core->cnt[ENG_EVENTS_PAIRED]++;
-		g->msg[1] = g->held_ack.bytes;
-		send_app(g, app, g->msg,
-			 (int)dl_msg_finish_refs(g->msg, DL_MSG_ACKED_NEW_DATA, g->net_idx, id,
-						 (unsigned)k),
-			 2);
-		return;
-	}
 	dl_netglue_flush_held(g);
 	k = pack_refs(refs, n, g->msg + 1, DL_MSG_MAX_REFS);
 	if (k > 0) {
@@ -338,6 +328,27 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 	}
 	if (k > 0)
 		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, (unsigned)k));
+}
+
+static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
+			 unsigned n)
+{
+	struct dl_netglue *g = arg;
+	int k;
+
+	/* The DATA_ACKED of this segment travels in the same message. */
+	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
+	    (k = pack_refs(refs, n, g->msg + 2, DL_MSG_MAX_REFS_PAIRED)) > 0) {
+		g->held_ack.on = false;
+		g->core->cnt[ENG_EVENTS_PAIRED]++;
+		g->msg[1] = g->held_ack.bytes;
+		send_app(g, app, g->msg,
+			 (int)dl_msg_finish_refs(g->msg, DL_MSG_ACKED_NEW_DATA, g->net_idx, id,
+						 (unsigned)k),
+			 2);
+		return;
+	}
+	new_data_unpaired(g, app, id, refs, n);
 }
 
 static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
@@ -711,6 +722,26 @@ static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, u
 	return dl_stack_send(g->core->stack, (uint16_t)app, m->conn, frags, (unsigned)rc);
 }
 
+/* SEND_RECV_DONE, the per-request command (from @p app, naming this
+ * network core): two commands in one message; each half fails on its own. */
+static inline __attribute__((always_inline)) void
+send_recv_done(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+{
+	int rc = do_send(g, app, m);
+
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
+	}
+	rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
+	}
+}
+
 static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_stack *s = g->core->stack;
@@ -724,20 +755,7 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		return;
 	}
 	if (m->type == DL_MSG_SEND_RECV_DONE) {
-		/* The per-request command (first, before the switch): two
-		 * commands in one message; each half fails on its own. */
-		rc = do_send(g, app, m);
-		if (__builtin_expect(rc != 0, 0)) {
-			if (rc == -EPERM)
-				bad_command(g, app, ENG_CMD_NOT_OWNER);
-			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
-		}
-		rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
-		if (__builtin_expect(rc != 0, 0)) {
-			if (rc == -EPERM)
-				bad_command(g, app, ENG_CMD_NOT_OWNER);
-			cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
-		}
+		send_recv_done(g, app, m);
 		return;
 	}
 	switch (m->type) {
@@ -793,6 +811,15 @@ void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 	struct dl_netglue *g = c->net;
 	struct dl_engine *e = g->e;
 
+	if (m->type == DL_MSG_SEND_RECV_DONE) {
+		/* The per-request command, valid: straight to its handler.
+		 * Anything else goes through the checks below. */
+		int app = e->cores[src].app_idx;
+		if (app >= 0 && (g->app_mask >> app & 1) != 0 && m->core == g->net_idx) {
+			send_recv_done(g, (unsigned)app, m);
+			return;
+		}
+	}
 	switch (dl_msg_class(m->type)) {
 	case DL_MSG_CLASS_COMMAND: {
 		int app = e->cores[src].app_idx;
