@@ -145,8 +145,9 @@ void dl_appglue_send_held(struct dlibos_core *a)
 
 /* Send SEND (n ref words at w[2 ..]) and RECV_DONE (consumed bytes) of one
  * connection as one SEND_RECV_DONE message built in w. */
-static inline __attribute__((always_inline)) int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, uint64_t *w,
-		       unsigned n, uint32_t consumed)
+static inline __attribute__((always_inline)) int send_paired(struct dlibos_core *a, unsigned net,
+							     dlibos_conn_t conn, uint64_t *w,
+							     unsigned n, uint32_t consumed)
 {
 	int rc;
 
@@ -415,9 +416,8 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 
 /* NEW_DATA (or the NEW_DATA half of ACKED_NEW_DATA): references back to
  * pointers, each checked against its region. */
-static inline __attribute__((always_inline)) void new_data(struct dlibos_core *a,
-							   dlibos_conn_t conn,
-							   const struct dl_msg *m)
+static inline __attribute__((always_inline)) void
+new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
 {
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	struct dlibos_iov iov[DL_MSG_MAX_REFS];

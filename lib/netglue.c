@@ -96,8 +96,8 @@ static void kick(struct dl_netslot *ns, int why);
 
 /* Send @p nwords of @p w to application core `app`; @p events: how many
  * events the message carries. */
-static inline __attribute__((always_inline)) void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords,
-		     unsigned events)
+static inline __attribute__((always_inline)) void
+send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords, unsigned events)
 {
 	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
 	int rc;
@@ -270,7 +270,8 @@ static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
  * than a ref word carries. @return the ref words, or -1 when more than
  * @p max are needed. The references come from the stack's RX buffers:
  * inside a registered region, 1..65535 bytes per word by construction. */
-static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, unsigned max)
+static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_ref *refs, unsigned n,
+							   uint64_t *out, unsigned max)
 {
 	unsigned k = 0;
 
@@ -613,8 +614,8 @@ static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what
 
 /* Turn SEND refs into stack fragments, checking each lies in the sending
  * application's TX region. @return fragments, or -EFAULT. */
-static inline __attribute__((always_inline)) int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m,
-		      struct dl_tx_frag *f)
+static inline __attribute__((always_inline)) int
+send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m, struct dl_tx_frag *f)
 {
 	const struct dl_region *tx = g->tx_of[app];
 
@@ -709,7 +710,8 @@ static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_
 }
 
 /* SEND and the SEND half of SEND_RECV_DONE. */
-static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, unsigned app,
+							 const struct dl_msg *m)
 {
 	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
 	int rc = send_frags(g, app, m, frags);
@@ -724,8 +726,8 @@ static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, u
 
 /* SEND_RECV_DONE, the per-request command (from @p app, naming this
  * network core): two commands in one message; each half fails on its own. */
-static inline __attribute__((always_inline)) void
-send_recv_done(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static inline __attribute__((always_inline)) void send_recv_done(struct dl_netglue *g, unsigned app,
+								 const struct dl_msg *m)
 {
 	int rc = do_send(g, app, m);
 

@@ -358,8 +358,8 @@ static inline unsigned dl_msg_decode_paired(const uint64_t *w, unsigned avail, s
 	 * 24-31 clear, in one compare; then 3 <= n <= min(126, avail). */
 	_Static_assert((DL_MSG_ACKED_NEW_DATA | 1) == DL_MSG_SEND_RECV_DONE,
 		       "the paired types differ in bit 0 only");
-	if ((h & (UINT64_C(0xff) << 24 | 0xfe)) != DL_MSG_ACKED_NEW_DATA || n - 3 > DL_MSG_MAX_WORDS - 3 ||
-	    n > avail || dl_msg_hdr_core(h) >= DL_MAX_CORES)
+	if ((h & (UINT64_C(0xff) << 24 | 0xfe)) != DL_MSG_ACKED_NEW_DATA ||
+	    n - 3 > DL_MSG_MAX_WORDS - 3 || n > avail || dl_msg_hdr_core(h) >= DL_MAX_CORES)
 		return 0;
 	if (w[1] - 1 > UINT64_C(0xfffffffe)) /* byte count 0, or above 32 bits */
 		return 0;

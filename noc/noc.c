@@ -340,9 +340,9 @@ struct dl_noc_ep {
 	unsigned core;
 	struct dl_noc_fabric *fab;
 	uint64_t ovf_limit;
-	unsigned quota;	 /* messages per channel per visit */
-	unsigned nin;	 /* incoming channels */
-	unsigned in_src; /* the source of the only one, when nin == 1 */
+	unsigned quota;		 /* messages per channel per visit */
+	unsigned nin;		 /* incoming channels */
+	unsigned in_src;	 /* the source of the only one, when nin == 1 */
 	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
 	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
@@ -580,9 +580,8 @@ static __attribute__((noinline, cold)) void drop(struct dl_noc_ep *ep, unsigned 
 }
 
 /* Decode, filter by class, hand to @p fn. */
-static inline __attribute__((always_inline)) void deliver(struct dl_noc_ep *ep, unsigned src,
-							  const uint64_t *w, unsigned n,
-							  dl_noc_fn fn, void *arg)
+static inline __attribute__((always_inline)) void
+deliver(struct dl_noc_ep *ep, unsigned src, const uint64_t *w, unsigned n, dl_noc_fn fn, void *arg)
 {
 	struct dl_msg m;
 	int rc = (int)dl_msg_decode_paired(w, n, &m); /* the per-request types */

@@ -808,8 +808,8 @@ static void test_paired_fast_path(void **state)
 	(void)state;
 
 	for (unsigned i = 0; i < 4; i++)
-		refs[i] = (struct dl_msg_ref){.off = 4096u * i + 7, .len = 100 + i, .region = 5,
-					      .more = i == 1};
+		refs[i] = (struct dl_msg_ref){
+		    .off = 4096u * i + 7, .len = 100 + i, .region = 5, .more = i == 1};
 	for (int send = 0; send < 2; send++) {
 		refs[1].more = send;
 		int n = send ? dl_msg_enc_send_recv_done(w, 3, 1234, 77, refs, 4)
