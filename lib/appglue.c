@@ -121,17 +121,15 @@ static int to_net(struct dlibos_core *a, unsigned net, int nwords)
 	return put_net(a, net, a->msg, (unsigned)nwords);
 }
 
-/* dlibos mode: send the command held back for pairing, if any. A failure
- * here is reported as the command's error event (the call that issued it
+/* dlibos mode: send the command held back for pairing. A failure here is
+ * reported as the command's error event (the call that issued it
  * has returned 0). */
-void dl_appglue_flush_held(struct dlibos_core *a)
+void dl_appglue_send_held(struct dlibos_core *a)
 {
 	unsigned type = a->held.type, net = a->held.net;
 	dlibos_conn_t conn = a->held.conn;
 	int rc;
 
-	if (type == 0)
-		return;
 	a->held.type = 0;
 	if (type == DL_MSG_SEND)
 		rc = put_net(a, net, a->held.w + 1,
@@ -147,8 +145,9 @@ void dl_appglue_flush_held(struct dlibos_core *a)
 
 /* Send SEND (n ref words at w[2 ..]) and RECV_DONE (consumed bytes) of one
  * connection as one SEND_RECV_DONE message built in w. */
-static int send_paired(struct dlibos_core *a, unsigned net, dlibos_conn_t conn, uint64_t *w,
-		       unsigned n, uint32_t consumed)
+static inline __attribute__((always_inline)) int send_paired(struct dlibos_core *a, unsigned net,
+							     dlibos_conn_t conn, uint64_t *w,
+							     unsigned n, uint32_t consumed)
 {
 	int rc;
 
@@ -417,7 +416,8 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 
 /* NEW_DATA (or the NEW_DATA half of ACKED_NEW_DATA): references back to
  * pointers, each checked against its region. */
-static void new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
+static inline __attribute__((always_inline)) void
+new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
 {
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	struct dlibos_iov iov[DL_MSG_MAX_REFS];
@@ -436,8 +436,9 @@ static void new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_
 		cb->new_data(a, conn, iov, m->u.data.n);
 }
 
-void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
+void dl_appglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
+	struct dl_ecore *c = arg;
 	struct dlibos_core *a = c->app;
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	dlibos_conn_t conn = dlibos_conn_make(m->core, m->conn);
@@ -445,6 +446,15 @@ void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 	(void)src;
 	if (a == NULL) {
 		c->cnt[ENG_BAD_EVENT]++;
+		return;
+	}
+	if (m->type == DL_MSG_ACKED_NEW_DATA) {
+		/* The per-request event (first, before the switch): two events
+		 * in one message. */
+		c->cnt[ENG_EVENTS] += 2;
+		if (cb->data_acked != NULL)
+			cb->data_acked(a, conn, m->u.data.bytes);
+		new_data(a, conn, m);
 		return;
 	}
 	c->cnt[ENG_EVENTS]++;
@@ -467,12 +477,6 @@ void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
 			cb->connect_failed(a, m->u.connect_failed.cookie, m->u.connect_failed.err);
 		break;
 	case DL_MSG_NEW_DATA:
-		new_data(a, conn, m);
-		break;
-	case DL_MSG_ACKED_NEW_DATA:
-		c->cnt[ENG_EVENTS]++; /* two events in one message */
-		if (cb->data_acked != NULL)
-			cb->data_acked(a, conn, m->u.data.bytes);
 		new_data(a, conn, m);
 		break;
 	case DL_MSG_DATA_ACKED:

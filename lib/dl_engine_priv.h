@@ -230,11 +230,13 @@ unsigned dl_netglue_slots_flush(struct dl_netglue *g);
 /* Let go of a slot now (cores stopped, or the core's own detach). */
 void dl_netglue_slot_off(struct dl_netglue *g, unsigned slot);
 void dl_netglue_destroy(struct dl_netglue *g);
-/* Send the DATA_ACKED held back for pairing, if any (end of an iteration). */
-void dl_netglue_flush_held(struct dl_netglue *g);
+/* Send the DATA_ACKED held back for pairing (there is one). */
+void dl_netglue_send_held(struct dl_netglue *g);
 extern const struct dl_stack_upcalls dl_netglue_upcalls_noc;
 extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;
-void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
+/* A command or internal message for the network core @p arg (its struct
+ * dl_ecore): a dl_noc_fn. */
+void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m);
 /* Direct-call command path used in rtc mode (returns what the stack says). */
 int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog);
 void dl_netglue_accepted(struct dl_netglue *g, unsigned app);
@@ -242,12 +244,30 @@ void dl_netglue_accepted(struct dl_netglue *g, unsigned app);
 /* appglue.c */
 struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c);
 void dl_appglue_destroy(struct dlibos_core *a);
-void dl_appglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m);
+/* An event for the application core @p arg (its struct dl_ecore): a
+ * dl_noc_fn. */
+void dl_appglue_on_msg(void *arg, unsigned src, const struct dl_msg *m);
 void dl_appglue_flush_deferred(struct dlibos_core *a);
-/* Send the command held back for pairing, if any (end of an iteration). */
-void dl_appglue_flush_held(struct dlibos_core *a);
+/* Send the command held back for pairing (there is one). */
+void dl_appglue_send_held(struct dlibos_core *a);
 void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 		      dlibos_conn_t conn, uint64_t context);
+
+/* Send the DATA_ACKED held back for pairing, if any (end of an iteration,
+ * before another event). Inline: mostly there is none. */
+static inline void dl_netglue_flush_held(struct dl_netglue *g)
+{
+	if (g->held_ack.on)
+		dl_netglue_send_held(g);
+}
+
+/* Send the command held back for pairing, if any (end of an iteration,
+ * before another command). Inline: mostly there is none. */
+static inline void dl_appglue_flush_held(struct dlibos_core *a)
+{
+	if (a->held.type != 0)
+		dl_appglue_send_held(a);
+}
 
 /* The engine the dlibos_* API functions use (one per process). */
 extern struct dl_engine *dl_engine_current;

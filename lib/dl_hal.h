@@ -104,8 +104,20 @@ struct dl_region *dl_region_attach(uint16_t id, const char *name, int fd, size_t
 /** Unmap and forget a region; closes its fd. Safe on NULL. */
 void dl_region_destroy(struct dl_region *r);
 
-/** Region by id, or NULL. */
-struct dl_region *dl_region_get(uint16_t id);
+/**
+ * The table of regions by id (region.c; written only by the create,
+ * attach and destroy calls above, on the control path). Read it through
+ * dl_region_get().
+ */
+extern struct dl_region *dl_region_table[DL_REGION_MAX];
+
+/** Region by id, or NULL (inline: per-request paths turn references into pointers). */
+static inline struct dl_region *dl_region_get(uint16_t id)
+{
+	/* Plain read: entries change only on the control path, before or
+	 * after the cores that use them run. */
+	return id < DL_REGION_MAX ? dl_region_table[id] : NULL;
+}
 
 /**
  * Region containing [p, p+len), or NULL. Linear in the number of regions;

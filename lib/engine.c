@@ -440,6 +440,8 @@ int dl_engine_core_start(struct dl_engine *e, unsigned core, uint64_t now_us)
 	return 0;
 }
 
+/* NoC messages of a core with both roles (or none): events to the
+ * application glue, the rest to the network glue. */
 static void on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_ecore *c = arg;
@@ -448,6 +450,61 @@ static void on_msg(void *arg, unsigned src, const struct dl_msg *m)
 		dl_appglue_on_msg(c, src, m);
 	else
 		dl_netglue_on_msg(c, src, m);
+}
+
+/* dl_engine_core_iter() of a core with the application role only (dlibos
+ * mode): the stages a network role adds are left out rather than tested,
+ * and NoC messages, events only (accept_classes()), go straight to the
+ * application glue. Same order as the general loop below. */
+static unsigned app_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dlibos_core *app,
+			      uint64_t now_us)
+{
+	struct dl_noc_ep *const ep = c->ep;
+	void (*const core_poll)(struct dlibos_core *, uint64_t) = e->conf.app->core_poll;
+	unsigned work = 0;
+
+	c->now = now_us;
+	app->now = now_us;
+	if (ep != NULL)
+		work += dl_noc_poll(ep, NOC_BUDGET, dl_appglue_on_msg, c);
+	if (core_poll != NULL)
+		core_poll(app, now_us);
+	if (app->ndeferred > 0) {
+		work += app->ndeferred;
+		dl_appglue_flush_deferred(app);
+	}
+	dl_appglue_flush_held(app);
+	if (ep != NULL && dl_noc_flush(ep) > 0)
+		work++; /* overflow still draining: stay awake */
+	return work;
+}
+
+/* dl_engine_core_iter() of a core with the network role only and no
+ * application slots (dlibos mode): NoC messages, commands and internal
+ * ones only (accept_classes()), go straight to the network glue. Same
+ * order as the general loop below. */
+static unsigned net_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dl_stack *st,
+			      struct dl_netglue *net, uint64_t now_us)
+{
+	struct dl_noc_ep *const ep = c->ep;
+	struct dl_rx_pkt pkts[RX_BURST];
+	uint16_t n;
+	unsigned work = 0;
+
+	c->now = now_us;
+	n = dl_nic_rx_burst(e->conf.nic, (uint16_t)c->net_idx, pkts, RX_BURST);
+	if (n > 0) {
+		dl_stack_input(st, pkts, n, now_us);
+		work += n;
+	}
+	if (ep != NULL)
+		work += dl_noc_poll(ep, NOC_BUDGET, dl_netglue_on_msg, c);
+	dl_stack_poll(st, now_us);
+	dl_stack_flush(st);
+	dl_netglue_flush_held(net);
+	if (ep != NULL && dl_noc_flush(ep) > 0)
+		work++; /* overflow still draining: stay awake */
+	return work;
 }
 
 unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us)
@@ -460,6 +517,11 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	struct dlibos_core *const app = c->app;
 	const bool slots = net != NULL && e->nslots != 0;
 	unsigned work = 0;
+
+	if (st == NULL && net == NULL && app != NULL)
+		return app_core_iter(e, c, app, now_us);
+	if (st != NULL && net != NULL && app == NULL && !slots)
+		return net_core_iter(e, c, st, net, now_us);
 
 	c->now = now_us;
 	if (app != NULL)

@@ -96,8 +96,8 @@ static void kick(struct dl_netslot *ns, int why);
 
 /* Send @p nwords of @p w to application core `app`; @p events: how many
  * events the message carries. */
-static void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords,
-		     unsigned events)
+static inline __attribute__((always_inline)) void
+send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords, unsigned events)
 {
 	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
 	int rc;
@@ -120,12 +120,10 @@ static void send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int 
 		kick(&g->ns[app / g->e->slot_cores], DL_KICK_STUCK);
 }
 
-void dl_netglue_flush_held(struct dl_netglue *g)
+void dl_netglue_send_held(struct dl_netglue *g)
 {
 	uint64_t w[2];
 
-	if (!g->held_ack.on)
-		return;
 	g->held_ack.on = false;
 	send_app(g, g->held_ack.app,
 		 w, dl_msg_enc_data_acked(w, g->net_idx, g->held_ack.id, g->held_ack.bytes), 1);
@@ -272,7 +270,8 @@ static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
  * than a ref word carries. @return the ref words, or -1 when more than
  * @p max are needed. The references come from the stack's RX buffers:
  * inside a registered region, 1..65535 bytes per word by construction. */
-static int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, unsigned max)
+static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_ref *refs, unsigned n,
+							   uint64_t *out, unsigned max)
 {
 	unsigned k = 0;
 
@@ -294,25 +293,15 @@ static int pack_refs(const struct dl_rx_ref *refs, unsigned n, uint64_t *out, un
 	return (int)k;
 }
 
-static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
-			 unsigned n)
+/* NEW_DATA without a DATA_ACKED to pair with (out of line: the per-request
+ * case is the paired one, in noc_new_data()). */
+static __attribute__((noinline)) void new_data_unpaired(struct dl_netglue *g, uint16_t app,
+							uint32_t id, const struct dl_rx_ref *refs,
+							unsigned n)
 {
-	struct dl_netglue *g = arg;
 	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	int k;
 
-	/* The DATA_ACKED of this segment travels in the same message. */
-	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
-	    (k = pack_refs(refs, n, g->msg + 2, DL_MSG_MAX_REFS_PAIRED)) > 0) {
-		g->held_ack.on = false;
-		g->core->cnt[ENG_EVENTS_PAIRED]++;
-		g->msg[1] = g->held_ack.bytes;
-		send_app(g, app, g->msg,
-			 (int)dl_msg_finish_refs(g->msg, DL_MSG_ACKED_NEW_DATA, g->net_idx, id,
-						 (unsigned)k),
-			 2);
-		return;
-	}
 	dl_netglue_flush_held(g);
 	k = pack_refs(refs, n, g->msg + 1, DL_MSG_MAX_REFS);
 	if (k > 0) {
@@ -340,6 +329,27 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 	}
 	if (k > 0)
 		to_app(g, app, dl_msg_enc_new_data(g->msg, g->net_idx, id, r, (unsigned)k));
+}
+
+static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
+			 unsigned n)
+{
+	struct dl_netglue *g = arg;
+	int k;
+
+	/* The DATA_ACKED of this segment travels in the same message. */
+	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
+	    (k = pack_refs(refs, n, g->msg + 2, DL_MSG_MAX_REFS_PAIRED)) > 0) {
+		g->held_ack.on = false;
+		g->core->cnt[ENG_EVENTS_PAIRED]++;
+		g->msg[1] = g->held_ack.bytes;
+		send_app(g, app, g->msg,
+			 (int)dl_msg_finish_refs(g->msg, DL_MSG_ACKED_NEW_DATA, g->net_idx, id,
+						 (unsigned)k),
+			 2);
+		return;
+	}
+	new_data_unpaired(g, app, id, refs, n);
 }
 
 static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
@@ -604,8 +614,8 @@ static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what
 
 /* Turn SEND refs into stack fragments, checking each lies in the sending
  * application's TX region. @return fragments, or -EFAULT. */
-static int send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m,
-		      struct dl_tx_frag *f)
+static inline __attribute__((always_inline)) int
+send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m, struct dl_tx_frag *f)
 {
 	const struct dl_region *tx = g->tx_of[app];
 
@@ -700,7 +710,8 @@ static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_
 }
 
 /* SEND and the SEND half of SEND_RECV_DONE. */
-static int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, unsigned app,
+							 const struct dl_msg *m)
 {
 	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
 	int rc = send_frags(g, app, m, frags);
@@ -713,6 +724,26 @@ static int do_send(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 	return dl_stack_send(g->core->stack, (uint16_t)app, m->conn, frags, (unsigned)rc);
 }
 
+/* SEND_RECV_DONE, the per-request command (from @p app, naming this
+ * network core): two commands in one message; each half fails on its own. */
+static inline __attribute__((always_inline)) void send_recv_done(struct dl_netglue *g, unsigned app,
+								 const struct dl_msg *m)
+{
+	int rc = do_send(g, app, m);
+
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
+	}
+	rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
+	}
+}
+
 static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_stack *s = g->core->stack;
@@ -723,6 +754,10 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 	if (m->core != g->net_idx) {
 		bad_command(g, app, ENG_BAD_COMMAND);
 		cmd_error(g, app, m, -EINVAL, 0);
+		return;
+	}
+	if (m->type == DL_MSG_SEND_RECV_DONE) {
+		send_recv_done(g, app, m);
 		return;
 	}
 	switch (m->type) {
@@ -751,19 +786,6 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 	case DL_MSG_SEND:
 		rc = do_send(g, app, m);
 		break;
-	case DL_MSG_SEND_RECV_DONE:
-		/* Two commands in one message; each half fails on its own. */
-		rc = do_send(g, app, m);
-		if (rc == -EPERM)
-			bad_command(g, app, ENG_CMD_NOT_OWNER);
-		if (rc != 0)
-			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
-		rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
-		if (rc == -EPERM)
-			bad_command(g, app, ENG_CMD_NOT_OWNER);
-		if (rc != 0)
-			cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
-		return;
 	case DL_MSG_SHUTDOWN:
 		rc = dl_stack_shutdown(s, (uint16_t)app, m->conn, (int)m->u.shutdown.how);
 		break;
@@ -785,11 +807,21 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		cmd_error(g, app, m, rc, context);
 }
 
-void dl_netglue_on_msg(struct dl_ecore *c, unsigned src, const struct dl_msg *m)
+void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
+	struct dl_ecore *c = arg;
 	struct dl_netglue *g = c->net;
 	struct dl_engine *e = g->e;
 
+	if (m->type == DL_MSG_SEND_RECV_DONE) {
+		/* The per-request command, valid: straight to its handler.
+		 * Anything else goes through the checks below. */
+		int app = e->cores[src].app_idx;
+		if (app >= 0 && (g->app_mask >> app & 1) != 0 && m->core == g->net_idx) {
+			send_recv_done(g, (unsigned)app, m);
+			return;
+		}
+	}
 	switch (dl_msg_class(m->type)) {
 	case DL_MSG_CLASS_COMMAND: {
 		int app = e->cores[src].app_idx;

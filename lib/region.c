@@ -23,7 +23,7 @@
 #endif
 
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dl_region *region_table[DL_REGION_MAX];
+struct dl_region *dl_region_table[DL_REGION_MAX];
 
 static size_t round_up(size_t v, size_t a)
 {
@@ -34,7 +34,7 @@ static size_t round_up(size_t v, size_t a)
 static int claim_id(void)
 {
 	for (int i = 0; i < DL_REGION_MAX; i++)
-		if (region_table[i] == NULL)
+		if (dl_region_table[i] == NULL)
 			return i;
 	return -1;
 }
@@ -109,7 +109,7 @@ struct dl_region *dl_region_create(const char *name, size_t len, unsigned flags)
 	if (flags & DL_REGION_HUGE)
 		for (size_t off = 0; off < len; off += page)
 			r->base[off] = 0;
-	region_table[id] = r;
+	dl_region_table[id] = r;
 	pthread_mutex_unlock(&region_lock);
 	return r;
 }
@@ -124,14 +124,14 @@ struct dl_region *dl_region_attach(uint16_t id, const char *name, int fd, size_t
 		return NULL;
 	}
 	pthread_mutex_lock(&region_lock);
-	if (region_table[id] != NULL) {
+	if (dl_region_table[id] != NULL) {
 		pthread_mutex_unlock(&region_lock);
 		errno = EEXIST;
 		return NULL;
 	}
 	r = map_region(id, name, fd, len, readonly, (size_t)sysconf(_SC_PAGESIZE), DL_REGION_SHARED);
 	if (r != NULL)
-		region_table[id] = r;
+		dl_region_table[id] = r;
 	pthread_mutex_unlock(&region_lock);
 	return r;
 }
@@ -141,8 +141,8 @@ void dl_region_destroy(struct dl_region *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_lock(&region_lock);
-	if (r->id < DL_REGION_MAX && region_table[r->id] == r)
-		region_table[r->id] = NULL;
+	if (r->id < DL_REGION_MAX && dl_region_table[r->id] == r)
+		dl_region_table[r->id] = NULL;
 	pthread_mutex_unlock(&region_lock);
 	munmap(r->base, r->len);
 	if (r->fd >= 0)
@@ -150,19 +150,12 @@ void dl_region_destroy(struct dl_region *r)
 	free(r);
 }
 
-struct dl_region *dl_region_get(uint16_t id)
-{
-	/* Plain read: entries change only on the control path, before or
-	 * after the cores that use them run. */
-	return id < DL_REGION_MAX ? region_table[id] : NULL;
-}
-
 struct dl_region *dl_region_find(const void *p, size_t len)
 {
 	const uint8_t *b = p;
 
 	for (int i = 0; i < DL_REGION_MAX; i++) {
-		struct dl_region *r = region_table[i];
+		struct dl_region *r = dl_region_table[i];
 		if (r != NULL && b >= r->base && dl_region_contains(r, (uint64_t)(b - r->base), len))
 			return r;
 	}

@@ -334,6 +334,56 @@ static inline enum dl_msg_class dl_msg_class(unsigned type)
 int dl_msg_decode(const uint64_t *w, unsigned avail, struct dl_msg *out);
 
 /**
+ * The per-request fast path of dl_msg_decode(): decodes @p w when it is a
+ * valid ACKED_NEW_DATA or SEND_RECV_DONE, with the very checks of
+ * dl_msg_decode() (header: word count 3..DL_MSG_MAX_WORDS and <= @p avail,
+ * reserved bits 0, core index in range; byte count word 1..2^32-1; each ref
+ * word: length != 0, region <= 126, no flag in an ACKED_NEW_DATA), without
+ * the type table and the per-type dispatch.
+ * @return the word count when it decoded the message into @p out, or 0
+ *         when it did not (another type, or any check failed): then
+ *         dl_msg_decode() decides, and reports the error. A message this
+ *         function accepts is one dl_msg_decode() accepts, decoded the same.
+ */
+static inline unsigned dl_msg_decode_paired(const uint64_t *w, unsigned avail, struct dl_msg *out)
+{
+	uint64_t h, flag_bad;
+	unsigned n;
+
+	if (avail < 3)
+		return 0;
+	h = w[0];
+	n = dl_msg_hdr_words(h);
+	/* Type 18 or 19 (they differ in bit 0 only) with the reserved bits
+	 * 24-31 clear, in one compare; then 3 <= n <= min(126, avail). */
+	_Static_assert((DL_MSG_ACKED_NEW_DATA | 1) == DL_MSG_SEND_RECV_DONE,
+		       "the paired types differ in bit 0 only");
+	if ((h & (UINT64_C(0xff) << 24 | 0xfe)) != DL_MSG_ACKED_NEW_DATA ||
+	    n - 3 > DL_MSG_MAX_WORDS - 3 || n > avail || dl_msg_hdr_core(h) >= DL_MAX_CORES)
+		return 0;
+	if (w[1] - 1 > UINT64_C(0xfffffffe)) /* byte count 0, or above 32 bits */
+		return 0;
+	/* Ref words: length (bits 40-55) != 0, region (56-62) != 127, and
+	 * the flag (bit 63) only in a SEND_RECV_DONE (type bit 0 set). */
+	flag_bad = (~h & 1) << 63;
+	for (unsigned i = 2; i < n; i++) {
+		uint64_t r = w[i];
+
+		if ((r & UINT64_C(0xffff) << 40) == 0 ||
+		    (r & UINT64_C(0x7f) << 56) == UINT64_C(0x7f) << 56 || (r & flag_bad) != 0)
+			return 0;
+	}
+	out->type = (uint8_t)h;
+	out->nwords = (uint8_t)n;
+	out->core = (uint8_t)dl_msg_hdr_core(h);
+	out->conn = dl_msg_hdr_conn(h);
+	out->u.data.refs = w + 2;
+	out->u.data.n = n - 2;
+	out->u.data.bytes = (uint32_t)w[1];
+	return n;
+}
+
+/**
  * Encode @p m (type, core, conn and the payload for its type; nwords is
  * ignored) into @p w.
  * @param room words writable at @p w.

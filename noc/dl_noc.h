@@ -195,19 +195,51 @@ void dl_noc_ep_destroy(struct dl_noc_ep *ep);
  */
 int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigned nwords);
 
+/*
+ * The first member of every endpoint: what the inline idle checks of
+ * dl_noc_flush() and dl_noc_poll() read, so that a loop iteration with
+ * nothing to send or receive makes no call. Private to noc.c otherwise.
+ */
+struct dl_noc_ep_head {
+	uint64_t dirty;		     /* ports with unpublished words or overflow */
+	struct dl_chan_cons *in_one; /* the only incoming channel, NULL if 0 or >= 2 */
+};
+
+/* The work of dl_noc_flush() when some port is dirty (noc.c). */
+uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep);
+/* dl_noc_poll() past its idle check (noc.c). */
+unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
+unsigned dl_noc_poll_all(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
+
 /**
  * Move overflowed messages into their rings as credits allow and publish
  * every ring written since the last flush. Call once per loop iteration.
  * @return messages still waiting in overflow queues (all destinations).
  */
-uint64_t dl_noc_flush(struct dl_noc_ep *ep);
+static inline uint64_t dl_noc_flush(struct dl_noc_ep *ep)
+{
+	/* A port with messages in overflow stays dirty until they are out:
+	 * no dirty port, nothing pending. */
+	if (((const struct dl_noc_ep_head *)ep)->dirty == 0)
+		return 0;
+	return dl_noc_flush_dirty(ep);
+}
 
 /**
  * Deliver up to @p budget incoming messages to @p fn (round-robin over
  * sources, per-source quota). @return messages taken from the channels
  * (delivered or dropped as invalid).
  */
-unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
+static inline unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
+{
+	const struct dl_noc_ep_head *h = (const struct dl_noc_ep_head *)ep;
+
+	/* One incoming channel: the idle check (one load and a compare)
+	 * without a call. */
+	if (h->in_one != NULL)
+		return dl_chan_cons_ready(h->in_one) ? dl_noc_poll_one(ep, budget, fn, arg) : 0;
+	return dl_noc_poll_all(ep, budget, fn, arg);
+}
 
 /**
  * Accept only the classes in @p class_mask (enum dl_msg_class bits) from

@@ -55,6 +55,10 @@ static const struct type_info types[DL_MSG_NTYPES] = {
 #define HDR_RESERVED   (UINT64_C(0xff) << 24)
 #define REF_MORE       (UINT64_C(1) << 63)
 
+/* dl_msg_decode_paired() (dl_msg.h) spells these out. */
+_Static_assert(HDR_RESERVED == UINT64_C(0xff) << 24, "reserved header bits");
+_Static_assert(DL_MSG_REF_REGION_MAX == 0x7e, "region 127 is the only invalid 7-bit value");
+
 const uint8_t dl_msg_class_of[256] = {
     [DL_MSG_NEW_CONN] = DL_MSG_CLASS_EVENT,	    [DL_MSG_CONNECTED] = DL_MSG_CLASS_EVENT,
     [DL_MSG_CONNECT_FAILED] = DL_MSG_CLASS_EVENT, [DL_MSG_NEW_DATA] = DL_MSG_CLASS_EVENT,
@@ -250,6 +254,9 @@ int dl_msg_decode(const uint64_t *w, unsigned avail, struct dl_msg *out)
 	uint64_t h;
 	int rc;
 
+	rc = (int)dl_msg_decode_paired(w, avail, out);
+	if (rc > 0)
+		return rc; /* the per-request types, valid */
 	if (avail == 0)
 		return -ENODATA;
 	h = w[0];

@@ -20,6 +20,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -335,12 +336,13 @@ struct noc_port {
 };
 
 struct dl_noc_ep {
+	struct dl_noc_ep_head h; /* dirty ports, the only incoming channel (dl_noc.h) */
 	unsigned core;
 	struct dl_noc_fabric *fab;
-	uint64_t dirty; /* ports with unpublished words or overflow */
 	uint64_t ovf_limit;
-	dl_noc_fn fn; /* handler of the poll in progress */
-	void *fn_arg;
+	unsigned quota;		 /* messages per channel per visit */
+	unsigned nin;		 /* incoming channels */
+	unsigned in_src;	 /* the source of the only one, when nin == 1 */
 	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
 	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
@@ -349,8 +351,12 @@ struct dl_noc_ep {
 	uint8_t accept[DL_MAX_CORES]; /* class mask per source */
 	struct noc_port port[DL_MAX_CORES];
 	struct dl_chan_cons in[DL_MAX_CORES];
-	struct dl_mailbox mb;
+	struct dl_mailbox mb; /* two or more incoming channels */
+	/* One incoming channel: messages copied here, straight from it. */
+	uint64_t rxbuf[DL_MAILBOX_BUF_WORDS];
 };
+
+_Static_assert(offsetof(struct dl_noc_ep, h) == 0, "dl_noc.h reads the head at the start");
 
 struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 				   const struct dl_noc_conf *conf)
@@ -376,7 +382,8 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 	ep->fab = f;
 	ep->ovf_limit = conf->ovf_limit_words;
 	memset(ep->accept, DL_MSG_CLASS_ALL, sizeof(ep->accept));
-	dl_mailbox_init(&ep->mb, conf->quota);
+	ep->quota = conf->quota != 0 ? conf->quota : DL_MAILBOX_DEFAULT_QUOTA;
+	dl_mailbox_init(&ep->mb, ep->quota);
 	for (unsigned o = 0; o < f->ncores; o++) {
 		void *out = dl_noc_fabric_chan(f, core, o), *in = dl_noc_fabric_chan(f, o, core);
 		int rc = 0;
@@ -390,6 +397,8 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 			rc |= dl_chan_cons_init(&ep->in[o], in, f->words,
 						&ep->cnt[DL_NOC_RX_BATCHES]);
 			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
+			ep->in_src = o;
+			ep->nin++;
 		}
 		if (rc != 0) { /* the fabric's memory is not what it should be */
 			DL_ERR("noc: core %u: cannot attach the channels with core %u", core, o);
@@ -398,6 +407,7 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 			return NULL;
 		}
 	}
+	ep->h.in_one = ep->nin == 1 ? &ep->in[ep->in_src] : NULL;
 	if (!conf->no_stats) {
 		dl_stats_register(&ep->blk, "noc", dl_noc_cnt_names, DL_NOC_NCNT, ep->cnt,
 				  (int)core);
@@ -432,7 +442,10 @@ static void note_overflow(struct dl_noc_ep *ep, unsigned n)
 		c[DL_NOC_OVF_HWM_WORDS] = c[DL_NOC_OVF_PENDING_WORDS];
 }
 
-int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigned nwords)
+/* dl_noc_send() for every case the fast path below leaves: no route, bad
+ * framing, broken channel, too few credits, older messages in overflow. */
+static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned dst,
+					       const uint64_t *msg, unsigned nwords)
 {
 	struct noc_port *p;
 	int rc;
@@ -472,8 +485,28 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 accepted:
 	ep->cnt[DL_NOC_TX_MSGS]++;
 	ep->cnt[DL_NOC_TX_WORDS] += nwords;
-	ep->dirty |= UINT64_C(1) << dst;
+	ep->h.dirty |= UINT64_C(1) << dst;
 	return 0;
+}
+
+int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigned nwords)
+{
+	struct noc_port *p = &ep->port[dst < DL_MAX_CORES ? dst : 0];
+
+	/* Fast path, no stack frame: a well-framed message straight into a
+	 * ring that has the credits and no older message waiting. The same
+	 * checks as send_slow(), which handles (and counts) everything else. */
+	if (__builtin_expect(dst < DL_MAX_CORES && p->present && p->ovf.msgs == 0 &&
+				 dl_chan_check_msg(&p->prod, msg, nwords) == 0 &&
+				 dl_chan_credits(&p->prod) >= nwords && !p->prod.broken,
+			     1)) {
+		dl_chan_put_words(&p->prod, msg, nwords);
+		ep->cnt[DL_NOC_TX_MSGS]++;
+		ep->cnt[DL_NOC_TX_WORDS] += nwords;
+		ep->h.dirty |= UINT64_C(1) << dst;
+		return 0;
+	}
+	return send_slow(ep, dst, msg, nwords);
 }
 
 /* Move the port's overflow into its ring, oldest first, while credits last. */
@@ -496,7 +529,7 @@ static void drain_overflow(struct dl_noc_ep *ep, struct noc_port *p)
  * stays a load and a return, with no registers to save). */
 static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
 {
-	uint64_t d = ep->dirty, still = 0;
+	uint64_t d = ep->h.dirty, still = 0;
 
 	while (d != 0) {
 		unsigned dst = (unsigned)__builtin_ctzll(d);
@@ -509,50 +542,120 @@ static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
 		if (p->ovf.msgs != 0)
 			still |= UINT64_C(1) << dst;
 	}
-	ep->dirty = still;
+	ep->h.dirty = still;
 }
 
-uint64_t dl_noc_flush(struct dl_noc_ep *ep)
+uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep)
 {
-	/* A port with messages in overflow stays dirty until they are out. */
-	if (ep->dirty != 0)
+	uint64_t d = ep->h.dirty;
+
+	/* The usual busy case without another call: one port written,
+	 * nothing in its overflow. A port with messages in overflow stays
+	 * dirty until they are out (flush_dirty()). */
+	if ((d & (d - 1)) == 0 && ep->port[__builtin_ctzll(d)].ovf.msgs == 0) {
+		dl_chan_publish(&ep->port[__builtin_ctzll(d)].prod);
+		ep->h.dirty = 0;
+	} else {
 		flush_dirty(ep);
+	}
 	return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
 }
 
-/* Mailbox handler: decode, filter by class, deliver. */
-static void deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
+/* A message deliver() drops: counted, logged, told to the reject handler.
+ * @p reason: the decoder's error, or -EACCES (class not accepted). */
+static __attribute__((noinline, cold)) void drop(struct dl_noc_ep *ep, unsigned src,
+						 const uint64_t *w, unsigned n, int reason)
 {
-	struct dl_noc_ep *ep = arg;
-	struct dl_msg m;
-	int rc = dl_msg_decode(w, n, &m);
-
-	if (rc != (int)n) {
-		ep->cnt[DL_NOC_RX_DECODE_ERR]++;
-		DL_DEBUG("noc: core %u: undecodable message from core %u (%d)", ep->core, src, rc);
-		if (ep->reject != NULL)
-			ep->reject(ep->reject_arg, src, w, n, rc < 0 ? rc : -EBADMSG);
-		return;
-	}
-	if ((ep->accept[src] & dl_msg_class(m.type)) == 0) {
+	if (reason == -EACCES) {
 		ep->cnt[DL_NOC_RX_REJECTED]++;
 		DL_DEBUG("noc: core %u: %s not accepted from core %u", ep->core,
-			 dl_msg_type_name(m.type), src);
-		if (ep->reject != NULL)
-			ep->reject(ep->reject_arg, src, w, n, -EACCES);
-		return;
+			 dl_msg_type_name(dl_msg_hdr_type(w[0])), src);
+	} else {
+		ep->cnt[DL_NOC_RX_DECODE_ERR]++;
+		DL_DEBUG("noc: core %u: undecodable message from core %u (%d)", ep->core, src,
+			 reason);
 	}
-	ep->cnt[DL_NOC_RX_MSGS]++;
-	ep->fn(ep->fn_arg, src, &m);
+	if (ep->reject != NULL)
+		ep->reject(ep->reject_arg, src, w, n, reason);
 }
 
-unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
+/* Decode, filter by class, hand to @p fn. */
+static inline __attribute__((always_inline)) void
+deliver(struct dl_noc_ep *ep, unsigned src, const uint64_t *w, unsigned n, dl_noc_fn fn, void *arg)
+{
+	struct dl_msg m;
+	int rc = (int)dl_msg_decode_paired(w, n, &m); /* the per-request types */
+
+	if (rc == 0)
+		rc = dl_msg_decode(w, n, &m); /* every other type, and every error */
+	if (__builtin_expect(rc != (int)n, 0))
+		drop(ep, src, w, n, rc < 0 ? rc : -EBADMSG);
+	else if (__builtin_expect((ep->accept[src] & dl_msg_class(m.type)) == 0, 0))
+		drop(ep, src, w, n, -EACCES);
+	else {
+		ep->cnt[DL_NOC_RX_MSGS]++;
+		fn(arg, src, &m);
+	}
+}
+
+/* The handler of the mailbox (two or more incoming channels). */
+struct mb_ctx {
+	struct dl_noc_ep *ep;
+	dl_noc_fn fn;
+	void *arg;
+};
+
+static void mb_deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
+{
+	const struct mb_ctx *x = arg;
+
+	deliver(x->ep, src, w, n, x->fn, x->arg);
+}
+
+/* One incoming channel (an application core, a network core serving one
+ * application core): no round robin to do, so the messages are taken
+ * straight from the channel, a quota at a time as the mailbox would, and
+ * delivered without its per-message indirect call. */
+unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
+{
+	struct dl_chan_cons *c = ep->h.in_one;
+	unsigned delivered = 0;
+
+	while (delivered < budget) {
+		unsigned want = budget - delivered < ep->quota ? budget - delivered : ep->quota;
+		unsigned words, off = 0;
+		int got = dl_chan_recv(c, ep->rxbuf, DL_MAILBOX_BUF_WORDS, want, &words);
+
+		if (got <= 0)
+			break; /* empty, or broken (counted by the channel) */
+		for (int k = 0; k < got; k++) {
+			unsigned n = dl_msg_hdr_words(ep->rxbuf[off]);
+
+			assert(n >= 1 && off + n <= words);
+			deliver(ep, ep->in_src, &ep->rxbuf[off], n, fn, arg);
+			off += n;
+		}
+		delivered += (unsigned)got;
+		if ((unsigned)got < want)
+			break; /* took all there was */
+	}
+	return delivered;
+}
+
+/* Two or more incoming channels: the mailbox's round robin. */
+static __attribute__((noinline)) unsigned poll_mailbox(struct dl_noc_ep *ep, unsigned budget,
+						       dl_noc_fn fn, void *arg)
+{
+	struct mb_ctx x = {ep, fn, arg};
+
+	return dl_mailbox_poll(&ep->mb, budget, mb_deliver, &x);
+}
+
+unsigned dl_noc_poll_all(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
 {
 	if (!dl_mailbox_ready(&ep->mb))
 		return 0; /* idle: no call into the mailbox */
-	ep->fn = fn;
-	ep->fn_arg = arg;
-	return dl_mailbox_poll(&ep->mb, budget, deliver, ep);
+	return poll_mailbox(ep, budget, fn, arg);
 }
 
 int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask)

@@ -182,7 +182,8 @@ void dl_stack_poll(struct dl_stack *s, uint64_t now_us)
 void dl_stack_flush(struct dl_stack *s)
 {
 	dl_tcp_flush(s);
-	dl_stack_tx_flush(s);
+	if (s->txq_n != 0) /* nothing queued: the TX flush would do nothing */
+		dl_stack_tx_flush(s);
 }
 
 uint64_t dl_stack_next_deadline(const struct dl_stack *s)

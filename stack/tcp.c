@@ -882,7 +882,7 @@ void dl_tcp_flush(struct dl_stack *s)
 
 	/* Never from inside an upcall (a TCB being processed must not be
 	 * released under its caller): the next flush does it. */
-	if (t == NULL || t->flushing || t->upcall_depth > 0)
+	if (t == NULL || t->def_head == NULL || t->flushing || t->upcall_depth > 0)
 		return;
 	t->flushing = true;
 	while ((c = t->def_head) != NULL) {

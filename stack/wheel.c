@@ -155,17 +155,13 @@ static void take_slot(struct dl_wheel *w, unsigned level, unsigned s, struct dl_
 		list->pprev = firing;
 }
 
-void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us)
+/* dl_wheel_advance() when something is due at or before tick @p target
+ * (out of line: the usual call, nothing due, needs no stack frame). */
+static __attribute__((noinline)) void advance_due(struct dl_wheel *w, uint64_t now_us,
+						  uint64_t target)
 {
-	uint64_t target = now_us >> w->tick_shift;
 	struct dl_wheel_node *firing = NULL; /* the batch being expired or cascaded */
 
-	if (target < w->next) {
-		/* Nothing due: every event is after target. */
-		if (target >= w->cur)
-			w->cur = target + 1;
-		return;
-	}
 	for (;;) {
 		uint64_t ev = compute_next(w);
 		struct dl_wheel_node *n;
@@ -209,6 +205,19 @@ void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us)
 			}
 		}
 	}
+	if (target >= w->cur)
+		w->cur = target + 1;
+}
+
+void dl_wheel_advance(struct dl_wheel *w, uint64_t now_us)
+{
+	uint64_t target = now_us >> w->tick_shift;
+
+	if (target >= w->next) {
+		advance_due(w, now_us, target);
+		return;
+	}
+	/* Nothing due: every event is after target. */
 	if (target >= w->cur)
 		w->cur = target + 1;
 }

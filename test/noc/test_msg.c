@@ -753,6 +753,88 @@ static void test_paired_types(void **state)
 	assert_int_equal(m.u.data.bytes, 0);
 }
 
+/* The paired types' fast path (dl_msg_decode_paired(), which
+ * dl_msg_decode() and the NoC endpoint try first) against the rules
+ * written out here once more: every single-bit flip and every truncation
+ * of valid paired messages; whatever it accepts dl_msg_decode() accepts
+ * with the same result, whatever it leaves dl_msg_decode() refuses or
+ * is of another type. */
+static bool paired_model_ok(const uint64_t *w, unsigned avail)
+{
+	unsigned t = dl_msg_hdr_type(w[0]), n = dl_msg_hdr_words(w[0]);
+
+	if (avail < 3 || (t != DL_MSG_ACKED_NEW_DATA && t != DL_MSG_SEND_RECV_DONE) || n < 3 ||
+	    n > DL_MSG_MAX_WORDS || n > avail || ((w[0] >> 24) & 0xff) != 0 ||
+	    dl_msg_hdr_core(w[0]) >= DL_MAX_CORES || w[1] == 0 || w[1] > 0xffffffffu)
+		return false;
+	for (unsigned i = 2; i < n; i++) {
+		struct dl_msg_ref r = dl_msg_ref_unpack(w[i]);
+		if (r.len == 0 || r.region > DL_MSG_REF_REGION_MAX ||
+		    (t == DL_MSG_ACKED_NEW_DATA && r.more))
+			return false;
+	}
+	return true;
+}
+
+static void check_paired_fast_path(const uint64_t *w, unsigned avail)
+{
+	struct dl_msg a, b;
+	unsigned fast = dl_msg_decode_paired(w, avail, &a);
+	int full = dl_msg_decode(w, avail, &b);
+
+	assert_int_equal(fast != 0, paired_model_ok(w, avail));
+	if (fast == 0) {
+		unsigned t = dl_msg_hdr_type(w[0]);
+		if (avail > 0 && (t == DL_MSG_ACKED_NEW_DATA || t == DL_MSG_SEND_RECV_DONE))
+			assert_true(full < 0);
+		return;
+	}
+	assert_int_equal(full, (int)fast);
+	assert_int_equal(fast, dl_msg_hdr_words(w[0]));
+	assert_int_equal(a.type, b.type);
+	assert_int_equal(a.nwords, b.nwords);
+	assert_int_equal(a.core, b.core);
+	assert_int_equal(a.conn, b.conn);
+	assert_ptr_equal(a.u.data.refs, w + 2);
+	assert_ptr_equal(b.u.data.refs, w + 2);
+	assert_int_equal(a.u.data.n, b.u.data.n);
+	assert_int_equal(a.u.data.bytes, b.u.data.bytes);
+}
+
+static void test_paired_fast_path(void **state)
+{
+	struct dl_msg_ref refs[4];
+	uint64_t w[DL_MSG_MAX_WORDS];
+	(void)state;
+
+	for (unsigned i = 0; i < 4; i++)
+		refs[i] = (struct dl_msg_ref){
+		    .off = 4096u * i + 7, .len = 100 + i, .region = 5, .more = i == 1};
+	for (int send = 0; send < 2; send++) {
+		refs[1].more = send;
+		int n = send ? dl_msg_enc_send_recv_done(w, 3, 1234, 77, refs, 4)
+			     : dl_msg_enc_acked_new_data(w, 3, 1234, 77, refs, 4);
+		assert_int_equal(n, 6);
+		for (unsigned avail = 0; avail <= 6; avail++)
+			check_paired_fast_path(w, avail);
+		for (int i = 0; i < n; i++)
+			for (int bit = 0; bit < 64; bit++) {
+				w[i] ^= UINT64_C(1) << bit;
+				check_paired_fast_path(w, (unsigned)n);
+				w[i] ^= UINT64_C(1) << bit;
+			}
+		/* Region 127, the largest valid region, length 0 and 65535. */
+		w[3] |= UINT64_C(0x7f) << 56;
+		check_paired_fast_path(w, 6);
+		w[3] = (w[3] & ~(UINT64_C(0x7f) << 56)) | UINT64_C(126) << 56;
+		check_paired_fast_path(w, 6);
+		w[4] &= ~(UINT64_C(0xffff) << 40);
+		check_paired_fast_path(w, 6);
+		w[4] |= UINT64_C(0xffff) << 40;
+		check_paired_fast_path(w, 6);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +846,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_specific_errors),
 	    cmocka_unit_test(test_truncations),
 	    cmocka_unit_test(test_single_bit_flips),
+	    cmocka_unit_test(test_paired_fast_path),
 	    cmocka_unit_test(test_fuzz_random_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
