@@ -114,6 +114,8 @@ int dl_chan_prod_init(struct dl_chan_prod *p, void *mem, unsigned words, uint64_
 	p->head_cache = __atomic_load_n(p->head_shared, __ATOMIC_ACQUIRE);
 	p->mask = words - 1;
 	p->cap = words;
+	p->max_words = words - 1 < DL_MSG_MAX_WORDS ? words - 1 : DL_MSG_MAX_WORDS;
+	p->limit = p->head_cache + words - 1;
 	p->cnt = cnt != NULL ? cnt : p->own_cnt;
 	/* Resuming: what the consumer has not read is within the ring, and
 	 * the word after it is the 0 that ends what is published. */
@@ -144,6 +146,7 @@ static int prod_break(struct dl_chan_prod *p)
 {
 	if (!p->broken) {
 		p->broken = true;
+		p->limit = p->tail; /* no credits, ever: every write takes the slow path */
 		p->cnt[DL_CHAN_BROKEN]++;
 	}
 	return -EPIPE;
@@ -170,6 +173,7 @@ int dl_chan_reload_credits(struct dl_chan_prod *p)
 	if ((int64_t)(h - p->head_cache) < 0 || (int64_t)(p->tail_pub - h) < 0)
 		return prod_break(p);
 	p->head_cache = h;
+	p->limit = h + p->cap - 1;
 	return 0;
 }
 

@@ -123,8 +123,11 @@ struct dl_chan_prod {
 	uint64_t tail_pub;	     /**< end of what is published */
 	uint64_t held;	     /**< header of the message at tail_pub, when tail != tail_pub */
 	uint64_t head_cache; /**< last head read */
+	uint64_t limit;	     /**< head_cache + capacity - 1, the most tail may reach
+				  (tail itself when broken: no credits) */
 	uint32_t mask;	     /**< capacity - 1 */
 	uint32_t cap;	     /**< capacity in words */
+	uint32_t max_words;  /**< largest message: min(capacity - 1, DL_MSG_MAX_WORDS) */
 	bool broken;
 	uint64_t *cnt; /**< DL_CHAN_NCNT counters (own_cnt unless given) */
 	uint64_t own_cnt[DL_CHAN_NCNT];
@@ -164,7 +167,7 @@ int dl_chan_reload_credits(struct dl_chan_prod *p);
  */
 static inline unsigned dl_chan_credits(const struct dl_chan_prod *p)
 {
-	return p->cap - 1 - (unsigned)(p->tail - p->head_cache);
+	return (unsigned)(p->limit - p->tail);
 }
 
 /**
@@ -173,7 +176,7 @@ static inline unsigned dl_chan_credits(const struct dl_chan_prod *p)
  */
 static inline int dl_chan_reserve(struct dl_chan_prod *p, unsigned n)
 {
-	if (__builtin_expect(dl_chan_credits(p) >= n && !p->broken, 1))
+	if (__builtin_expect(dl_chan_credits(p) >= n, 1)) /* 0 credits when broken */
 		return 0;
 	if (dl_chan_reload_credits(p) < 0)
 		return -EPIPE;
@@ -232,11 +235,11 @@ static inline void dl_chan_publish(struct dl_chan_prod *p)
  */
 static inline int dl_chan_check_msg(const struct dl_chan_prod *p, const uint64_t *msg, unsigned n)
 {
+	if (__builtin_expect(n - 1 < p->max_words && dl_msg_hdr_words(msg[0]) == n, 1))
+		return 0;
 	if (n == 0 || dl_msg_hdr_words(msg[0]) != n)
 		return -EINVAL;
-	if (n >= p->cap || n > DL_MSG_MAX_WORDS)
-		return -EMSGSIZE;
-	return 0;
+	return -EMSGSIZE;
 }
 
 /**
@@ -321,32 +324,43 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 	const uint64_t head = c->head;
 	const unsigned lim = c->cap - 1; /* the most a legitimate batch can hold */
 	uint64_t h = dl_chan_hdr_at(c, head);
-	unsigned n, used = 0, msgs = 0;
+	unsigned n = dl_msg_hdr_words(h), used, msgs;
+	uint32_t pos = (uint32_t)head & c->mask;
 	int rc = 0;
 
 	if (__builtin_expect(c->broken, 0))
-		return -EPIPE;
-	if (h == 0 || max_msgs == 0) {
-		if (nwords != NULL)
-			*nwords = 0;
-		return 0;
-	}
-	n = dl_msg_hdr_words(h);
-	/* Fast path: a run of messages of the first one's size that does not
-	 * wrap. Header k sits at k * n whatever the others say, so the loads
-	 * are independent; each is checked, then copied with the words it
-	 * covers (loaded after it). */
-	if (__builtin_expect(n - 1 < DL_MSG_MAX_WORDS && n <= lim && n <= room, 1)) {
-		const uint32_t pos = (uint32_t)head & c->mask;
+		rc = -EPIPE;
+	else if (h == 0 || max_msgs == 0)
+		rc = 0;
+	else if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || n > lim, 0))
+		rc = dl_chan_cons_break(c); /* 0 words, > 126, or past any credits */
+	else if (__builtin_expect(n > room, 0))
+		rc = -EMSGSIZE;
+	else
+		goto first;
+	if (nwords != NULL)
+		*nwords = 0;
+	return rc;
+first: /* the first message (often the only one) */
+	buf[0] = h;
+	if (__builtin_expect(pos + n <= c->cap, 1))
+		dl_chan_copy_words(buf + 1, c->slots + pos + 1, n - 1);
+	else
+		dl_chan_copy_out(c, head, buf, 1, n);
+	used = n;
+	msgs = 1;
+	/* A run of messages of the same size that does not wrap: header k is
+	 * at k * n whatever the others say, so the loads are independent. */
+	if (msgs < max_msgs && (h = dl_chan_hdr_at(c, head + used)) != 0 &&
+	    dl_msg_hdr_words(h) == n) {
 		const uint64_t *src = c->slots + pos;
 		unsigned kmax = (room < lim ? room : lim) / n;
 
 		kmax = kmax < max_msgs ? kmax : max_msgs;
-		if (__builtin_expect(pos + kmax * n <= c->cap, 1)) {
+		if (pos + kmax * n <= c->cap) {
 			for (;;) {
 				buf[used] = h;
-				for (unsigned i = 1; i < n; i++)
-					buf[used + i] = src[used + i];
+				dl_chan_copy_words(buf + used + 1, src + used + 1, n - 1);
 				used += n;
 				if (++msgs == kmax)
 					goto done;
@@ -354,36 +368,30 @@ static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned r
 				if (dl_msg_hdr_words(h) != n)
 					break;
 			}
-			if (h == 0)
-				goto done;
 		}
 	}
-	/* General path: one message at a time (other sizes, wrap). */
-	for (;;) {
+	/* Anything else: one message at a time (h: the next header, or 0). */
+	while (h != 0 && msgs < max_msgs) {
 		n = dl_msg_hdr_words(h);
 		if (__builtin_expect(n - 1 >= DL_MSG_MAX_WORDS || used + n > lim, 0)) {
-			rc = dl_chan_cons_break(c); /* 0 words, > 126, or past the credits */
+			dl_chan_cons_break(c); /* 0 words, > 126, or past the credits */
 			break;
 		}
-		if (__builtin_expect(used + n > room, 0)) { /* longer than the room left */
-			rc = msgs == 0 ? -EMSGSIZE : 0;
+		if (used + n > room) /* longer than the room left */
 			break;
-		}
 		buf[used] = h;
 		dl_chan_copy_out(c, head, buf, used + 1, used + n);
 		used += n;
-		if (++msgs == max_msgs || (h = dl_chan_hdr_at(c, head + used)) == 0)
-			break;
+		if (++msgs < max_msgs)
+			h = dl_chan_hdr_at(c, head + used);
 	}
 done:
-	if (msgs > 0) {
-		c->head = head + used;
-		__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
-		c->cnt[DL_CHAN_RELOADS]++;
-	}
+	c->head = head + used;
+	__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
+	c->cnt[DL_CHAN_RELOADS]++;
 	if (nwords != NULL)
 		*nwords = used;
-	return msgs > 0 ? (int)msgs : rc;
+	return (int)msgs; /* after a break: the good ones; the next call says -EPIPE */
 }
 
 /**

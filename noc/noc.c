@@ -498,7 +498,7 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 	 * checks as send_slow(), which handles (and counts) everything else. */
 	if (__builtin_expect(dst < DL_MAX_CORES && p->present && p->ovf.msgs == 0 &&
 				 dl_chan_check_msg(&p->prod, msg, nwords) == 0 &&
-				 dl_chan_credits(&p->prod) >= nwords && !p->prod.broken,
+				 dl_chan_credits(&p->prod) >= nwords, /* 0 when broken */
 			     1)) {
 		dl_chan_put_words(&p->prod, msg, nwords);
 		ep->cnt[DL_NOC_TX_MSGS]++;
