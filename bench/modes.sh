@@ -41,5 +41,5 @@ for mode in rtc dlibos; do
 	printf '%-7s raw %6.0f instr/exchange   idle iteration (instr):%s   net of idle polling %6.0f instr/exchange   NoC messages/exchange %s\n' \
 		"$mode" "${RAW[$mode]}" "$costs" "${NET[$mode]}" "$msgs"
 done
-printf 'ratio dlibos/rtc: raw %.2f, net of idle polling %.2f (target <= 1.30)\n' \
+printf 'ratio dlibos/rtc: raw %.3f, net of idle polling %.3f (target <= 1.30)\n' \
 	"$(echo "${RAW[dlibos]} / ${RAW[rtc]}" | bc -l)" "$(echo "${NET[dlibos]} / ${NET[rtc]}" | bc -l)"

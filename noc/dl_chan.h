@@ -79,12 +79,14 @@ extern "C" {
 /** Separation between data written by different sides (two x86 lines: adjacent-line prefetch). */
 #define DL_CHAN_LINE 128u
 
-/** Per-handle counters (the handle points to an array of DL_CHAN_NCNT). */
+/**
+ * Per-handle counters: a producer handle points to an array of
+ * DL_CHAN_NCNT, a consumer handle to one counter (DL_CHAN_BROKEN: with
+ * in-band publication it has no shared counter to re-read).
+ */
 enum dl_chan_cnt {
-	/** Producer: head re-reads (credits ran short). Consumer: head
-	 *  publications (receives that took messages). */
-	DL_CHAN_RELOADS = 0,
-	DL_CHAN_BROKEN = 1, /**< the channel was found broken (counted once) */
+	DL_CHAN_BROKEN = 0,  /**< the channel was found broken (counted once) */
+	DL_CHAN_RELOADS = 1, /**< producer: head re-reads (credits ran short) */
 	DL_CHAN_NCNT
 };
 
@@ -213,6 +215,28 @@ static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, 
 	else
 		__atomic_store_n(&s[pos], w[0], __ATOMIC_RELAXED);
 	p->tail += n;
+}
+
+/**
+ * Write one message and publish it at once, when no batch is open (tail ==
+ * tail_pub) and credits are reserved: its other words, the 0 after it,
+ * then its header (release). The tail counter is not stored (observers
+ * read it after dl_chan_publish()).
+ */
+static inline void dl_chan_put_now(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
+{
+	uint64_t *s = p->slots;
+	const uint64_t tail = p->tail;
+	uint32_t pos = (uint32_t)tail & p->mask;
+
+	p->tail = p->tail_pub = tail + n;
+	if (__builtin_expect(n <= p->cap - pos, 1))
+		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
+	else /* wraps: rare, word by word */
+		for (unsigned i = 1; i < n; i++)
+			s[(pos + i) & p->mask] = w[i];
+	__atomic_store_n(&s[(uint32_t)(tail + n) & p->mask], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s[pos], w[0], __ATOMIC_RELEASE);
 }
 
 /**
@@ -388,7 +412,6 @@ first: /* the first message (often the only one) */
 done:
 	c->head = head + used;
 	__atomic_store_n(c->head_shared, c->head, __ATOMIC_RELEASE);
-	c->cnt[DL_CHAN_RELOADS]++;
 	if (nwords != NULL)
 		*nwords = used;
 	return (int)msgs; /* after a break: the good ones; the next call says -EPIPE */

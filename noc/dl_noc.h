@@ -12,13 +12,13 @@
  *         dl_noc_flush(ep);
  *
  * Sending never blocks and never drops (paper §4.3). dl_noc_send() writes
- * the message into the ring to @p dst when the out-port has credits and no
- * older message waits; otherwise it appends it to the port's overflow queue,
- * a growable chunked list in the sender's private memory. dl_noc_flush()
- * moves overflowed messages into the ring, oldest first, as credits allow,
- * and publishes each ring once (dl_chan_publish()): a message sent with dl_noc_send()
- * becomes visible at the next dl_noc_flush(), and per destination messages
- * arrive in the order they were sent. Because a core never waits for a
+ * the message into the ring to @p dst, visible at once (as a UDN send),
+ * when the out-port has credits and no older message waits; otherwise it
+ * appends it to the port's overflow queue, a growable chunked list in the
+ * sender's private memory. dl_noc_flush() moves overflowed messages into
+ * the ring, oldest first, as credits allow, and publishes them (one
+ * publication per ring): per destination, messages arrive in the order
+ * they were sent. Because a core never waits for a
  * credit and keeps draining its own mailbox, no cycle of full channels can
  * deadlock. The only refusals are reported: -ENOMEM (the overflow could
  * not grow), -EPIPE (the channel is broken), -EMSGSIZE/-EINVAL (malformed),
@@ -142,9 +142,8 @@ enum dl_noc_cnt {
 	DL_NOC_OVF_PENDING_WORDS,
 	DL_NOC_OVF_HWM_MSGS, /**< high-water mark of the pending messages */
 	DL_NOC_OVF_HWM_WORDS,
-	DL_NOC_TX_CREDIT_RELOADS, /**< head re-reads (credits ran short) */
 	DL_NOC_TX_CHAN_BROKEN,	  /**< outgoing channels found broken */
-	DL_NOC_RX_BATCHES,	  /**< receive batches (one head publication each) */
+	DL_NOC_TX_CREDIT_RELOADS, /**< head re-reads (credits ran short) */
 	DL_NOC_RX_CHAN_BROKEN,	  /**< incoming channels found broken */
 	DL_NOC_RX_MSGS,		  /**< messages delivered to the handler */
 	DL_NOC_RX_DECODE_ERR,	  /**< dropped: dl_msg_decode() refused them */
@@ -187,8 +186,9 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 void dl_noc_ep_destroy(struct dl_noc_ep *ep);
 
 /**
- * Queue one message (header first, @p nwords words) for core @p dst; it is
- * visible to @p dst after the next dl_noc_flush().
+ * Send one message (header first, @p nwords words) to core @p dst: visible
+ * to @p dst at once when it goes straight into the ring, after a later
+ * dl_noc_flush() when it has to wait in the overflow queue.
  * @return 0 (in the ring or in the overflow queue), -EHOSTUNREACH,
  *         -EINVAL (header word count != @p nwords), -EMSGSIZE (larger than
  *         DL_MSG_MAX_WORDS or the channel), -ENOMEM, -EPIPE.

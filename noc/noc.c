@@ -26,10 +26,9 @@
 #include <unistd.h>
 
 _Static_assert(DL_MAX_CORES <= 64, "dirty masks are 64-bit");
-_Static_assert(DL_NOC_TX_CHAN_BROKEN - DL_NOC_TX_CREDIT_RELOADS == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
+_Static_assert(DL_NOC_TX_CREDIT_RELOADS - DL_NOC_TX_CHAN_BROKEN == DL_CHAN_RELOADS - DL_CHAN_BROKEN,
 	       "producer counters are a dl_chan_cnt slice");
-_Static_assert(DL_NOC_RX_CHAN_BROKEN - DL_NOC_RX_BATCHES == DL_CHAN_BROKEN - DL_CHAN_RELOADS,
-	       "consumer counters are a dl_chan_cnt slice");
+_Static_assert(DL_CHAN_BROKEN == 0, "a consumer counts DL_CHAN_BROKEN only");
 
 const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
     [DL_NOC_TX_MSGS] = "tx_msgs",
@@ -45,7 +44,6 @@ const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
     [DL_NOC_OVF_HWM_WORDS] = "ovf_hwm_words",
     [DL_NOC_TX_CREDIT_RELOADS] = "tx_credit_reloads",
     [DL_NOC_TX_CHAN_BROKEN] = "tx_chan_broken",
-    [DL_NOC_RX_BATCHES] = "rx_batches",
     [DL_NOC_RX_CHAN_BROKEN] = "rx_chan_broken",
     [DL_NOC_RX_MSGS] = "rx_msgs",
     [DL_NOC_RX_DECODE_ERR] = "rx_drop_decode_error",
@@ -390,12 +388,12 @@ struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 
 		if (out != NULL) {
 			rc |= dl_chan_prod_init(&ep->port[o].prod, out, f->words,
-						&ep->cnt[DL_NOC_TX_CREDIT_RELOADS]);
+						&ep->cnt[DL_NOC_TX_CHAN_BROKEN]);
 			ep->port[o].present = true;
 		}
 		if (in != NULL) {
 			rc |= dl_chan_cons_init(&ep->in[o], in, f->words,
-						&ep->cnt[DL_NOC_RX_BATCHES]);
+						&ep->cnt[DL_NOC_RX_CHAN_BROKEN]);
 			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
 			ep->in_src = o;
 			ep->nin++;
@@ -464,11 +462,12 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 		ep->cnt[DL_NOC_TX_BROKEN]++;
 		return -EPIPE;
 	}
-	/* Straight into the ring only when nothing older waits. */
+	/* Straight into the ring (visible at once) only when nothing older
+	 * waits. */
 	if (p->ovf.msgs == 0) {
 		rc = dl_chan_reserve(&p->prod, nwords);
 		if (rc == 0) {
-			dl_chan_put_words(&p->prod, msg, nwords);
+			dl_chan_put_now(&p->prod, msg, nwords);
 			goto accepted;
 		}
 		if (rc == -EPIPE) {
@@ -482,10 +481,10 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 		return -ENOMEM;
 	}
 	note_overflow(ep, nwords);
+	ep->h.dirty |= UINT64_C(1) << dst; /* dl_noc_flush() moves it on */
 accepted:
 	ep->cnt[DL_NOC_TX_MSGS]++;
 	ep->cnt[DL_NOC_TX_WORDS] += nwords;
-	ep->h.dirty |= UINT64_C(1) << dst;
 	return 0;
 }
 
@@ -494,16 +493,17 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 	struct noc_port *p = &ep->port[dst < DL_MAX_CORES ? dst : 0];
 
 	/* Fast path, no stack frame: a well-framed message straight into a
-	 * ring that has the credits and no older message waiting. The same
-	 * checks as send_slow(), which handles (and counts) everything else. */
+	 * ring that has the credits and no older message waiting, published
+	 * at once. The same checks as send_slow(), which handles (and counts)
+	 * everything else. Outside dl_noc_flush() no batch is ever open on a
+	 * ring (dl_chan_put_now()'s condition). */
 	if (__builtin_expect(dst < DL_MAX_CORES && p->present && p->ovf.msgs == 0 &&
 				 dl_chan_check_msg(&p->prod, msg, nwords) == 0 &&
 				 dl_chan_credits(&p->prod) >= nwords, /* 0 when broken */
 			     1)) {
-		dl_chan_put_words(&p->prod, msg, nwords);
+		dl_chan_put_now(&p->prod, msg, nwords);
 		ep->cnt[DL_NOC_TX_MSGS]++;
 		ep->cnt[DL_NOC_TX_WORDS] += nwords;
-		ep->h.dirty |= UINT64_C(1) << dst;
 		return 0;
 	}
 	return send_slow(ep, dst, msg, nwords);
@@ -623,15 +623,16 @@ unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, vo
 
 	while (delivered < budget) {
 		unsigned want = budget - delivered < ep->quota ? budget - delivered : ep->quota;
-		unsigned words, off = 0;
-		int got = dl_chan_recv(c, ep->rxbuf, DL_MAILBOX_BUF_WORDS, want, &words);
+		unsigned off = 0;
+		/* Whole messages back to back, framed by the channel (each
+		 * header's count checked against the ring and the room). */
+		int got = dl_chan_recv(c, ep->rxbuf, DL_MAILBOX_BUF_WORDS, want, NULL);
 
 		if (got <= 0)
 			break; /* empty, or broken (counted by the channel) */
 		for (int k = 0; k < got; k++) {
 			unsigned n = dl_msg_hdr_words(ep->rxbuf[off]);
 
-			assert(n >= 1 && off + n <= words);
 			deliver(ep, ep->in_src, &ep->rxbuf[off], n, fn, arg);
 			off += n;
 		}

@@ -184,7 +184,7 @@ static void ep_record(void *arg, unsigned src, const struct dl_msg *m)
 	log->n++;
 }
 
-static void test_ep_send_visible_at_flush(void **state)
+static void test_ep_send_visible_at_once(void **state)
 {
 	struct dl_noc_fabric *f = dl_noc_fabric_create(3, 256, NULL);
 	struct dl_noc_ep *e0, *e1;
@@ -201,9 +201,9 @@ static void test_ep_send_visible_at_flush(void **state)
 	assert_int_equal(dl_noc_core(e1), 1);
 	assert_int_equal(dl_msg_enc_send(w, 1, 77, &ref, 1), 2);
 	assert_int_equal(dl_noc_send(e0, 1, w, 2), 0);
-	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 0); /* not yet published */
-	assert_int_equal(dl_noc_flush(e0), 0);
-	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 1);
+	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 1); /* published at once */
+	assert_int_equal(dl_noc_flush(e0), 0);			   /* nothing waits */
+	assert_int_equal(dl_noc_poll(e1, 64, ep_record, &log), 0);
 	assert_int_equal(log.n, 1);
 	assert_int_equal(log.src[0], 0);
 	assert_int_equal(log.m[0].type, DL_MSG_SEND);
@@ -477,7 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_mailbox_add_checks),
 	    cmocka_unit_test(test_mailbox_fairness),
 	    cmocka_unit_test(test_mailbox_budget_and_resume),
-	    cmocka_unit_test(test_ep_send_visible_at_flush),
+	    cmocka_unit_test(test_ep_send_visible_at_once),
 	    cmocka_unit_test(test_ep_overflow_order),
 	    cmocka_unit_test(test_ep_overflow_many_chunks),
 	    cmocka_unit_test(test_ep_nomem_is_reported),
