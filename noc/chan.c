@@ -19,7 +19,8 @@
 struct chan_ctl {
 	uint64_t magic;
 	uint64_t words;
-	uint64_t counter; /* tail (producer area) or head (consumer area) */
+	uint64_t counter; /* head (consumer area); reserved, 0 (producer area:
+			   * the tail is in band, the 0 after the last message) */
 };
 
 _Static_assert(sizeof(struct chan_ctl) <= DL_CHAN_LINE, "control must fit before the slots");
@@ -108,19 +109,26 @@ int dl_chan_prod_init(struct dl_chan_prod *p, void *mem, unsigned words, uint64_
 	if (attach(mem, words, &pc, &cc, &slots) < 0)
 		return -EINVAL;
 	p->slots = slots;
-	p->tail_shared = &pc->counter;
 	p->head_shared = &cc->counter;
-	p->tail = p->tail_pub = __atomic_load_n(p->tail_shared, __ATOMIC_ACQUIRE);
 	p->head_cache = __atomic_load_n(p->head_shared, __ATOMIC_ACQUIRE);
 	p->mask = words - 1;
 	p->cap = words;
 	p->max_words = words - 1 < DL_MSG_MAX_WORDS ? words - 1 : DL_MSG_MAX_WORDS;
 	p->limit = p->head_cache + words - 1;
 	p->cnt = cnt != NULL ? cnt : p->own_cnt;
-	/* Resuming: what the consumer has not read is within the ring, and
-	 * the word after it is the 0 that ends what is published. */
-	if (p->tail - p->head_cache >= words || slots[(uint32_t)p->tail & p->mask] != 0)
-		return -EINVAL;
+	/* The tail is in band: after the messages the consumer has not read
+	 * yet (from its head, header to header), at the 0 that ends them (at
+	 * head itself for a channel never written to). */
+	p->tail = p->head_cache;
+	for (uint64_t w;
+	     (w = __atomic_load_n(&slots[(uint32_t)p->tail & p->mask], __ATOMIC_ACQUIRE)) != 0;) {
+		unsigned n = dl_msg_hdr_words(w);
+
+		if (n == 0 || n > p->max_words || p->tail + n - p->head_cache > words - 1)
+			return -EINVAL; /* not a ring this code wrote */
+		p->tail += n;
+	}
+	p->tail_pub = p->tail;
 	return 0;
 }
 
@@ -133,7 +141,6 @@ int dl_chan_cons_init(struct dl_chan_cons *c, void *mem, unsigned words, uint64_
 	if (attach(mem, words, &pc, &cc, &slots) < 0)
 		return -EINVAL;
 	c->slots = slots;
-	c->tail_shared = &pc->counter;
 	c->head_shared = &cc->counter;
 	c->head = __atomic_load_n(c->head_shared, __ATOMIC_ACQUIRE);
 	c->mask = words - 1;

@@ -14,13 +14,14 @@
  * map the other side's part read-only:
  *
  *     producer area (page aligned, written only by the producer)
- *         +0                    control: magic, capacity, tail
+ *         +0                    control: magic, capacity, (reserved)
  *         +DL_CHAN_LINE         slots[capacity]
  *     consumer area (its own page, written only by the consumer)
  *         +0                    control: magic, capacity, head
  *
- * tail and head are free-running 64-bit word counters. Nothing is written
- * by both sides, and each counter sits in its own cache line.
+ * tail (the producer's, private) and head are free-running 64-bit word
+ * counters. Nothing is written by both sides; the head sits in a cache line
+ * of its own.
  *
  * Publication is in band: the header word of a message is what makes it
  * visible. The word after the last message written is always 0 (a header
@@ -33,9 +34,9 @@
  * where a separate tail counter would cost two transfers in a row (tail,
  * then slot); this is what brings a round trip close to a raw cache-line
  * ping-pong. A batch is published by holding back the header of its first
- * message (in the producer handle) and storing it last, once; the tail
- * counter is stored after it, for observers and for a producer that attaches
- * again (dl_chan_prod_init()); the consumer never waits on it.
+ * message (in the producer handle) and storing it last, once. There is no
+ * shared tail counter: the tail is the 0 after the last message, which is
+ * also how a producer that attaches again finds it (dl_chan_prod_init()).
  *
  * Flow control: the producer handle (private memory) caches the consumer's
  * head; its credits are capacity - 1 - (tail - cached head) and it re-reads
@@ -119,7 +120,6 @@ int dl_chan_init(void *mem, unsigned words);
 /** Producer handle, in the producer's private memory. */
 struct dl_chan_prod {
 	uint64_t *slots;
-	uint64_t *tail_shared;	     /**< in the producer area (observers, re-attach) */
 	const uint64_t *head_shared; /**< in the consumer area (read only) */
 	uint64_t tail;		     /**< next word to write (may be ahead of tail_pub) */
 	uint64_t tail_pub;	     /**< end of what is published */
@@ -138,9 +138,8 @@ struct dl_chan_prod {
 /** Consumer handle, in the consumer's private memory. */
 struct dl_chan_cons {
 	const uint64_t *slots;
-	const uint64_t *tail_shared; /**< in the producer area (read only; observers) */
-	uint64_t *head_shared;	     /**< in the consumer area */
-	uint64_t head;		     /**< next word to read (always published) */
+	uint64_t *head_shared; /**< in the consumer area */
+	uint64_t head;	       /**< next word to read (always published) */
 	uint32_t mask;
 	uint32_t cap;
 	bool broken;
@@ -220,8 +219,7 @@ static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, 
 /**
  * Write one message and publish it at once, when no batch is open (tail ==
  * tail_pub) and credits are reserved: its other words, the 0 after it,
- * then its header (release). The tail counter is not stored (observers
- * read it after dl_chan_publish()).
+ * then its header (release).
  */
 static inline void dl_chan_put_now(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
 {
@@ -241,7 +239,7 @@ static inline void dl_chan_put_now(struct dl_chan_prod *p, const uint64_t *w, un
 
 /**
  * Make everything written so far visible to the consumer: one release
- * store of the held header (then the tail counter, which nobody waits on).
+ * store of the held header.
  */
 static inline void dl_chan_publish(struct dl_chan_prod *p)
 {
@@ -249,7 +247,6 @@ static inline void dl_chan_publish(struct dl_chan_prod *p)
 		__atomic_store_n(&p->slots[(uint32_t)p->tail_pub & p->mask], p->held,
 				 __ATOMIC_RELEASE);
 		p->tail_pub = p->tail;
-		__atomic_store_n(p->tail_shared, p->tail, __ATOMIC_RELEASE);
 	}
 }
 
@@ -425,12 +422,6 @@ done:
 static inline bool dl_chan_cons_ready(const struct dl_chan_cons *c)
 {
 	return dl_chan_hdr_at(c, c->head) != 0 || c->broken;
-}
-
-/** Words published and not yet consumed (reads the producer's tail: observers only). */
-static inline unsigned dl_chan_cons_backlog(const struct dl_chan_cons *c)
-{
-	return (unsigned)(__atomic_load_n(c->tail_shared, __ATOMIC_ACQUIRE) - c->head);
 }
 
 #ifdef __cplusplus

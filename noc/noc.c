@@ -624,6 +624,9 @@ unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, vo
 	while (delivered < budget) {
 		unsigned want = budget - delivered < ep->quota ? budget - delivered : ep->quota;
 		unsigned off = 0;
+
+		if (want == 0) /* delivered < budget, and quota >= 1 (dl_noc_ep_create()) */
+			__builtin_unreachable();
 		/* Whole messages back to back, framed by the channel (each
 		 * header's count checked against the ring and the room). */
 		int got = dl_chan_recv(c, ep->rxbuf, DL_MAILBOX_BUF_WORDS, want, NULL);

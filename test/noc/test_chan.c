@@ -206,10 +206,11 @@ static void test_batch(void **state)
 		make_msg(w, 3, (uint64_t)i);
 		assert_int_equal(dl_chan_write(&f.p, w, 3), 0);
 	}
-	assert_int_equal(*f.p.tail_shared, 0);
+	assert_int_equal(f.p.slots[0], 0); /* the first header is held back */
 	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 32, NULL), 0);
 	dl_chan_publish(&f.p);
-	assert_int_equal(*f.p.tail_shared, 15);
+	assert_int_equal(dl_msg_hdr_words(f.p.slots[0]), 3);
+	assert_int_equal(f.p.slots[15], 0); /* the 0 after the last one */
 	/* Receive: limited by max_msgs, then by room; head published per batch. */
 	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 2, &nw), 2);
 	assert_int_equal(nw, 6);
@@ -367,9 +368,8 @@ static void test_consumer_detects_broken(void **state)
 	uint64_t w[8], buf[256];
 	(void)state;
 
-	/* a tail counter far ahead publishes nothing: the header does */
+	/* nothing but a header publishes */
 	fixture_open(&f, 16);
-	*f.p.tail_shared = 17;
 	assert_int_equal(dl_chan_recv(&f.c, buf, 256, 8, NULL), 0);
 	assert_false(dl_chan_cons_ready(&f.c));
 	make_msg(w, 3, 5);
@@ -423,10 +423,43 @@ static void test_consumer_detects_broken(void **state)
 	assert_int_equal(dl_chan_recv(&f.c, buf, 256, 8, NULL), -EPIPE);
 	fixture_close(&f);
 
-	/* a producer attaching to a ring whose next word is not the 0 */
+	/* a producer attaching to a ring that holds no valid message chain */
 	fixture_open(&f, 16);
-	f.p.slots[0] = 1;
+	f.p.slots[0] = 1; /* a header of 0 words */
 	assert_int_equal(dl_chan_prod_init(&f.p, f.mem, 16, NULL), -EINVAL);
+	f.p.slots[0] = dl_msg_hdr(DL_MSG_SEND, 9, 0, 0); /* then 9 + 9 > 15 */
+	f.p.slots[9] = dl_msg_hdr(DL_MSG_SEND, 9, 0, 0);
+	assert_int_equal(dl_chan_prod_init(&f.p, f.mem, 16, NULL), -EINVAL);
+	fixture_close(&f);
+}
+
+/* A producer that attaches again finds the tail in band (the 0 after the
+ * messages not yet read) and carries on: nothing lost, nothing repeated. */
+static void test_producer_resumes(void **state)
+{
+	struct chan_fixture f;
+	uint64_t w[8], buf[64];
+	(void)state;
+
+	fixture_open(&f, 16);
+	for (uint64_t i = 0; i < 6; i++) { /* wrap the 16-word ring once */
+		make_msg(w, 3, i);
+		assert_int_equal(dl_chan_send(&f.p, w, 3), 0);
+		assert_int_equal(dl_chan_recv(&f.c, buf, 64, 1, NULL), 1);
+	}
+	make_msg(w, 2, 6);
+	assert_int_equal(dl_chan_send(&f.p, w, 2), 0);
+	make_msg(w, 4, 7);
+	assert_int_equal(dl_chan_send(&f.p, w, 4), 0);
+	assert_int_equal(dl_chan_prod_init(&f.p, f.mem, 16, NULL), 0); /* attach again */
+	assert_int_equal(f.p.tail, 18 + 6);
+	make_msg(w, 3, 8);
+	assert_int_equal(dl_chan_send(&f.p, w, 3), 0);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 3);
+	check_msg(buf, 2, 6);
+	check_msg(buf + 2, 4, 7);
+	check_msg(buf + 6, 3, 8);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 0);
 	fixture_close(&f);
 }
 
@@ -572,6 +605,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_consumer_detects_broken),
 	    cmocka_unit_test(test_producer_detects_broken),
+	    cmocka_unit_test(test_producer_resumes),
 	    cmocka_unit_test(test_single_writer_pages),
 	    cmocka_unit_test(test_two_threads),
 	};
