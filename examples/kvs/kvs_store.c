@@ -48,6 +48,21 @@ struct kvs_class {
 #define KVS_LINKED     1 /* in the hash table and the LRU */
 #define KVS_CHUNK_FREE 2 /* on the class's free list */
 
+/*
+ * kvs_store.page_cls: the class whose chunks a page holds, KVS_PAGE_NONE when
+ * no class holds it (not handed out yet, or emptied by one class and not yet
+ * carved by the next). The invariant page moving relies on: page_cls[p]
+ * becomes v, or stops being v, only while v's lock is held - carve() sets it
+ * under the gaining class's lock, empty_page() clears it under the losing
+ * class's lock before that lock is dropped. So a thread holding v's lock that
+ * reads page_cls[p] == v knows page p is v's, cut into v's chunks, until it
+ * unlocks v; without it, a page emptied by one thief still read as v's until
+ * carved, a second thief emptied it again (all its chunks looked free) and
+ * both carved it: two classes handing out overlapping chunks, so one item's
+ * refs were reset under another's references (in-flight underflow).
+ */
+#define KVS_PAGE_NONE 0xff /* > any class index (KVS_MAX_CLASSES <= 255) */
+
 struct kvs_stripe {
 	pthread_mutex_t m;
 } __attribute__((aligned(64)));
@@ -63,7 +78,7 @@ struct kvs_store {
 	struct kvs_stripe *stripes;
 	uint32_t stripe_mask;
 	unsigned ncls;
-	uint8_t *page_cls;    /* class of each page handed out */
+	uint8_t *page_cls;    /* class of each page, KVS_PAGE_NONE (see above) */
 	size_t steal_cursor;  /* where the next page search starts (racy hint) */
 	uint64_t cas_next;    /* atomic: next CAS version */
 	uint64_t flush_cas;   /* atomic: versions up to this are flushed */
@@ -329,8 +344,11 @@ static struct kvs_item **find_live(struct kvs_store *s, uint32_t hv, const char 
 /* Cut a page into c's chunks (class lock held). */
 static void carve(struct kvs_store *s, struct kvs_class *c, uint8_t *base)
 {
-	__atomic_store_n(&s->page_cls[(size_t)(base - s->arena) / s->page_size],
-			 (uint8_t)(c - s->cls), __ATOMIC_RELAXED);
+	uint8_t was = __atomic_exchange_n(&s->page_cls[(size_t)(base - s->arena) / s->page_size],
+					  (uint8_t)(c - s->cls), __ATOMIC_RELAXED);
+
+	assert(was == KVS_PAGE_NONE); /* fresh or emptied: no class holds it */
+	(void)was;
 	for (uint32_t i = 0; i < c->perpage; i++)
 		chunk_free(c, (struct kvs_item *)(void *)(base + (size_t)i * c->size));
 	c->chunks += c->perpage;
@@ -448,6 +466,9 @@ static uint8_t *empty_page(struct kvs_store *s, struct kvs_class *v, uint8_t *ba
 	v->nfree -= v->perpage;
 	v->chunks -= v->perpage;
 	__atomic_store_n(&v->pages, v->pages - 1, __ATOMIC_RELAXED);
+	/* No longer v's, before v's lock goes (the caller carves it later). */
+	__atomic_store_n(&s->page_cls[(size_t)(base - s->arena) / s->page_size], KVS_PAGE_NONE,
+			 __ATOMIC_RELAXED);
 	return base;
 }
 
@@ -459,7 +480,7 @@ static uint8_t *page_of(const struct kvs_store *s, const void *p)
 }
 
 /* The page of v's coldest item first, then v's other pages in arena order
- * from a rotating start (v's lock held). */
+ * from a rotating start (v's lock held: page_cls[p] == v is then exact). */
 static uint8_t *take_page(struct kvs_store *s, struct kvs_class *v, uint64_t now, bool dead_only)
 {
 	uint8_t vi = (uint8_t)(v - s->cls);
@@ -632,7 +653,9 @@ struct kvs_store *kvs_store_create(const struct kvs_store_conf *conf)
 		s->own_arena = true;
 	}
 	s->buckets = calloc((size_t)1 << hp, sizeof(*s->buckets));
-	s->page_cls = calloc(s->npages, 1);
+	s->page_cls = malloc(s->npages);
+	if (s->page_cls != NULL)
+		memset(s->page_cls, KVS_PAGE_NONE, s->npages);
 	s->bucket_mask = ((uint64_t)1 << hp) - 1;
 	s->stripes = aligned_alloc(64, sizeof(*s->stripes) << lp);
 	s->stripe_mask = (1u << lp) - 1;
