@@ -288,7 +288,8 @@ static void link_item(struct kvs_store *s, struct kvs_item *it, uint64_t now)
 	assert(it->linked == KVS_UNLINKED && (it->refs >> 32) == 1);
 	it->hnext = *head;
 	*head = it;
-	it->linked = KVS_LINKED;
+	/* release: empty_page() reads the state, then hv and refs, without our stripe */
+	__atomic_store_n(&it->linked, KVS_LINKED, __ATOMIC_RELEASE);
 	it->atime_us = now;
 	lock(&c->lock);
 	lru_push(c, it);
@@ -308,7 +309,7 @@ static void unlink_item(struct kvs_store *s, struct kvs_item **pp)
 	assert(it->linked == KVS_LINKED);
 	*pp = it->hnext;
 	it->hnext = NULL;
-	it->linked = KVS_UNLINKED;
+	__atomic_store_n(&it->linked, KVS_UNLINKED, __ATOMIC_RELEASE);
 	lock(&c->lock);
 	lru_remove(c, it);
 	c->items--;
@@ -373,7 +374,7 @@ static void evict_locked(struct kvs_store *s, struct kvs_class *c, struct kvs_it
 
 	*pp = it->hnext;
 	it->hnext = NULL;
-	it->linked = KVS_UNLINKED;
+	__atomic_store_n(&it->linked, KVS_UNLINKED, __ATOMIC_RELEASE);
 	lru_remove(c, it);
 	c->items--;
 	c->bytes -= item_size(it);

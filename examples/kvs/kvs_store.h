@@ -68,7 +68,7 @@ struct kvs_item {
 	uint16_t nhdr;		      /* (imm) length of the VALUE line */
 	uint8_t nkey;		      /* (imm) */
 	uint8_t cls;		      /* (imm) slab class */
-	uint8_t linked;		      /* in the hash table (stripe lock) */
+	uint8_t linked;		      /* chunk state (atomic; set under locks) */
 	uint8_t pad_[7];
 	char data[]; /* "VALUE key flags nbytes\r\n" value "\r\n" */
 };
