@@ -271,6 +271,23 @@ static void edit_backlog8_no_cookies(struct dl_stack_config *c)
 	c->tcp.syn_cookies = false;
 }
 
+/* 1000 SYNs from ports 1024.. (sequence number i * 1000), with the options
+ * @p opts (MSS 1400, window scale 7, TSval 5 where offered). */
+static void syn_flood(struct tf *f, uint8_t opts)
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		struct tseg s = {.seq = i * 1000,
+				 .flags = DL_TCP_SYN,
+				 .wnd = 1000,
+				 .opts = opts,
+				 .mss = 1400,
+				 .ws = 7,
+				 .tsval = 5,
+				 .sport = (uint16_t)(1024 + i)};
+		tf_send(f, &s);
+	}
+}
+
 /* Without SYN cookies, a SYN flood cannot grow memory past the SYN backlog;
  * half-open connections expire after syn_retries SYN-ACKs. */
 static void test_listen_syn_flood_bounded_by_backlog(void **state)
@@ -281,13 +298,7 @@ static void test_listen_syn_flood_bounded_by_backlog(void **state)
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
 	dl_stack_tcp_mem(f->s, &m0);
-	for (unsigned i = 0; i < 1000; i++) {
-		struct tseg s = {.seq = i * 1000,
-				 .flags = DL_TCP_SYN,
-				 .wnd = 1000,
-				 .sport = (uint16_t)(1024 + i)};
-		tf_send(f, &s);
-	}
+	syn_flood(f, 0);
 	assert_int_equal(tf_pending(f), 8);
 	assert_int_equal(conns(f), 8);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 992);
@@ -320,17 +331,7 @@ static void test_syn_cookies_under_flood(void **state)
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
 	dl_stack_tcp_mem(f->s, &m0);
-	for (unsigned i = 0; i < 1000; i++) {
-		struct tseg s = {.seq = i * 1000,
-				 .flags = DL_TCP_SYN,
-				 .wnd = 1000,
-				 .opts = DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS,
-				 .mss = 1400,
-				 .ws = 7,
-				 .tsval = 5,
-				 .sport = (uint16_t)(1024 + i)};
-		tf_send(f, &s);
-	}
+	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS);
 	assert_int_equal(conns(f), 8); /* only the backlog holds state */
 	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_SENT), 992);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 0);
