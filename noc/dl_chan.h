@@ -191,6 +191,22 @@ static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsign
 		dst[i] = src[i];
 }
 
+/* A message's words but its header into ring @p s (@p mask) at @p tail,
+ * then the 0 after them. @return the header's slot. */
+static inline uint32_t dl_chan_put_body(uint64_t *s, uint32_t mask, uint64_t tail,
+					const uint64_t *w, unsigned n)
+{
+	uint32_t pos = (uint32_t)tail & mask;
+
+	if (__builtin_expect(n <= mask + 1 - pos, 1))
+		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
+	else /* wraps: rare, word by word */
+		for (unsigned i = 1; i < n; i++)
+			s[(pos + i) & mask] = w[i];
+	__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
+	return pos;
+}
+
 /*
  * Write @p n words (one message, or several back to back) at the tail
  * (credits reserved): every word but the first, then a 0 after them, then
@@ -200,19 +216,12 @@ static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsign
  */
 static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
 {
-	uint64_t *s = p->slots;
-	uint32_t pos = (uint32_t)p->tail & p->mask;
+	uint32_t pos = dl_chan_put_body(p->slots, p->mask, p->tail, w, n);
 
-	if (__builtin_expect(n <= p->cap - pos, 1))
-		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
-	else /* wraps: rare, word by word */
-		for (unsigned i = 1; i < n; i++)
-			s[(pos + i) & p->mask] = w[i];
-	__atomic_store_n(&s[(uint32_t)(p->tail + n) & p->mask], 0, __ATOMIC_RELAXED);
 	if (p->tail == p->tail_pub)
 		p->held = w[0];
 	else
-		__atomic_store_n(&s[pos], w[0], __ATOMIC_RELAXED);
+		__atomic_store_n(&p->slots[pos], w[0], __ATOMIC_RELAXED);
 	p->tail += n;
 }
 
@@ -225,15 +234,11 @@ static inline void dl_chan_put_now(struct dl_chan_prod *p, const uint64_t *w, un
 {
 	uint64_t *s = p->slots;
 	const uint64_t tail = p->tail;
-	uint32_t pos = (uint32_t)tail & p->mask;
+	const uint32_t mask = p->mask;
+	uint32_t pos;
 
 	p->tail = p->tail_pub = tail + n;
-	if (__builtin_expect(n <= p->cap - pos, 1))
-		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
-	else /* wraps: rare, word by word */
-		for (unsigned i = 1; i < n; i++)
-			s[(pos + i) & p->mask] = w[i];
-	__atomic_store_n(&s[(uint32_t)(tail + n) & p->mask], 0, __ATOMIC_RELAXED);
+	pos = dl_chan_put_body(s, mask, tail, w, n);
 	__atomic_store_n(&s[pos], w[0], __ATOMIC_RELEASE);
 }
 
