@@ -463,6 +463,97 @@ static void test_producer_resumes(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * The line claim: after a publication shorter than a line the producer
+ * stores a 0 into the first word of the next line (free, so nothing there
+ * may be junk the consumer would read), and after a longer one it leaves
+ * the ring alone.
+ */
+static void test_line_claim(void **state)
+{
+	const uint64_t junk = 0xa5a5a5a5a5a5a5a5ull;
+	struct chan_fixture f;
+	uint64_t w[16], buf[64], *slots;
+	(void)state;
+
+	fixture_open(&f, 64);
+	slots = f.p.slots;
+	for (unsigned i = 1; i < 64; i++) /* free words: anything */
+		slots[i] = junk;
+	make_msg(w, 3, 0); /* [0, 3): claims 8 */
+	assert_int_equal(dl_chan_reserve(&f.p, 3), 0);
+	dl_chan_put_now(&f.p, w, 3);
+	assert_int_equal(slots[3], 0);
+	assert_int_equal(slots[8], 0);
+	assert_int_equal(slots[9], junk);
+	make_msg(w, 7, 1); /* [3, 10) through dl_chan_publish(): claims 16 */
+	assert_int_equal(dl_chan_send(&f.p, w, 7), 0);
+	assert_int_equal(slots[16], 0);
+	assert_int_equal(slots[17], junk);
+	make_msg(w, 5, 2); /* [10, 20) in one publication of 10 words: no claim */
+	make_msg(w + 5, 5, 3);
+	assert_int_equal(dl_chan_send_bulk(&f.p, w, 10), 2);
+	assert_int_equal(slots[20], 0);
+	assert_int_equal(slots[24], junk);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 4);
+	check_msg(buf, 3, 0);
+	check_msg(buf + 3, 7, 1);
+	check_msg(buf + 10, 5, 2);
+	check_msg(buf + 15, 5, 3);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 0);
+	fixture_close(&f);
+}
+
+/*
+ * The claim never reaches a word the consumer has not read: rings filled
+ * to the last credit, with messages of 1..7 words, through both publication
+ * paths, drained a few messages at a time; every message arrives intact.
+ */
+static void test_line_claim_within_credits(void **state)
+{
+	static const unsigned caps[] = {8, 16, 32};
+	uint64_t w[8], buf[64];
+	(void)state;
+
+	for (unsigned ci = 0; ci < 3; ci++) {
+		struct chan_fixture f;
+		uint64_t sent = 0, got = 0;
+		unsigned maxn = caps[ci] - 1 < 7 ? caps[ci] - 1 : 7;
+
+		fixture_open(&f, caps[ci]);
+		for (unsigned round = 0; round < 3000; round++) {
+			for (;;) { /* fill until no credits for the next one */
+				unsigned n = 1 + (unsigned)(sent * 5 % maxn);
+
+				make_msg(w, n, sent);
+				if (dl_chan_reserve(&f.p, n) != 0)
+					break;
+				if (sent % 2)
+					dl_chan_put_now(&f.p, w, n);
+				else
+					assert_int_equal(dl_chan_send(&f.p, w, n), 0);
+				sent++;
+			}
+			for (unsigned k = 0; k <= round % 4; k++) { /* drain some */
+				int r = dl_chan_recv(&f.c, buf, 64, 1, NULL);
+
+				assert_true(r >= 0);
+				if (r == 0)
+					break;
+				check_msg(buf, 1 + (unsigned)(got * 5 % maxn), got);
+				got++;
+			}
+		}
+		while (dl_chan_recv(&f.c, buf, 64, 1, NULL) == 1) {
+			check_msg(buf, 1 + (unsigned)(got * 5 % maxn), got);
+			got++;
+		}
+		assert_int_equal(got, sent);
+		assert_true(sent > 3000);
+		fixture_close(&f);
+	}
+}
+
 /* The producer refuses a head that goes back or passes what it published. */
 static void test_producer_detects_broken(void **state)
 {
@@ -606,6 +697,8 @@ int main(void)
 	    cmocka_unit_test(test_consumer_detects_broken),
 	    cmocka_unit_test(test_producer_detects_broken),
 	    cmocka_unit_test(test_producer_resumes),
+	    cmocka_unit_test(test_line_claim),
+	    cmocka_unit_test(test_line_claim_within_credits),
 	    cmocka_unit_test(test_single_writer_pages),
 	    cmocka_unit_test(test_two_threads),
 	};
