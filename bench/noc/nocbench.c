@@ -29,7 +29,14 @@
  * on the development VM), where a median can only be read to a step. The
  * cache-line ping-pong writes a sequence number into one
  * 128-byte-aligned line and waits for the echo in another: one line
- * transfer each way, the floor for any shared-memory channel.
+ * transfer each way, the floor for any shared-memory channel. The
+ * "cachelines" ping-pong does the same through as many lines as the
+ * channel's ring has (message k in line k mod W/8, each way): the floor
+ * for a mechanism that must move through memory, where every line comes
+ * back after a lap (and, on some machines, the cost of a transfer depends
+ * on the line's address). Ratios are taken per repetition (the mechanisms
+ * are interleaved) and their median reported, so that a change of machine
+ * state between repetitions does not enter them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,12 +69,13 @@
 #define MAX_REPEAT  9
 #define WARMUP	    2000 /* round trips discarded before sampling */
 
-enum mech { M_CHAN, M_RING, M_CLINE, M_PIPE, M_NMECH };
+enum mech { M_CHAN, M_RING, M_CLINE, M_CLINES, M_PIPE, M_NMECH };
 
 static const char *const mech_name[M_NMECH] = {
     [M_CHAN] = "dl_chan",
     [M_RING] = "rte_ring",
     [M_CLINE] = "cacheline",
+    [M_CLINES] = "cachelines",
     [M_PIPE] = "pipe",
 };
 
@@ -86,7 +94,8 @@ struct run {
 	/* channels (a -> b is main -> worker in latency runs, worker -> main in throughput) */
 	void *chan_mem[2];
 	struct rte_ring *ring[2];
-	volatile uint64_t *line[2]; /* ping, pong: 128-byte aligned */
+	volatile uint64_t *line[2]; /* ping, pong: 128-byte aligned (cachelines: nlines each) */
+	unsigned nlines;
 	int pipe_fd[2][2];
 	/* Each side's private state on its own lines (no false sharing). */
 	alignas(128) int stop;
@@ -171,6 +180,13 @@ static int run_open(struct run *r, enum mech m, unsigned words, unsigned batch)
 			break;
 		case M_CLINE:
 			r->line[i] = rte_zmalloc("nocbench-line", 128, 128);
+			if (r->line[i] == NULL)
+				return -ENOMEM;
+			break;
+		case M_CLINES: /* one line per 8 words of the channel: its footprint */
+			r->nlines = opt.chan_words / 8;
+			r->line[i] = rte_zmalloc("nocbench-lines", (size_t)r->nlines * 64,
+						 (unsigned)getpagesize());
 			if (r->line[i] == NULL)
 				return -ENOMEM;
 			break;
@@ -400,6 +416,15 @@ static int echo_worker_loop(struct run *r)
 				last = v;
 			}
 			break;
+		case M_CLINES: /* message k in line k mod nlines, each way */
+			v = __atomic_load_n(&r->line[0][((last + 1) % r->nlines) * 8],
+					    __ATOMIC_ACQUIRE);
+			if (v == last + 1) {
+				__atomic_store_n(&r->line[1][(v % r->nlines) * 8], v,
+						 __ATOMIC_RELEASE);
+				last = v;
+			}
+			break;
 		case M_PIPE: {
 			size_t len = n * 8, off = 0;
 
@@ -441,6 +466,12 @@ static inline void round_trip(struct run *r, uint64_t *msg, uint64_t *buf, uint6
 	case M_CLINE:
 		__atomic_store_n(&r->line[0][0], seq, __ATOMIC_RELEASE);
 		while (__atomic_load_n(&r->line[1][0], __ATOMIC_ACQUIRE) != seq)
+			rte_pause();
+		buf[1] = seq;
+		break;
+	case M_CLINES:
+		__atomic_store_n(&r->line[0][(seq % r->nlines) * 8], seq, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&r->line[1][(seq % r->nlines) * 8], __ATOMIC_ACQUIRE) != seq)
 			rte_pause();
 		buf[1] = seq;
 		break;
@@ -618,6 +649,33 @@ static struct spread lat_spread(enum mech m, unsigned si, enum lat_stat st, unsi
 	return spread_of(sel, n);
 }
 
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+/*
+ * Round-trip ratio of @p m to @p ref: per repetition (the two measured
+ * within a second of each other, mechanisms interleaved), of the middle-half
+ * means, then the median over the repetitions in which neither was
+ * disturbed (all of them when none is clean). Pairing by repetition keeps
+ * a change of machine state between repetitions (a guest's vCPUs moved
+ * to other cores) out of the ratio.
+ */
+static struct spread lat_ratio(enum mech m, enum mech ref, unsigned si)
+{
+	double v[MAX_REPEAT], sel[MAX_REPEAT];
+	bool d[MAX_REPEAT], all;
+	unsigned n;
+
+	for (unsigned k = 0; k < opt.repeat; k++) {
+		v[k] = ratio(lat[m][si][k].mid_mean_ns, lat[ref][si][k].mid_mean_ns);
+		d[k] = lat[m][si][k].disturbed || lat[ref][si][k].disturbed;
+	}
+	n = pick(v, d, sel, &all);
+	return spread_of(sel, n);
+}
+
 static unsigned lat_samples(enum mech m, unsigned si)
 {
 	unsigned n = 0;
@@ -679,11 +737,6 @@ static int measure_latency(unsigned worker, enum mech m, unsigned si, unsigned r
 	return 0;
 }
 
-static double ratio(double a, double b)
-{
-	return b > 0 ? a / b : 0;
-}
-
 static void print_table(unsigned main_lcore, unsigned worker)
 {
 	printf("dlibos-nocbench: producer lcore %u, consumer lcore %u, channel %u words (%u KiB), "
@@ -714,20 +767,18 @@ static void print_table(unsigned main_lcore, unsigned worker)
 	}
 	printf("\nround trip, ns: median [min-max of the repetitions' medians], mean of the "
 	       "25th-75th percentile\n(sub-step resolution where the TSC advances in steps), "
-	       "p99; each the median over repetitions;\nratios: of medians / of means\n");
-	printf("%-5s %-10s %-24s %7s %7s %9s %14s %14s\n", "words", "mechanism", "median",
-	       "mean", "p99", "samples", "vs cacheline", "vs rte_ring");
+	       "p99: each the median over repetitions.\nRatios: of the means, per repetition "
+	       "(mechanisms interleaved), median [min-max] over repetitions\n");
+	printf("%-5s %-10s %-24s %7s %7s %9s %-20s %s\n", "words", "mechanism", "median", "mean",
+	       "p99", "samples", "vs cacheline", "vs rte_ring");
 	for (unsigned s = 0; s < NSIZES; s++) {
 		for (unsigned m = 0; m < M_NMECH; m++) {
 			unsigned cl;
 			struct spread md = lat_spread(m, s, L_MEDIAN, &cl),
 				      mm = lat_spread(m, s, L_MIDMEAN, NULL),
-				      p = lat_spread(m, s, L_P99, NULL);
-			double floor = lat_spread(M_CLINE, s, L_MEDIAN, NULL).med,
-			       floor_mm = lat_spread(M_CLINE, s, L_MIDMEAN, NULL).med;
-			double ring = lat_spread(M_RING, s, L_MEDIAN, NULL).med,
-			       ring_mm = lat_spread(M_RING, s, L_MIDMEAN, NULL).med;
-			char ms[48], rc[32], rr[32];
+				      p = lat_spread(m, s, L_P99, NULL),
+				      rc = lat_ratio(m, M_CLINE, s), rr = lat_ratio(m, M_RING, s);
+			char ms[48], rcs[32], rrs[32];
 
 			if (m == M_PIPE)
 				snprintf(ms, sizeof(ms), "%.0f [%.0f-%.0f]", md.med, md.min,
@@ -735,12 +786,10 @@ static void print_table(unsigned main_lcore, unsigned worker)
 			else
 				snprintf(ms, sizeof(ms), "%.0f [%.0f-%.0f] %u/%u%s", md.med, md.min,
 					 md.max, cl, opt.repeat, cl ? "" : "!");
-			snprintf(rc, sizeof(rc), "%.2f/%.2fx", ratio(md.med, floor),
-				 ratio(mm.med, floor_mm));
-			snprintf(rr, sizeof(rr), "%.2f/%.2fx", ratio(md.med, ring),
-				 ratio(mm.med, ring_mm));
-			printf("%-5u %-10s %-24s %7.1f %7.0f %9u %14s %14s\n", sizes[s],
-			       mech_name[m], ms, mm.med, p.med, lat_samples(m, s), rc, rr);
+			snprintf(rcs, sizeof(rcs), "%.2fx [%.2f-%.2f]", rc.med, rc.min, rc.max);
+			snprintf(rrs, sizeof(rrs), "%.2fx [%.2f-%.2f]", rr.med, rr.min, rr.max);
+			printf("%-5u %-10s %-24s %7.1f %7.0f %9u %-20s %s\n", sizes[s], mech_name[m],
+			       ms, mm.med, p.med, lat_samples(m, s), rcs, rrs);
 		}
 	}
 	printf("\nsequence errors: %" PRIu64 "\n", total_errors);
@@ -779,19 +828,17 @@ static void print_json(unsigned main_lcore, unsigned worker)
 			struct spread md = lat_spread(m, s, L_MEDIAN, &cl),
 				      mm = lat_spread(m, s, L_MIDMEAN, NULL),
 				      p = lat_spread(m, s, L_P99, NULL);
-			double floor = lat_spread(M_CLINE, s, L_MEDIAN, NULL).med,
-			       floor_mm = lat_spread(M_CLINE, s, L_MIDMEAN, NULL).med;
-			double ring = lat_spread(M_RING, s, L_MEDIAN, NULL).med;
+			struct spread rc = lat_ratio(m, M_CLINE, s), rr = lat_ratio(m, M_RING, s);
 
 			printf("    {\"words\": %u, \"mechanism\": \"%s\", \"median_ns\": %.1f, "
 			       "\"median_min_ns\": %.1f, \"median_max_ns\": %.1f, "
 			       "\"mid_mean_ns\": %.1f, "
 			       "\"p99_ns\": %.1f, \"samples\": %u, \"clean\": %u, "
-			       "\"ratio_vs_cacheline\": %.3f, \"mid_mean_ratio_vs_cacheline\": %.3f, "
-			       "\"ratio_vs_rte_ring\": %.3f}%s\n",
+			       "\"ratio_vs_cacheline\": %.3f, \"ratio_vs_cacheline_min\": %.3f, "
+			       "\"ratio_vs_cacheline_max\": %.3f, \"ratio_vs_rte_ring\": %.3f}%s\n",
 			       sizes[s], mech_name[m], md.med, md.min, md.max, mm.med, p.med,
-			       lat_samples(m, s), cl, ratio(md.med, floor), ratio(mm.med, floor_mm),
-			       ratio(md.med, ring), s == NSIZES - 1 && m == M_NMECH - 1 ? "" : ",");
+			       lat_samples(m, s), cl, rc.med, rc.min, rc.max, rr.med,
+			       s == NSIZES - 1 && m == M_NMECH - 1 ? "" : ",");
 		}
 	}
 	printf("  ],\n  \"sequence_errors\": %" PRIu64 "\n}\n", total_errors);
@@ -878,7 +925,8 @@ int main(int argc, char **argv)
 		for (unsigned b = 0; b < NBATCHES; b++)
 			for (unsigned rep = 0; rep < opt.repeat; rep++)
 				for (enum mech m = M_CHAN; m < M_NMECH; m++)
-					if (m != M_CLINE && measure_tput(worker, m, s, b, rep) < 0)
+					if (m != M_CLINE && m != M_CLINES &&
+					    measure_tput(worker, m, s, b, rep) < 0)
 						return 1;
 	for (unsigned s = 0; s < NSIZES; s++)
 		for (unsigned rep = 0; rep < opt.repeat; rep++)
