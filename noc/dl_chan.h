@@ -191,18 +191,31 @@ static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsign
 		dst[i] = src[i];
 }
 
-/* A message's words but its header into ring @p s (@p mask) at @p tail,
- * then the 0 after them. @return the header's slot. */
+/*
+ * A message's words but its header into ring @p s (@p mask) at @p tail,
+ * and the 0 after them. @return the header's slot. A run longer than
+ * what is left of the header's line writes that line last, just before
+ * the header goes in (dl_chan_publish()): the line the consumer may be
+ * polling is then written in one go rather than taken from it twice.
+ */
 static inline uint32_t dl_chan_put_body(uint64_t *s, uint32_t mask, uint64_t tail,
 					const uint64_t *w, unsigned n)
 {
 	uint32_t pos = (uint32_t)tail & mask;
+	unsigned first = 8 - (pos & 7); /* words from pos to the end of its line */
 
-	if (__builtin_expect(n <= mask + 1 - pos, 1))
+	if (__builtin_expect(n <= mask + 1 - pos, 1)) {
+		if (n > first) { /* the header's line last */
+			dl_chan_copy_words(s + pos + first, w + first, n - first);
+			__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
+			dl_chan_copy_words(s + pos + 1, w + 1, first - 1);
+			return pos;
+		}
 		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
-	else /* wraps: rare, word by word */
+	} else { /* wraps: rare, word by word */
 		for (unsigned i = 1; i < n; i++)
 			s[(pos + i) & mask] = w[i];
+	}
 	__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
 	return pos;
 }

@@ -654,6 +654,21 @@ static double ratio(double a, double b)
 	return b > 0 ? a / b : 0;
 }
 
+/* Throughput ratio dl_chan / rte_ring, paired by repetition like lat_ratio(). */
+static struct spread tput_ratio(unsigned si, unsigned bi)
+{
+	double v[MAX_REPEAT], sel[MAX_REPEAT];
+	bool d[MAX_REPEAT], all;
+	unsigned n;
+
+	for (unsigned k = 0; k < opt.repeat; k++) {
+		v[k] = ratio(tput[M_CHAN][si][bi][k].mps, tput[M_RING][si][bi][k].mps);
+		d[k] = tput[M_CHAN][si][bi][k].disturbed || tput[M_RING][si][bi][k].disturbed;
+	}
+	n = pick(v, d, sel, &all);
+	return spread_of(sel, n);
+}
+
 /*
  * Round-trip ratio of @p m to @p ref: per repetition (the two measured
  * within a second of each other, mechanisms interleaved), of the middle-half
@@ -746,7 +761,8 @@ static void print_table(unsigned main_lcore, unsigned worker)
 	       "%.0f times/s (clean/total shown;\n'!' = none clean, all used)\n\n",
 	       worker, main_lcore, opt.chan_words, opt.chan_words * 8 / 1024,
 	       (double)rte_get_tsc_hz() / 1e9, opt.repeat, opt.duration, DISTURBED_PER_S);
-	printf("one-way throughput, million messages/s (ratio = dl_chan / rte_ring)\n");
+	printf("one-way throughput, million messages/s (ratio = dl_chan / rte_ring per "
+	       "repetition: median [min-max])\n");
 	printf("%-5s %-5s %-26s %-26s %-8s %s\n", "words", "batch", "dl_chan", "rte_ring", "pipe",
 	       "ratio");
 	for (unsigned s = 0; s < NSIZES; s++) {
@@ -761,8 +777,10 @@ static void print_table(unsigned main_lcore, unsigned worker)
 				 c.min / 1e6, c.max / 1e6, cc, opt.repeat, cc ? "" : "!");
 			snprintf(rs, sizeof(rs), "%6.1f [%.1f-%.1f] %u/%u%s", r.med / 1e6,
 				 r.min / 1e6, r.max / 1e6, rc, opt.repeat, rc ? "" : "!");
-			printf("%-5u %-5u %-26s %-26s %-8.2f %.2fx\n", sizes[s], batches[b], cs, rs,
-			       p.med / 1e6, ratio(c.med, r.med));
+			struct spread q = tput_ratio(s, b);
+
+			printf("%-5u %-5u %-26s %-26s %-8.2f %.2fx [%.2f-%.2f]\n", sizes[s],
+			       batches[b], cs, rs, p.med / 1e6, q.med, q.min, q.max);
 		}
 	}
 	printf("\nround trip, ns: median [min-max of the repetitions' medians], mean of the "
@@ -817,7 +835,7 @@ static void print_json(unsigned main_lcore, unsigned worker)
 			    "\"rte_ring_clean\": %u, \"pipe_mps\": %.0f, "
 			    "\"ratio_vs_rte_ring\": %.3f}%s\n",
 			    sizes[s], batches[b], c.med, c.min, c.max, cc, r.med, r.min, r.max, rc,
-			    p.med, ratio(c.med, r.med),
+			    p.med, tput_ratio(s, b).med,
 			    s == NSIZES - 1 && b == NBATCHES - 1 ? "" : ",");
 		}
 	}
