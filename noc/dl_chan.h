@@ -191,37 +191,34 @@ static inline void dl_chan_copy_words(uint64_t *dst, const uint64_t *src, unsign
 		dst[i] = src[i];
 }
 
-/*
- * A message's words but its header into ring @p s (@p mask) at @p tail,
- * and the 0 after them. @return the header's slot. A run longer than
- * what is left of the header's line writes that line last, just before
- * the header goes in (dl_chan_publish()): the line the consumer may be
- * polling is then written in one go rather than taken from it twice.
- */
+/* Words per cache line (the slots start on a line boundary). */
+#define DL_CHAN_LINE_WORDS 8u
+
+/* A message's words but its header into ring @p s (@p mask) at @p tail,
+ * and the 0 after them, when they do not wrap (the 0 may). */
+static inline void dl_chan_put_flat(uint64_t *s, uint32_t mask, uint64_t tail,
+				    const uint64_t *w, unsigned n)
+{
+	dl_chan_copy_words(s + ((uint32_t)tail & mask) + 1, w + 1, n - 1);
+	__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
+}
+
+/* dl_chan_put_flat(), or word by word when the words wrap (rare).
+ * @return the header's slot. */
 static inline uint32_t dl_chan_put_body(uint64_t *s, uint32_t mask, uint64_t tail,
 					const uint64_t *w, unsigned n)
 {
-	uint32_t pos = (uint32_t)tail & mask;
-	unsigned first = 8 - (pos & 7); /* words from pos to the end of its line */
+	const uint32_t pos = (uint32_t)tail & mask;
 
 	if (__builtin_expect(n <= mask + 1 - pos, 1)) {
-		if (n > first) { /* the header's line last */
-			dl_chan_copy_words(s + pos + first, w + first, n - first);
-			__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
-			dl_chan_copy_words(s + pos + 1, w + 1, first - 1);
-			return pos;
-		}
-		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
-	} else { /* wraps: rare, word by word */
+		dl_chan_put_flat(s, mask, tail, w, n);
+	} else {
 		for (unsigned i = 1; i < n; i++)
 			s[(pos + i) & mask] = w[i];
+		__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
 	return pos;
 }
-
-/* Words per cache line (the slots start on a line boundary). */
-#define DL_CHAN_LINE_WORDS 8u
 
 /*
  * Line claim. After a publication that ends at @p t, the producer stores a
@@ -260,7 +257,20 @@ static inline uint32_t dl_chan_claim_slot(const struct dl_chan_prod *p, uint64_t
  */
 static inline void dl_chan_put_words(struct dl_chan_prod *p, const uint64_t *w, unsigned n)
 {
-	uint32_t pos = dl_chan_put_body(p->slots, p->mask, p->tail, w, n);
+	uint64_t *s = p->slots;
+	const uint32_t pos = (uint32_t)p->tail & p->mask;
+	const unsigned first = DL_CHAN_LINE_WORDS - (pos & (DL_CHAN_LINE_WORDS - 1));
+
+	if (n > first && n <= p->cap - pos) {
+		/* A run past the line it starts in (a batch): that line last, so
+		 * that the line the consumer may be polling is written in one go,
+		 * just before the header, rather than taken from it twice. */
+		dl_chan_copy_words(s + pos + first, w + first, n - first);
+		__atomic_store_n(&s[(uint32_t)(p->tail + n) & p->mask], 0, __ATOMIC_RELAXED);
+		dl_chan_copy_words(s + pos + 1, w + 1, first - 1);
+	} else {
+		dl_chan_put_body(s, p->mask, p->tail, w, n);
+	}
 
 	if (p->tail == p->tail_pub)
 		p->held = w[0];
@@ -280,12 +290,10 @@ dl_chan_put_now_(struct dl_chan_prod *p, const uint64_t *w, unsigned n, bool fla
 	uint32_t pos = (uint32_t)tail & mask;
 
 	p->tail = p->tail_pub = tail + n;
-	if (flat) {
-		dl_chan_copy_words(s + pos + 1, w + 1, n - 1);
-		__atomic_store_n(&s[(uint32_t)(tail + n) & mask], 0, __ATOMIC_RELAXED);
-	} else {
+	if (flat)
+		dl_chan_put_flat(s, mask, tail, w, n);
+	else
 		pos = dl_chan_put_body(s, mask, tail, w, n);
-	}
 	__atomic_store_n(&s[pos], w[0], __ATOMIC_RELEASE);
 	__atomic_store_n(&s[claim], 0, __ATOMIC_RELAXED);
 }
