@@ -495,40 +495,72 @@ static void test_line_claim(void **state)
 	assert_int_equal(dl_chan_send_bulk(&f.p, w, 10), 2);
 	assert_int_equal(slots[20], 0);
 	assert_int_equal(slots[24], junk);
-	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 4);
+	make_msg(w, 4, 4); /* [20, 24): ends where no claim put a 0 (slot 24: junk) */
+	assert_int_equal(dl_chan_reserve(&f.p, 4), 0);
+	dl_chan_put_now(&f.p, w, 4);
+	assert_int_equal(slots[24], 0);
+	assert_int_equal(slots[32], 0); /* its claim */
+	slots[33] = 0; /* (a word the next message covers: the claim test below) */
+	make_msg(w, 8, 5); /* [24, 32): ends on the claimed 0, which stays */
+	assert_int_equal(dl_chan_reserve(&f.p, 8), 0);
+	dl_chan_put_now(&f.p, w, 8);
+	assert_int_equal(slots[32], 0);
+	assert_int_equal(slots[40], 0);
+	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 6);
 	check_msg(buf, 3, 0);
 	check_msg(buf + 3, 7, 1);
 	check_msg(buf + 10, 5, 2);
 	check_msg(buf + 15, 5, 3);
+	check_msg(buf + 20, 4, 4);
+	check_msg(buf + 24, 8, 5);
 	assert_int_equal(dl_chan_recv(&f.c, buf, 64, 8, NULL), 0);
+	assert_int_equal(f.c.own_cnt[DL_CHAN_BROKEN], 0);
 	fixture_close(&f);
 }
 
+/* Size of message number @p seq in test_line_claim_within_credits(). */
+static unsigned claim_test_size(uint64_t seq, unsigned maxn)
+{
+	return 1 + (unsigned)(seq * 5 % maxn);
+}
+
 /*
- * The claim never reaches a word the consumer has not read: rings filled
- * to the last credit, with messages of 1..7 words, through both publication
- * paths, drained a few messages at a time; every message arrives intact.
+ * The claim never reaches a word the consumer has not read, and a message
+ * that ends where a claim put its 0 finds it there: rings whose free words
+ * start as junk (a missing 0 would read as a header), filled to the last
+ * credit with messages of 1..7 words through the immediate path, one-message
+ * publications and two-message batches (which claim nothing), drained a few
+ * messages at a time; every message arrives intact.
  */
 static void test_line_claim_within_credits(void **state)
 {
-	static const unsigned caps[] = {8, 16, 32};
-	uint64_t w[8], buf[64];
+	static const unsigned caps[] = {8, 16, 32, 64};
+	uint64_t w[16], buf[64];
 	(void)state;
 
-	for (unsigned ci = 0; ci < 3; ci++) {
+	for (unsigned ci = 0; ci < 4; ci++) {
 		struct chan_fixture f;
 		uint64_t sent = 0, got = 0;
 		unsigned maxn = caps[ci] - 1 < 7 ? caps[ci] - 1 : 7;
 
 		fixture_open(&f, caps[ci]);
+		for (unsigned i = 1; i < caps[ci]; i++)
+			f.p.slots[i] = 0xa5a5a5a5a5a5a5a5ull;
 		for (unsigned round = 0; round < 3000; round++) {
 			for (;;) { /* fill until no credits for the next one */
-				unsigned n = 1 + (unsigned)(sent * 5 % maxn);
+				unsigned n = claim_test_size(sent, maxn);
+				unsigned n2 = claim_test_size(sent + 1, maxn);
 
 				make_msg(w, n, sent);
 				if (dl_chan_reserve(&f.p, n) != 0)
 					break;
-				if (sent % 2)
+				if (sent % 3 == 2 && dl_chan_reserve(&f.p, n + n2) == 0) {
+					make_msg(w + n, n2, sent + 1);
+					assert_int_equal(dl_chan_send_bulk(&f.p, w, n + n2), 2);
+					sent += 2;
+					continue;
+				}
+				if (sent % 3 == 1)
 					dl_chan_put_now(&f.p, w, n);
 				else
 					assert_int_equal(dl_chan_send(&f.p, w, n), 0);
@@ -540,16 +572,17 @@ static void test_line_claim_within_credits(void **state)
 				assert_true(r >= 0);
 				if (r == 0)
 					break;
-				check_msg(buf, 1 + (unsigned)(got * 5 % maxn), got);
+				check_msg(buf, claim_test_size(got, maxn), got);
 				got++;
 			}
 		}
 		while (dl_chan_recv(&f.c, buf, 64, 1, NULL) == 1) {
-			check_msg(buf, 1 + (unsigned)(got * 5 % maxn), got);
+			check_msg(buf, claim_test_size(got, maxn), got);
 			got++;
 		}
 		assert_int_equal(got, sent);
 		assert_true(sent > 3000);
+		assert_int_equal(f.c.own_cnt[DL_CHAN_BROKEN], 0);
 		fixture_close(&f);
 	}
 }
