@@ -37,6 +37,9 @@
  * message (in the producer handle) and storing it last, once. There is no
  * shared tail counter: the tail is the 0 after the last message, which is
  * also how a producer that attaches again finds it (dl_chan_prod_init()).
+ * After a short publication the producer also stores a 0 at the start of
+ * the next line, to own that line before a message needs it (the line
+ * claim, dl_chan_claim_pos()).
  *
  * Flow control: the producer handle (private memory) caches the consumer's
  * head; its credits are capacity - 1 - (tail - cached head) and it re-reads
