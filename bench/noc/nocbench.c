@@ -1,8 +1,8 @@
 /*
  * nocbench.c - dlibos-nocbench: the x86 NoC channel against DPDK rte_ring,
- * a raw cache-line ping-pong and a pipe, between two lcores.
+ * cache-line ping-pongs (one line, many lines) and a pipe, between two lcores.
  *
- *     dlibos-nocbench -l 0-1 --no-pci --no-huge -m 512 --in-memory \
+ *     dlibos-nocbench -l 0-1 --no-pci --no-huge -m 512 --file-prefix nb \
  *             [-- [--json] [--duration S] [--repeat N] [--chan-words W]]
  *
  * Everything shared lives in DPDK heap memory (rte_zmalloc /
@@ -865,7 +865,7 @@ static void print_json(unsigned main_lcore, unsigned worker)
 static void usage(const char *prg)
 {
 	fprintf(stderr,
-		"usage: %s [EAL args, e.g. -l 0-1 --no-pci --no-huge -m 512 --in-memory] -- "
+		"usage: %s [EAL args, e.g. -l 0-1 --no-pci --no-huge -m 512 --file-prefix nb] -- "
 		"[--json] [--duration S] [--repeat N] [--chan-words W]\n",
 		prg);
 }
