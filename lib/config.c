@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,21 +282,28 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 	return 0;
 }
 
-/* --tcp keys: name, range, where the value goes (booleans: min 0, max 1). */
+/* --tcp keys: name, range, where the value goes (a uint32_t field, or a
+ * bool one for the 0..1 keys). */
+#define TCP_U32(key, field, lo, hi) [key] = {#field, lo, hi, offsetof(struct dl_tcp_opts, field), false}
+#define TCP_BOOL(key, field) [key] = {#field, 0, 1, offsetof(struct dl_tcp_opts, field), true}
 static const struct tcp_key {
 	const char *name;
 	unsigned long long min, max;
+	size_t off;
+	bool is_bool;
 } tcp_keys[DL_TCPO_NKEYS] = {
-    [DL_TCPO_SYN_BACKLOG] = {"syn_backlog", 1, 1u << 20},
-    [DL_TCPO_ACCEPT_BACKLOG] = {"accept_backlog", 1, 1u << 20},
-    [DL_TCPO_MAX_CONNS] = {"max_conns", 64, 1u << 24},
-    [DL_TCPO_RCV_WND] = {"rcv_wnd", 1024, 1u << 30},
-    [DL_TCPO_DELACK_US] = {"delack_us", 0, 500000},
-    [DL_TCPO_KEEPALIVE_S] = {"keepalive_s", 0, 4294}, /* microseconds fit 32 bits */
-    [DL_TCPO_RTO_MIN_MS] = {"rto_min_ms", 1, 60000},
-    [DL_TCPO_SYN_COOKIES] = {"syn_cookies", 0, 1},
-    [DL_TCPO_TIMESTAMPS] = {"timestamps", 0, 1},
+    TCP_U32(DL_TCPO_SYN_BACKLOG, syn_backlog, 1, 1u << 20),
+    TCP_U32(DL_TCPO_ACCEPT_BACKLOG, accept_backlog, 1, 1u << 20),
+    TCP_U32(DL_TCPO_MAX_CONNS, max_conns, 64, 1u << 24),
+    TCP_U32(DL_TCPO_RCV_WND, rcv_wnd, 1024, 1u << 30),
+    TCP_U32(DL_TCPO_DELACK_US, delack_us, 0, 500000),
+    TCP_U32(DL_TCPO_KEEPALIVE_S, keepalive_s, 0, 4294), /* microseconds fit 32 bits */
+    TCP_U32(DL_TCPO_RTO_MIN_MS, rto_min_ms, 1, 60000),
+    TCP_BOOL(DL_TCPO_SYN_COOKIES, syn_cookies),
+    TCP_BOOL(DL_TCPO_TIMESTAMPS, timestamps),
 };
+#undef TCP_U32
+#undef TCP_BOOL
 
 int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t errlen)
 {
@@ -328,35 +336,10 @@ int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t
 		if (dl_parse_uint(eq + 1, tcp_keys[k].min, tcp_keys[k].max, &u) != 0)
 			return dl_errf(err, errlen, "--tcp: %s='%s' must be %llu..%llu", item,
 				       eq + 1, tcp_keys[k].min, tcp_keys[k].max);
-		switch (k) {
-		case DL_TCPO_SYN_BACKLOG:
-			c.syn_backlog = (uint32_t)u;
-			break;
-		case DL_TCPO_ACCEPT_BACKLOG:
-			c.accept_backlog = (uint32_t)u;
-			break;
-		case DL_TCPO_MAX_CONNS:
-			c.max_conns = (uint32_t)u;
-			break;
-		case DL_TCPO_RCV_WND:
-			c.rcv_wnd = (uint32_t)u;
-			break;
-		case DL_TCPO_DELACK_US:
-			c.delack_us = (uint32_t)u;
-			break;
-		case DL_TCPO_KEEPALIVE_S:
-			c.keepalive_s = (uint32_t)u;
-			break;
-		case DL_TCPO_RTO_MIN_MS:
-			c.rto_min_ms = (uint32_t)u;
-			break;
-		case DL_TCPO_SYN_COOKIES:
-			c.syn_cookies = u != 0;
-			break;
-		default:
-			c.timestamps = u != 0;
-			break;
-		}
+		if (tcp_keys[k].is_bool)
+			*(bool *)((char *)&c + tcp_keys[k].off) = u != 0;
+		else
+			*(uint32_t *)((char *)&c + tcp_keys[k].off) = (uint32_t)u;
 		c.set |= 1u << k;
 	}
 	*o = c;
