@@ -222,60 +222,83 @@ static int parse_ip_prefix(struct dl_config *cfg, const char *v, char *err, size
 	return 0;
 }
 
-int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, size_t errlen)
+/* One key=value of a list parse_kv_list() walks: 0, or an error (err set). */
+typedef int kv_item_fn(void *ctx, const char *key, const char *val, char *err, size_t errlen);
+
+/*
+ * Walk the comma-separated key=value list @p spec of option @p opt (for
+ * messages), calling @p fn for each item; stops at the first error.
+ */
+static int parse_kv_list(const char *opt, const char *spec, kv_item_fn *fn, void *ctx, char *err,
+			 size_t errlen)
 {
 	char buf[256];
 	char *save = NULL, *item;
-	struct dl_impair_config c = {0};
 
 	if (spec == NULL || *spec == '\0')
-		return dl_errf(err, errlen, "--impair: empty specification");
+		return dl_errf(err, errlen, "%s: empty specification", opt);
 	if (strlen(spec) >= sizeof(buf))
-		return dl_errf(err, errlen, "--impair: specification too long");
+		return dl_errf(err, errlen, "%s: specification too long", opt);
 	strcpy(buf, spec);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
-		const char *key = item, *val;
-		double *frac = NULL;
-		unsigned long long u;
+		int rc;
 
 		if (eq == NULL)
-			return dl_errf(err, errlen, "--impair: '%s' is not key=value", item);
+			return dl_errf(err, errlen, "%s: '%s' is not key=value", opt, item);
 		*eq = '\0';
-		val = eq + 1;
-		if (strcmp(key, "loss") == 0)
-			frac = &c.loss;
-		else if (strcmp(key, "reorder") == 0)
-			frac = &c.reorder;
-		else if (strcmp(key, "dup") == 0)
-			frac = &c.dup;
-		else if (strcmp(key, "corrupt") == 0)
-			frac = &c.corrupt;
-		if (frac != NULL) {
-			if (parse_fraction(val, frac) != 0)
-				return dl_errf(
-				    err, errlen,
-				    "--impair: %s='%s' must be a fraction between 0 and 1", key,
-				    val);
-		} else if (strcmp(key, "delay_us") == 0) {
-			if (dl_parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
-				return dl_errf(err, errlen,
-					       "--impair: delay_us='%s' must be 0..10000000", val);
-			c.delay_us = (uint32_t)u;
-		} else if (strcmp(key, "seed") == 0) {
-			if (dl_parse_uint(val, 0, UINT64_MAX, &u) != 0)
-				return dl_errf(err, errlen,
-					       "--impair: seed='%s' must be an unsigned integer",
-					       val);
-			c.seed = u;
-		} else {
-			return dl_errf(
-			    err, errlen,
-			    "--impair: unknown key '%s' (use loss, reorder, dup, corrupt, "
-			    "delay_us, seed)",
-			    key);
-		}
+		rc = fn(ctx, item, eq + 1, err, errlen);
+		if (rc != 0)
+			return rc;
 	}
+	return 0;
+}
+
+static int impair_item(void *ctx, const char *key, const char *val, char *err, size_t errlen)
+{
+	struct dl_impair_config *c = ctx;
+	double *frac = NULL;
+	unsigned long long u;
+
+	if (strcmp(key, "loss") == 0)
+		frac = &c->loss;
+	else if (strcmp(key, "reorder") == 0)
+		frac = &c->reorder;
+	else if (strcmp(key, "dup") == 0)
+		frac = &c->dup;
+	else if (strcmp(key, "corrupt") == 0)
+		frac = &c->corrupt;
+	if (frac != NULL) {
+		if (parse_fraction(val, frac) != 0)
+			return dl_errf(err, errlen,
+				       "--impair: %s='%s' must be a fraction between 0 and 1", key,
+				       val);
+	} else if (strcmp(key, "delay_us") == 0) {
+		if (dl_parse_uint(val, 0, 10u * 1000 * 1000, &u) != 0)
+			return dl_errf(err, errlen, "--impair: delay_us='%s' must be 0..10000000",
+				       val);
+		c->delay_us = (uint32_t)u;
+	} else if (strcmp(key, "seed") == 0) {
+		if (dl_parse_uint(val, 0, UINT64_MAX, &u) != 0)
+			return dl_errf(err, errlen,
+				       "--impair: seed='%s' must be an unsigned integer", val);
+		c->seed = u;
+	} else {
+		return dl_errf(err, errlen,
+			       "--impair: unknown key '%s' (use loss, reorder, dup, corrupt, "
+			       "delay_us, seed)",
+			       key);
+	}
+	return 0;
+}
+
+int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, size_t errlen)
+{
+	struct dl_impair_config c = {0};
+	int rc = parse_kv_list("--impair", spec, impair_item, &c, err, errlen);
+
+	if (rc != 0)
+		return rc;
 	c.now = ic->now;
 	c.now_arg = ic->now_arg;
 	*ic = c;
@@ -305,45 +328,40 @@ static const struct tcp_key {
 #undef TCP_U32
 #undef TCP_BOOL
 
+static int tcp_item(void *ctx, const char *key, const char *val, char *err, size_t errlen)
+{
+	struct dl_tcp_opts *c = ctx;
+	unsigned long long u;
+	int k;
+
+	for (k = 0; k < DL_TCPO_NKEYS; k++)
+		if (strcmp(key, tcp_keys[k].name) == 0)
+			break;
+	if (k == DL_TCPO_NKEYS)
+		return dl_errf(err, errlen,
+			       "--tcp: unknown key '%s' (use syn_backlog, accept_backlog, "
+			       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
+			       "syn_cookies, timestamps)",
+			       key);
+	if (dl_parse_uint(val, tcp_keys[k].min, tcp_keys[k].max, &u) != 0)
+		return dl_errf(err, errlen, "--tcp: %s='%s' must be %llu..%llu", key, val,
+			       tcp_keys[k].min, tcp_keys[k].max);
+	if (tcp_keys[k].is_bool)
+		*(bool *)((char *)c + tcp_keys[k].off) = u != 0;
+	else
+		*(uint32_t *)((char *)c + tcp_keys[k].off) = (uint32_t)u;
+	c->set |= 1u << k;
+	return 0;
+}
+
 int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t errlen)
 {
-	char buf[256];
-	char *save = NULL, *item;
 	struct dl_tcp_opts c = *o;
+	int rc = parse_kv_list("--tcp", spec, tcp_item, &c, err, errlen);
 
-	if (spec == NULL || *spec == '\0')
-		return dl_errf(err, errlen, "--tcp: empty specification");
-	if (strlen(spec) >= sizeof(buf))
-		return dl_errf(err, errlen, "--tcp: specification too long");
-	strcpy(buf, spec);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(item, '=');
-		unsigned long long u;
-		int k;
-
-		if (eq == NULL)
-			return dl_errf(err, errlen, "--tcp: '%s' is not key=value", item);
-		*eq = '\0';
-		for (k = 0; k < DL_TCPO_NKEYS; k++)
-			if (strcmp(item, tcp_keys[k].name) == 0)
-				break;
-		if (k == DL_TCPO_NKEYS)
-			return dl_errf(err, errlen,
-				       "--tcp: unknown key '%s' (use syn_backlog, accept_backlog, "
-				       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
-				       "syn_cookies, timestamps)",
-				       item);
-		if (dl_parse_uint(eq + 1, tcp_keys[k].min, tcp_keys[k].max, &u) != 0)
-			return dl_errf(err, errlen, "--tcp: %s='%s' must be %llu..%llu", item,
-				       eq + 1, tcp_keys[k].min, tcp_keys[k].max);
-		if (tcp_keys[k].is_bool)
-			*(bool *)((char *)&c + tcp_keys[k].off) = u != 0;
-		else
-			*(uint32_t *)((char *)&c + tcp_keys[k].off) = (uint32_t)u;
-		c.set |= 1u << k;
-	}
-	*o = c;
-	return 0;
+	if (rc == 0)
+		*o = c;
+	return rc;
 }
 
 static int parse_enum_opt(const char *opt, const char *v, const char *const *names, int n, int *out,
