@@ -364,7 +364,8 @@ int dl_tcp_opts_parse(struct dl_tcp_opts *o, const char *spec, char *err, size_t
 	return rc;
 }
 
-static int parse_enum_opt(const char *opt, const char *v, const char *const *names, int n, int *out,
+/* The index of @p v in @p names, or -1 after writing what was expected. */
+static int parse_enum_opt(const char *opt, const char *v, const char *const *names, int n,
 			  char *err, size_t errlen)
 {
 	int i = parse_enum(v, names, n);
@@ -376,10 +377,10 @@ static int parse_enum_opt(const char *opt, const char *v, const char *const *nam
 			if (k + 1 < n)
 				strncat(list, "|", sizeof(list) - strlen(list) - 1);
 		}
-		return dl_errf(err, errlen, "--%s '%s': expected %s", opt, v, list);
+		dl_errf(err, errlen, "--%s '%s': expected %s", opt, v, list);
+		return -1;
 	}
-	*out = i;
-	return 0;
+	return i;
 }
 
 static int parse_count(const char *opt, const char *v, unsigned long long min,
@@ -405,7 +406,7 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 			return dl_errf(err, errlen, "--gw '%s': not an IPv4 address", v);
 		return 0;
 	case OPT_MODE:
-		if (parse_enum_opt("mode", v, mode_names, 2, &e, err, errlen) != 0)
+		if ((e = parse_enum_opt("mode", v, mode_names, 2, err, errlen)) < 0)
 			return -1;
 		cfg->mode = (enum dl_mode)e;
 		return 0;
@@ -416,17 +417,17 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		return 0;
 	case OPT_IDLE:
 		/* "auto" is the default, not something to ask for. */
-		if (parse_enum_opt("idle", v, idle_names + 1, 3, &e, err, errlen) != 0)
+		if ((e = parse_enum_opt("idle", v, idle_names + 1, 3, err, errlen)) < 0)
 			return -1;
 		cfg->idle = (enum dl_idle_policy)(e + 1);
 		return 0;
 	case OPT_LAYOUT:
-		if (parse_enum_opt("layout", v, layout_names, 3, &e, err, errlen) != 0)
+		if ((e = parse_enum_opt("layout", v, layout_names, 3, err, errlen)) < 0)
 			return -1;
 		cfg->layout = (enum dl_layout)e;
 		return 0;
 	case OPT_DISPATCH:
-		if (parse_enum_opt("dispatch", v, dispatch_names, 2, &e, err, errlen) != 0)
+		if ((e = parse_enum_opt("dispatch", v, dispatch_names, 2, err, errlen)) < 0)
 			return -1;
 		cfg->dispatch = (enum dl_dispatch)e;
 		return 0;
@@ -469,7 +470,7 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		cfg->stats_all = true;
 		return 0;
 	case OPT_LOG_LEVEL:
-		if (parse_enum_opt("log-level", v, log_names, 4, &e, err, errlen) != 0)
+		if ((e = parse_enum_opt("log-level", v, log_names, 4, err, errlen)) < 0)
 			return -1;
 		cfg->log_level = e;
 		return 0;
