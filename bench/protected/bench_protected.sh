@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench_protected.sh [BUILD] - protected mode against dlibos (threads)
+# bench/protected/bench_protected.sh [BUILD] - protected mode against dlibos (threads)
 # mode, same core counts (1 network + 1 application core): figures, not a
 # test (docs/protected.md records them).
 #
@@ -27,7 +27,7 @@ BUILD=${1:-build-prot}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 EXCHANGES=${EXCHANGES:-5000}
-PB=$BUILD/test/protected/dlibos-protbench
+PB=$BUILD/bench/protected/dlibos-protbench
 HTTPD=$BUILD/examples/httpd/dlibos-httpd
 DLIBOSD=$BUILD/app/dlibosd/dlibosd
 TMP=$(mktemp -d /tmp/dlibos-benchprot.XXXXXX)

@@ -34,7 +34,7 @@
 #include <string.h>
 #include <valgrind/callgrind.h>
 
-#include "../engine/engine_harness.h"
+#include "../../test/engine/engine_harness.h"
 #include "dl_ctl.h"
 #include "dl_engine.h"
 #include "dl_noc.h"
