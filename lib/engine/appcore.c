@@ -1,5 +1,5 @@
 /*
- * appglue.c - the application-core side of the engine and the public
+ * appcore.c - the application-core side of the engine and the public
  * dlibos_* command functions.
  *
  * dlibos mode: a command is encoded into a NoC message to the network core
@@ -7,7 +7,7 @@
  * application core talks to, CONNECT to one chosen round robin); SEND
  * fragments become (region, offset, length) references into the
  * application's TX region, split into messages of at most 125 references.
- * Events arrive through dl_appglue_on_msg() and are turned back into
+ * Events arrive through dl_appcore_on_msg() and are turned back into
  * pointers and callbacks.
  *
  * rtc mode: commands are direct calls into this core's stack; errors the
@@ -36,7 +36,7 @@ const char *dlibos_cmd_name(enum dlibos_cmd cmd)
 	return "unknown";
 }
 
-struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c)
+struct dlibos_core *dl_appcore_create(struct dl_engine *e, struct dl_ecore *c)
 {
 	struct dlibos_core *a = calloc(1, sizeof(*a));
 
@@ -55,7 +55,7 @@ struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c)
 	return a;
 }
 
-void dl_appglue_destroy(struct dlibos_core *a)
+void dl_appcore_destroy(struct dlibos_core *a)
 {
 	free(a);
 }
@@ -65,7 +65,7 @@ static bool rtc(const struct dlibos_core *a)
 	return a->e->conf.mode == DL_MODE_RTC;
 }
 
-void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
+void dl_appcore_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 		      dlibos_conn_t conn, uint64_t context)
 {
 	if (a->ndeferred == DL_DEFERRED_MAX) {
@@ -76,7 +76,7 @@ void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 	a->core->cnt[ENG_CMD_ERRORS]++;
 }
 
-void dl_appglue_flush_deferred(struct dlibos_core *a)
+void dl_appcore_flush_deferred(struct dlibos_core *a)
 {
 	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
 	struct dl_deferred d[DL_DEFERRED_MAX];
@@ -124,7 +124,7 @@ static int to_net(struct dlibos_core *a, unsigned net, int nwords)
 /* dlibos mode: send the command held back for pairing. A failure here is
  * reported as the command's error event (the call that issued it
  * has returned 0). */
-void dl_appglue_send_held(struct dlibos_core *a)
+void dl_appcore_send_held(struct dlibos_core *a)
 {
 	unsigned type = a->held.type, net = a->held.net;
 	dlibos_conn_t conn = a->held.conn;
@@ -139,7 +139,7 @@ void dl_appglue_send_held(struct dlibos_core *a)
 		rc = to_net(a, net,
 			    dl_msg_enc_recv_done(a->msg, net, dlibos_conn_id(conn), a->held.bytes));
 	if (rc != 0)
-		dl_appglue_defer(a, 0, type == DL_MSG_SEND ? DLIBOS_CMD_SEND : DLIBOS_CMD_RECV_DONE,
+		dl_appcore_defer(a, 0, type == DL_MSG_SEND ? DLIBOS_CMD_SEND : DLIBOS_CMD_RECV_DONE,
 				 -rc, conn, 0);
 }
 
@@ -158,8 +158,8 @@ static inline __attribute__((always_inline)) int send_paired(struct dlibos_core 
 	if (rc != 0) {
 		/* One of the two was issued by an earlier call that returned 0:
 		 * both failures arrive as error events. */
-		dl_appglue_defer(a, 0, DLIBOS_CMD_SEND, -rc, conn, 0);
-		dl_appglue_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
+		dl_appcore_defer(a, 0, DLIBOS_CMD_SEND, -rc, conn, 0);
+		dl_appcore_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
 		return 0;
 	}
 	a->core->cnt[ENG_COMMANDS]++; /* two commands, one message */
@@ -201,12 +201,12 @@ int dlibos_listen(struct dlibos_core *a, uint16_t port, uint32_t backlog)
 		backlog = 128;
 	if (rtc(a)) {
 		a->core->cnt[ENG_COMMANDS]++;
-		rc = dl_netglue_listen(a->core->net, a->app_idx, port, backlog);
+		rc = dl_netcore_listen(a->core->net, a->app_idx, port, backlog);
 		if (rc != 0)
-			dl_appglue_defer(a, 0, DLIBOS_CMD_LISTEN, -rc, DLIBOS_CONN_NONE, port);
+			dl_appcore_defer(a, 0, DLIBOS_CMD_LISTEN, -rc, DLIBOS_CONN_NONE, port);
 		return 0;
 	}
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	for (unsigned i = 0; i < a->nnet; i++) {
 		int r = to_net(a, a->net_of[i], dl_msg_enc_listen(a->msg, a->net_of[i], port, backlog));
 		if (r != 0)
@@ -226,12 +226,12 @@ int dlibos_accept(struct dlibos_core *a, dlibos_conn_t conn)
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_accept(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn));
 		if (rc == 0)
-			dl_netglue_accepted(a->core->net, a->app_idx);
+			dl_netcore_accepted(a->core->net, a->app_idx);
 		else
-			dl_appglue_defer(a, 0, DLIBOS_CMD_ACCEPT, -rc, conn, 0);
+			dl_appcore_defer(a, 0, DLIBOS_CMD_ACCEPT, -rc, conn, 0);
 		return 0;
 	}
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	return to_net(a, (unsigned)net,
 		      dl_msg_enc_accept(a->msg, (unsigned)net, dlibos_conn_id(conn), 0));
 }
@@ -247,11 +247,11 @@ int dlibos_connect(struct dlibos_core *a, uint32_t ip, uint16_t port, uint64_t c
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_connect(rtc_stack(a), (uint16_t)a->app_idx, cookie, ip, port, &id);
 		if (rc != 0)
-			dl_appglue_defer(a, 1, DLIBOS_CMD_CONNECT, -rc, DLIBOS_CONN_NONE, cookie);
+			dl_appcore_defer(a, 1, DLIBOS_CMD_CONNECT, -rc, DLIBOS_CONN_NONE, cookie);
 		return 0;
 	}
 	unsigned net = a->net_of[a->connect_rr++ % a->nnet];
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	return to_net(a, net, dl_msg_enc_connect(a->msg, net, cookie, ip, port));
 }
 
@@ -267,7 +267,7 @@ int dlibos_recv_done(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
 		rc = dl_stack_recv_done(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn),
 					bytes);
 		if (rc != 0)
-			dl_appglue_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
+			dl_appcore_defer(a, 0, DLIBOS_CMD_RECV_DONE, -rc, conn, 0);
 		return 0;
 	}
 	/* Pair with the SEND just issued on this connection, or wait for one. */
@@ -279,7 +279,7 @@ int dlibos_recv_done(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
 		a->core->cnt[ENG_COMMANDS]++;
 		return 0;
 	}
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	a->held.type = DL_MSG_RECV_DONE;
 	a->held.net = (uint16_t)net;
 	a->held.conn = conn;
@@ -308,7 +308,7 @@ int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_f
 			int rc = dl_stack_send(rtc_stack(a), (uint16_t)a->app_idx,
 					       dlibos_conn_id(conn), f, k);
 			if (rc != 0) {
-				dl_appglue_defer(a, 0, DLIBOS_CMD_SEND, -rc, conn, 0);
+				dl_appcore_defer(a, 0, DLIBOS_CMD_SEND, -rc, conn, 0);
 				return 0;
 			}
 			frags += k;
@@ -329,7 +329,7 @@ int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_f
 			if (frags[i].len > DL_MSG_REF_LEN_MAX)
 				goto long_send;
 		if (!pair)
-			dl_appglue_flush_held(a);
+			dl_appcore_flush_held(a);
 		/* Ref words packed in place (the fragments were checked above:
 		 * inside the TX region, 1..65535 bytes). */
 		w = pair ? a->msg : a->held.w;
@@ -349,7 +349,7 @@ int dlibos_send(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_f
 		return 0;
 	}
 long_send:
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t off = (uint64_t)((const uint8_t *)frags[i].base - tx->base);
 		uint32_t left = frags[i].len;
@@ -385,10 +385,10 @@ int dlibos_shutdown(struct dlibos_core *a, dlibos_conn_t conn, int how)
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_shutdown(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn), how);
 		if (rc != 0)
-			dl_appglue_defer(a, 0, DLIBOS_CMD_SHUTDOWN, -rc, conn, 0);
+			dl_appcore_defer(a, 0, DLIBOS_CMD_SHUTDOWN, -rc, conn, 0);
 		return 0;
 	}
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	return to_net(a, (unsigned)net,
 		      dl_msg_enc_shutdown(a->msg, (unsigned)net, dlibos_conn_id(conn),
 					  (unsigned)how));
@@ -405,10 +405,10 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_close(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn));
 		if (rc != 0)
-			dl_appglue_defer(a, 0, DLIBOS_CMD_CLOSE, -rc, conn, 0);
+			dl_appcore_defer(a, 0, DLIBOS_CMD_CLOSE, -rc, conn, 0);
 		return 0;
 	}
-	dl_appglue_flush_held(a);
+	dl_appcore_flush_held(a);
 	return to_net(a, (unsigned)net, dl_msg_enc_close(a->msg, (unsigned)net, dlibos_conn_id(conn)));
 }
 
@@ -436,7 +436,7 @@ new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
 		cb->new_data(a, conn, iov, m->u.data.n);
 }
 
-void dl_appglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
+void dl_appcore_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_ecore *c = arg;
 	struct dlibos_core *a = c->app;

@@ -1,8 +1,8 @@
 /*
  * dl_engine_priv.h - inside the engine: per-core state, the network-core
- * glue (stack upcalls -> events, commands -> stack) and the application
- * core's context (struct dlibos_core). Shared by engine.c, netglue.c and
- * appglue.c only.
+ * side (stack upcalls -> events, commands -> stack) and the application
+ * core's context (struct dlibos_core). Shared by engine.c, netcore.c and
+ * appcore.c only.
  */
 #ifndef DL_ENGINE_PRIV_H
 #define DL_ENGINE_PRIV_H
@@ -53,7 +53,7 @@ enum dl_eng_cnt {
 };
 
 struct dl_ecore;
-struct dl_netglue;
+struct dl_netcore;
 
 /* A listening port on one network core and the app cores listening to it. */
 struct dl_listener {
@@ -100,7 +100,7 @@ struct dl_slot {
 
 /* A network core's view of a slot. */
 struct dl_netslot {
-	struct dl_netglue *g;
+	struct dl_netcore *g;
 	struct dl_slot *slot;
 	struct dl_noc_ep *ep;
 	bool on;
@@ -117,7 +117,7 @@ struct dl_route {
 };
 
 /* Network-core side of the engine. */
-struct dl_netglue {
+struct dl_netcore {
 	struct dl_engine *e;
 	struct dl_ecore *core;
 	unsigned net_idx;
@@ -191,7 +191,7 @@ struct dl_ecore {
 	int quadrant;
 	struct dl_stack *stack;
 	struct dl_noc_ep *ep;
-	struct dl_netglue *net;
+	struct dl_netcore *net;
 	struct dlibos_core *app;
 	uint64_t now;
 	bool started;
@@ -221,52 +221,52 @@ struct dl_engine {
 	int kick_fd;
 };
 
-/* netglue.c */
-struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c);
+/* netcore.c */
+struct dl_netcore *dl_netcore_create(struct dl_engine *e, struct dl_ecore *c);
 /* protected mode: follow slot changes; poll / flush the active slots. */
-void dl_netglue_slots_update(struct dl_netglue *g, uint64_t now);
-unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now);
-unsigned dl_netglue_slots_flush(struct dl_netglue *g);
+void dl_netcore_slots_update(struct dl_netcore *g, uint64_t now);
+unsigned dl_netcore_slots_poll(struct dl_netcore *g, uint64_t now);
+unsigned dl_netcore_slots_flush(struct dl_netcore *g);
 /* Let go of a slot now (cores stopped, or the core's own detach). */
-void dl_netglue_slot_off(struct dl_netglue *g, unsigned slot);
-void dl_netglue_destroy(struct dl_netglue *g);
+void dl_netcore_slot_off(struct dl_netcore *g, unsigned slot);
+void dl_netcore_destroy(struct dl_netcore *g);
 /* Send the DATA_ACKED held back for pairing (there is one). */
-void dl_netglue_send_held(struct dl_netglue *g);
-extern const struct dl_stack_upcalls dl_netglue_upcalls_noc;
-extern const struct dl_stack_upcalls dl_netglue_upcalls_rtc;
+void dl_netcore_send_held(struct dl_netcore *g);
+extern const struct dl_stack_upcalls dl_netcore_upcalls_noc;
+extern const struct dl_stack_upcalls dl_netcore_upcalls_rtc;
 /* A command or internal message for the network core @p arg (its struct
  * dl_ecore): a dl_noc_fn. */
-void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m);
+void dl_netcore_on_msg(void *arg, unsigned src, const struct dl_msg *m);
 /* Direct-call command path used in rtc mode (returns what the stack says). */
-int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog);
-void dl_netglue_accepted(struct dl_netglue *g, unsigned app);
+int dl_netcore_listen(struct dl_netcore *g, unsigned app, uint16_t port, uint32_t backlog);
+void dl_netcore_accepted(struct dl_netcore *g, unsigned app);
 
-/* appglue.c */
-struct dlibos_core *dl_appglue_create(struct dl_engine *e, struct dl_ecore *c);
-void dl_appglue_destroy(struct dlibos_core *a);
+/* appcore.c */
+struct dlibos_core *dl_appcore_create(struct dl_engine *e, struct dl_ecore *c);
+void dl_appcore_destroy(struct dlibos_core *a);
 /* An event for the application core @p arg (its struct dl_ecore): a
  * dl_noc_fn. */
-void dl_appglue_on_msg(void *arg, unsigned src, const struct dl_msg *m);
-void dl_appglue_flush_deferred(struct dlibos_core *a);
+void dl_appcore_on_msg(void *arg, unsigned src, const struct dl_msg *m);
+void dl_appcore_flush_deferred(struct dlibos_core *a);
 /* Send the command held back for pairing (there is one). */
-void dl_appglue_send_held(struct dlibos_core *a);
-void dl_appglue_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
+void dl_appcore_send_held(struct dlibos_core *a);
+void dl_appcore_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 		      dlibos_conn_t conn, uint64_t context);
 
 /* Send the DATA_ACKED held back for pairing, if any (end of an iteration,
  * before another event). Inline: mostly there is none. */
-static inline void dl_netglue_flush_held(struct dl_netglue *g)
+static inline void dl_netcore_flush_held(struct dl_netcore *g)
 {
 	if (g->held_ack.on)
-		dl_netglue_send_held(g);
+		dl_netcore_send_held(g);
 }
 
 /* Send the command held back for pairing, if any (end of an iteration,
  * before another command). Inline: mostly there is none. */
-static inline void dl_appglue_flush_held(struct dlibos_core *a)
+static inline void dl_appcore_flush_held(struct dlibos_core *a)
 {
 	if (a->held.type != 0)
-		dl_appglue_send_held(a);
+		dl_appcore_send_held(a);
 }
 
 /* The engine the dlibos_* API functions use (one per process). */

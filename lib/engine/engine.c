@@ -412,17 +412,17 @@ int dl_engine_core_start(struct dl_engine *e, unsigned core, uint64_t now_us)
 					   (unsigned)c->net_idx, e->n_net);
 		if (c->stack == NULL)
 			return -errno;
-		c->net = dl_netglue_create(e, c);
+		c->net = dl_netcore_create(e, c);
 		if (c->net == NULL)
 			return -ENOMEM;
 		dl_stack_set_upcalls(c->stack,
-				     e->conf.mode == DL_MODE_RTC ? &dl_netglue_upcalls_rtc
-								 : &dl_netglue_upcalls_noc,
+				     e->conf.mode == DL_MODE_RTC ? &dl_netcore_upcalls_rtc
+								 : &dl_netcore_upcalls_noc,
 				     c->net);
 		dl_stack_start(c->stack, now_us);
 	}
 	if (c->role & DL_ROLE_APP) {
-		c->app = dl_appglue_create(e, c);
+		c->app = dl_appcore_create(e, c);
 		if (c->app == NULL)
 			return -ENOMEM;
 		c->app->now = now_us;
@@ -441,21 +441,21 @@ int dl_engine_core_start(struct dl_engine *e, unsigned core, uint64_t now_us)
 }
 
 /* NoC messages of a core with both roles (or none): events to the
- * application glue, the rest to the network glue. */
+ * application-core side, the rest to the network-core side. */
 static void on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_ecore *c = arg;
 
 	if (dl_msg_class(m->type) == DL_MSG_CLASS_EVENT)
-		dl_appglue_on_msg(c, src, m);
+		dl_appcore_on_msg(c, src, m);
 	else
-		dl_netglue_on_msg(c, src, m);
+		dl_netcore_on_msg(c, src, m);
 }
 
 /* dl_engine_core_iter() of a core with the application role only (dlibos
  * mode): the stages a network role adds are left out rather than tested,
  * and NoC messages, events only (accept_classes()), go straight to the
- * application glue. Same order as the general loop below. */
+ * application-core side. Same order as the general loop below. */
 static unsigned app_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dlibos_core *app,
 			      uint64_t now_us)
 {
@@ -466,14 +466,14 @@ static unsigned app_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dl
 	c->now = now_us;
 	app->now = now_us;
 	if (ep != NULL)
-		work += dl_noc_poll(ep, NOC_BUDGET, dl_appglue_on_msg, c);
+		work += dl_noc_poll(ep, NOC_BUDGET, dl_appcore_on_msg, c);
 	if (core_poll != NULL)
 		core_poll(app, now_us);
 	if (app->ndeferred > 0) {
 		work += app->ndeferred;
-		dl_appglue_flush_deferred(app);
+		dl_appcore_flush_deferred(app);
 	}
-	dl_appglue_flush_held(app);
+	dl_appcore_flush_held(app);
 	if (ep != NULL && dl_noc_flush(ep) > 0)
 		work++; /* overflow still draining: stay awake */
 	return work;
@@ -481,10 +481,10 @@ static unsigned app_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dl
 
 /* dl_engine_core_iter() of a core with the network role only and no
  * application slots (dlibos mode): NoC messages, commands and internal
- * ones only (accept_classes()), go straight to the network glue. Same
+ * ones only (accept_classes()), go straight to the network-core side. Same
  * order as the general loop below. */
 static unsigned net_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dl_stack *st,
-			      struct dl_netglue *net, uint64_t now_us)
+			      struct dl_netcore *net, uint64_t now_us)
 {
 	struct dl_noc_ep *const ep = c->ep;
 	struct dl_rx_pkt pkts[RX_BURST];
@@ -498,10 +498,10 @@ static unsigned net_core_iter(struct dl_engine *e, struct dl_ecore *c, struct dl
 		work += n;
 	}
 	if (ep != NULL)
-		work += dl_noc_poll(ep, NOC_BUDGET, dl_netglue_on_msg, c);
+		work += dl_noc_poll(ep, NOC_BUDGET, dl_netcore_on_msg, c);
 	dl_stack_poll(st, now_us);
 	dl_stack_flush(st);
-	dl_netglue_flush_held(net);
+	dl_netcore_flush_held(net);
 	if (ep != NULL && dl_noc_flush(ep) > 0)
 		work++; /* overflow still draining: stay awake */
 	return work;
@@ -513,7 +513,7 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	/* The roles, read once (the calls below cannot change them). */
 	struct dl_stack *const st = c->stack;
 	struct dl_noc_ep *const ep = c->ep;
-	struct dl_netglue *const net = c->net;
+	struct dl_netcore *const net = c->net;
 	struct dlibos_core *const app = c->app;
 	const bool slots = net != NULL && e->nslots != 0;
 	unsigned work = 0;
@@ -527,7 +527,7 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	if (app != NULL)
 		app->now = now_us;
 	if (slots)
-		dl_netglue_slots_update(net, now_us);
+		dl_netcore_slots_update(net, now_us);
 	if (st != NULL) {
 		struct dl_rx_pkt pkts[RX_BURST];
 		uint16_t n = dl_nic_rx_burst(e->conf.nic, (uint16_t)c->net_idx, pkts, RX_BURST);
@@ -539,7 +539,7 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 	if (ep != NULL)
 		work += dl_noc_poll(ep, NOC_BUDGET, on_msg, c);
 	if (slots && net->slots_on != 0)
-		work += dl_netglue_slots_poll(net, now_us);
+		work += dl_netcore_slots_poll(net, now_us);
 	if (st != NULL)
 		dl_stack_poll(st, now_us);
 	if (app != NULL) {
@@ -547,19 +547,19 @@ unsigned dl_engine_core_iter(struct dl_engine *e, unsigned core, uint64_t now_us
 			e->conf.app->core_poll(app, now_us);
 		if (app->ndeferred > 0) {
 			work += app->ndeferred;
-			dl_appglue_flush_deferred(app);
+			dl_appcore_flush_deferred(app);
 		}
 	}
 	if (st != NULL)
 		dl_stack_flush(st);
 	if (net != NULL)
-		dl_netglue_flush_held(net);
+		dl_netcore_flush_held(net);
 	if (app != NULL)
-		dl_appglue_flush_held(app);
+		dl_appcore_flush_held(app);
 	if (ep != NULL && dl_noc_flush(ep) > 0)
 		work++; /* overflow still draining: stay awake */
 	if (slots && net->slots_on != 0)
-		work += dl_netglue_slots_flush(net);
+		work += dl_netcore_slots_flush(net);
 	return work;
 }
 
@@ -579,9 +579,9 @@ static void drain_app_core(struct dl_engine *e, struct dl_ecore *c)
 	for (int round = 0; round < 64 && c->ep != NULL; round++) {
 		unsigned n = dl_noc_poll(c->ep, 4096, on_msg, c);
 		if (c->app != NULL && c->app->ndeferred > 0)
-			dl_appglue_flush_deferred(c->app);
+			dl_appcore_flush_deferred(c->app);
 		if (c->app != NULL)
-			dl_appglue_flush_held(c->app);
+			dl_appcore_flush_held(c->app);
 		dl_noc_flush(c->ep);
 		if (n == 0)
 			break;
@@ -600,7 +600,7 @@ void dl_engine_stop(struct dl_engine *e)
 			c->stack = NULL;
 		}
 		if (c->net != NULL)
-			dl_netglue_flush_held(c->net);
+			dl_netcore_flush_held(c->net);
 		if (c->ep != NULL)
 			dl_noc_flush(c->ep);
 	}
@@ -616,9 +616,9 @@ void dl_engine_stop(struct dl_engine *e)
 	/* 3. Free the per-core state. */
 	for (unsigned i = 0; i < e->ncores; i++) {
 		struct dl_ecore *c = &e->cores[i];
-		dl_netglue_destroy(c->net);
+		dl_netcore_destroy(c->net);
 		c->net = NULL;
-		dl_appglue_destroy(c->app);
+		dl_appcore_destroy(c->app);
 		c->app = NULL;
 		if (c->ep != NULL) {
 			dl_noc_ep_destroy(c->ep);
@@ -850,7 +850,7 @@ void dl_engine_slot_detach_stopped(struct dl_engine *e, unsigned slot)
 	for (unsigned n = 0; n < e->n_net; n++) {
 		struct dl_ecore *c = &e->cores[e->net_core[n]];
 		if (c->net != NULL && c->stack != NULL)
-			dl_netglue_slot_off(c->net, slot);
+			dl_netcore_slot_off(c->net, slot);
 		else
 			__atomic_fetch_or(&sl->acks, UINT64_C(1) << n, __ATOMIC_RELEASE);
 	}

@@ -1,10 +1,10 @@
 /*
- * netglue.c - the network-core side of the engine: turns stack upcalls
+ * netcore.c - the network-core side of the engine: turns stack upcalls
  * into events for application cores and NoC commands into stack calls.
  *
  * rtc mode: the upcalls call the application's callbacks on this very core
  * (the stack allows commands from inside an upcall), and commands arrive
- * as direct calls (appglue.c).
+ * as direct calls (appcore.c).
  *
  * dlibos mode: every upcall becomes one message to the owning application
  * core; a new connection is offered to one of the application cores that
@@ -50,9 +50,9 @@
 /* Policy denials logged per attachment (then only counted). */
 #define DENIALS_LOGGED 10
 
-struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c)
+struct dl_netcore *dl_netcore_create(struct dl_engine *e, struct dl_ecore *c)
 {
-	struct dl_netglue *g = calloc(1, sizeof(*g));
+	struct dl_netcore *g = calloc(1, sizeof(*g));
 
 	if (g == NULL)
 		return NULL;
@@ -72,7 +72,7 @@ struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c)
 		g->ns = calloc(e->nslots, sizeof(*g->ns));
 		g->offers = calloc(DL_OFFERS, sizeof(*g->offers));
 		if (g->ns == NULL || g->offers == NULL) {
-			dl_netglue_destroy(g);
+			dl_netcore_destroy(g);
 			return NULL;
 		}
 		for (unsigned s = 0; s < e->nslots; s++) {
@@ -83,7 +83,7 @@ struct dl_netglue *dl_netglue_create(struct dl_engine *e, struct dl_ecore *c)
 	return g;
 }
 
-void dl_netglue_destroy(struct dl_netglue *g)
+void dl_netcore_destroy(struct dl_netcore *g)
 {
 	if (g == NULL)
 		return;
@@ -97,7 +97,7 @@ static void kick(struct dl_netslot *ns, int why);
 /* Send @p nwords of @p w to application core `app`; @p events: how many
  * events the message carries. */
 static inline __attribute__((always_inline)) void
-send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords, unsigned events)
+send_app(struct dl_netcore *g, unsigned app, const uint64_t *w, int nwords, unsigned events)
 {
 	const struct dl_route *r = app < DL_MAX_CORES ? &g->route[app] : NULL;
 	int rc;
@@ -120,7 +120,7 @@ send_app(struct dl_netglue *g, unsigned app, const uint64_t *w, int nwords, unsi
 		kick(&g->ns[app / g->e->slot_cores], DL_KICK_STUCK);
 }
 
-void dl_netglue_send_held(struct dl_netglue *g)
+void dl_netcore_send_held(struct dl_netcore *g)
 {
 	uint64_t w[2];
 
@@ -131,9 +131,9 @@ void dl_netglue_send_held(struct dl_netglue *g)
 
 /* Send a message built in g->msg to application core `app`, after the
  * DATA_ACKED held back, if any (events keep their order). */
-static void to_app(struct dl_netglue *g, unsigned app, int nwords)
+static void to_app(struct dl_netcore *g, unsigned app, int nwords)
 {
-	dl_netglue_flush_held(g);
+	dl_netcore_flush_held(g);
 	send_app(g, app, g->msg, nwords, 1);
 }
 
@@ -144,7 +144,7 @@ static unsigned offer_hash(uint32_t id)
 	return (id * 2654435761u) >> (32 - DL_OFFER_BITS);
 }
 
-static struct dl_offer *offer_find(struct dl_netglue *g, uint32_t id)
+static struct dl_offer *offer_find(struct dl_netcore *g, uint32_t id)
 {
 	for (unsigned i = offer_hash(id);; i = (i + 1) & (DL_OFFERS - 1)) {
 		struct dl_offer *o = &g->offers[i];
@@ -157,7 +157,7 @@ static struct dl_offer *offer_find(struct dl_netglue *g, uint32_t id)
 
 /* Remember that `id` was offered to application `app`. false when full
  * (the table keeps a quarter free, so probes stay short and end). */
-static bool offer_add(struct dl_netglue *g, uint32_t id, unsigned app)
+static bool offer_add(struct dl_netcore *g, uint32_t id, unsigned app)
 {
 	if (g->noffers >= DL_OFFERS / 4 * 3)
 		return false;
@@ -171,7 +171,7 @@ static bool offer_add(struct dl_netglue *g, uint32_t id, unsigned app)
 }
 
 /* Delete with backward shift (linear probing: no tombstones). */
-static void offer_del(struct dl_netglue *g, struct dl_offer *o)
+static void offer_del(struct dl_netcore *g, struct dl_offer *o)
 {
 	unsigned i = (unsigned)(o - g->offers), j = i;
 
@@ -193,7 +193,7 @@ static void offer_del(struct dl_netglue *g, struct dl_offer *o)
 	g->noffers--;
 }
 
-static struct dl_listener *listener_find(struct dl_netglue *g, uint16_t port)
+static struct dl_listener *listener_find(struct dl_netcore *g, uint16_t port)
 {
 	for (unsigned i = 0; i < DL_MAX_LISTENERS; i++)
 		if (g->listeners[i].used && g->listeners[i].port == port)
@@ -202,7 +202,7 @@ static struct dl_listener *listener_find(struct dl_netglue *g, uint16_t port)
 }
 
 /* Pick the application core a new connection is offered to. */
-static int dispatch(struct dl_netglue *g, struct dl_listener *l)
+static int dispatch(struct dl_netcore *g, struct dl_listener *l)
 {
 	unsigned n = g->napp;
 	int best = -1;
@@ -232,7 +232,7 @@ static int dispatch(struct dl_netglue *g, struct dl_listener *l)
 static void noc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t peer_ip,
 			 uint16_t peer_port)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	struct dl_listener *l = listener_find(g, local_port);
 	int app = l != NULL ? dispatch(g, l) : -1;
 
@@ -253,7 +253,7 @@ static void noc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t p
 
 static void noc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	g->app_conns[app]++;
 	to_app(g, app, dl_msg_enc_connected(g->msg, g->net_idx, id, cookie));
@@ -261,7 +261,7 @@ static void noc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 
 static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	to_app(g, app, dl_msg_enc_connect_failed(g->msg, g->net_idx, cookie, err));
 }
@@ -295,14 +295,14 @@ static inline __attribute__((always_inline)) int pack_refs(const struct dl_rx_re
 
 /* NEW_DATA without a DATA_ACKED to pair with (out of line: the per-request
  * case is the paired one, in noc_new_data()). */
-static __attribute__((noinline)) void new_data_unpaired(struct dl_netglue *g, uint16_t app,
+static __attribute__((noinline)) void new_data_unpaired(struct dl_netcore *g, uint16_t app,
 							uint32_t id, const struct dl_rx_ref *refs,
 							unsigned n)
 {
 	struct dl_msg_ref r[DL_MSG_MAX_REFS];
 	int k;
 
-	dl_netglue_flush_held(g);
+	dl_netcore_flush_held(g);
 	k = pack_refs(refs, n, g->msg + 1, DL_MSG_MAX_REFS);
 	if (k > 0) {
 		send_app(g, app, g->msg,
@@ -334,7 +334,7 @@ static __attribute__((noinline)) void new_data_unpaired(struct dl_netglue *g, ui
 static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
 			 unsigned n)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	int k;
 
 	/* The DATA_ACKED of this segment travels in the same message. */
@@ -354,14 +354,14 @@ static void noc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 
 static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	if (g->held_ack.on && g->held_ack.app == app && g->held_ack.id == id &&
 	    g->held_ack.bytes <= UINT32_MAX - bytes) {
 		g->held_ack.bytes += bytes; /* two ACKs in one burst: one event */
 		return;
 	}
-	dl_netglue_flush_held(g);
+	dl_netcore_flush_held(g);
 	g->held_ack.on = true;
 	g->held_ack.app = app;
 	g->held_ack.id = id;
@@ -370,14 +370,14 @@ static void noc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
 
 static void noc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	to_app(g, app, dl_msg_enc_remote_closed(g->msg, g->net_idx, id, (unsigned)why));
 }
 
 static void noc_cleanup(void *arg, uint16_t app, uint32_t id)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	if (app == DL_APP_NONE) {
 		/* Never accepted: the offered core learns it from accept's error. */
@@ -393,7 +393,7 @@ static void noc_cleanup(void *arg, uint16_t app, uint32_t id)
 
 static void net_handoff(void *arg, unsigned owner, const struct dl_rx_pkt *pkt)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	struct dl_engine *e = g->e;
 	int n = dl_msg_enc_pkt_handoff(g->msg, owner, pkt);
 
@@ -406,7 +406,7 @@ static void net_handoff(void *arg, unsigned owner, const struct dl_rx_pkt *pkt)
 
 static void net_arp_learned(void *arg, uint32_t ip, const uint8_t mac[6])
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	struct dl_engine *e = g->e;
 
 	for (unsigned n = 0; n < e->n_net; n++) {
@@ -420,7 +420,7 @@ static void net_arp_learned(void *arg, uint32_t ip, const uint8_t mac[6])
 	}
 }
 
-const struct dl_stack_upcalls dl_netglue_upcalls_noc = {
+const struct dl_stack_upcalls dl_netcore_upcalls_noc = {
 	.new_conn = noc_new_conn,
 	.connected = noc_connected,
 	.connect_failed = noc_connect_failed,
@@ -434,7 +434,7 @@ const struct dl_stack_upcalls dl_netglue_upcalls_noc = {
 
 /* ---- upcalls, rtc mode: the application's callbacks, right here -------- */
 
-static const struct dlibos_callbacks *app_cb(struct dl_netglue *g)
+static const struct dlibos_callbacks *app_cb(struct dl_netcore *g)
 {
 	return &g->e->conf.app->cb;
 }
@@ -442,7 +442,7 @@ static const struct dlibos_callbacks *app_cb(struct dl_netglue *g)
 static void rtc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t peer_ip,
 			 uint16_t peer_port)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	struct dlibos_core *a = g->core->app;
 	dlibos_conn_t conn = dlibos_conn_make(g->net_idx, id);
 	struct dlibos_conn_info info = {local_port, peer_port, peer_ip};
@@ -462,7 +462,7 @@ static void rtc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t p
 
 static void rtc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	g->app_conns[app]++;
 	g->core->cnt[ENG_EVENTS]++;
@@ -472,7 +472,7 @@ static void rtc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 
 static void rtc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	(void)app;
 	g->core->cnt[ENG_EVENTS]++;
@@ -483,7 +483,7 @@ static void rtc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err
 static void rtc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
 			 unsigned n)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 	struct dlibos_iov iov[DL_MSG_MAX_REFS];
 
 	g->core->cnt[ENG_EVENTS]++;
@@ -502,7 +502,7 @@ static void rtc_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_r
 
 static void rtc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	(void)app;
 	g->core->cnt[ENG_EVENTS]++;
@@ -512,7 +512,7 @@ static void rtc_data_acked(void *arg, uint16_t app, uint32_t id, uint32_t bytes)
 
 static void rtc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	(void)app;
 	g->core->cnt[ENG_EVENTS]++;
@@ -523,7 +523,7 @@ static void rtc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_clos
 
 static void rtc_cleanup(void *arg, uint16_t app, uint32_t id)
 {
-	struct dl_netglue *g = arg;
+	struct dl_netcore *g = arg;
 
 	if (app == DL_APP_NONE)
 		return;
@@ -534,7 +534,7 @@ static void rtc_cleanup(void *arg, uint16_t app, uint32_t id)
 		app_cb(g)->cleanup(g->core->app, dlibos_conn_make(g->net_idx, id));
 }
 
-const struct dl_stack_upcalls dl_netglue_upcalls_rtc = {
+const struct dl_stack_upcalls dl_netcore_upcalls_rtc = {
 	.new_conn = rtc_new_conn,
 	.connected = rtc_connected,
 	.connect_failed = rtc_connect_failed,
@@ -549,14 +549,14 @@ const struct dl_stack_upcalls dl_netglue_upcalls_rtc = {
 /* ---- commands ------------------------------------------------------------ */
 
 /* Protected mode: the slot of an application index. */
-static struct dl_netslot *slot_of(struct dl_netglue *g, unsigned app)
+static struct dl_netslot *slot_of(struct dl_netcore *g, unsigned app)
 {
 	return g->ns != NULL ? &g->ns[app / g->e->slot_cores] : NULL;
 }
 
 /* Claim `port` for the slot of `app` on every network core (first come);
  * 0 or -EADDRINUSE when another slot listens there. */
-static int claim_port(struct dl_netglue *g, unsigned app, uint16_t port)
+static int claim_port(struct dl_netcore *g, unsigned app, uint16_t port)
 {
 	uint8_t want, cur = 0;
 
@@ -569,7 +569,7 @@ static int claim_port(struct dl_netglue *g, unsigned app, uint16_t port)
 	return cur == want ? 0 : -EADDRINUSE;
 }
 
-int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_t backlog)
+int dl_netcore_listen(struct dl_netcore *g, unsigned app, uint16_t port, uint32_t backlog)
 {
 	struct dl_listener *l = listener_find(g, port);
 	int rc;
@@ -596,14 +596,14 @@ int dl_netglue_listen(struct dl_netglue *g, unsigned app, uint16_t port, uint32_
 	return 0;
 }
 
-void dl_netglue_accepted(struct dl_netglue *g, unsigned app)
+void dl_netcore_accepted(struct dl_netcore *g, unsigned app)
 {
 	g->app_conns[app]++;
 }
 
 /* An invalid command from `app`: counted; in protected mode counted
  * against its slot, which is kicked past the limit. */
-static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what)
+static void bad_command(struct dl_netcore *g, unsigned app, enum dl_eng_cnt what)
 {
 	struct dl_netslot *ns = slot_of(g, app);
 
@@ -615,7 +615,7 @@ static void bad_command(struct dl_netglue *g, unsigned app, enum dl_eng_cnt what
 /* Turn SEND refs into stack fragments, checking each lies in the sending
  * application's TX region. @return fragments, or -EFAULT. */
 static inline __attribute__((always_inline)) int
-send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m, struct dl_tx_frag *f)
+send_frags(struct dl_netcore *g, unsigned app, const struct dl_msg *m, struct dl_tx_frag *f)
 {
 	const struct dl_region *tx = g->tx_of[app];
 
@@ -633,21 +633,21 @@ send_frags(struct dl_netglue *g, unsigned app, const struct dl_msg *m, struct dl
 }
 
 /* The error event of a failed command of type @p cmd. */
-static void cmd_error_of(struct dl_netglue *g, unsigned app, const struct dl_msg *m, unsigned cmd,
+static void cmd_error_of(struct dl_netcore *g, unsigned app, const struct dl_msg *m, unsigned cmd,
 			 int err, uint64_t context)
 {
 	g->core->cnt[ENG_CMD_ERRORS]++;
 	to_app(g, app, dl_msg_enc_cmd_error(g->msg, g->net_idx, m->conn, cmd, -err, context));
 }
 
-static void cmd_error(struct dl_netglue *g, unsigned app, const struct dl_msg *m, int err,
+static void cmd_error(struct dl_netcore *g, unsigned app, const struct dl_msg *m, int err,
 		      uint64_t context)
 {
 	cmd_error_of(g, app, m, m->type, err, context);
 }
 
 /* Protected mode: may the slot of `app` do this? Logs the first denials. */
-static bool policy_allows(struct dl_netglue *g, unsigned app, bool listen, uint32_t ip,
+static bool policy_allows(struct dl_netcore *g, unsigned app, bool listen, uint32_t ip,
 			  uint16_t port)
 {
 	struct dl_netslot *ns = slot_of(g, app);
@@ -676,7 +676,7 @@ static bool policy_allows(struct dl_netglue *g, unsigned app, bool listen, uint3
 /* Protected mode: ACCEPT and CLOSE may name a connection nobody accepted
  * yet; only the application core it was offered to may. 0, -EPERM, or 1
  * when `o` is that core's offer (*o set). */
-static int check_offer(struct dl_netglue *g, unsigned app, uint32_t id, struct dl_offer **o)
+static int check_offer(struct dl_netcore *g, unsigned app, uint32_t id, struct dl_offer **o)
 {
 	*o = g->offers != NULL ? offer_find(g, id) : NULL;
 	if (*o == NULL)
@@ -684,7 +684,7 @@ static int check_offer(struct dl_netglue *g, unsigned app, uint32_t id, struct d
 	return (*o)->app == app + 1 ? 1 : -EPERM;
 }
 
-static int do_connect(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static int do_connect(struct dl_netcore *g, unsigned app, const struct dl_msg *m)
 {
 	uint32_t id;
 	int rc = -EACCES;
@@ -700,7 +700,7 @@ static int do_connect(struct dl_netglue *g, unsigned app, const struct dl_msg *m
 	return rc;
 }
 
-static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_t bytes)
+static int do_recv_done(struct dl_netcore *g, unsigned app, uint32_t id, uint32_t bytes)
 {
 	int rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, bytes);
 
@@ -710,7 +710,7 @@ static int do_recv_done(struct dl_netglue *g, unsigned app, uint32_t id, uint32_
 }
 
 /* SEND and the SEND half of SEND_RECV_DONE. */
-static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, unsigned app,
+static inline __attribute__((always_inline)) int do_send(struct dl_netcore *g, unsigned app,
 							 const struct dl_msg *m)
 {
 	struct dl_tx_frag frags[DL_MSG_MAX_REFS];
@@ -726,7 +726,7 @@ static inline __attribute__((always_inline)) int do_send(struct dl_netglue *g, u
 
 /* SEND_RECV_DONE, the per-request command (from @p app, naming this
  * network core): two commands in one message; each half fails on its own. */
-static inline __attribute__((always_inline)) void send_recv_done(struct dl_netglue *g, unsigned app,
+static inline __attribute__((always_inline)) void send_recv_done(struct dl_netcore *g, unsigned app,
 								 const struct dl_msg *m)
 {
 	int rc = do_send(g, app, m);
@@ -744,7 +744,7 @@ static inline __attribute__((always_inline)) void send_recv_done(struct dl_netgl
 	}
 }
 
-static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *m)
+static void on_command(struct dl_netcore *g, unsigned app, const struct dl_msg *m)
 {
 	struct dl_stack *s = g->core->stack;
 	struct dl_offer *offer = NULL;
@@ -764,7 +764,7 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 	case DL_MSG_LISTEN:
 		context = m->u.listen.port;
 		rc = policy_allows(g, app, true, 0, m->u.listen.port)
-			 ? dl_netglue_listen(g, app, m->u.listen.port, m->u.listen.backlog)
+			 ? dl_netcore_listen(g, app, m->u.listen.port, m->u.listen.backlog)
 			 : -EACCES;
 		break;
 	case DL_MSG_ACCEPT:
@@ -807,10 +807,10 @@ static void on_command(struct dl_netglue *g, unsigned app, const struct dl_msg *
 		cmd_error(g, app, m, rc, context);
 }
 
-void dl_netglue_on_msg(void *arg, unsigned src, const struct dl_msg *m)
+void dl_netcore_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_ecore *c = arg;
-	struct dl_netglue *g = c->net;
+	struct dl_netcore *g = c->net;
 	struct dl_engine *e = g->e;
 
 	if (m->type == DL_MSG_SEND_RECV_DONE) {
@@ -879,7 +879,7 @@ static void kick(struct dl_netslot *ns, int why)
 static void on_reject(void *arg, unsigned src, const uint64_t *w, unsigned n, int reason)
 {
 	struct dl_netslot *ns = arg;
-	struct dl_netglue *g = ns->g;
+	struct dl_netcore *g = ns->g;
 	unsigned app = ns->slot->base + (src - g->e->n_net), type = dl_msg_hdr_type(w[0]);
 
 	(void)n;
@@ -898,7 +898,7 @@ static void on_reject(void *arg, unsigned src, const uint64_t *w, unsigned n, in
 static void on_slot_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_netslot *ns = arg;
-	struct dl_netglue *g = ns->g;
+	struct dl_netcore *g = ns->g;
 	unsigned j = src - g->e->n_net;
 
 	if (src < g->e->n_net || j >= ns->slot->n_app) {
@@ -916,7 +916,7 @@ static void on_slot_msg(void *arg, unsigned src, const struct dl_msg *m)
 }
 
 /* Start polling an ACTIVE slot. */
-static void slot_on(struct dl_netglue *g, unsigned s, uint64_t now)
+static void slot_on(struct dl_netcore *g, unsigned s, uint64_t now)
 {
 	struct dl_netslot *ns = &g->ns[s];
 	const struct dl_slot *sl = ns->slot;
@@ -945,7 +945,7 @@ static void slot_on(struct dl_netglue *g, unsigned s, uint64_t now)
 }
 
 /* Abort the connections offered to the slot's cores and not accepted. */
-static void drop_offers(struct dl_netglue *g, unsigned lo, unsigned hi)
+static void drop_offers(struct dl_netcore *g, unsigned lo, unsigned hi)
 {
 	uint32_t *ids = malloc(DL_OFFERS * sizeof(*ids));
 	unsigned n = 0;
@@ -966,7 +966,7 @@ static void drop_offers(struct dl_netglue *g, unsigned lo, unsigned hi)
 	free(ids);
 }
 
-void dl_netglue_slot_off(struct dl_netglue *g, unsigned s)
+void dl_netcore_slot_off(struct dl_netcore *g, unsigned s)
 {
 	struct dl_netslot *ns = &g->ns[s];
 	struct dl_slot *sl = ns->slot;
@@ -1005,7 +1005,7 @@ void dl_netglue_slot_off(struct dl_netglue *g, unsigned s)
 	__atomic_fetch_or(&sl->acks, 1ull << g->net_idx, __ATOMIC_RELEASE);
 }
 
-void dl_netglue_slots_update(struct dl_netglue *g, uint64_t now)
+void dl_netcore_slots_update(struct dl_netcore *g, uint64_t now)
 {
 	struct dl_engine *e = g->e;
 	uint64_t gen = __atomic_load_n(&e->slot_gen, __ATOMIC_ACQUIRE);
@@ -1021,11 +1021,11 @@ void dl_netglue_slots_update(struct dl_netglue *g, uint64_t now)
 			slot_on(g, s, now);
 		else if (st == DL_SLOT_DETACHING &&
 			 !(__atomic_load_n(&sl->acks, __ATOMIC_ACQUIRE) >> g->net_idx & 1))
-			dl_netglue_slot_off(g, s);
+			dl_netcore_slot_off(g, s);
 	}
 }
 
-unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now)
+unsigned dl_netcore_slots_poll(struct dl_netcore *g, uint64_t now)
 {
 	unsigned work = 0;
 
@@ -1050,7 +1050,7 @@ unsigned dl_netglue_slots_poll(struct dl_netglue *g, uint64_t now)
 	return work;
 }
 
-unsigned dl_netglue_slots_flush(struct dl_netglue *g)
+unsigned dl_netcore_slots_flush(struct dl_netcore *g)
 {
 	unsigned work = 0;
 
