@@ -79,7 +79,7 @@ static int attach_app(void)
 		return -1;
 	}
 	fr = dl_engine_slot_fabric(h.e, 0);
-	dl_ctl_slot_links(1, 1, links);
+	dl_engine_slot_links(1, 1, links);
 	att_fab = dl_noc_fabric_attach(fr->base, dl_engine_slot_fabric_len(h.e, 0), 2,
 				       dl_engine_noc_words(h.e), links);
 	memset(&ec, 0, sizeof(ec));

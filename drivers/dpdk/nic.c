@@ -41,7 +41,7 @@
 #include "dl_log.h"
 #include "dl_offload.h"
 #include "dl_platform.h"
-#include "dpdk/dl_dpdk.h"
+#include "dl_dpdk.h"
 #include "dl_stats.h"
 
 #include <assert.h>

@@ -17,7 +17,7 @@
 
 #include "dl_log.h"
 #include "dl_platform.h"
-#include "dpdk/dl_dpdk.h"
+#include "dl_dpdk.h"
 
 #include <sched.h>
 #include <stdio.h>

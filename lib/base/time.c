@@ -1,5 +1,5 @@
 /* time.c - the runtime's clock. Protocol code gets `now` as an argument. */
-#include "dl_hal.h"
+#include "dl_time.h"
 
 #include <time.h>
 

@@ -45,13 +45,51 @@
 #ifndef DL_ENGINE_H
 #define DL_ENGINE_H
 
-#include "dl_config.h"
 #include "dl_hal.h"
-#include "dl_policy.h"
+#include "dl_rights.h"
 #include "dl_stack.h"
 #include "dlibos/dlibos.h"
 
 #include <stdio.h>
+
+/** Execution mode (DESIGN.md section 1). */
+enum dl_mode {
+	DL_MODE_RTC = 0, /**< every core runs driver, stack and application */
+	DL_MODE_DLIBOS,	 /**< net cores and application cores, NoC between them */
+	/** protected mode, the service (dlibosd): every core a net core; the
+	 *  application cores live in attached processes (not a --mode value) */
+	DL_MODE_PROTECTED,
+	/** protected mode, an application process attached to the service
+	 *  (--attach PATH; not a --mode value) */
+	DL_MODE_ATTACHED,
+	DL_MODE_COUNT
+};
+
+/** Core layout for --mode dlibos (paper Figure 3). */
+enum dl_layout {
+	DL_LAYOUT_NAIVE = 0,
+	DL_LAYOUT_QUADRANT_ALL,
+	DL_LAYOUT_QUADRANT_DEDICATED,
+	DL_LAYOUT_COUNT
+};
+
+/** How a net core picks the application core for a new connection. */
+enum dl_dispatch {
+	DL_DISPATCH_RR = 0,
+	DL_DISPATCH_LEAST_LOADED,
+	DL_DISPATCH_COUNT
+};
+
+/** Names of the modes, layouts and dispatch policies (as --mode, --layout
+ *  and --dispatch spell them), indexed by their enums. */
+extern const char *const dl_mode_names[DL_MODE_COUNT];
+extern const char *const dl_layout_names[DL_LAYOUT_COUNT];
+extern const char *const dl_dispatch_names[DL_DISPATCH_COUNT];
+
+/** The name of a mode, layout or dispatch policy ("?" when out of range). */
+const char *dl_mode_name(enum dl_mode m);
+const char *dl_layout_name(enum dl_layout l);
+const char *dl_dispatch_name(enum dl_dispatch d);
 
 /** What the engine needs to know. */
 struct dl_engine_conf {
@@ -149,11 +187,20 @@ struct dl_slot_grant {
 	unsigned n_app;	      /**< application cores, 1 .. slot_cores */
 	struct dl_region *tx; /**< its TX region, mapped read-only; owned by the slot from
 				   a successful attach until release */
-	const struct dl_policy_rule *policy; /**< what it may do (NULL: anything) */
+	const struct dl_rights *rights; /**< what it may do (NULL: anything) */
 	char name[32];	      /**< for logs */
 	uint32_t uid;
 	int32_t pid;
 };
+
+/**
+ * The channels of a slot's fabric: links[s] bit d for every network core s
+ * and application core d (indexes n_net..n_net+n_app-1) and back, nothing
+ * else. The service and the attached application both plan the fabric
+ * from it, so every channel sits at the same offset on both sides.
+ * @p links has room for n_net + n_app masks.
+ */
+void dl_engine_slot_links(unsigned n_net, unsigned n_app, uint64_t *links);
 
 /** Network cores. */
 unsigned dl_engine_net_cores(const struct dl_engine *e);

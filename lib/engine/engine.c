@@ -11,7 +11,6 @@
  *     all:     flush the NoC (publish ring tails, drain overflow queues)
  */
 #include "dl_engine_priv.h"
-#include "dl_ctl.h"
 #include "dl_log.h"
 
 #include <assert.h>
@@ -26,6 +25,26 @@
 #define NOC_BUDGET 256
 
 struct dl_engine *dl_engine_current;
+
+const char *const dl_mode_names[DL_MODE_COUNT] = {"rtc", "dlibos", "protected", "attached"};
+const char *const dl_layout_names[DL_LAYOUT_COUNT] = {"naive", "quadrant-all",
+						      "quadrant-dedicated"};
+const char *const dl_dispatch_names[DL_DISPATCH_COUNT] = {"rr", "least-loaded"};
+
+const char *dl_mode_name(enum dl_mode m)
+{
+	return (unsigned)m < DL_MODE_COUNT ? dl_mode_names[m] : "?";
+}
+
+const char *dl_layout_name(enum dl_layout l)
+{
+	return (unsigned)l < DL_LAYOUT_COUNT ? dl_layout_names[l] : "?";
+}
+
+const char *dl_dispatch_name(enum dl_dispatch d)
+{
+	return (unsigned)d < DL_DISPATCH_COUNT ? dl_dispatch_names[d] : "?";
+}
 
 static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_EVENTS] = "events_delivered",
@@ -163,7 +182,7 @@ static void assign_links(struct dl_engine *e)
 {
 	if (e->conf.mode == DL_MODE_ATTACHED) {
 		/* The slot fabric's plan, exactly as the service made it. */
-		dl_ctl_slot_links(e->n_net, e->n_app, e->links);
+		dl_engine_slot_links(e->n_net, e->n_app, e->links);
 		return;
 	}
 	for (unsigned s = 0; s < e->ncores; s++) {
@@ -747,7 +766,7 @@ static int slot_build(struct dl_engine *e, struct dl_slot *sl, unsigned n_app, c
 	uint64_t links[DL_MAX_CORES];
 	size_t len;
 
-	dl_ctl_slot_links(e->n_net, n_app, links);
+	dl_engine_slot_links(e->n_net, n_app, links);
 	len = dl_noc_fabric_size(ncores, words, links);
 	sl->fab_region = len > 0 ? slot_fabric_region(sl->idx, len) : NULL;
 	if (sl->fab_region == NULL)
@@ -817,7 +836,7 @@ size_t dl_engine_slot_fabric_len(const struct dl_engine *e, unsigned slot)
 
 	if (sl == NULL || sl->fab == NULL)
 		return 0;
-	dl_ctl_slot_links(e->n_net, sl->n_app, links);
+	dl_engine_slot_links(e->n_net, sl->n_app, links);
 	return dl_noc_fabric_size(e->n_net + sl->n_app, words, links);
 }
 
@@ -900,4 +919,14 @@ unsigned dl_engine_net_cores(const struct dl_engine *e)
 unsigned dl_engine_noc_words(const struct dl_engine *e)
 {
 	return e->conf.noc_words ? e->conf.noc_words : 4096;
+}
+
+void dl_engine_slot_links(unsigned n_net, unsigned n_app, uint64_t *links)
+{
+	uint64_t nets = n_net >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n_net) - 1;
+	uint64_t apps =
+	    ((n_net + n_app >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << (n_net + n_app)) - 1)) & ~nets;
+
+	for (unsigned s = 0; s < n_net + n_app; s++)
+		links[s] = s < n_net ? apps : nets;
 }

@@ -651,7 +651,7 @@ static bool policy_allows(struct dl_netcore *g, unsigned app, bool listen, uint3
 			  uint16_t port)
 {
 	struct dl_netslot *ns = slot_of(g, app);
-	const struct dl_policy_rule *r = ns != NULL ? ns->slot->grant.policy : NULL;
+	const struct dl_rights *r = ns != NULL ? ns->slot->grant.rights : NULL;
 
 	if (r == NULL || dl_port_set_has(listen ? &r->listen : &r->connect, port))
 		return true;
@@ -920,7 +920,7 @@ static void slot_on(struct dl_netcore *g, unsigned s, uint64_t now)
 {
 	struct dl_netslot *ns = &g->ns[s];
 	const struct dl_slot *sl = ns->slot;
-	const struct dl_policy_rule *r = sl->grant.policy;
+	const struct dl_rights *r = sl->grant.rights;
 	uint64_t n_net = g->e->n_net;
 
 	ns->ep = sl->ep[g->net_idx];

@@ -45,6 +45,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dl_coreset.h"
+#include "dl_time.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -339,8 +342,8 @@ uint32_t dl_toeplitz_ipv4(const uint8_t key[40], uint32_t sip_be, uint32_t dip_b
 /* Cores and topology                                                       */
 /* ------------------------------------------------------------------------ */
 
-/** Maximum cores (lcores / tiles) DLibOS manages. */
-#define DL_MAX_CORES 64
+/* DL_MAX_CORES, the most cores (lcores / tiles) DLibOS manages, and sets
+ * of cores: dl_coreset.h (a build option). */
 
 /** Where a core sits. */
 struct dl_core_info {
@@ -352,8 +355,6 @@ struct dl_core_info {
 	int x, y;           /**< mesh coordinates (TILE-Gx), -1 on x86 */
 };
 
-/** Monotonic time in microseconds, for the runtime loop (never read by protocol code). */
-uint64_t dl_now_us(void);
 
 #ifdef __cplusplus
 }

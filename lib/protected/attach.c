@@ -130,7 +130,7 @@ static int map_fabric(struct dl_attach *a, int fd, char *err, size_t errlen)
 
 	if (dl_chan_layout(w->noc_words, &l) != 0 || ncores > DL_MAX_CORES)
 		return fail(err, errlen, -EPROTO, "the service sent a bad NoC geometry");
-	dl_ctl_slot_links(w->n_net, w->n_app, links);
+	dl_engine_slot_links(w->n_net, w->n_app, links);
 	if (dl_noc_fabric_size(ncores, w->noc_words, links) != w->fab_len)
 		return fail(err, errlen, -EPROTO, "the service's NoC size does not add up");
 	a->fab_base = mmap(NULL, w->fab_len, PROT_READ, MAP_SHARED, fd, 0);

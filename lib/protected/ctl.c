@@ -127,13 +127,3 @@ int dl_ctl_check(const void *buf, size_t len)
 		return -EPROTO;
 	return h.type;
 }
-
-void dl_ctl_slot_links(unsigned n_net, unsigned n_app, uint64_t *links)
-{
-	uint64_t nets = n_net >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n_net) - 1;
-	uint64_t apps =
-	    ((n_net + n_app >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << (n_net + n_app)) - 1)) & ~nets;
-
-	for (unsigned s = 0; s < n_net + n_app; s++)
-		links[s] = s < n_net ? apps : nets;
-}

@@ -27,7 +27,7 @@
  * The slot fabric: cores 0..n_net-1 are the service's network cores,
  * n_net..n_net+n_app-1 the application's cores; a channel in each direction
  * between every network core and every application core, nothing else
- * (dl_ctl_slot_links()). Channel i of the plan sits at the same offset on
+ * (dl_engine_slot_links()). Channel i of the plan sits at the same offset on
  * both sides (dl_noc_fabric_chan_offset()).
  */
 #ifndef DL_CTL_H
@@ -129,12 +129,5 @@ int dl_ctl_check(const void *buf, size_t len);
 
 /** Close n descriptors (ignoring -1). */
 void dl_ctl_close_fds(const int *fds, unsigned n);
-
-/**
- * The slot fabric's channels: links[s] bit d for every network core s and
- * application core d (indexes n_net..n_net+n_app-1) and back.
- * @p links has room for n_net + n_app masks.
- */
-void dl_ctl_slot_links(unsigned n_net, unsigned n_app, uint64_t *links);
 
 #endif /* DL_CTL_H */

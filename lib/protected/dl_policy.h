@@ -26,7 +26,9 @@
  * The first rule that matches an application applies; an application no
  * rule matches is refused.
  *
- * Rates are token buckets enforced by every network core for its share
+ * What a rule grants is a struct dl_rights (dl_rights.h, in the engine,
+ * which enforces it). Rates are token buckets enforced by every network
+ * core for its share
  * (rate / network cores): while a bucket is empty the core stops taking
  * the application's commands from its channels (they wait there; TCP
  * sends nothing new for it), so the application is slowed, never
@@ -40,31 +42,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Port ranges a grant may list. */
-#define DL_POLICY_MAX_RANGES 32
+#include "dl_rights.h"
+
 /** Rules in one policy. */
 #define DL_POLICY_MAX_RULES 64
 /** Application names (NUL included). */
 #define DL_POLICY_NAME_MAX 32
-
-/** A set of TCP ports. */
-struct dl_port_set {
-	bool any;
-	unsigned n;
-	struct {
-		uint16_t lo, hi;
-	} r[DL_POLICY_MAX_RANGES];
-};
 
 /** One rule. */
 struct dl_policy_rule {
 	bool match_uid;
 	uint32_t uid;
 	char app[DL_POLICY_NAME_MAX]; /**< "" = any name */
-	struct dl_port_set listen, connect;
-	uint64_t send_rate; /**< bytes per second, 0 = unlimited */
-	uint64_t cmd_rate;  /**< commands per second, 0 = unlimited */
-	unsigned line;	    /**< in the file (0: built in) */
+	struct dl_rights may;	      /**< what the matched application may do */
 };
 
 /** A policy: rules in file order. */
@@ -89,52 +79,7 @@ int dl_policy_load(struct dl_policy *p, const char *path, char *err, size_t errl
 const struct dl_policy_rule *dl_policy_match(const struct dl_policy *p, uint32_t uid,
 					     const char *app);
 
-/** True when port is in the set. */
-bool dl_port_set_has(const struct dl_port_set *s, uint16_t port);
-
 /** Print a rule in the file's syntax (logs). */
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len);
-
-/* ---- token bucket ------------------------------------------------------- */
-
-/**
- * A token bucket in fixed point: tokens are counted in unit-microseconds
- * (one unit = 10^6), refilled by `rate` units per second of elapsed time,
- * capped at `burst` units. Taking may overdraw (a large SEND is admitted
- * whole); the bucket is then empty until refilled past zero.
- */
-struct dl_bucket {
-	uint64_t rate;	/**< units per second, 0 = unlimited */
-	int64_t burst;	/**< cap, in unit-microseconds */
-	int64_t tokens; /**< unit-microseconds (may be negative) */
-	uint64_t last;	/**< time of the last refill, us */
-};
-
-/** Start full. rate 0 = unlimited; burst 0 = rate/10 (at least min_burst). */
-void dl_bucket_init(struct dl_bucket *b, uint64_t rate, uint64_t burst, uint64_t min_burst,
-		    uint64_t now_us);
-
-/** Refill to now; true when tokens are left (always for an unlimited bucket). */
-bool dl_bucket_ready(struct dl_bucket *b, uint64_t now_us);
-
-/** Whole units available now (after dl_bucket_ready()); UINT64_MAX when unlimited. */
-static inline uint64_t dl_bucket_avail(const struct dl_bucket *b)
-{
-	if (b->rate == 0)
-		return UINT64_MAX;
-	return b->tokens > 0 ? ((uint64_t)b->tokens + 999999) / 1000000 : 0;
-}
-
-/** Take n units (may overdraw). */
-static inline void dl_bucket_take(struct dl_bucket *b, uint64_t n)
-{
-	/* The debt is bounded (2^62 unit-us) so the arithmetic cannot overflow. */
-	const int64_t floor = -(INT64_C(1) << 62);
-	int64_t v = n >= (UINT64_C(1) << 42) ? (INT64_C(1) << 62) : (int64_t)n * 1000000;
-
-	if (b->rate == 0)
-		return;
-	b->tokens = b->tokens - floor < v ? floor : b->tokens - v;
-}
 
 #endif /* DL_POLICY_H */

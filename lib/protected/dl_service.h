@@ -88,4 +88,13 @@ void dl_service_release_slots(struct dl_service *s);
 /** Unmap what is left, remove the socket, free everything (after the port closed). */
 void dl_service_destroy(struct dl_service *s);
 
+/**
+ * The whole life of the protected-mode service, dlibosd: the runtime's
+ * (dl_runtime_main()) without an application, every lcore a network core,
+ * plus the control plane above and dlibosd's options (--ctl, --policy,
+ * --app-slots, --app-cores-max, --max-bad-commands).
+ * @return the exit status, as dl_runtime_main().
+ */
+int dl_service_main(int argc, char **argv, const char *prog, const char *summary);
+
 #endif /* DL_SERVICE_H */

@@ -24,8 +24,8 @@ void dl_policy_default(struct dl_policy *p, uint32_t uid)
 	p->n = 1;
 	p->rule[0].match_uid = true;
 	p->rule[0].uid = uid;
-	p->rule[0].listen.any = true;
-	p->rule[0].connect.any = true;
+	p->rule[0].may.listen.any = true;
+	p->rule[0].may.connect.any = true;
 }
 
 /* Strict decimal in [lo, hi]. */
@@ -77,7 +77,7 @@ static int parse_ports(struct dl_port_set *set, const char *v)
 		return -1;
 	strcpy(buf, v);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		if (set->n == DL_POLICY_MAX_RANGES ||
+		if (set->n == DL_RIGHTS_MAX_RANGES ||
 		    parse_range(item, &set->r[set->n].lo, &set->r[set->n].hi) != 0)
 			return -1;
 		set->n++;
@@ -159,14 +159,14 @@ static int parse_word(struct dl_policy_rule *r, char *w, bool *selector, char *e
 		strcpy(r->app, val);
 		*selector = true;
 	} else if (strcmp(key, "listen") == 0 || strcmp(key, "connect") == 0) {
-		struct dl_port_set *set = key[0] == 'l' ? &r->listen : &r->connect;
+		struct dl_port_set *set = key[0] == 'l' ? &r->may.listen : &r->may.connect;
 		if (parse_ports(set, val) != 0)
 			return dl_errf(err, errlen,
 				       "%s='%s': expected any, none or ports and ranges like "
 				       "80,8000-8100 (1..65535, at most %d)",
-				       key, val, DL_POLICY_MAX_RANGES);
+				       key, val, DL_RIGHTS_MAX_RANGES);
 	} else if (strcmp(key, "send-rate") == 0 || strcmp(key, "cmd-rate") == 0) {
-		if (parse_rate(val, key[0] == 's' ? &r->send_rate : &r->cmd_rate) != 0)
+		if (parse_rate(val, key[0] == 's' ? &r->may.send_rate : &r->may.cmd_rate) != 0)
 			return dl_errf(err, errlen,
 				       "%s='%s': expected a rate like 500, 10k, 100M, 1G", key,
 				       val);
@@ -190,7 +190,7 @@ static int parse_line(struct dl_policy_rule *r, char *line, unsigned lineno, cha
 	if (hash != NULL)
 		*hash = '\0';
 	memset(r, 0, sizeof(*r));
-	r->line = lineno;
+	r->may.line = lineno;
 	for (w = strtok_r(line, " \t\r", &save); w != NULL; w = strtok_r(NULL, " \t\r", &save)) {
 		any_word = true;
 		if (parse_word(r, w, &selector, why, sizeof(why)) != 0)
@@ -284,16 +284,6 @@ const struct dl_policy_rule *dl_policy_match(const struct dl_policy *p, uint32_t
 	return NULL;
 }
 
-bool dl_port_set_has(const struct dl_port_set *s, uint16_t port)
-{
-	if (s->any)
-		return true;
-	for (unsigned i = 0; i < s->n; i++)
-		if (port >= s->r[i].lo && port <= s->r[i].hi)
-			return true;
-	return false;
-}
-
 static void format_ports(const struct dl_port_set *s, char *buf, size_t len)
 {
 	size_t at = 0;
@@ -325,52 +315,12 @@ void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len
 		snprintf(who + at, sizeof(who) - at, "%sapp=%s", at ? " " : "", r->app);
 	if (who[0] == '\0')
 		strcpy(who, "*");
-	format_ports(&r->listen, l, sizeof(l));
-	format_ports(&r->connect, c, sizeof(c));
-	if (r->send_rate != 0)
-		snprintf(rate, sizeof(rate), " send-rate=%llu", (unsigned long long)r->send_rate);
-	if (r->cmd_rate != 0)
+	format_ports(&r->may.listen, l, sizeof(l));
+	format_ports(&r->may.connect, c, sizeof(c));
+	if (r->may.send_rate != 0)
+		snprintf(rate, sizeof(rate), " send-rate=%llu", (unsigned long long)r->may.send_rate);
+	if (r->may.cmd_rate != 0)
 		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " cmd-rate=%llu",
-			 (unsigned long long)r->cmd_rate);
+			 (unsigned long long)r->may.cmd_rate);
 	snprintf(buf, len, "%s listen=%s connect=%s%s", who, l, c, rate);
-}
-
-/* ---- token bucket ------------------------------------------------------- */
-
-#define UNIT 1000000 /* fixed point: unit-microseconds */
-
-void dl_bucket_init(struct dl_bucket *b, uint64_t rate, uint64_t burst, uint64_t min_burst,
-		    uint64_t now_us)
-{
-	uint64_t cap;
-
-	memset(b, 0, sizeof(*b));
-	b->rate = rate;
-	b->last = now_us;
-	if (rate == 0)
-		return;
-	cap = burst != 0 ? burst : rate / 10;
-	if (cap < min_burst)
-		cap = min_burst;
-	if (cap > (UINT64_C(1) << 40))
-		cap = UINT64_C(1) << 40;
-	b->burst = (int64_t)cap * UNIT;
-	b->tokens = b->burst;
-}
-
-bool dl_bucket_ready(struct dl_bucket *b, uint64_t now_us)
-{
-	if (b->rate == 0)
-		return true;
-	if (now_us > b->last) {
-		uint64_t dt = now_us - b->last;
-		uint64_t missing = (uint64_t)(b->burst - b->tokens); /* tokens <= burst */
-
-		b->last = now_us;
-		if (dt >= missing / b->rate + 1)
-			b->tokens = b->burst;
-		else
-			b->tokens += (int64_t)(dt * b->rate); /* < missing: no overflow */
-	}
-	return b->tokens > 0;
 }

@@ -20,6 +20,7 @@
  * Counters: module "service" (attachments, refusals, detach causes).
  */
 #include "dl_service.h"
+#include "dl_runtime.h"
 #include "dl_config.h"
 #include "dl_ctl.h"
 #include "dl_log.h"
@@ -293,7 +294,7 @@ static int load_policy(struct dl_service *s)
 	for (unsigned i = 0; i < s->policy.n; i++) {
 		char line[400];
 		dl_policy_rule_format(&s->policy.rule[i], line, sizeof(line));
-		DL_INFO("  line %u: %s", s->policy.rule[i].line, line);
+		DL_INFO("  line %u: %s", s->policy.rule[i].may.line, line);
 	}
 	return 0;
 }
@@ -517,7 +518,7 @@ static void on_hello(struct dl_service *s, struct client *c, const struct dl_ctl
 	memset(&g, 0, sizeof(g));
 	g.n_app = h->app_cores;
 	g.tx = tx;
-	g.policy = rule;
+	g.rights = &rule->may;
 	snprintf(g.name, sizeof(g.name), "%s", c->name);
 	g.uid = (uint32_t)c->uid;
 	g.pid = (int32_t)c->pid;
@@ -534,7 +535,7 @@ static void on_hello(struct dl_service *s, struct client *c, const struct dl_ctl
 		slot, c->name, (int)c->pid, (unsigned)c->uid, g.n_app,
 		slot * dl_engine_slot_cores(s->e), slot * dl_engine_slot_cores(s->e) + g.n_app - 1,
 		(unsigned long long)(h->tx_len >> 10), tx->id,
-		rule->line ? "policy rule" : "default policy");
+		rule->may.line ? "policy rule" : "default policy");
 	welcome(s, c, (unsigned)slot, g.n_app, tx);
 out:
 	if (fd >= 0)
@@ -801,4 +802,86 @@ void dl_service_destroy(struct dl_service *s)
 	dl_stats_unregister(&s->blk);
 	free(s->cl);
 	free(s);
+}
+
+/* ---- dlibosd: the runtime with the service's hooks ----------------------- */
+
+struct service_main {
+	struct dl_service_conf conf;
+	struct dl_service *svc;
+};
+
+static int main_parse_opt(void *arg, int key, const char *value, char *err, size_t errlen)
+{
+	struct service_main *m = arg;
+
+	return dl_service_parse_opt(&m->conf, key, value, err, errlen);
+}
+
+static void main_engine_conf(void *arg, struct dl_engine_conf *ec)
+{
+	const struct service_main *m = arg;
+
+	ec->app_slots = m->conf.app_slots;
+	ec->slot_cores = m->conf.app_cores_max;
+	ec->bad_command_limit = m->conf.bad_limit ? m->conf.bad_limit : UINT32_MAX;
+}
+
+static int main_create(void *arg, struct dl_runtime *rt)
+{
+	struct service_main *m = arg;
+
+	m->svc = dl_service_create(&m->conf, rt->engine, rt->nic, rt->cfg.ip, rt->cfg.prefix_len);
+	return m->svc != NULL ? 0 : -1;
+}
+
+static int main_start(void *arg)
+{
+	struct service_main *m = arg;
+
+	return dl_service_start(m->svc);
+}
+
+static void main_stop(void *arg)
+{
+	struct service_main *m = arg;
+
+	dl_service_stop(m->svc);
+}
+
+static void main_cores_stopped(void *arg)
+{
+	struct service_main *m = arg;
+
+	dl_service_release_slots(m->svc);
+}
+
+static void main_destroy(void *arg)
+{
+	struct service_main *m = arg;
+
+	dl_service_destroy(m->svc);
+	m->svc = NULL;
+}
+
+int dl_service_main(int argc, char **argv, const char *prog, const char *summary)
+{
+	static struct service_main m;
+	const struct dl_runtime_ext ext = {
+	    .service = true,
+	    .arg = &m,
+	    .opts = dl_service_opts,
+	    .n_opts = dl_service_n_opts,
+	    .parse_opt = main_parse_opt,
+	    .engine_conf = main_engine_conf,
+	    .create = main_create,
+	    .start = main_start,
+	    .stop = main_stop,
+	    .cores_stopped = main_cores_stopped,
+	    .destroy = main_destroy,
+	};
+
+	memset(&m, 0, sizeof(m));
+	dl_service_conf_defaults(&m.conf);
+	return dl_runtime_main(argc, argv, NULL, prog, summary, &ext);
 }

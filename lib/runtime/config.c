@@ -96,31 +96,14 @@ static const struct dl_app_opt common_opts[] = {
 
 #define N_COMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 
-static const char *const mode_names[] = {"rtc", "dlibos", "protected", "attached"};
 static const char *const idle_names[] = {"auto", "poll", "pause", "sleep"};
-static const char *const layout_names[] = {"naive", "quadrant-all", "quadrant-dedicated"};
-static const char *const dispatch_names[] = {"rr", "least-loaded"};
 static const char *const log_names[] = {"err", "warn", "info", "debug"};
-
-const char *dl_mode_name(enum dl_mode m)
-{
-	return (unsigned)m < 4 ? mode_names[m] : "?";
-}
 
 const char *dl_idle_name(enum dl_idle_policy p)
 {
 	return (unsigned)p < 4 ? idle_names[p] : "?";
 }
 
-const char *dl_layout_name(enum dl_layout l)
-{
-	return (unsigned)l < 3 ? layout_names[l] : "?";
-}
-
-const char *dl_dispatch_name(enum dl_dispatch d)
-{
-	return (unsigned)d < 2 ? dispatch_names[d] : "?";
-}
 
 void dl_config_defaults(struct dl_config *cfg)
 {
@@ -406,7 +389,7 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 			return dl_errf(err, errlen, "--gw '%s': not an IPv4 address", v);
 		return 0;
 	case OPT_MODE:
-		if ((e = parse_enum_opt("mode", v, mode_names, 2, err, errlen)) < 0)
+		if ((e = parse_enum_opt("mode", v, dl_mode_names, 2, err, errlen)) < 0)
 			return -1;
 		cfg->mode = (enum dl_mode)e;
 		return 0;
@@ -422,12 +405,12 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		cfg->idle = (enum dl_idle_policy)(e + 1);
 		return 0;
 	case OPT_LAYOUT:
-		if ((e = parse_enum_opt("layout", v, layout_names, 3, err, errlen)) < 0)
+		if ((e = parse_enum_opt("layout", v, dl_layout_names, DL_LAYOUT_COUNT, err, errlen)) < 0)
 			return -1;
 		cfg->layout = (enum dl_layout)e;
 		return 0;
 	case OPT_DISPATCH:
-		if ((e = parse_enum_opt("dispatch", v, dispatch_names, 2, err, errlen)) < 0)
+		if ((e = parse_enum_opt("dispatch", v, dl_dispatch_names, DL_DISPATCH_COUNT, err, errlen)) < 0)
 			return -1;
 		cfg->dispatch = (enum dl_dispatch)e;
 		return 0;

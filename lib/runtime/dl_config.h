@@ -24,19 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dl_engine.h"
 #include "dl_impair.h"
-
-/** Execution mode (DESIGN.md section 1). */
-enum dl_mode {
-	DL_MODE_RTC = 0, /**< every core runs driver, stack and application */
-	DL_MODE_DLIBOS,	 /**< net cores and application cores, NoC between them */
-	/** protected mode, the service (dlibosd): every core a net core; the
-	 *  application cores live in attached processes (not a --mode value) */
-	DL_MODE_PROTECTED,
-	/** protected mode, an application process attached to the service
-	 *  (--attach PATH; not a --mode value) */
-	DL_MODE_ATTACHED,
-};
 
 /** What a core does when a loop iteration found no work. */
 enum dl_idle_policy {
@@ -46,20 +35,6 @@ enum dl_idle_policy {
 	DL_IDLE_SLEEP,	  /**< sleep with backoff after a run of empty iterations */
 };
 
-/** Core layout for --mode dlibos (paper Figure 3). */
-enum dl_layout {
-	DL_LAYOUT_NAIVE = 0,
-	DL_LAYOUT_QUADRANT_ALL,
-	DL_LAYOUT_QUADRANT_DEDICATED,
-};
-
-/** How a net core picks the application core for a new connection. */
-enum dl_dispatch {
-	DL_DISPATCH_RR = 0,
-	DL_DISPATCH_LEAST_LOADED,
-};
-
-/** The parsed common arguments. */
 /** Keys of --tcp (bits of dl_tcp_opts.set). */
 enum dl_tcp_opt_key {
 	DL_TCPO_SYN_BACKLOG,
@@ -82,6 +57,7 @@ struct dl_tcp_opts {
 	bool syn_cookies, timestamps;
 };
 
+/** The parsed common arguments. */
 struct dl_config {
 	uint32_t ip;	    /**< our IPv4 address, host byte order */
 	uint8_t prefix_len; /**< netmask length (1..32) */
@@ -188,10 +164,7 @@ void dl_config_usage(FILE *f, const struct dl_app_args *app);
 void dl_config_parse_or_exit(struct dl_config *cfg, int argc, char *const argv[],
 			     const struct dl_app_args *app);
 
-/** Names for printing. */
-const char *dl_mode_name(enum dl_mode m);
+/** Name of an idle policy, for printing. */
 const char *dl_idle_name(enum dl_idle_policy p);
-const char *dl_layout_name(enum dl_layout l);
-const char *dl_dispatch_name(enum dl_dispatch d);
 
 #endif

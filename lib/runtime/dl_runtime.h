@@ -25,8 +25,8 @@
 #define DL_RUNTIME_H
 
 #include "dl_config.h"
+#include "dl_engine.h"
 #include "dl_hal.h"
-#include "dl_service.h"
 #include "dl_stack.h"
 #include "dl_stats.h"
 #include "dlibos/dlibos.h"
@@ -103,10 +103,37 @@ struct dl_runtime {
 	int failed;  /**< cores whose start-up failed (atomic) */
 	uint64_t port_cnt[9];
 	struct dl_counter_block port_blk;
-	/* protected mode, the service (dlibosd) */
+	const struct dl_runtime_ext *ext; /**< NULL, or the service's hooks */
+	bool ext_created;		  /**< ext->create succeeded */
+};
+
+/**
+ * What a program without an application adds to the runtime's life: the
+ * protected-mode service (lib/protected) runs the runtime with these
+ * hooks, so the runtime never includes the service. Every hook is
+ * optional; each gets @p arg.
+ */
+struct dl_runtime_ext {
+	/** The service's rules: every lcore a network core, the engine in
+	 *  DL_MODE_PROTECTED, no --mode and no --attach. */
 	bool service;
-	struct dl_service_conf svc_conf;
-	struct dl_service *svc;
+	void *arg;
+	/** Its own options, parsed after the common ones (dl_config.h). */
+	const struct dl_app_opt *opts;
+	unsigned n_opts;
+	int (*parse_opt)(void *arg, int key, const char *value, char *err, size_t errlen);
+	/** Fill its part of the engine's configuration (slots, limits). */
+	void (*engine_conf)(void *arg, struct dl_engine_conf *ec);
+	/** The engine and the port exist, no core runs: build. 0 or -1 (printed). */
+	int (*create)(void *arg, struct dl_runtime *rt);
+	/** Right before the cores start: start. 0 or -1 (printed). */
+	int (*start)(void *arg);
+	/** The cores have stopped polling, counters not printed yet. */
+	void (*stop)(void *arg);
+	/** The engine's cores are stopped (connections aborted), not freed yet. */
+	void (*cores_stopped)(void *arg);
+	/** Everything else is released: free. */
+	void (*destroy)(void *arg);
 };
 
 /**
@@ -114,19 +141,14 @@ struct dl_runtime {
  * @param app   the application (NULL: the stack alone, as dlibosd)
  * @param prog  program name for the usage (NULL: argv[0]'s basename)
  * @param summary one line for the usage (NULL: the application's)
+ * @param ext   NULL, or the hooks of a program that extends the runtime
+ *              (the protected-mode service; its options replace the
+ *              application's)
  * @return the exit status: 0 after a clean stop, 2 on bad arguments,
  *         1 when the platform, the port or a core failed to start.
  */
 int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
-		    const char *summary);
-
-/**
- * The whole life of the protected-mode service, dlibosd: the same as
- * dl_runtime_main() without an application, every lcore a network core,
- * plus the control plane (dl_service.h) and dlibosd's options (--ctl,
- * --policy, --app-slots, --app-cores-max, --max-bad-commands).
- */
-int dl_runtime_service_main(int argc, char **argv, const char *prog, const char *summary);
+		    const char *summary, const struct dl_runtime_ext *ext);
 
 /** Point the parser's application hooks at an application's options. */
 void dl_runtime_app_args(struct dl_app_args *args, const struct dlibos_app *app);

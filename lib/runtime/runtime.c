@@ -12,22 +12,21 @@
  * released. Cores stop (stacks destroyed, connections aborted) on the main
  * thread after the counters are printed, so the dump still has them.
  *
- * Protected mode: dl_runtime_service_main() is the same life for the
- * dlibosd service (every lcore a network core, the engine in
- * DL_MODE_PROTECTED, the control plane of dl_service.h started before the
- * cores and stopped after them); dl_runtime_main() hands a command line
- * with --attach to dl_attach_main() (dl_attach.h), which runs the
- * application's cores as threads of a process with no EAL.
+ * Protected mode: the dlibosd service lives the same life with an
+ * extension (struct dl_runtime_ext, given by lib/protected): every lcore a
+ * network core, the engine in DL_MODE_PROTECTED, the control plane started
+ * before the cores and stopped after them. The runtime knows nothing of
+ * the service beyond those hooks; an application process attached to it
+ * (--attach) is run by lib/protected/attach.c, which shares this layer's
+ * per-core loop (dl_core_run()).
  *
  * Only dl_platform.h reaches the platform: no DPDK header here.
  */
 #include "dl_runtime.h"
-#include "dl_attach.h"
 #include "dl_engine.h"
 #include "dl_impair.h"
 #include "dl_log.h"
 #include "dl_platform.h"
-#include "dl_service.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -143,7 +142,7 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 	char err[256];
 
 	dl_config_defaults(&rt->cfg);
-	rt->cfg.service = rt->service;
+	rt->cfg.service = rt->ext != NULL && rt->ext->service;
 	if (!dl_runtime_split_args(argc, argv, eal_argc)) {
 		if (asks_help(argc, argv)) {
 			dl_config_usage(stdout, &rt->app_args);
@@ -180,7 +179,7 @@ static int plan_cores(struct dl_runtime *rt)
 	const struct dl_config *cfg = &rt->cfg;
 
 	rt->n_cores = dl_platform_core_count();
-	if (rt->service) {
+	if (cfg->service) {
 		if (cfg->net_cores != 0 && cfg->net_cores != rt->n_cores) {
 			DL_ERR("dlibosd runs every lcore as a network core: --net-cores %u but %u "
 			       "lcore(s) (give -l with %u lcore(s))",
@@ -510,7 +509,7 @@ static int create_engine(struct dl_runtime *rt)
 	char err[512];
 
 	memset(&ec, 0, sizeof(ec));
-	ec.mode = rt->service ? DL_MODE_PROTECTED : rt->cfg.mode;
+	ec.mode = rt->cfg.service ? DL_MODE_PROTECTED : rt->cfg.mode;
 	ec.layout = rt->cfg.layout;
 	ec.dispatch = rt->cfg.dispatch;
 	ec.ncores = rt->n_cores;
@@ -521,9 +520,8 @@ static int create_engine(struct dl_runtime *rt)
 	ec.nic = rt->nic;
 	ec.app = rt->app;
 	ec.app_rx_credit = rt->cfg.app_rx_credit;
-	ec.app_slots = rt->svc_conf.app_slots;
-	ec.slot_cores = rt->svc_conf.app_cores_max;
-	ec.bad_command_limit = rt->svc_conf.bad_limit ? rt->svc_conf.bad_limit : UINT32_MAX;
+	if (rt->ext != NULL && rt->ext->engine_conf != NULL)
+		rt->ext->engine_conf(rt->ext->arg, &ec);
 	rt->engine = dl_engine_create(&ec, err, sizeof(err));
 	if (rt->engine == NULL) {
 		DL_ERR("%s", err);
@@ -546,7 +544,8 @@ static void stop_cores(struct dl_runtime *rt)
 	dl_engine_stop(rt->engine);
 	/* Protected mode: the slots go once the stacks have aborted their
 	 * connections (their TX memory is no longer referenced). */
-	dl_service_release_slots(rt->svc);
+	if (rt->ext != NULL && rt->ext->cores_stopped != NULL)
+		rt->ext->cores_stopped(rt->ext->arg);
 	if (rt->app != NULL && rt->app->fini != NULL)
 		rt->app->fini();
 	dl_engine_destroy(rt->engine);
@@ -556,7 +555,8 @@ static void stop_cores(struct dl_runtime *rt)
 static void shutdown_all(struct dl_runtime *rt)
 {
 	/* Protected mode: no new application, the attached ones are told. */
-	dl_service_stop(rt->svc);
+	if (rt->ext_created && rt->ext->stop != NULL)
+		rt->ext->stop(rt->ext->arg);
 	if (rt->nic != NULL) {
 		DL_INFO("stopped; counters:");
 		print_counters(rt);
@@ -565,8 +565,9 @@ static void shutdown_all(struct dl_runtime *rt)
 	free_cores(rt);
 	dl_nic_close(rt->nic);
 	rt->nic = NULL;
-	dl_service_destroy(rt->svc);
-	rt->svc = NULL;
+	if (rt->ext_created && rt->ext->destroy != NULL)
+		rt->ext->destroy(rt->ext->arg);
+	rt->ext_created = false;
 	dl_stats_unregister(&rt->port_blk);
 	dl_platform_fini();
 }
@@ -598,14 +599,6 @@ void dl_runtime_app_args(struct dl_app_args *args, const struct dlibos_app *app)
 	args->arg = (void *)(uintptr_t)app;
 }
 
-/* dlibosd's own options behind the parser's hooks. */
-static int service_handle(void *arg, int key, const char *value, char *err, size_t errlen)
-{
-	struct dl_runtime *rt = arg;
-
-	return dl_service_parse_opt(&rt->svc_conf, key, value, err, errlen);
-}
-
 static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 {
 	int eal_argc, rc;
@@ -632,13 +625,12 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 		shutdown_all(rt);
 		return 1;
 	}
-	if (rt->service) {
-		rt->svc = dl_service_create(&rt->svc_conf, rt->engine, rt->nic, rt->cfg.ip,
-					    rt->cfg.prefix_len);
-		if (rt->svc == NULL) {
+	if (rt->ext != NULL && rt->ext->create != NULL) {
+		if (rt->ext->create(rt->ext->arg, rt) != 0) {
 			shutdown_all(rt);
 			return 1;
 		}
+		rt->ext_created = true;
 	}
 	if (app != NULL && app->init != NULL && app->init() != 0) {
 		DL_ERR("application %s: initialisation failed", app->name);
@@ -646,14 +638,14 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 		return 1;
 	}
 	DL_INFO("mode %s, idle policy %s%s",
-		dl_mode_name(rt->service ? DL_MODE_PROTECTED : rt->cfg.mode),
+		dl_mode_name(rt->cfg.service ? DL_MODE_PROTECTED : rt->cfg.mode),
 		dl_idle_name(rt->idle),
 		rt->cfg.idle == DL_IDLE_AUTO
 		    ? (rt->idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
 						: " (auto: lcores share CPUs or leave none free)")
 		    : "");
 	dl_runtime_install_signals();
-	if (rt->svc != NULL && dl_service_start(rt->svc) != 0) {
+	if (rt->ext_created && rt->ext->start != NULL && rt->ext->start(rt->ext->arg) != 0) {
 		shutdown_all(rt);
 		return 1;
 	}
@@ -663,43 +655,22 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 }
 
 int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const char *prog,
-		    const char *summary)
+		    const char *summary, const struct dl_runtime_ext *ext)
 {
 	static struct dl_runtime rt; /* big; one per process */
 
-	if (app != NULL && dl_attach_requested(argc, argv))
-		return dl_attach_main(argc, argv, app, prog, summary);
 	memset(&rt, 0, sizeof(rt));
 	rt.app = app;
+	rt.ext = ext;
 	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
 	rt.app_args.summary = summary != NULL ? summary : app != NULL ? app->summary : NULL;
-	if (app != NULL)
+	if (app != NULL) {
 		dl_runtime_app_args(&rt.app_args, app);
+	} else if (ext != NULL) {
+		rt.app_args.opts = ext->opts;
+		rt.app_args.n_opts = ext->n_opts;
+		rt.app_args.handle = ext->parse_opt;
+		rt.app_args.arg = ext->arg;
+	}
 	return runtime_main(&rt, argc, argv);
-}
-
-int dl_runtime_service_main(int argc, char **argv, const char *prog, const char *summary)
-{
-	static struct dl_runtime rt;
-
-	memset(&rt, 0, sizeof(rt));
-	rt.service = true;
-	dl_service_conf_defaults(&rt.svc_conf);
-	rt.app_args.prog = prog != NULL ? prog : basename(argv[0]);
-	rt.app_args.summary = summary;
-	rt.app_args.opts = dl_service_opts;
-	rt.app_args.n_opts = dl_service_n_opts;
-	rt.app_args.handle = service_handle;
-	rt.app_args.arg = &rt;
-	return runtime_main(&rt, argc, argv);
-}
-
-int dlibos_main(int argc, char **argv, const struct dlibos_app *app)
-{
-	return dl_runtime_main(argc, argv, app, NULL, NULL);
-}
-
-void dlibos_stop(void)
-{
-	dl_runtime_stop();
 }

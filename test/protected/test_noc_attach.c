@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dl_ctl.h"
+#include "dl_engine.h"
 #include "dl_noc.h"
 
 #define WORDS 256u
@@ -38,7 +39,7 @@ struct side {
 static void make(struct side *s)
 {
 	memset(s, 0, sizeof(*s));
-	dl_ctl_slot_links(NNET, NAPP, s->links);
+	dl_engine_slot_links(NNET, NAPP, s->links);
 	s->len = dl_noc_fabric_size(NNET + NAPP, WORDS, s->links);
 	assert_true(s->len > 0);
 	s->r = dl_region_create("test-fab", s->len, DL_REGION_SHARED);
@@ -65,7 +66,7 @@ static void test_links_are_bipartite(void **state)
 	uint64_t l[4];
 
 	(void)state;
-	dl_ctl_slot_links(2, 2, l);
+	dl_engine_slot_links(2, 2, l);
 	assert_int_equal(l[0], 0xc);
 	assert_int_equal(l[1], 0xc);
 	assert_int_equal(l[2], 0x3);

@@ -267,12 +267,12 @@ static void attach(struct fx *f, unsigned k, unsigned slot, const struct dl_poli
 	memset(&g, 0, sizeof(g));
 	g.n_app = 1;
 	g.tx = a->tx;
-	g.policy = rule;
+	g.rights = rule != NULL ? &rule->may : NULL;
 	snprintf(g.name, sizeof(g.name), "app%u", k);
 	assert_int_equal(dl_engine_slot_attach(f->e, slot, &g, err, sizeof(err)), 0);
 	fr = dl_engine_slot_fabric(f->e, slot);
 	assert_non_null(fr);
-	dl_ctl_slot_links(nnet, 1, links);
+	dl_engine_slot_links(nnet, 1, links);
 	a->fab = dl_noc_fabric_attach(fr->base, dl_engine_slot_fabric_len(f->e, slot), nnet + 1,
 				      dl_engine_noc_words(f->e), links);
 	assert_non_null(a->fab);
