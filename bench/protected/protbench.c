@@ -67,7 +67,7 @@ static int attach_app(void)
 {
 	struct dl_slot_grant g = {.n_app = 1};
 	struct dl_engine_conf ec;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 	char err[256];
 	struct dl_region *fr;
 

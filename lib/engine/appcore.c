@@ -49,7 +49,7 @@ struct dlibos_core *dl_appcore_create(struct dl_engine *e, struct dl_ecore *c)
 	for (unsigned n = 0; n < e->n_net; n++) {
 		int nc = e->net_core[n];
 		if (e->conf.mode == DL_MODE_RTC ? nc == (int)c->idx
-						 : (e->links[c->idx] & (1ull << nc)) != 0)
+						 : dl_coreset_has(&e->links[c->idx], (unsigned)nc))
 			a->net_of[a->nnet++] = (uint16_t)n;
 	}
 	return a;

@@ -194,13 +194,13 @@ struct dl_slot_grant {
 };
 
 /**
- * The channels of a slot's fabric: links[s] bit d for every network core s
+ * The channels of a slot's fabric: d in links[s] for every network core s
  * and application core d (indexes n_net..n_net+n_app-1) and back, nothing
  * else. The service and the attached application both plan the fabric
  * from it, so every channel sits at the same offset on both sides.
- * @p links has room for n_net + n_app masks.
+ * @p links has room for n_net + n_app sets.
  */
-void dl_engine_slot_links(unsigned n_net, unsigned n_app, uint64_t *links);
+void dl_engine_slot_links(unsigned n_net, unsigned n_app, struct dl_coreset *links);
 
 /** Network cores. */
 unsigned dl_engine_net_cores(const struct dl_engine *e);

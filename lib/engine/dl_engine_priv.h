@@ -59,7 +59,7 @@ struct dl_netcore;
 struct dl_listener {
 	uint16_t port;
 	bool used;
-	uint64_t apps; /* bit a: app core a listens */
+	struct dl_coreset apps; /* application indexes that listen */
 	unsigned rr;
 };
 
@@ -85,7 +85,7 @@ struct dl_offer {
  * (release) and read by network cores after they saw it (acquire). */
 struct dl_slot {
 	int state;     /* enum dl_slot_state */
-	uint64_t acks; /* bit n: network core n let go of this DETACHING slot */
+	struct dl_coreset acks; /* network core n let go of this DETACHING slot (atomic bits) */
 	int kick;      /* enum dl_slot_kick, first reason wins */
 	unsigned idx;
 	unsigned base;	/* first application index */
@@ -123,7 +123,7 @@ struct dl_netcore {
 	unsigned net_idx;
 	struct dl_listener listeners[DL_MAX_LISTENERS];
 	uint32_t app_conns[DL_MAX_CORES];  /* connections owned, per app core */
-	uint64_t app_mask;                 /* app cores this net core serves */
+	struct dl_coreset app_mask;        /* application indexes this net core serves */
 	unsigned napp;                     /* application index space */
 	struct dl_route route[DL_MAX_CORES];
 	const struct dl_region *tx_of[DL_MAX_CORES]; /* TX region each app's SENDs use */
@@ -205,7 +205,7 @@ struct dl_engine {
 	struct dl_ecore cores[DL_MAX_CORES];
 	int net_core[DL_MAX_CORES]; /* net index -> core index */
 	int app_core[DL_MAX_CORES]; /* app index -> core index */
-	uint64_t links[DL_MAX_CORES]; /* bit d of links[s]: channel s -> d */
+	struct dl_coreset links[DL_MAX_CORES]; /* d in links[s]: channel s -> d */
 	unsigned nquadrants;
 	struct dl_noc_fabric *fab;
 	struct dl_region *tx_region;

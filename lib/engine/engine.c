@@ -199,7 +199,7 @@ static void assign_links(struct dl_engine *e)
 			else
 				link = false;
 			if (link)
-				e->links[s] |= 1ull << d;
+				dl_coreset_set(&e->links[s], d);
 		}
 	}
 }
@@ -385,7 +385,7 @@ void dl_engine_print_layout(const struct dl_engine *e, FILE *f)
 		if (e->conf.mode == DL_MODE_DLIBOS) {
 			fprintf(f, " talks to");
 			for (unsigned d = 0; d < e->ncores; d++)
-				if (e->links[i] & (1ull << d))
+				if (dl_coreset_has(&e->links[i], d))
 					fprintf(f, " %u", d);
 		}
 		fputc('\n', f);
@@ -398,7 +398,7 @@ static void accept_classes(struct dl_engine *e, struct dl_ecore *c)
 	for (unsigned s = 0; s < e->ncores; s++) {
 		const struct dl_ecore *src = &e->cores[s];
 		unsigned mask = 0;
-		if (!(e->links[s] & (1ull << c->idx)))
+		if (!dl_coreset_has(&e->links[s], c->idx))
 			continue;
 		if ((c->role & DL_ROLE_NET) && (src->role & DL_ROLE_NET))
 			mask |= DL_MSG_CLASS_INTERNAL;
@@ -703,9 +703,13 @@ static void bump_gen(struct dl_engine *e)
 	__atomic_fetch_add(&e->slot_gen, 1, __ATOMIC_RELEASE);
 }
 
-static uint64_t net_mask(const struct dl_engine *e)
+/* True once every network core let go of the slot (its bit in acks). */
+static bool all_acked(const struct dl_engine *e, const struct dl_slot *sl)
 {
-	return e->n_net >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << e->n_net) - 1;
+	for (unsigned n = 0; n < e->n_net; n++)
+		if ((__atomic_load_n(&sl->acks.w[n / 64], __ATOMIC_ACQUIRE) >> (n % 64) & 1) == 0)
+			return false;
+	return true;
 }
 
 unsigned dl_engine_slots(const struct dl_engine *e)
@@ -763,7 +767,7 @@ static int slot_build(struct dl_engine *e, struct dl_slot *sl, unsigned n_app, c
 {
 	const struct dl_noc_conf nc = {.no_stats = true, .ovf_limit_words = DL_SLOT_OVF_LIMIT_WORDS};
 	unsigned words = e->conf.noc_words ? e->conf.noc_words : 4096, ncores = e->n_net + n_app;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 	size_t len;
 
 	dl_engine_slot_links(e->n_net, n_app, links);
@@ -817,7 +821,7 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 	sl->n_app = g->n_app;
 	sl->grant = *g;
 	sl->kick = DL_KICK_NONE;
-	__atomic_store_n(&sl->acks, 0, __ATOMIC_RELAXED);
+	dl_coreset_zero(&sl->acks);
 	__atomic_store_n(&sl->state, DL_SLOT_ACTIVE, __ATOMIC_RELEASE);
 	bump_gen(e);
 	return 0;
@@ -832,7 +836,7 @@ size_t dl_engine_slot_fabric_len(const struct dl_engine *e, unsigned slot)
 {
 	const struct dl_slot *sl = slot < e->nslots ? &e->slots[slot] : NULL;
 	unsigned words = e->conf.noc_words ? e->conf.noc_words : 4096;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 
 	if (sl == NULL || sl->fab == NULL)
 		return 0;
@@ -847,7 +851,7 @@ void dl_engine_slot_detach(struct dl_engine *e, unsigned slot)
 	assert(slot < e->nslots);
 	if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != DL_SLOT_ACTIVE)
 		return;
-	__atomic_store_n(&sl->acks, 0, __ATOMIC_RELAXED);
+	dl_coreset_zero(&sl->acks);
 	__atomic_store_n(&sl->state, DL_SLOT_DETACHING, __ATOMIC_RELEASE);
 	bump_gen(e);
 }
@@ -857,7 +861,7 @@ bool dl_engine_slot_quiet(const struct dl_engine *e, unsigned slot)
 	const struct dl_slot *sl = &e->slots[slot];
 
 	return __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == DL_SLOT_DETACHING &&
-	       (__atomic_load_n(&sl->acks, __ATOMIC_ACQUIRE) & net_mask(e)) == net_mask(e);
+	       all_acked(e, sl);
 }
 
 void dl_engine_slot_detach_stopped(struct dl_engine *e, unsigned slot)
@@ -871,7 +875,7 @@ void dl_engine_slot_detach_stopped(struct dl_engine *e, unsigned slot)
 		if (c->net != NULL && c->stack != NULL)
 			dl_netcore_slot_off(c->net, slot);
 		else
-			__atomic_fetch_or(&sl->acks, UINT64_C(1) << n, __ATOMIC_RELEASE);
+			dl_coreset_set_atomic(&sl->acks, n);
 	}
 }
 
@@ -921,12 +925,14 @@ unsigned dl_engine_noc_words(const struct dl_engine *e)
 	return e->conf.noc_words ? e->conf.noc_words : 4096;
 }
 
-void dl_engine_slot_links(unsigned n_net, unsigned n_app, uint64_t *links)
+void dl_engine_slot_links(unsigned n_net, unsigned n_app, struct dl_coreset *links)
 {
-	uint64_t nets = n_net >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n_net) - 1;
-	uint64_t apps =
-	    ((n_net + n_app >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << (n_net + n_app)) - 1)) & ~nets;
+	struct dl_coreset nets, apps;
 
+	dl_coreset_zero(&nets);
+	dl_coreset_zero(&apps);
+	dl_coreset_fill(&nets, 0, n_net);
+	dl_coreset_fill(&apps, n_net, n_net + n_app);
 	for (unsigned s = 0; s < n_net + n_app; s++)
 		links[s] = s < n_net ? apps : nets;
 }

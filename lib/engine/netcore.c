@@ -63,8 +63,8 @@ struct dl_netcore *dl_netcore_create(struct dl_engine *e, struct dl_ecore *c)
 	for (unsigned a = 0; a < e->n_app; a++) {
 		int ac = e->app_core[a];
 		if (e->conf.mode == DL_MODE_RTC ? ac == (int)c->idx
-						 : (e->links[c->idx] & (1ull << ac)) != 0)
-			g->app_mask |= 1ull << a;
+						 : dl_coreset_has(&e->links[c->idx], (unsigned)ac))
+			dl_coreset_set(&g->app_mask, a);
 		g->route[a] = (struct dl_route){c->ep, (uint16_t)ac};
 		g->tx_of[a] = e->tx_region;
 	}
@@ -210,7 +210,7 @@ static int dispatch(struct dl_netcore *g, struct dl_listener *l)
 	if (g->e->conf.dispatch == DL_DISPATCH_LEAST_LOADED) {
 		for (unsigned k = 0; k < n; k++) {
 			unsigned a = (l->rr + k) % n;
-			if ((l->apps & (1ull << a)) &&
+			if (dl_coreset_has(&l->apps, a) &&
 			    (best < 0 || g->app_conns[a] < g->app_conns[best]))
 				best = (int)a;
 		}
@@ -219,7 +219,7 @@ static int dispatch(struct dl_netcore *g, struct dl_listener *l)
 	}
 	for (unsigned k = 0; k < n; k++) {
 		unsigned a = (l->rr + k) % n;
-		if (l->apps & (1ull << a)) {
+		if (dl_coreset_has(&l->apps, a)) {
 			l->rr = (a + 1) % n;
 			return (int)a;
 		}
@@ -578,7 +578,7 @@ int dl_netcore_listen(struct dl_netcore *g, unsigned app, uint16_t port, uint32_
 	if (rc != 0)
 		return rc;
 	if (l != NULL) {
-		l->apps |= 1ull << app;
+		dl_coreset_set(&l->apps, app);
 		return 0;
 	}
 	for (unsigned i = 0; i < DL_MAX_LISTENERS && l == NULL; i++)
@@ -591,7 +591,8 @@ int dl_netcore_listen(struct dl_netcore *g, unsigned app, uint16_t port, uint32_
 		return rc;
 	l->used = true;
 	l->port = port;
-	l->apps = 1ull << app;
+	dl_coreset_zero(&l->apps);
+	dl_coreset_set(&l->apps, app);
 	l->rr = 0;
 	return 0;
 }
@@ -817,7 +818,7 @@ void dl_netcore_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 		/* The per-request command, valid: straight to its handler.
 		 * Anything else goes through the checks below. */
 		int app = e->cores[src].app_idx;
-		if (app >= 0 && (g->app_mask >> app & 1) != 0 && m->core == g->net_idx) {
+		if (app >= 0 && dl_coreset_has(&g->app_mask, (unsigned)app) && m->core == g->net_idx) {
 			send_recv_done(g, (unsigned)app, m);
 			return;
 		}
@@ -825,7 +826,7 @@ void dl_netcore_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 	switch (dl_msg_class(m->type)) {
 	case DL_MSG_CLASS_COMMAND: {
 		int app = e->cores[src].app_idx;
-		if (app < 0 || !(g->app_mask & (1ull << app))) {
+		if (app < 0 || !dl_coreset_has(&g->app_mask, (unsigned)app)) {
 			c->cnt[ENG_BAD_COMMAND]++;
 			return;
 		}
@@ -971,7 +972,6 @@ void dl_netcore_slot_off(struct dl_netcore *g, unsigned s)
 	struct dl_netslot *ns = &g->ns[s];
 	struct dl_slot *sl = ns->slot;
 	unsigned lo = sl->base, hi = sl->base + g->e->slot_cores;
-	uint64_t mask = (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
 
 	if (ns->on) {
 		ns->on = false;
@@ -988,10 +988,15 @@ void dl_netcore_slot_off(struct dl_netcore *g, unsigned s)
 		}
 		for (unsigned i = 0; i < DL_MAX_LISTENERS; i++) {
 			struct dl_listener *l = &g->listeners[i];
-			if (!l->used || !(l->apps & mask))
+			bool had = false;
+
+			if (!l->used)
 				continue;
-			l->apps &= ~mask;
-			if (l->apps == 0) {
+			for (unsigned a = lo; a < hi; a++) {
+				had |= dl_coreset_has(&l->apps, a);
+				dl_coreset_clr(&l->apps, a);
+			}
+			if (had && dl_coreset_empty(&l->apps)) {
 				dl_stack_unlisten(g->core->stack, l->port);
 				l->used = false;
 			}
@@ -1002,7 +1007,7 @@ void dl_netcore_slot_off(struct dl_netcore *g, unsigned s)
 		ns->ep = NULL;
 		g->core->cnt[ENG_SLOT_OFF]++;
 	}
-	__atomic_fetch_or(&sl->acks, 1ull << g->net_idx, __ATOMIC_RELEASE);
+	dl_coreset_set_atomic(&sl->acks, g->net_idx);
 }
 
 void dl_netcore_slots_update(struct dl_netcore *g, uint64_t now)
@@ -1020,7 +1025,9 @@ void dl_netcore_slots_update(struct dl_netcore *g, uint64_t now)
 		if (st == DL_SLOT_ACTIVE && !g->ns[s].on)
 			slot_on(g, s, now);
 		else if (st == DL_SLOT_DETACHING &&
-			 !(__atomic_load_n(&sl->acks, __ATOMIC_ACQUIRE) >> g->net_idx & 1))
+			 !(__atomic_load_n(&sl->acks.w[g->net_idx / 64], __ATOMIC_ACQUIRE) >>
+				   (g->net_idx % 64) &
+			   1))
 			dl_netcore_slot_off(g, s);
 	}
 }

@@ -120,45 +120,24 @@ static void unmap_rx(struct dl_region *r)
 		dl_region_destroy(r);
 }
 
-/* Map the fabric read-only, then our own parts read-write. */
+/* Map the slot's fabric: read-only but what our cores write (the transport
+ * knows which parts those are). */
 static int map_fabric(struct dl_attach *a, int fd, char *err, size_t errlen)
 {
 	const struct dl_ctl_welcome *w = &a->w;
 	unsigned ncores = w->n_net + w->n_app;
-	uint64_t links[DL_MAX_CORES];
-	struct dl_chan_layout l;
+	struct dl_coreset links[DL_MAX_CORES], ours;
 
-	if (dl_chan_layout(w->noc_words, &l) != 0 || ncores > DL_MAX_CORES)
+	if (ncores > DL_MAX_CORES)
 		return fail(err, errlen, -EPROTO, "the service sent a bad NoC geometry");
 	dl_engine_slot_links(w->n_net, w->n_app, links);
-	if (dl_noc_fabric_size(ncores, w->noc_words, links) != w->fab_len)
-		return fail(err, errlen, -EPROTO, "the service's NoC size does not add up");
-	a->fab_base = mmap(NULL, w->fab_len, PROT_READ, MAP_SHARED, fd, 0);
-	if (a->fab_base == MAP_FAILED) {
-		a->fab_base = NULL;
-		return fail(err, errlen, -errno, "cannot map the NoC: %s", strerror(errno));
-	}
-	a->fab_len = w->fab_len;
-	a->fab = dl_noc_fabric_attach(a->fab_base, a->fab_len, ncores, w->noc_words, links);
+	dl_coreset_zero(&ours);
+	dl_coreset_fill(&ours, w->n_net, ncores);
+	a->fab = dl_noc_fabric_map(fd, w->fab_len, ncores, w->noc_words, links, &ours);
 	if (a->fab == NULL)
-		return fail(err, errlen, -errno, "cannot attach the NoC: %s", strerror(errno));
-	for (unsigned j = w->n_net; j < ncores; j++) {
-		for (unsigned n = 0; n < w->n_net; n++) {
-			size_t out, in;
-			if (dl_noc_fabric_chan_offset(a->fab, j, n, &out) != 0 ||
-			    dl_noc_fabric_chan_offset(a->fab, n, j, &in) != 0)
-				return fail(err, errlen, -EPROTO, "NoC channel missing");
-			/* We produce on j -> n and consume n -> j: those pages only. */
-			if (mmap(a->fab_base + out + l.prod_off, l.prod_len, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, fd,
-				 (off_t)(out + l.prod_off)) == MAP_FAILED ||
-			    mmap(a->fab_base + in + l.cons_off, l.cons_len, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, fd,
-				 (off_t)(in + l.cons_off)) == MAP_FAILED)
-				return fail(err, errlen, -errno, "cannot map our NoC pages: %s",
-					    strerror(errno));
-		}
-	}
+		return fail(err, errlen, -errno, "cannot map the NoC: %s",
+			    errno == EPROTO ? "the service's NoC size does not add up"
+					    : strerror(errno));
 	return 0;
 }
 
@@ -264,11 +243,8 @@ fail_sock:
 
 void dl_attach_close(struct dl_attach *a)
 {
-	dl_noc_fabric_destroy(a->fab);
+	dl_noc_fabric_destroy(a->fab); /* unmaps it */
 	a->fab = NULL;
-	if (a->fab_base != NULL)
-		munmap(a->fab_base, a->fab_len);
-	a->fab_base = NULL;
 	dl_region_destroy(a->tx);
 	a->tx = NULL;
 	unmap_rx(a->rx);

@@ -10,10 +10,10 @@
  * and on WELCOME maps what came back:
  *   - the RX region PROT_READ, under the service's region id, so new_data
  *     references resolve to read-only memory (a write is a SIGSEGV);
- *   - the slot's NoC fabric PROT_READ, then again read-write (MAP_FIXED,
- *     same descriptor and offsets) only where this process writes: the
- *     producer area of each channel to a network core and the consumer
- *     page of each channel from one;
+ *   - the slot's NoC fabric with dl_noc_fabric_map(): read-only but where
+ *     this process writes (ring transport: the producer area of each
+ *     channel to a network core and the consumer page of each channel
+ *     from one);
  *   - its own TX memory read-write under the id the service chose, so
  *     dlibos_tx_alloc() memory is named the way the service checks it.
  * dl_attach_main() then builds the engine in DL_MODE_ATTACHED over that
@@ -44,9 +44,7 @@ struct dl_attach {
 	struct dl_ctl_welcome w; /**< what the service granted */
 	struct dl_region *tx;	 /**< our TX memory, read-write, id w.tx_region */
 	struct dl_region *rx;	 /**< the RX region, read-only, id w.rx_region */
-	uint8_t *fab_base;	 /**< the slot fabric mapping */
-	size_t fab_len;
-	struct dl_noc_fabric *fab; /**< attached over fab_base (cores: n_net nets, then ours) */
+	struct dl_noc_fabric *fab; /**< the slot's fabric, mapped (cores: n_net nets, then ours) */
 };
 
 /**

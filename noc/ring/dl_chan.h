@@ -432,7 +432,7 @@ static inline void dl_chan_copy_out(const struct dl_chan_cons *c, uint64_t head,
  * @return messages received (0 when none), -EMSGSIZE when the next
  *         message does not fit an empty @p buf, -EPIPE when broken.
  */
-static inline int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned room,
+static inline __attribute__((always_inline)) int dl_chan_recv(struct dl_chan_cons *c, uint64_t *buf, unsigned room,
 			       unsigned max_msgs, unsigned *nwords)
 {
 	const uint64_t head = c->head;

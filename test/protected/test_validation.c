@@ -253,7 +253,7 @@ static void attach(struct fx *f, unsigned k, unsigned slot, const struct dl_poli
 {
 	struct app *a = &f->a[k];
 	struct dl_slot_grant g;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 	char err[256], name[32];
 	struct dl_region *fr;
 	unsigned nnet = dl_engine_net_cores(f->e);
