@@ -108,6 +108,16 @@ static void test_dlibos_quadrant_dedicated(void **s)
 	run_echo(DL_MODE_DLIBOS, 4, 2, DL_LAYOUT_QUADRANT_DEDICATED, DL_DISPATCH_RR, 40, 10000);
 }
 
+/* More cores than a 64-bit mask holds: core sets, channel plans and the
+ * NoC endpoints work past bit 63 (DL_MAX_CORES is 128 by default). */
+static void test_dlibos_beyond_64_cores(void **s)
+{
+	(void)s;
+	if (DL_MAX_CORES < 100)
+		skip();
+	run_echo(DL_MODE_DLIBOS, 100, 4, DL_LAYOUT_NAIVE, DL_DISPATCH_RR, 640, 1000);
+}
+
 /* Request/response in dlibos mode: the data_acked of the previous answer
  * travels with the next request (ACKED_NEW_DATA) and the answer with the
  * recv_done of the request (SEND_RECV_DONE): two NoC messages per
@@ -206,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_dlibos_1_3_least_loaded),
 		cmocka_unit_test(test_dlibos_quadrant_all),
 		cmocka_unit_test(test_dlibos_quadrant_dedicated),
+		cmocka_unit_test(test_dlibos_beyond_64_cores),
 		cmocka_unit_test(test_dlibos_pairs_messages),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
 		cmocka_unit_test(test_layout_errors_are_explained),

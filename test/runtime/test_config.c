@@ -310,10 +310,14 @@ static void test_err_enums(void **state)
 static void test_err_numbers(void **state)
 {
 	(void)state;
-	assert_error("--net-cores '0': expected an integer in 1..63", "--ip", "10.0.0.2/24",
-		     "--mode", "dlibos", "--net-cores", "0");
-	assert_error("--net-cores '64'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
-		     "64");
+	char msg[80], big[16];
+
+	snprintf(msg, sizeof(msg), "--net-cores '0': expected an integer in 1..%d",
+		 DL_MAX_CORES - 1);
+	assert_error(msg, "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores", "0");
+	snprintf(big, sizeof(big), "%d", DL_MAX_CORES);
+	snprintf(msg, sizeof(msg), "--net-cores '%d'", DL_MAX_CORES);
+	assert_error(msg, "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores", big);
 	assert_error("--net-cores 'two'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
 		     "two");
 	assert_error("--net-cores '-1'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
