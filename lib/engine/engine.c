@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,16 +74,48 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_COMMANDS_PAIRED] = "commands_paired",
 };
 
-/* Quadrants: groups of cores sharing a last-level cache; with a single
- * such group, equal shares (4 when there are at least 8 cores, else 2
- * when there are at least 4, else 1). */
+/* A core's group in the mesh: the quarter of the bounding box of every
+ * core's (x, y) it falls in (paper Figure 3: a 6x6 TILE-Gx in four 3x3
+ * quadrants), numbered 0..3 row by row. */
+static int mesh_quarter(const struct dl_engine *e, unsigned i)
+{
+	int x0 = INT32_MAX, y0 = INT32_MAX, x1 = -1, y1 = -1;
+
+	for (unsigned k = 0; k < e->ncores; k++) {
+		const struct dl_core_info *c = &e->conf.cores[k];
+		x0 = c->x < x0 ? c->x : x0;
+		y0 = c->y < y0 ? c->y : y0;
+		x1 = c->x > x1 ? c->x : x1;
+		y1 = c->y > y1 ? c->y : y1;
+	}
+	/* Split each axis in two halves (the larger first half when odd:
+	 * x0..x1 holds x1 - x0 + 1 columns). */
+	return (e->conf.cores[i].y >= y0 + (y1 - y0 + 2) / 2) * 2 +
+	       (e->conf.cores[i].x >= x0 + (x1 - x0 + 2) / 2);
+}
+
+/* True when every core has mesh coordinates (TILE-Gx tiles). */
+static bool on_a_mesh(const struct dl_engine *e)
+{
+	for (unsigned i = 0; i < e->ncores; i++)
+		if (e->conf.cores[i].x < 0 || e->conf.cores[i].y < 0)
+			return false;
+	return e->ncores > 0;
+}
+
+/* Quadrants, from the topology the platform reports: on a mesh, the four
+ * quarters of the tiles in use; elsewhere, groups of cores sharing a
+ * last-level cache; with a single such group, equal shares (4 when there
+ * are at least 8 cores, else 2 when there are at least 4, else 1). Group
+ * numbers are made dense in order of first appearance. */
 static void assign_quadrants(struct dl_engine *e)
 {
 	int dom_of[DL_MAX_CORES];
 	int ndom = 0;
+	bool mesh = on_a_mesh(e);
 
 	for (unsigned i = 0; i < e->ncores; i++) {
-		int d = e->conf.cores[i].l3_domain, k;
+		int d = mesh ? mesh_quarter(e, i) : e->conf.cores[i].l3_domain, k;
 		for (k = 0; k < ndom; k++)
 			if (dom_of[k] == d)
 				break;
