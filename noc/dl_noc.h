@@ -82,6 +82,15 @@ struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f);
 /** Channel capacity in words. */
 unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f);
 
+/**
+ * Place the fabric's memory on NUMA nodes: what each core receives goes
+ * on that core's node (@p node_of[core], < 0: no preference), as the
+ * consumer polls it. Pages already touched move. A transport without
+ * memory (UDN) does nothing.
+ * @return 0, or a negative errno (the first binding that failed).
+ */
+int dl_noc_fabric_place(struct dl_noc_fabric *f, const int *node_of);
+
 /*
  * Fabrics shared between processes (protected mode). The service lays the
  * fabric out in a region it made (a memfd it can pass to an application

@@ -237,8 +237,26 @@ static void assign_links(struct dl_engine *e)
 	}
 }
 
-/* The application's TX region: shared memfd, registered with the NIC for
- * transmit (DMA mapping where the device needs one). */
+/* The NUMA node shared by every core with @p role, or -1 when they span
+ * several (or do not say). */
+static int node_of_role(const struct dl_engine *e, unsigned role)
+{
+	int node = -2;
+
+	for (unsigned i = 0; i < e->ncores; i++) {
+		if ((e->cores[i].role & role) == 0)
+			continue;
+		if (node == -2)
+			node = e->conf.cores[i].numa_node;
+		else if (node != e->conf.cores[i].numa_node)
+			return -1;
+	}
+	return node < 0 ? -1 : node;
+}
+
+/* The application's TX region: shared memfd on the application cores'
+ * NUMA node (they write it), registered with the NIC for transmit (DMA
+ * mapping where the device needs one). */
 static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 {
 	struct dl_nic *nic = e->conf.nic;
@@ -246,7 +264,8 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 
 	if (bytes == 0)
 		bytes = (size_t)64 << 20;
-	e->tx_region = dl_region_create("app-tx", bytes, DL_REGION_SHARED | DL_REGION_DMA);
+	e->tx_region = dl_region_create_on("app-tx", bytes, DL_REGION_SHARED | DL_REGION_DMA,
+					   node_of_role(e, DL_ROLE_APP));
 	if (e->tx_region == NULL || dl_txmem_init(&e->txmem, e->tx_region) != 0) {
 		dl_errf(err, errlen, "cannot create %zu bytes of TX memory: %s", bytes,
 			strerror(errno));
@@ -369,6 +388,13 @@ struct dl_engine *dl_engine_create(const struct dl_engine_conf *conf, char *err,
 				return NULL;
 			}
 			e->owns_fab = true;
+			/* Each channel on its consumer's node (it polls it). */
+			int node_of[DL_MAX_CORES];
+			for (unsigned i = 0; i < e->ncores; i++)
+				node_of[i] = e->conf.cores[i].numa_node;
+			if (dl_noc_fabric_place(e->fab, node_of) != 0)
+				DL_WARN("NoC: channels could not be placed on their consumers' "
+					"NUMA nodes (first-touch placement)");
 		}
 		if (conf->app != NULL && create_tx_memory(e, err, errlen) != 0) {
 			dl_noc_fabric_destroy(e->fab);
@@ -815,6 +841,14 @@ static int slot_build(struct dl_engine *e, struct dl_slot *sl, unsigned n_app, c
 		return dl_errf(err, errlen, "slot %u: cannot lay out its NoC: %s", sl->idx,
 			       strerror(errno));
 	}
+	/* What the service's network cores read on their nodes; what the
+	 * application reads wherever it runs (unknown here). */
+	int node_of[DL_MAX_CORES];
+	for (unsigned i = 0; i < ncores; i++)
+		node_of[i] = i < e->n_net ? e->conf.cores[e->net_core[i]].numa_node : -1;
+	if (dl_noc_fabric_place(sl->fab, node_of) != 0)
+		DL_WARN("slot %u: NoC channels not placed on the network cores' NUMA nodes",
+			sl->idx);
 	for (unsigned n = 0; n < e->n_net; n++) {
 		sl->ep[n] = dl_noc_ep_create(sl->fab, n, &nc);
 		if (sl->ep[n] == NULL) {

@@ -86,6 +86,7 @@ struct dl_region {
 	unsigned flags;   /**< dl_region_flags */
 	bool readonly;    /**< mapped PROT_READ in this process */
 	size_t page_size; /**< backing page size */
+	int numa_node;    /**< node its pages are bound to, -1 when not bound */
 };
 
 /**
@@ -95,6 +96,25 @@ struct dl_region {
  *         full, ENOMEM/EINVAL from the kernel).
  */
 struct dl_region *dl_region_create(const char *name, size_t len, unsigned flags);
+
+/**
+ * dl_region_create() with the pages bound to NUMA node @p numa_node (the
+ * node of the cores that use the region) before anything touches them
+ * (dl_numa.h; < 0, or a machine without NUMA: no binding).
+ * @return the region, or NULL with errno set (as dl_region_create(), and
+ *         EINVAL for a node that does not exist).
+ */
+struct dl_region *dl_region_create_on(const char *name, size_t len, unsigned flags, int numa_node);
+
+/**
+ * Bind part of a region, [@p off, @p off + @p len) rounded out to pages,
+ * to NUMA node @p numa_node, before it is touched (the NoC places each
+ * channel on its consumer's node this way). @return 0 or -errno.
+ */
+int dl_region_bind(struct dl_region *r, size_t off, size_t len, int numa_node);
+
+/** Print every region: name, id, size, page size, NUMA node (start-up report). */
+void dl_region_report(void);
 
 /**
  * Map a region received from another process (its fd) under a given id.

@@ -1,14 +1,21 @@
 /*
  * dl_platform.h - what the runtime needs from the platform beyond the NIC:
- * start-up from the command line, cores and their topology, launching a
- * function per core, NUMA-local memory, and opening the port.
+ * start-up from the command line, cores and their topology (L3 domains on
+ * x86, mesh coordinates on TILE-Gx), launching a function per core,
+ * threads that are not cores, NUMA-local memory, and opening the port.
  *
  * drivers/dpdk implements it with DPDK's EAL (lcores, rte_eal_remote_launch,
- * rte_zmalloc_socket, ethdev); drivers/tilegx will implement it with tmc.
- * lib/runtime.c uses only this header, so it never includes DPDK.
+ * control threads, ethdev) and libnuma; drivers/tilegx with tmc (tiles,
+ * tmc_alloc). The runtime, the protected-mode service and attached
+ * applications create every thread and per-core allocation through this
+ * header, so none of them includes DPDK or tmc.
  *
  * Core indices are DLibOS's: 0..dl_platform_core_count()-1, core 0 being
  * the main thread (DPDK's main lcore).
+ *
+ * Threads and memory (dl_platform_thread_*, dl_platform_zmalloc) also
+ * work without dl_platform_init(): an application process attached to a
+ * protected-mode service starts no EAL.
  */
 #ifndef DL_PLATFORM_H
 #define DL_PLATFORM_H
@@ -31,7 +38,7 @@ void dl_platform_fini(void);
 /** Number of cores (lcores) the platform runs. */
 unsigned dl_platform_core_count(void);
 
-/** Topology of core i (cpu, NUMA node, L3 domain). */
+/** Topology of core i (cpu, NUMA node, L3 domain; mesh x/y on TILE-Gx, else -1). */
 void dl_platform_core_info(unsigned i, struct dl_core_info *ci);
 
 /**
@@ -48,6 +55,22 @@ int dl_platform_wait(unsigned i);
 
 /** Zeroed, cache-aligned memory on a NUMA node (-1: any). NULL if none. */
 void *dl_platform_zmalloc(size_t size, int numa_node);
+
+/** A thread that is not one of the platform's cores. */
+struct dl_thread;
+
+/**
+ * Start a thread outside the cores: a control thread (@p cpu < 0: on the
+ * CPUs the cores leave free, as DPDK's control threads) or an attached
+ * application's core (@p cpu >= 0: pinned to that CPU).
+ * @param name shown by ps/top (cut to 15 characters).
+ * @return 0 with *t set, or a negative errno.
+ */
+int dl_platform_thread_start(struct dl_thread **t, const char *name, int cpu, int (*fn)(void *),
+			     void *arg);
+
+/** Wait for the thread, free it; @return fn's return value. */
+int dl_platform_thread_join(struct dl_thread *t);
 
 /** Free dl_platform_zmalloc memory (NULL is fine). */
 void dl_platform_free(void *p);

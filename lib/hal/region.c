@@ -9,6 +9,7 @@
  */
 #include "dl_hal.h"
 #include "dl_log.h"
+#include "dl_numa.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,10 +63,16 @@ static struct dl_region *map_region(uint16_t id, const char *name, int fd, size_
 	r->flags = flags;
 	r->readonly = readonly;
 	r->page_size = page_size;
+	r->numa_node = -1;
 	return r;
 }
 
 struct dl_region *dl_region_create(const char *name, size_t len, unsigned flags)
+{
+	return dl_region_create_on(name, len, flags, -1);
+}
+
+struct dl_region *dl_region_create_on(const char *name, size_t len, unsigned flags, int numa_node)
 {
 	size_t page = (flags & DL_REGION_HUGE) ? 2u << 20 : (size_t)sysconf(_SC_PAGESIZE);
 	struct dl_region *r;
@@ -103,6 +110,22 @@ struct dl_region *dl_region_create(const char *name, size_t len, unsigned flags)
 		close(fd);
 		errno = e;
 		return NULL;
+	}
+	/* Placement first: nothing has touched the pages yet. */
+	if (numa_node >= 0 && dl_numa_available()) {
+		int rc = dl_numa_bind(r->base, len, numa_node);
+
+		if (rc != 0) {
+			pthread_mutex_unlock(&region_lock);
+			DL_ERR("region %s: cannot bind %zu bytes to NUMA node %d: %s", name, len,
+			       numa_node, strerror(-rc));
+			munmap(r->base, len);
+			close(fd);
+			free(r);
+			errno = -rc;
+			return NULL;
+		}
+		r->numa_node = numa_node;
 	}
 	/* Hugetlb pages are allocated lazily: touch them now so an
 	 * exhausted pool fails here and not with SIGBUS on a hot path. */
@@ -148,6 +171,40 @@ void dl_region_destroy(struct dl_region *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);
+}
+
+int dl_region_bind(struct dl_region *r, size_t off, size_t len, int numa_node)
+{
+	size_t start, end;
+
+	if (r == NULL || off > r->len || len > r->len - off)
+		return -EINVAL;
+	start = off / r->page_size * r->page_size;
+	end = (off + len + r->page_size - 1) / r->page_size * r->page_size;
+	return dl_numa_bind(r->base + start, end - start, numa_node);
+}
+
+void dl_region_report(void)
+{
+	pthread_mutex_lock(&region_lock);
+	for (int i = 0; i < DL_REGION_MAX; i++) {
+		const struct dl_region *r = dl_region_table[i];
+		char node[48];
+
+		if (r == NULL)
+			continue;
+		if (r->numa_node >= 0)
+			snprintf(node, sizeof(node), "NUMA node %d", r->numa_node);
+		else
+			snprintf(node, sizeof(node), "%s",
+				 !dl_numa_available() ? "no NUMA placement (not available)"
+				 : r->readonly	      ? "mapped read-only"
+						      : "first-touch placement");
+		DL_INFO("memory: region %u %-10s %9.1f MiB, %s pages, %s%s", r->id, r->name,
+			(double)r->len / (1 << 20), r->page_size >= (2u << 20) ? "2 MiB" : "4 KiB",
+			node, r->readonly ? "" : (r->fd >= 0 ? ", shareable" : ""));
+	}
+	pthread_mutex_unlock(&region_lock);
 }
 
 struct dl_region *dl_region_find(const void *p, size_t len)

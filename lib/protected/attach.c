@@ -12,6 +12,7 @@
 #include "dl_config.h"
 #include "dl_engine.h"
 #include "dl_log.h"
+#include "dl_platform.h"
 #include "dl_runtime.h"
 #include "dl_stats.h"
 
@@ -19,13 +20,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -290,49 +289,11 @@ bool dl_attach_requested(int argc, char **argv)
 
 /* ---- running the application's cores ---------------------------------------- */
 
+/* An application core: the runtime's per-core loop on a thread of ours. */
 struct acore {
-	pthread_t thr;
-	unsigned core; /* engine core index */
-	struct dl_engine *e;
-	struct dl_idle idle;
-	enum dl_idle_policy policy;
-	int rc;
-	int *started, *failed; /* atomics, shared */
-	uint64_t cnt[CORE_NCNT];
-	struct dl_counter_block blk;
+	struct dl_core core;
+	struct dl_thread *thr;
 };
-
-static const char *const acore_cnt_names[CORE_NCNT] = {
-    [CORE_BUSY_ITERS] = "busy_iterations",
-    [CORE_IDLE_SLEEPS] = "idle_sleeps",
-};
-
-static void *acore_main(void *arg)
-{
-	struct acore *c = arg;
-
-	dl_idle_init(&c->idle, c->policy);
-	if (c->idle.policy == DL_IDLE_SLEEP)
-		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-	c->rc = dl_engine_core_start(c->e, c->core, dl_now_us());
-	if (c->rc != 0) {
-		DL_ERR("application core %u: start-up failed: %s", c->core,
-		       strerror(c->rc < 0 ? -c->rc : c->rc));
-		__atomic_fetch_add(c->failed, 1, __ATOMIC_RELEASE);
-		dl_runtime_stop();
-		return NULL;
-	}
-	__atomic_fetch_add(c->started, 1, __ATOMIC_RELEASE);
-	while (!dl_runtime_stopping()) {
-		unsigned work = dl_engine_core_iter(c->e, c->core, dl_now_us());
-		if (work > 0)
-			c->cnt[CORE_BUSY_ITERS]++;
-		if (dl_idle_wait(&c->idle, work))
-			c->cnt[CORE_IDLE_SLEEPS]++;
-	}
-	return NULL;
-}
-
 /* Parse `prog [--] --attach PATH [options]`. -1 to go on, else the exit status. */
 static int parse(struct dl_config *cfg, struct dl_app_args *args, int argc, char **argv)
 {
@@ -394,32 +355,37 @@ static struct dl_engine *make_engine(const struct dl_attach *a, const struct dli
 	return e;
 }
 
-/* Start the threads, wait until they all started or one failed. */
+/* Start the threads, wait until they all started or one failed. @return
+ * how many threads run. */
 static int run_threads(struct acore *cores, unsigned n, const struct dl_attach *a,
-		       struct dl_engine *e, enum dl_idle_policy policy)
+		       struct dl_core_set *set)
 {
-	static int started, failed;
-
-	started = failed = 0;
 	for (unsigned j = 0; j < n; j++) {
-		struct acore *c = &cores[j];
-		c->core = a->w.n_net + j;
-		c->e = e;
-		c->policy = policy;
-		c->started = &started;
-		c->failed = &failed;
-		dl_stats_register(&c->blk, "core", acore_cnt_names, CORE_NCNT, c->cnt, (int)j);
-		if (pthread_create(&c->thr, NULL, acore_main, c) != 0) {
-			DL_ERR("cannot start application core %u", j);
+		const struct dl_core_info info = {.id = a->w.n_net + j,
+						  .hw_id = j,
+						  .cpu = -1,
+						  .numa_node = -1,
+						  .l3_domain = 0,
+						  .x = -1,
+						  .y = -1};
+		char name[32];
+		int rc;
+
+		dl_core_init(&cores[j].core, set, a->w.n_net + j, &info, (int)j);
+		snprintf(name, sizeof(name), "dl-app%u", j);
+		rc = dl_platform_thread_start(&cores[j].thr, name, -1, dl_core_run, &cores[j].core);
+		if (rc != 0) {
+			DL_ERR("cannot start application core %u: %s", j, strerror(-rc));
+			dl_core_fini(&cores[j].core);
 			dl_runtime_stop();
 			return (int)j;
 		}
 	}
-	while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) +
-		   __atomic_load_n(&failed, __ATOMIC_ACQUIRE) <
+	while (__atomic_load_n(&set->started, __ATOMIC_ACQUIRE) +
+		   __atomic_load_n(&set->failed, __ATOMIC_ACQUIRE) <
 	       (int)n)
 		usleep(1000);
-	if (failed == 0)
+	if (set->failed == 0)
 		DL_INFO("ready: %u application core(s) running; SIGUSR1 prints counters, "
 			"SIGINT/SIGTERM stop",
 			n);
@@ -449,6 +415,7 @@ int dl_attach_main(int argc, char **argv, const struct dlibos_app *app, const ch
 	static struct dl_config cfg;
 	static struct dl_attach a;
 	struct dl_app_args args;
+	struct dl_core_set set;
 	struct acore *cores;
 	struct dl_engine *e;
 	char err[320];
@@ -476,33 +443,33 @@ int dl_attach_main(int argc, char **argv, const struct dlibos_app *app, const ch
 		a.w.ip >> 24, (a.w.ip >> 16) & 255, (a.w.ip >> 8) & 255, a.w.ip & 255,
 		a.w.prefix_len, a.w.rx_region);
 	e = make_engine(&a, app);
-	cores = calloc(n, sizeof(*cores));
+	cores = dl_platform_zmalloc(n * sizeof(*cores), -1);
 	if (e == NULL || cores == NULL || (app->init != NULL && app->init() != 0)) {
 		if (e != NULL && cores != NULL)
 			DL_ERR("application %s: initialisation failed", app->name);
 		dl_engine_destroy(e);
-		free(cores);
+		dl_platform_free(cores);
 		dl_attach_close(&a);
 		return 1;
 	}
 	dl_runtime_install_signals();
-	launched = run_threads(cores, n, &a, e, dl_idle_resolve(cfg.idle, false));
+	memset(&set, 0, sizeof(set));
+	set.engine = e;
+	set.idle = dl_idle_resolve(cfg.idle, false);
+	launched = run_threads(cores, n, &a, &set);
 	rc = launched == (int)n ? watch(&a) : 1;
 	dl_runtime_stop();
-	for (int j = 0; j < launched; j++) {
-		pthread_join(cores[j].thr, NULL);
-		failed |= cores[j].rc != 0;
-	}
+	for (int j = 0; j < launched; j++)
+		failed |= dl_platform_thread_join(cores[j].thr) != 0;
 	DL_INFO("stopped; counters:");
 	dl_stats_dump(stdout, cfg.stats_all);
 	dl_engine_stop(e);
 	if (app->fini != NULL)
 		app->fini();
 	dl_engine_destroy(e);
-	for (unsigned j = 0; j < n; j++)
-		if (cores[j].blk.module != NULL)
-			dl_stats_unregister(&cores[j].blk);
-	free(cores);
+	for (int j = 0; j < launched; j++)
+		dl_core_fini(&cores[j].core);
+	dl_platform_free(cores);
 	dl_attach_close(&a);
 	return rc != 0 || failed ? 1 : 0;
 }

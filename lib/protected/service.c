@@ -24,6 +24,7 @@
 #include "dl_config.h"
 #include "dl_ctl.h"
 #include "dl_log.h"
+#include "dl_platform.h"
 #include "dl_policy.h"
 #include "dl_stats.h"
 
@@ -31,7 +32,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +103,7 @@ struct dl_service {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int lfd, evfd, rx_fd;
 	struct dl_region *rx;
-	pthread_t thr;
+	struct dl_thread *thr; /* the control thread */
 	bool running;
 	int stop; /* atomic */
 	unsigned nclients;
@@ -684,7 +684,7 @@ static void housekeeping(struct dl_service *s)
 	}
 }
 
-static void *control_thread(void *arg)
+static int control_thread(void *arg)
 {
 	struct dl_service *s = arg;
 	struct pollfd *pfd = calloc(2 + 2 * s->nclients, sizeof(*pfd));
@@ -694,7 +694,7 @@ static void *control_thread(void *arg)
 		DL_ERR("control thread: out of memory");
 		free(pfd);
 		free(who);
-		return NULL;
+		return 0;
 	}
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		unsigned n = 0;
@@ -737,13 +737,15 @@ static void *control_thread(void *arg)
 	}
 	free(pfd);
 	free(who);
-	return NULL;
+	return 0;
 }
 
 int dl_service_start(struct dl_service *s)
 {
-	if (pthread_create(&s->thr, NULL, control_thread, s) != 0) {
-		DL_ERR("cannot start the control thread");
+	int rc = dl_platform_thread_start(&s->thr, "dl-service", -1, control_thread, s);
+
+	if (rc != 0) {
+		DL_ERR("cannot start the control thread: %s", strerror(-rc));
 		return -1;
 	}
 	s->running = true;
@@ -759,7 +761,8 @@ void dl_service_stop(struct dl_service *s)
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
 	if (write(s->evfd, &one, sizeof(one)) < 0)
 		DL_DEBUG("eventfd write: %s", strerror(errno));
-	pthread_join(s->thr, NULL);
+	dl_platform_thread_join(s->thr);
+	s->thr = NULL;
 	s->running = false;
 	for (unsigned i = 0; i < s->nclients; i++) {
 		struct client *c = &s->cl[i];

@@ -65,28 +65,59 @@ int dl_idle_next(struct dl_idle *s, unsigned work);
 /** Apply dl_idle_next(): pause or sleep. Returns true if the core slept. */
 bool dl_idle_wait(struct dl_idle *s, unsigned work);
 
-/* ---- cores -------------------------------------------------------------- */
+/* ---- cores: the one per-core loop (loop.c) ------------------------------- */
 
 enum dl_core_cnt { CORE_BUSY_ITERS, CORE_IDLE_SLEEPS, CORE_NCNT };
 
 struct dl_runtime;
 struct dl_engine;
 
+/** What the cores of one process share. */
+struct dl_core_set {
+	struct dl_engine *engine;
+	enum dl_idle_policy idle; /**< resolved policy (not DL_IDLE_AUTO) */
+	int started;		  /**< cores that finished start-up (atomic) */
+	int failed;		  /**< cores whose start-up failed (atomic) */
+	/** Run between iterations by core chores_core (NULL: none): the main
+	 *  thread's work when core 0 is the main thread. */
+	void (*chores)(void *arg);
+	void *chores_arg;
+	unsigned chores_core;
+};
+
 /**
- * Per-core runtime state, allocated on the core's NUMA node, touched by its
- * thread. What the core does (network, application or both) and its stack
- * live in the engine (dl_engine.h).
+ * Per-core loop state, allocated on the core's NUMA node
+ * (dl_platform_zmalloc()), touched by its thread. What the core does
+ * (network, application or both) and its stack live in the engine
+ * (dl_engine.h).
  */
 struct dl_core {
-	unsigned index; /**< DLibOS core index */
+	unsigned index; /**< engine core index */
 	struct dl_core_info info;
-	struct dl_runtime *rt;
+	struct dl_core_set *set;
 	struct dl_idle idle;
 	uint64_t now; /**< time of the current iteration (us) */
 	int start_rc; /**< result of the core's start-up */
 	uint64_t cnt[CORE_NCNT];
 	struct dl_counter_block blk;
 } __attribute__((aligned(64)));
+
+/** Set a core up (its counters registered as "core" block @p stats_index). */
+void dl_core_init(struct dl_core *c, struct dl_core_set *set, unsigned index,
+		  const struct dl_core_info *info, int stats_index);
+
+/** Unregister its counters. */
+void dl_core_fini(struct dl_core *c);
+
+/**
+ * The per-core loop, for dl_platform_launch() and
+ * dl_platform_thread_start() (@p core: a struct dl_core): start the engine
+ * core on this thread, count it started (or failed: then ask every core
+ * to stop), iterate until dl_runtime_stopping(): dl_engine_core_iter(),
+ * the idle policy, the set's chores.
+ * @return 0 after a stop, or the start-up error.
+ */
+int dl_core_run(void *core);
 
 /** The runtime of one process. */
 struct dl_runtime {
@@ -96,11 +127,10 @@ struct dl_runtime {
 	struct dl_nic *nic;
 	struct dl_stack_config stack_cfg;
 	struct dl_engine *engine;
-	enum dl_idle_policy idle;
+	struct dl_core_set set; /**< what the cores share (idle policy, start counts) */
+	bool ready;		/**< "ready:" was announced */
 	unsigned n_cores, n_net;
 	struct dl_core *cores[DL_MAX_CORES];
-	int started; /**< cores that finished start-up (atomic) */
-	int failed;  /**< cores whose start-up failed (atomic) */
 	uint64_t port_cnt[9];
 	struct dl_counter_block port_blk;
 	const struct dl_runtime_ext *ext; /**< NULL, or the service's hooks */

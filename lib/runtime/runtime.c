@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -49,69 +48,6 @@ void dl_runtime_stop(void)
 bool dl_runtime_stopping(void)
 {
 	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED) != 0;
-}
-
-/* ---- idle policy -------------------------------------------------------- */
-
-enum dl_idle_policy dl_idle_resolve(enum dl_idle_policy requested, bool cores_exclusive)
-{
-	if (requested != DL_IDLE_AUTO)
-		return requested;
-	return cores_exclusive ? DL_IDLE_POLL : DL_IDLE_SLEEP;
-}
-
-void dl_idle_init(struct dl_idle *s, enum dl_idle_policy policy)
-{
-	s->policy = policy == DL_IDLE_AUTO ? DL_IDLE_SLEEP : policy;
-	s->empty = 0;
-	s->sleep_us = DL_IDLE_SLEEP_MIN_US;
-}
-
-int dl_idle_next(struct dl_idle *s, unsigned work)
-{
-	uint32_t us;
-
-	if (work > 0) {
-		s->empty = 0;
-		s->sleep_us = DL_IDLE_SLEEP_MIN_US;
-		return 0;
-	}
-	switch (s->policy) {
-	case DL_IDLE_PAUSE:
-		return -1;
-	case DL_IDLE_SLEEP:
-		if (s->empty < DL_IDLE_SPIN_ITERS) {
-			s->empty++;
-			return -1;
-		}
-		us = s->sleep_us;
-		s->sleep_us = us * 2 > DL_IDLE_SLEEP_MAX_US ? DL_IDLE_SLEEP_MAX_US : us * 2;
-		return (int)us;
-	default:
-		return 0;
-	}
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
-bool dl_idle_wait(struct dl_idle *s, unsigned work)
-{
-	int r = dl_idle_next(s, work);
-
-	if (r < 0)
-		cpu_relax();
-	if (r <= 0)
-		return false;
-	struct timespec ts = {0, (long)r * 1000};
-	nanosleep(&ts, NULL);
-	return true;
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -261,77 +197,22 @@ static void print_counters(struct dl_runtime *rt)
 	dl_stats_dump(stdout, rt->cfg.stats_all);
 }
 
-static const char *const core_cnt_names[CORE_NCNT] = {
-    [CORE_BUSY_ITERS] = "busy_iterations",
-    [CORE_IDLE_SLEEPS] = "idle_sleeps",
-};
-
-/* ---- the per-core loop -------------------------------------------------- */
-
-static void core_iter(struct dl_core *c)
-{
-	unsigned work;
-
-	c->now = dl_now_us();
-	work = dl_engine_core_iter(c->rt->engine, c->index, c->now);
-	if (work > 0)
-		c->cnt[CORE_BUSY_ITERS]++;
-	if (dl_idle_wait(&c->idle, work))
-		c->cnt[CORE_IDLE_SLEEPS]++;
-}
-
-/* The engine creates the core's stack, NoC endpoint and application
- * context here, on the core's own thread, so their memory is first-touched
- * on the core's NUMA node. */
-static int core_start(struct dl_core *c)
-{
-	int rc;
-
-	dl_idle_init(&c->idle, c->rt->idle);
-	if (c->idle.policy == DL_IDLE_SLEEP)
-		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* 1 us: short sleeps stay short */
-	c->now = dl_now_us();
-	rc = dl_engine_core_start(c->rt->engine, c->index, c->now);
-	if (rc != 0)
-		DL_ERR("core %u: start-up failed: %s", c->index, strerror(-rc));
-	return rc;
-}
-
 /* The main thread's chores, done by core 0 between iterations. */
-static void main_chores(struct dl_runtime *rt, bool *ready)
+static void main_chores(void *arg)
 {
-	if (!*ready && __atomic_load_n(&rt->started, __ATOMIC_ACQUIRE) == (int)rt->n_cores) {
-		*ready = true;
+	struct dl_runtime *rt = arg;
+
+	if (!rt->ready && __atomic_load_n(&rt->set.started, __ATOMIC_ACQUIRE) == (int)rt->n_cores) {
+		rt->ready = true;
 		DL_INFO("ready: %u core(s) running; SIGUSR1 prints counters, SIGINT/SIGTERM stop",
 			rt->n_cores);
 	}
-	if (__atomic_load_n(&rt->failed, __ATOMIC_ACQUIRE) > 0)
+	if (__atomic_load_n(&rt->set.failed, __ATOMIC_ACQUIRE) > 0)
 		dl_runtime_stop();
 	if (dump_flag) {
 		dump_flag = 0;
 		print_counters(rt);
 	}
-}
-
-static int core_main(void *arg)
-{
-	struct dl_core *c = arg;
-	struct dl_runtime *rt = c->rt;
-	bool ready = false;
-
-	c->start_rc = core_start(c);
-	if (c->start_rc != 0) {
-		__atomic_fetch_add(&rt->failed, 1, __ATOMIC_RELEASE);
-		dl_runtime_stop();
-		return c->start_rc;
-	}
-	__atomic_fetch_add(&rt->started, 1, __ATOMIC_RELEASE);
-	while (!dl_runtime_stopping()) {
-		core_iter(c);
-		if (c->index == 0)
-			main_chores(rt, &ready);
-	}
-	return 0;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -457,10 +338,7 @@ static int create_cores(struct dl_runtime *rt)
 			DL_ERR("core %u: out of memory on NUMA node %d", i, ci.numa_node);
 			return -1;
 		}
-		c->index = i;
-		c->info = ci;
-		c->rt = rt;
-		dl_stats_register(&c->blk, "core", core_cnt_names, CORE_NCNT, c->cnt, (int)i);
+		dl_core_init(c, &rt->set, i, &ci, (int)i);
 		rt->cores[i] = c;
 	}
 	return 0;
@@ -472,7 +350,7 @@ static void free_cores(struct dl_runtime *rt)
 		struct dl_core *c = rt->cores[i];
 		if (c == NULL)
 			continue;
-		dl_stats_unregister(&c->blk);
+		dl_core_fini(c);
 		dl_platform_free(c);
 		rt->cores[i] = NULL;
 	}
@@ -484,8 +362,12 @@ static int run_cores(struct dl_runtime *rt)
 	unsigned launched = 1;
 	int rc = 0;
 
+	rt->set.engine = rt->engine;
+	rt->set.chores = main_chores;
+	rt->set.chores_arg = rt;
+	rt->set.chores_core = 0;
 	for (unsigned i = 1; i < rt->n_cores; i++) {
-		if (dl_platform_launch(i, core_main, rt->cores[i]) != 0) {
+		if (dl_platform_launch(i, dl_core_run, rt->cores[i]) != 0) {
 			DL_ERR("core %u: launch failed", i);
 			dl_runtime_stop();
 			rc = 1;
@@ -494,10 +376,10 @@ static int run_cores(struct dl_runtime *rt)
 		launched++;
 	}
 	if (rc == 0)
-		core_main(rt->cores[0]);
+		dl_core_run(rt->cores[0]);
 	for (unsigned i = 1; i < launched; i++)
 		dl_platform_wait(i);
-	if (__atomic_load_n(&rt->failed, __ATOMIC_ACQUIRE) > 0)
+	if (__atomic_load_n(&rt->set.failed, __ATOMIC_ACQUIRE) > 0)
 		rc = 1;
 	return rc;
 }
@@ -620,11 +502,12 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 	dl_stats_register(&rt->port_blk, "port", port_cnt_names, 9, rt->port_cnt, -1);
 	print_port(rt);
 	build_stack_config(rt);
-	rt->idle = dl_idle_resolve(rt->cfg.idle, dl_platform_cores_exclusive());
+	rt->set.idle = dl_idle_resolve(rt->cfg.idle, dl_platform_cores_exclusive());
 	if (create_cores(rt) != 0 || create_engine(rt) != 0) {
 		shutdown_all(rt);
 		return 1;
 	}
+	dl_region_report();
 	if (rt->ext != NULL && rt->ext->create != NULL) {
 		if (rt->ext->create(rt->ext->arg, rt) != 0) {
 			shutdown_all(rt);
@@ -639,9 +522,9 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 	}
 	DL_INFO("mode %s, idle policy %s%s",
 		dl_mode_name(rt->cfg.service ? DL_MODE_PROTECTED : rt->cfg.mode),
-		dl_idle_name(rt->idle),
+		dl_idle_name(rt->set.idle),
 		rt->cfg.idle == DL_IDLE_AUTO
-		    ? (rt->idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
+		    ? (rt->set.idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
 						: " (auto: lcores share CPUs or leave none free)")
 		    : "");
 	dl_runtime_install_signals();

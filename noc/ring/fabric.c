@@ -246,6 +246,22 @@ void *dl_noc_fabric_chan(const struct dl_noc_fabric *f, unsigned src, unsigned d
 	return f->base + (size_t)(f->slot[src][dst] - 1) * f->chan_size;
 }
 
+int dl_noc_fabric_place(struct dl_noc_fabric *f, const int *node_of)
+{
+	int rc = 0;
+
+	if (f->region == NULL)
+		return -EINVAL; /* attached or mapped: the owner places it */
+	for (unsigned s = 0; s < f->ncores; s++)
+		for (unsigned d = 0; d < f->ncores && rc == 0; d++)
+			if (f->slot[s][d] != 0 && node_of[d] >= 0)
+				rc = dl_region_bind(f->region,
+						    (size_t)(f->base - f->region->base) +
+							(size_t)(f->slot[s][d] - 1) * f->chan_size,
+						    f->chan_size, node_of[d]);
+	return rc;
+}
+
 struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f)
 {
 	return f->region;

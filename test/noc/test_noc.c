@@ -17,6 +17,8 @@
 
 #include "dl_chan.h"
 #include "dl_mailbox.h"
+#include "dl_numa.h"
+#include "../hal/numa_maps.h"
 #include "dl_msg.h"
 #include "dl_noc.h"
 #include "dl_stats.h"
@@ -474,9 +476,35 @@ static void test_ep_broken_channel_isolated(void **state)
 	dl_noc_fabric_destroy(f);
 }
 
+/* Channels go on their consumers' NUMA nodes (one node here: the binding
+ * is still made and shows in /proc/self/numa_maps). */
+static void test_fabric_placed_on_consumers_nodes(void **state)
+{
+	struct dl_noc_fabric *f = dl_noc_fabric_create(3, 256, NULL);
+	const int node_of[3] = {0, -1, 0};
+	char line[1024];
+	(void)state;
+
+	assert_non_null(f);
+	if (!dl_numa_available()) {
+		dl_noc_fabric_destroy(f);
+		skip();
+	}
+	assert_int_equal(dl_noc_fabric_place(f, node_of), 0);
+	/* Into core 0 and core 2: bound; into core 1: left alone. */
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 1, 0), line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "bind:0"));
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 0, 2), line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "bind:0"));
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 0, 1), line, sizeof(line)), 0);
+	assert_null(strstr(line, "bind:"));
+	dl_noc_fabric_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fabric_placed_on_consumers_nodes),
 	    cmocka_unit_test(test_mailbox_add_checks),
 	    cmocka_unit_test(test_mailbox_fairness),
 	    cmocka_unit_test(test_mailbox_budget_and_resume),
