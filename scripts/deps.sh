@@ -9,7 +9,7 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	gcc meson ninja-build pkg-config git
+	gcc clang meson ninja-build pkg-config git
 	dpdk libdpdk-dev libnuma-dev libcmocka-dev
 	# running and testing
 	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc

@@ -6,6 +6,8 @@
  * the only one that sees both.
  */
 #include "dl_attach.h"
+#include "dl_config.h"
+#include "dl_log.h"
 #include "dl_runtime.h"
 #include "dlibos/dlibos.h"
 
@@ -19,4 +21,13 @@ int dlibos_main(int argc, char **argv, const struct dlibos_app *app)
 void dlibos_stop(void)
 {
 	dl_runtime_stop();
+}
+
+int dlibos_opt_uint(const char *name, const char *value, unsigned long long min,
+		    unsigned long long max, unsigned long long *out, char *err, size_t errlen)
+{
+	if (value == NULL || dl_parse_uint(value, min, max, out) != 0)
+		return dl_errf(err, errlen, "--%s '%s': expected an integer in %llu..%llu", name,
+			       value != NULL ? value : "", min, max);
+	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "dl_config.h"
 #include "dl_runtime.h"
+#include "dlibos/dlibos.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 
@@ -623,6 +624,29 @@ static void test_idle_sleep_backoff(void **state)
 	assert_int_equal(s.policy, DL_IDLE_SLEEP);
 }
 
+/* The helper the examples parse their numeric options with. */
+static void test_opt_uint(void **state)
+{
+	unsigned long long x = 7;
+	char msg[128];
+	(void)state;
+
+	assert_int_equal(dlibos_opt_uint("port", "80", 1, 65535, &x, msg, sizeof(msg)), 0);
+	assert_int_equal(x, 80);
+	assert_int_equal(dlibos_opt_uint("port", "65535", 1, 65535, &x, msg, sizeof(msg)), 0);
+	assert_int_equal(x, 65535);
+	const char *bad[] = {"0", "65536", "-1", "+5", " 5", "5 ", "5k", "", "0x10",
+			     "99999999999999999999999"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		x = 7;
+		assert_int_equal(dlibos_opt_uint("port", bad[i], 1, 65535, &x, msg, sizeof(msg)), -1);
+		assert_int_equal(x, 7);
+	}
+	assert_int_equal(dlibos_opt_uint("max-conns", "abc", 1, 1024, &x, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "--max-conns 'abc': expected an integer in 1..1024");
+	assert_int_equal(dlibos_opt_uint("port", NULL, 1, 2, &x, msg, sizeof(msg)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_err_gw),
 	    cmocka_unit_test(test_err_enums),
 	    cmocka_unit_test(test_err_numbers),
+	    cmocka_unit_test(test_opt_uint),
 	    cmocka_unit_test(test_impair_subset),
 	    cmocka_unit_test(test_err_impair),
 	    cmocka_unit_test(test_tcp_opts),
