@@ -41,9 +41,8 @@ PY=/usr/bin/python3
 CONNS=1000
 CONN_BYTES=20000
 
-for tool in curl socat sha256sum "$PY"; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
-done
+. "$(dirname "$0")/lib.sh"
+dl_need curl socat sha256sum "$PY"
 
 case $MODE in
 rtc) EAL="-l 0" APP="--mode rtc" ;;
@@ -60,7 +59,6 @@ impair)
 *) echo "unknown variant $VARIANT"; exit 2 ;;
 esac
 
-. "$(dirname "$0")/lib.sh"
 dl_init "tl$MODE${VARIANT:0:1}"
 WORK=$(mktemp -d /tmp/dlibos-tcplinux.XXXXXX)
 trap 'dl_cleanup; rm -rf "$WORK"' EXIT
@@ -69,19 +67,6 @@ BYTES=$((MB << 20))
 # Seconds since $1 (date +%s.%N), and MB/s for $2 bytes over that time.
 elapsed() { echo "$(date +%s.%N) - $1" | bc; }
 rate() { echo "scale=1; $1 / 1048576 / $2" | bc; }
-
-# dump_counters: SIGUSR1, then wait until the whole new dump is in the log
-# (it ends with a line "---").
-dump_counters() {
-	local before
-	before=$(grep -c "^---$" "$DL_LOG")
-	kill -USR1 "$DL_PID" || dl_fail "SIGUSR1 failed"
-	for _ in $(seq 50); do
-		[ "$(grep -c "^---$" "$DL_LOG")" -gt "$before" ] && return 0
-		sleep 0.1
-	done
-	dl_fail "no counter dump 5 s after SIGUSR1"
-}
 
 # last_dump: the lines of the last counter dump in the log.
 last_dump() {
@@ -93,7 +78,7 @@ last_dump() {
 wait_released() {
 	local want=$1 est rel
 	for _ in $(seq 60); do
-		dump_counters
+		dl_dump
 		est=$(dl_counter tcp.conn_established)
 		rel=$(dl_counter tcp.conn_released)
 		[ "$est" -ge "$want" ] && [ "$rel" = "$est" ] && return 0
@@ -184,7 +169,7 @@ done
 grep -q "^holding $CONNS open" "$WORK/conns.out" ||
 	{ kill $cpid 2>/dev/null; dl_fail "$CONNS connections not all open at once: $(cat "$WORK/conns.out")"; }
 s=$(elapsed "$t")
-dump_counters
+dl_dump
 live=$(($(dl_counter tcp.conn_established) - $(dl_counter tcp.conn_released)))
 [ "$live" -ge $CONNS ] ||
 	{ kill $cpid 2>/dev/null; dl_fail "only $live connections live in the stack while $CONNS are held open"; }
