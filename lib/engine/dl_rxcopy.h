@@ -1,0 +1,122 @@
+/*
+ * dl_rxcopy.h - received data copied into an application's own RX region
+ * (protected mode on ports that cannot steer flows to per-application
+ * buffers: net_tap, net_af_packet).
+ *
+ * The NIC writes every frame into the service's RX buffers, which no
+ * application maps. Before a network core tells an application about new
+ * data, it copies the payload into that application's RX region (a memfd
+ * the application maps read-only), so an application can only ever read
+ * data of its own connections: the confidentiality half of protected mode.
+ *
+ * A network core owns one share of each application's region (the region
+ * is cut in as many shares as there are network cores: no sharing, no
+ * locks). A share is an array of DL_RXC_CHUNK-byte chunks. Each
+ * connection fills a chain of chunks in arrival order (payloads packed back
+ * to back, so tiny segments cannot waste a chunk each); the application
+ * returns bytes oldest first (recv_done), which frees whole chunks from the
+ * head of its chain. Acknowledgements of different connections interleave
+ * freely: chunks go back to the share's free stack in any order.
+ *
+ * A copy is all or nothing: when the share has too few free chunks, the
+ * caller keeps the references (the stack still holds the original buffers)
+ * and tries again after the application returned some (dl_rxcopy_room()).
+ *
+ * Thread-safety: a share belongs to one network core.
+ */
+#ifndef DL_RXCOPY_H
+#define DL_RXCOPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dl_hal.h"
+#include "dl_stack.h"
+
+/** Bytes of one chunk of a share. */
+#define DL_RXC_CHUNK 2048u
+/** "No chunk". */
+#define DL_RXC_NONE UINT32_MAX
+
+/** One connection's chain of chunks in a share. */
+struct dl_rxc_conn {
+	uint32_t id;	    /**< the stack's connection id */
+	bool used;	    /**< table entry in use */
+	uint32_t head;	    /**< oldest chunk, DL_RXC_NONE when the chain is empty */
+	uint32_t tail;	    /**< newest chunk (being filled) */
+	uint32_t head_ret;  /**< bytes of head already returned */
+	uint32_t tail_used; /**< bytes of tail filled */
+	uint64_t unret;	    /**< bytes copied and not returned */
+};
+
+/** Counters of a share (the caller's array, DL_RXC_NCNT of them). */
+enum dl_rxc_cnt {
+	DL_RXC_COPIED_BYTES, /**< payload copied into the application's region */
+	DL_RXC_COPIES,	     /**< copies made (one per delivery) */
+	DL_RXC_NO_ROOM,	     /**< copies refused for want of chunks (deferred by the caller) */
+	DL_RXC_BAD_RETURN,   /**< returns of more bytes than copied (refused) */
+	DL_RXC_NCNT
+};
+
+/** One network core's share of an application's RX region. */
+struct dl_rxcopy {
+	struct dl_region *r; /**< the application's RX region */
+	size_t off;	     /**< first byte of this share in r */
+	uint32_t nchunks;
+	uint32_t nfree;
+	uint32_t free_top;	   /**< top of the free stack, DL_RXC_NONE if empty */
+	uint32_t *next;		   /**< per chunk: next in its chain, or in the free stack */
+	struct dl_rxc_conn *conns; /**< open-addressing table by id */
+	uint32_t cap;		   /**< table slots (a power of two) */
+	uint32_t nconns;	   /**< entries in use */
+	uint64_t *cnt;		   /**< DL_RXC_NCNT counters */
+};
+
+/**
+ * Set a share up over [@p off, @p off + @p len) of region @p r (whole
+ * chunks; the rest is unused).
+ * @param cnt DL_RXC_NCNT counters to increment (the caller's).
+ * @return 0, -EINVAL (no whole chunk, or outside the region), -ENOMEM.
+ */
+int dl_rxcopy_init(struct dl_rxcopy *x, struct dl_region *r, size_t off, size_t len, uint64_t *cnt);
+
+/** Free the share's bookkeeping (the region stays the caller's). Safe on a zeroed share. */
+void dl_rxcopy_fini(struct dl_rxcopy *x);
+
+/** Chunks a copy of @p bytes for connection @p id would take now. */
+uint32_t dl_rxcopy_need(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes);
+
+/** True when a copy of @p bytes for @p id fits now. */
+static inline bool dl_rxcopy_room(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
+{
+	return dl_rxcopy_need(x, id, bytes) <= x->nfree;
+}
+
+/**
+ * Copy the payload of @p in (@p n references into the service's RX
+ * buffers) to the end of connection @p id's chain, all or nothing.
+ * @param out receives the references of the copies, in the region x->r
+ *        (contiguous pieces merged), at most @p out_max.
+ * @return the number of out references, -ENOBUFS (too few free chunks:
+ *         nothing copied), -E2BIG (more than @p out_max references would
+ *         be needed: nothing copied), -ENOMEM (the table could not grow).
+ */
+int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n,
+		  struct dl_rx_ref *out, unsigned out_max);
+
+/**
+ * The application returned @p bytes of connection @p id (oldest first):
+ * free the chunks they covered.
+ * @return 0, or -EINVAL when that is more than was copied and not returned
+ *         (nothing changes; counted).
+ */
+int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes);
+
+/** The connection is gone: free its whole chain. */
+void dl_rxcopy_drop(struct dl_rxcopy *x, uint32_t id);
+
+/** Bytes copied for @p id and not returned yet. */
+uint64_t dl_rxcopy_unreturned(const struct dl_rxcopy *x, uint32_t id);
+
+#endif /* DL_RXCOPY_H */

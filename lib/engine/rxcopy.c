@@ -1,0 +1,289 @@
+/*
+ * rxcopy.c - a network core's share of an application's RX region (see
+ * dl_rxcopy.h).
+ *
+ * Chunks are indexes 0..nchunks-1; next[] links a chain (connection's
+ * chunks, oldest first) or the free stack. Every chunk of a chain but the
+ * tail is full (payloads are packed), so a chunk's fill is DL_RXC_CHUNK,
+ * or tail_used for the tail. A chain that is wholly returned gives its
+ * tail back too: an idle connection holds no chunk. Connections are found
+ * by id in an open-addressing table (linear probing, backward-shift
+ * deletion, doubled when three quarters full), created by their first
+ * copy and removed when their chain empties or the connection is dropped.
+ */
+#include "dl_rxcopy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TABLE_MIN 64u
+
+static uint32_t hash_id(uint32_t id)
+{
+	uint32_t h = id * 0x9e3779b1u;
+
+	return h ^ (h >> 16);
+}
+
+static struct dl_rxc_conn *conn_find(const struct dl_rxcopy *x, uint32_t id)
+{
+	for (uint32_t i = hash_id(id) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		struct dl_rxc_conn *c = &x->conns[i];
+		if (!c->used)
+			return NULL;
+		if (c->id == id)
+			return c;
+	}
+}
+
+static int table_grow(struct dl_rxcopy *x)
+{
+	uint32_t ncap = x->cap * 2;
+	struct dl_rxc_conn *n = calloc(ncap, sizeof(*n)), *old = x->conns;
+
+	if (n == NULL)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < x->cap; k++) {
+		if (!old[k].used)
+			continue;
+		uint32_t i = hash_id(old[k].id) & (ncap - 1);
+		while (n[i].used)
+			i = (i + 1) & (ncap - 1);
+		n[i] = old[k];
+	}
+	free(old);
+	x->conns = n;
+	x->cap = ncap;
+	return 0;
+}
+
+static struct dl_rxc_conn *conn_get(struct dl_rxcopy *x, uint32_t id)
+{
+	struct dl_rxc_conn *c = conn_find(x, id);
+	uint32_t i;
+
+	if (c != NULL)
+		return c;
+	if ((x->nconns + 1) * 4 > x->cap * 3 && table_grow(x) != 0)
+		return NULL;
+	i = hash_id(id) & (x->cap - 1);
+	while (x->conns[i].used)
+		i = (i + 1) & (x->cap - 1);
+	c = &x->conns[i];
+	*c = (struct dl_rxc_conn){.id = id, .used = true, .head = DL_RXC_NONE, .tail = DL_RXC_NONE};
+	x->nconns++;
+	return c;
+}
+
+/* Remove an entry, moving later entries of its probe run back. */
+static void conn_del(struct dl_rxcopy *x, struct dl_rxc_conn *c)
+{
+	uint32_t i = (uint32_t)(c - x->conns), j = i;
+
+	x->conns[i].used = false;
+	for (;;) {
+		j = (j + 1) & (x->cap - 1);
+		if (!x->conns[j].used)
+			break;
+		uint32_t home = hash_id(x->conns[j].id) & (x->cap - 1);
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		if ((i < j) ? (home <= i || home > j) : (home <= i && home > j)) {
+			x->conns[i] = x->conns[j];
+			x->conns[j].used = false;
+			i = j;
+		}
+	}
+	x->nconns--;
+}
+
+int dl_rxcopy_init(struct dl_rxcopy *x, struct dl_region *r, size_t off, size_t len, uint64_t *cnt)
+{
+	memset(x, 0, sizeof(*x));
+	if (r == NULL || off > r->len || len > r->len - off || len / DL_RXC_CHUNK == 0 ||
+	    len / DL_RXC_CHUNK >= DL_RXC_NONE)
+		return -EINVAL;
+	x->r = r;
+	x->off = off;
+	x->nchunks = (uint32_t)(len / DL_RXC_CHUNK);
+	x->cnt = cnt;
+	x->next = malloc(x->nchunks * sizeof(*x->next));
+	x->cap = TABLE_MIN;
+	x->conns = calloc(x->cap, sizeof(*x->conns));
+	if (x->next == NULL || x->conns == NULL) {
+		dl_rxcopy_fini(x);
+		return -ENOMEM;
+	}
+	/* Free stack: chunk 0 on top. */
+	for (uint32_t k = 0; k < x->nchunks; k++)
+		x->next[k] = k + 1 < x->nchunks ? k + 1 : DL_RXC_NONE;
+	x->free_top = 0;
+	x->nfree = x->nchunks;
+	return 0;
+}
+
+void dl_rxcopy_fini(struct dl_rxcopy *x)
+{
+	free(x->next);
+	free(x->conns);
+	memset(x, 0, sizeof(*x));
+}
+
+static uint8_t *chunk_at(const struct dl_rxcopy *x, uint32_t k)
+{
+	return x->r->base + x->off + (size_t)k * DL_RXC_CHUNK;
+}
+
+static uint32_t chunk_pop(struct dl_rxcopy *x)
+{
+	uint32_t k = x->free_top;
+
+	x->free_top = x->next[k];
+	x->nfree--;
+	x->next[k] = DL_RXC_NONE;
+	return k;
+}
+
+static void chunk_push(struct dl_rxcopy *x, uint32_t k)
+{
+	x->next[k] = x->free_top;
+	x->free_top = k;
+	x->nfree++;
+}
+
+/* Free room at the end of a chain (in its tail chunk). */
+static uint32_t tail_room(const struct dl_rxc_conn *c)
+{
+	return c == NULL || c->tail == DL_RXC_NONE ? 0 : DL_RXC_CHUNK - c->tail_used;
+}
+
+uint32_t dl_rxcopy_need(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
+{
+	uint32_t room = tail_room(conn_find(x, id));
+
+	if (bytes <= room)
+		return 0;
+	bytes -= room;
+	return (uint32_t)((bytes + DL_RXC_CHUNK - 1) / DL_RXC_CHUNK);
+}
+
+int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n,
+		  struct dl_rx_ref *out, unsigned out_max)
+{
+	struct dl_rxc_conn *c;
+	uint64_t bytes = 0;
+	unsigned k = 0;
+	uint32_t room, need;
+
+	for (unsigned i = 0; i < n; i++)
+		bytes += in[i].len;
+	if (bytes == 0)
+		return 0;
+	need = dl_rxcopy_need(x, id, bytes);
+	if (need > x->nfree) {
+		x->cnt[DL_RXC_NO_ROOM]++;
+		return -ENOBUFS;
+	}
+	/* Out references: copies are packed, so pieces in one chunk are
+	 * contiguous and merge: one per chunk touched at the most. */
+	c = conn_find(x, id);
+	room = tail_room(c);
+	if (need + (room > 0) > out_max)
+		return -E2BIG;
+	if (c == NULL && (c = conn_get(x, id)) == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *src = in[i].data;
+		uint32_t len = in[i].len;
+
+		while (len > 0) {
+			uint32_t take;
+			uint8_t *dst;
+
+			if (c->tail == DL_RXC_NONE || c->tail_used == DL_RXC_CHUNK) {
+				uint32_t nk = chunk_pop(x);
+				if (c->tail == DL_RXC_NONE)
+					c->head = nk;
+				else
+					x->next[c->tail] = nk;
+				c->tail = nk;
+				c->tail_used = 0;
+			}
+			take = DL_RXC_CHUNK - c->tail_used;
+			take = len < take ? len : take;
+			dst = chunk_at(x, c->tail) + c->tail_used;
+			memcpy(dst, src, take);
+			if (k > 0 && out[k - 1].data + out[k - 1].len == dst)
+				out[k - 1].len += take; /* contiguous with the last piece */
+			else
+				out[k++] = (struct dl_rx_ref){
+				    .data = dst, .len = take, .region = x->r->id};
+			c->tail_used += take;
+			src += take;
+			len -= take;
+		}
+	}
+	c->unret += bytes;
+	x->cnt[DL_RXC_COPIED_BYTES] += bytes;
+	x->cnt[DL_RXC_COPIES]++;
+	return (int)k;
+}
+
+int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
+{
+	struct dl_rxc_conn *c = conn_find(x, id);
+
+	if (bytes == 0)
+		return 0;
+	if (c == NULL || bytes > c->unret) {
+		x->cnt[DL_RXC_BAD_RETURN]++;
+		return -EINVAL;
+	}
+	c->unret -= bytes;
+	while (bytes > 0) {
+		uint32_t fill = c->head == c->tail ? c->tail_used : DL_RXC_CHUNK;
+		uint32_t avail = fill - c->head_ret;
+		uint32_t take = bytes < avail ? (uint32_t)bytes : avail;
+
+		c->head_ret += take;
+		bytes -= take;
+		if (c->head_ret < fill)
+			break; /* bytes == 0 */
+		if (c->head != c->tail) {
+			uint32_t k = c->head;
+			c->head = x->next[k];
+			chunk_push(x, k);
+			c->head_ret = 0;
+		} else {
+			/* Everything returned: the tail goes back too (an idle
+			 * connection holds no chunk; the next copy takes one). */
+			chunk_push(x, c->head);
+			c->head = c->tail = DL_RXC_NONE;
+			c->head_ret = c->tail_used = 0;
+		}
+	}
+	if (c->head == DL_RXC_NONE && c->unret == 0)
+		conn_del(x, c);
+	return 0;
+}
+
+void dl_rxcopy_drop(struct dl_rxcopy *x, uint32_t id)
+{
+	struct dl_rxc_conn *c = conn_find(x, id);
+
+	if (c == NULL)
+		return;
+	for (uint32_t k = c->head; k != DL_RXC_NONE;) {
+		uint32_t nk = k == c->tail ? DL_RXC_NONE : x->next[k];
+		chunk_push(x, k);
+		k = nk;
+	}
+	conn_del(x, c);
+}
+
+uint64_t dl_rxcopy_unreturned(const struct dl_rxcopy *x, uint32_t id)
+{
+	const struct dl_rxc_conn *c = conn_find(x, id);
+
+	return c != NULL ? c->unret : 0;
+}
