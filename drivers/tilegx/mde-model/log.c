@@ -48,6 +48,7 @@ void mde_guest_error(uint64_t *ctr, uint64_t *total, const char *fmt, ...)
 	}
 	if (is_fatal()) {
 		fputs("mde-model: MDE_MODEL_FATAL is set: aborting\n", stderr);
+		fflush(stderr);
 		abort();
 	}
 }

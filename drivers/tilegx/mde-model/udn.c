@@ -139,6 +139,7 @@ static void firewall(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputs(" (SIGILL, as the hardwall raises)\n", stderr);
 	va_end(ap);
+	fflush(stderr);
 	raise(SIGILL);
 	abort();
 }
@@ -333,6 +334,7 @@ static void *watchdog(void *arg)
 			    p->dest, p->q, p->moved, p->total,
 			    tiles[p->dest].in_owner < 0 ? "free" : "claimed", p->q,
 			    tiles[p->dest].dqn[p->q], demux_cap);
+			fflush(stderr);
 			abort();
 		}
 		pthread_mutex_unlock(&lock);
