@@ -752,8 +752,10 @@ static int register_pages(struct mpipe_nic *mn, uint8_t *base, size_t len, size_
 	} else if (need > 1) {
 		snprintf(why, whylen,
 			 "%zu pages of %zu KiB, and a buffer stack registers at most 16 "
-			 "(gxio_mpipe_register_page): use huge pages, or fewer buffers",
-			 pages, page >> 10);
+			 "(gxio_mpipe_register_page): %s",
+			 pages, page >> 10,
+			 page <= 65536 ? "use huge pages"
+				       : "use fewer buffers (--rx-bufs) or larger huge pages");
 		return -ENOSPC;
 	}
 	for (size_t i = 0; i < pages; i++) {

@@ -108,7 +108,7 @@ static void test_va_sign_extends(void **state)
 
 	(void)state;
 	memset(&e, 0, sizeof(e));
-	e.va = (int64_t)1 << 41; /* bit 41 is the sign of the 42-bit field */
+	e.words[1] = (uint64_t)1 << 41; /* bit 41 is the sign of the 42-bit field */
 	assert_true(e.va < 0);
 	e.va = 0x123456789a;
 	assert_int_equal(e.va, 0x123456789a);
