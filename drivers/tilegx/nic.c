@@ -264,14 +264,14 @@ static uint16_t mp_rx_burst(struct dl_nic *nic, uint16_t q, struct dl_rx_pkt *pk
 				gxio_mpipe_iqueue_drop(&tq->iq, d);
 				continue;
 			}
-			va = gxio_mpipe_idesc_get_l2_start(d);
-			p->data = va;
+			va = gxio_mpipe_idesc_get_va(d); /* the frame, after the headroom */
+			p->data = va + gxio_mpipe_idesc_get_l2_offset(d);
 			p->len = gxio_mpipe_idesc_get_l2_length(d);
 			p->hash = gxio_mpipe_idesc_get_flow_hash(d);
 			p->flags = rx_flags(d);
 			p->region = mn->nic.rx_region;
 			p->queue = q;
-			p->buf = (struct dl_buf *)(gxio_mpipe_idesc_get_va(d) - RX_HEADROOM);
+			p->buf = (struct dl_buf *)(va - RX_HEADROOM);
 			p->scratch = p->buf;
 			if (p->flags & DL_RX_L4_CSUM_BAD)
 				tq->cnt[TQ_RX_L4_BAD]++;

@@ -188,6 +188,44 @@ static void test_packets_never_interleave(void **state)
 		pthread_join(t[s], NULL);
 }
 
+/* ---- wormhole: a stuck packet holds its whole route ---------------------- */
+
+static void test_stuck_packet_blocks_its_route(void **state)
+{
+	struct mde_model_udn_config cfg = {6, 6, 8, 2, 10000};
+	uint64_t w[6] = {1, 2, 3, 4, 5, 6}, got[6];
+
+	(void)state;
+	assert_int_equal(mde_model_udn_configure(&cfg), 0);
+	hardwall("0-35");
+	/* Tile 0 -> tile 2 along links 0->1->2: tile 2's queue takes 2 of 6
+	 * words, the rest waits in tile 0's FIFO, the route stays claimed. */
+	bind(0);
+	tmc_udn_send_buffer(tmc_udn_header_from_cpu(2), UDN0_DEMUX_TAG, w, 6);
+	assert_int_equal(__insn_mfspr(SPR_UDN_SP_FIFO_CNT), 8 - 4);
+	/* Tile 1 -> tile 3 needs link 1->2: blocked behind it. */
+	bind(1);
+	tmc_udn_send_1(tmc_udn_header_from_cpu(3), UDN0_DEMUX_TAG, 77);
+	assert_int_equal(__insn_mfspr(SPR_UDN_SP_FIFO_CNT), 8 - 2);
+	/* Tile 7 -> tile 8 (the next row) shares no link: delivered. */
+	bind(7);
+	tmc_udn_send_1(tmc_udn_header_from_cpu(8), UDN0_DEMUX_TAG, 88);
+	bind(8);
+	assert_int_equal(tmc_udn0_available_count(), 1);
+	assert_int_equal(tmc_udn0_receive(), 88);
+	bind(3);
+	assert_int_equal(tmc_udn0_available_count(), 0);
+	/* Tile 2 drains: the route is released, tile 1's packet goes through. */
+	bind(2);
+	tmc_udn0_receive_buffer(got, 6);
+	assert_memory_equal(got, w, sizeof(w));
+	bind(3);
+	assert_int_equal(tmc_udn0_available_count(), 1);
+	assert_int_equal(tmc_udn0_receive(), 77);
+	bind(1);
+	assert_int_equal(__insn_mfspr(SPR_UDN_SP_FIFO_CNT), 8);
+}
+
 /* ---- fatal cases, in a child -------------------------------------------- */
 
 /* Run fn in a child; its termination signal (0 if it exited). Its stderr
@@ -313,6 +351,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_send_into_full_fifo_stalls, teardown),
 	    cmocka_unit_test_teardown(test_credit_register_counts_free_words, teardown),
 	    cmocka_unit_test_teardown(test_packets_never_interleave, teardown),
+	    cmocka_unit_test_teardown(test_stuck_packet_blocks_its_route, teardown),
 	    cmocka_unit_test(test_hardwall_violations_raise_sigill),
 	    cmocka_unit_test(test_watchdog_aborts_stalled_tile),
 	};

@@ -55,7 +55,8 @@ struct tile {
 	unsigned phead, pn;
 	uint64_t *dq[4];
 	unsigned dqhead[4], dqn[4];
-	int in_owner; /* tile whose packet is entering this tile, -1 if none */
+	int in_owner;	   /* tile whose packet is entering this tile, -1 if none */
+	int link_owner[4]; /* tile whose packet holds the link east/west/south/north */
 	uint64_t stall_since, recv_stall_since;
 	struct mde_model_udn_stats st;
 };
@@ -172,6 +173,42 @@ static unsigned dq_free(const struct tile *t, unsigned q)
 	return demux_cap - t->dqn[q];
 }
 
+enum { EAST, WEST, SOUTH, NORTH };
+
+/*
+ * Claim (claim=true: only if every link is free or already ours) or
+ * release the X-then-Y route from tile s to tile d and d's input.
+ */
+static bool route(unsigned s, unsigned d, bool claim)
+{
+	unsigned w = mde_grid_width(), x = s % w, y = s / w, dx = d % w, dy = d / w;
+
+	for (int pass = claim ? 0 : 1; pass < 2; pass++) {
+		unsigned cx = x, cy = y;
+		while (cx != dx || cy != dy) {
+			int dir = cx != dx ? (cx < dx ? EAST : WEST) : (cy < dy ? SOUTH : NORTH);
+			int *o = &tiles[cx + cy * w].link_owner[dir];
+			if (pass == 0 && *o >= 0 && (unsigned)*o != s)
+				return false;
+			if (pass == 1)
+				*o = claim ? (int)s : -1;
+			if (dir == EAST)
+				cx++;
+			else if (dir == WEST)
+				cx--;
+			else if (dir == SOUTH)
+				cy++;
+			else
+				cy--;
+		}
+		if (pass == 0 && tiles[d].in_owner >= 0 && (unsigned)tiles[d].in_owner != s)
+			return false;
+		if (pass == 1)
+			tiles[d].in_owner = claim ? (int)s : -1;
+	}
+	return true;
+}
+
 /* Move what can move out of tile s's FIFO. True if anything moved. */
 static bool advance_from(unsigned s)
 {
@@ -182,10 +219,9 @@ static bool advance_from(unsigned s)
 		struct fpkt *p = &t->pkt[t->phead];
 		struct tile *d = &tiles[p->dest];
 		if (p->moved == 0) {
-			/* The header claims the destination's input. */
-			if (d->in_owner >= 0 && (unsigned)d->in_owner != s)
+			/* The header claims the route and the destination's input. */
+			if (!route(s, p->dest, true))
 				break;
-			d->in_owner = (int)s;
 		} else {
 			if (dq_free(d, p->q) == 0)
 				break;
@@ -199,7 +235,7 @@ static bool advance_from(unsigned s)
 		p->moved++;
 		moved = true;
 		if (p->moved == p->total) {
-			d->in_owner = -1;
+			route(s, p->dest, false);
 			t->phead = (t->phead + 1) % (fifo_cap + 1);
 			t->pn--;
 		}
@@ -406,6 +442,8 @@ int tmc_udn_init(cpu_set_t *cpus)
 		struct tile *t = &tiles[i];
 		pthread_cond_init(&t->cv, NULL);
 		t->in_owner = -1;
+		for (int k = 0; k < 4; k++)
+			t->link_owner[k] = -1;
 		t->fifo = calloc(fifo_cap, sizeof(uint64_t));
 		/* Each packet in the FIFO has a word there, plus the one being sent. */
 		t->pkt = calloc(fifo_cap + 1, sizeof(struct fpkt));
