@@ -7,6 +7,9 @@
 #   build-asan/          -Db_sanitize=address,undefined: the unit suite
 #   build-gcc-release/   gcc, --buildtype=release: must compile
 #   build-clang-release/ clang, --buildtype=release: must compile
+#   build-model/         -Dtarget=tilegx -Dmde=model: the TILE-Gx sources
+#                        on the MDE model (docs/tilegx.md): the model's and
+#                        the driver's unit tests, and the integration suite
 #
 # Every build here compiles with -Werror (warnings are errors for
 # developers and CI; a user's plain `meson setup` does not add it).
@@ -50,12 +53,20 @@ CC=gcc build build-gcc-release --buildtype=release
 step "Build: build-clang-release/ (clang, --buildtype=release)"
 CC=clang build build-clang-release --buildtype=release
 
+step "Build: build-model/ (TILE-Gx on the MDE model, no DPDK)"
+build build-model -Dtarget=tilegx -Dmde=model
+
 status=0
 step "Tests: all suites (build/)"
 meson test -C build --print-errorlogs --num-processes "$JOBS" || status=1
 
 step "Tests: unit suite under ASan/UBSan (build-asan/)"
 meson test -C build-asan --suite unit --print-errorlogs --num-processes "$JOBS" || status=1
+
+step "Tests: the MDE model and the TILE-Gx driver (build-model/)"
+meson test -C build-model --print-errorlogs --num-processes "$JOBS" \
+	mde_layout mde_mpipe mde_udn tilegx_nic tilegx_platform || status=1
+meson test -C build-model --suite integration --print-errorlogs || status=1
 
 if [ "$status" = 0 ]; then
 	step "All tests passed"

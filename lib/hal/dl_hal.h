@@ -66,6 +66,7 @@ enum dl_region_flags {
 	DL_REGION_HUGE = 1u << 0,   /**< back with hugetlbfs pages (else 4 KiB memfd) */
 	DL_REGION_SHARED = 1u << 1, /**< keep the fd so it can be passed to another process */
 	DL_REGION_DMA = 1u << 2,    /**< register with the NIC backend for DMA/transmit */
+	DL_REGION_ADOPTED = 1u << 3, /**< memory owned by someone else (dl_region_adopt) */
 };
 
 /**
@@ -123,6 +124,15 @@ void dl_region_report(void);
  */
 struct dl_region *dl_region_attach(uint16_t id, const char *name, int fd, size_t len,
 				   bool readonly);
+
+/**
+ * Give an id to memory the caller mapped itself (e.g. huge pages from a
+ * platform allocator that has no file descriptor): a region with fd -1
+ * (so it cannot be passed to another process) and DL_REGION_ADOPTED, whose
+ * destruction forgets it without unmapping it.
+ * @return the region, or NULL with errno set (ENOSPC when the table is full).
+ */
+struct dl_region *dl_region_adopt(const char *name, void *base, size_t len, size_t page_size);
 
 /** Unmap and forget a region; closes its fd. Safe on NULL. */
 void dl_region_destroy(struct dl_region *r);

@@ -159,6 +159,39 @@ struct dl_region *dl_region_attach(uint16_t id, const char *name, int fd, size_t
 	return r;
 }
 
+struct dl_region *dl_region_adopt(const char *name, void *base, size_t len, size_t page_size)
+{
+	struct dl_region *r;
+	int id;
+
+	if (base == NULL || len == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	pthread_mutex_lock(&region_lock);
+	id = claim_id();
+	if (id < 0) {
+		pthread_mutex_unlock(&region_lock);
+		free(r);
+		DL_ERR("region %s: region table full (%d regions)", name, DL_REGION_MAX);
+		errno = ENOSPC;
+		return NULL;
+	}
+	r->id = (uint16_t)id;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->base = base;
+	r->len = len;
+	r->fd = -1;
+	r->flags = DL_REGION_ADOPTED;
+	r->page_size = page_size;
+	dl_region_table[id] = r;
+	pthread_mutex_unlock(&region_lock);
+	return r;
+}
+
 void dl_region_destroy(struct dl_region *r)
 {
 	if (r == NULL)
@@ -167,7 +200,8 @@ void dl_region_destroy(struct dl_region *r)
 	if (r->id < DL_REGION_MAX && dl_region_table[r->id] == r)
 		dl_region_table[r->id] = NULL;
 	pthread_mutex_unlock(&region_lock);
-	munmap(r->base, r->len);
+	if (!(r->flags & DL_REGION_ADOPTED))
+		munmap(r->base, r->len);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);

@@ -23,8 +23,13 @@
 # veth pair instead, in a second namespace (<name>s); the other end, named
 # dl0 and 10.0.0.1/24 as the TAP would be, is in the test's namespace, so
 # dl_in_ns and everything else stay the same. Every DPDK start passes
-# --no-pci and a private --file-prefix. Cleanup on every exit path: the
-# started program (by PID) and the namespaces go away.
+# --no-pci and a private --file-prefix. With DL_PORT=mde the program is a
+# TILE-Gx build on the MDE model (-Dtarget=tilegx -Dmde=model): its mPIPE
+# link's wire is the TAP (-a tap:dl0 instead of --no-pci --vdev), huge
+# pages come from the model's tmc_alloc (no --no-huge), and MDE_MODEL_FATAL
+# makes any misuse of the modelled hardware abort the program (so the test
+# fails). Cleanup on every exit path: the started program (by PID) and the
+# namespaces go away.
 
 DL_IP=10.0.0.2
 DL_PID=
@@ -129,16 +134,19 @@ dl_afp_link() {
 # TAP (dl0), or on the veth pair with DL_PORT=afp, wait until it is ready,
 # bring the kernel side up.
 dl_start() {
-	local bin=$1 eal=$2 app=$3 ns=$DL_NS vdev=net_tap0,iface=dl0
+	local bin=$1 eal=$2 app=$3 ns=$DL_NS vdev=net_tap0,iface=dl0 port
 	: >"$DL_LOG"
 	if [ "$DL_PORT" = afp ]; then
 		dl_afp_link
 		ns=$DL_SNS
 		vdev=net_af_packet0,iface=vd,framecnt=4096
 	fi
+	port="--no-huge -m 512 --file-prefix $DL_PREFIX --no-pci --vdev=$vdev"
+	[ "$DL_PORT" = mde ] && port="-m 512 --file-prefix $DL_PREFIX -a tap:dl0"
+	# ip netns exec and env both exec: $! is the program's own PID.
 	# shellcheck disable=SC2086 # word splitting of the argument strings is wanted
-	ip netns exec "$ns" "$bin" $eal --no-huge -m 512 --file-prefix "$DL_PREFIX" \
-		--no-pci --vdev=$vdev -- --ip "$DL_IP/24" --stats-all $app >"$DL_LOG" 2>&1 &
+	ip netns exec "$ns" env MDE_MODEL_FATAL=1 "$bin" $eal $port \
+		-- --ip "$DL_IP/24" --stats-all $app >"$DL_LOG" 2>&1 &
 	DL_PID=$!
 	for _ in $(seq 150); do
 		grep -q "ready:" "$DL_LOG" && break

@@ -49,6 +49,8 @@ rtc) EAL="-l 0" APP="--mode rtc" ;;
 dlibos11) EAL="--lcores=(0-1)@(0-1)" APP="--mode dlibos --net-cores 1" ;;
 *) echo "unknown mode $MODE"; exit 2 ;;
 esac
+# TILE-Gx (DL_PORT=mde): one core per tile, no lcore-to-cpu maps.
+[ "${DL_PORT:-}" = mde ] && [ "$MODE" = dlibos11 ] && EAL="-l 0-1"
 MB=${TCP_LINUX_MB:-256}
 case $VARIANT in
 clean) ;;
