@@ -188,6 +188,13 @@ struct dl_slot_grant {
 	struct dl_region *tx; /**< its TX region, mapped read-only; owned by the slot from
 				   a successful attach until release */
 	const struct dl_rights *rights; /**< what it may do (NULL: anything) */
+	/** Bytes of its own RX region, where network cores copy its received
+	 *  data (0: DL_ENGINE_SLOT_RX_DEFAULT); ignored with rx_shared. */
+	size_t rx_bytes;
+	/** Let it read the port's RX region itself (zero copy; every
+	 *  application attached would see every other's data: the service
+	 *  allows it with one application slot only, when asked). */
+	bool rx_shared;
 	char name[32];	      /**< for logs */
 	uint32_t uid;
 	int32_t pid;
@@ -225,6 +232,16 @@ enum dl_slot_state dl_engine_slot_state(const struct dl_engine *e, unsigned slot
  */
 int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_slot_grant *g,
 			  char *err, size_t errlen);
+
+/** Default bytes of an application's own RX region (dl_slot_grant.rx_bytes). */
+#define DL_ENGINE_SLOT_RX_DEFAULT ((size_t)16 << 20)
+
+/**
+ * The region the slot's application reads received data in (map it
+ * read-only under its id): its own copy region, or the port's RX region
+ * when shared. NULL when FREE.
+ */
+struct dl_region *dl_engine_slot_rx(const struct dl_engine *e, unsigned slot);
 
 /** The slot's fabric region (its fd goes to the application), NULL when FREE. */
 struct dl_region *dl_engine_slot_fabric(const struct dl_engine *e, unsigned slot);

@@ -8,6 +8,7 @@
 #define DL_ENGINE_PRIV_H
 
 #include "dl_engine.h"
+#include "dl_rxcopy.h"
 #include "dl_msg.h"
 #include "dl_noc.h"
 #include "dl_stats.h"
@@ -49,6 +50,13 @@ enum dl_eng_cnt {
 	ENG_SLOT_KICKS,      /* slots it asked to detach */
 	ENG_EVENTS_PAIRED,   /* data_acked + new_data sent as one ACKED_NEW_DATA message */
 	ENG_COMMANDS_PAIRED, /* send + recv_done sent as one SEND_RECV_DONE message */
+	/* protected mode's copy path (dl_rxcopy.h), in enum dl_rxc_cnt order */
+	ENG_RXC_COPIED_BYTES, /* payload copied into applications' RX regions */
+	ENG_RXC_COPIES,	      /* deliveries copied */
+	ENG_RXC_NO_ROOM,      /* copies that found the application's region share full */
+	ENG_RXC_BAD_RETURN,   /* recv_done of bytes the application was never given */
+	ENG_RXC_DEFERRED,     /* events held back until the application returns memory */
+	ENG_RXC_PENDING,      /* gauge: events held back now */
 	ENG_NCNT
 };
 
@@ -95,7 +103,24 @@ struct dl_slot {
 	struct dl_noc_ep *ep[DL_MAX_CORES]; /* per network core */
 	struct dl_region *tx;
 	bool tx_registered;
+	/* What the application reads received data in: its own region, a
+	 * share per network core (rx_copy), or the port's RX region shared by
+	 * request (--rx-sharing, one application). */
+	struct dl_region *rx;
+	bool rx_copy;
+	size_t rx_share; /* bytes of each network core's share */
 	struct dl_slot_grant grant;
+};
+
+/* An event held back by the copy path (in arrival order per slot: a
+ * connection's data, its remote close, in the order the stack gave them). */
+struct dl_rxc_pend {
+	struct dl_rxc_pend *next;
+	uint16_t app;
+	uint32_t id;
+	int8_t closed;	  /* -1: data (refs); else the remote_closed reason */
+	unsigned n;
+	struct dl_rx_ref refs[]; /* into the service's RX buffers (held by the stack) */
 };
 
 /* A network core's view of a slot. */
@@ -108,6 +133,8 @@ struct dl_netslot {
 	uint64_t bad;		  /* invalid commands in this attachment */
 	unsigned denials_logged;
 	struct dl_bucket send, cmds;
+	struct dl_rxcopy rxc; /* this network core's share of the slot's RX region */
+	struct dl_rxc_pend *pend, *pend_tail; /* held back: no room in the share */
 };
 
 /* Where events for an application index go. */
@@ -233,6 +260,8 @@ void dl_netcore_destroy(struct dl_netcore *g);
 /* Send the DATA_ACKED held back for pairing (there is one). */
 void dl_netcore_send_held(struct dl_netcore *g);
 extern const struct dl_stack_upcalls dl_netcore_upcalls_noc;
+/* Protected mode (the service): received data copied into each application's region. */
+extern const struct dl_stack_upcalls dl_netcore_upcalls_prot;
 extern const struct dl_stack_upcalls dl_netcore_upcalls_rtc;
 /* A command or internal message for the network core @p arg (its struct
  * dl_ecore): a dl_noc_fn. */

@@ -28,6 +28,7 @@ struct dl_rights {
 	struct dl_port_set listen, connect;
 	uint64_t send_rate; /**< bytes per second, 0 = unlimited */
 	uint64_t cmd_rate;  /**< commands per second, 0 = unlimited */
+	uint64_t rx_memory; /**< bytes of its own RX region, 0 = the service's default */
 	unsigned line;	    /**< the policy file's line that granted them (0: built in) */
 };
 

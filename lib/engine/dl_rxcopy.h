@@ -13,7 +13,9 @@
  * is cut in as many shares as there are network cores: no sharing, no
  * locks). A share is an array of DL_RXC_CHUNK-byte chunks. Each
  * connection fills a chain of chunks in arrival order (payloads packed back
- * to back, so tiny segments cannot waste a chunk each); the application
+ * to back, so tiny segments cannot waste a chunk each; a payload that fits
+ * a chunk is not split across two, so the application sees no more pieces
+ * than the stack delivered segments); the application
  * returns bytes oldest first (recv_done), which frees whole chunks from the
  * head of its chain. Acknowledgements of different connections interleave
  * freely: chunks go back to the share's free stack in any order.
@@ -34,8 +36,9 @@
 #include "dl_hal.h"
 #include "dl_stack.h"
 
-/** Bytes of one chunk of a share. */
-#define DL_RXC_CHUNK 2048u
+/** Bytes of one chunk of a share (a piece of received data that fits one
+ *  is never split: a delivery has no more pieces than the stack gave). */
+#define DL_RXC_CHUNK 16384u
 /** "No chunk". */
 #define DL_RXC_NONE UINT32_MAX
 
@@ -67,6 +70,7 @@ struct dl_rxcopy {
 	uint32_t nfree;
 	uint32_t free_top;	   /**< top of the free stack, DL_RXC_NONE if empty */
 	uint32_t *next;		   /**< per chunk: next in its chain, or in the free stack */
+	uint32_t *fill;		   /**< per chunk of a chain but its tail: bytes it holds */
 	struct dl_rxc_conn *conns; /**< open-addressing table by id */
 	uint32_t cap;		   /**< table slots (a power of two) */
 	uint32_t nconns;	   /**< entries in use */
@@ -84,14 +88,8 @@ int dl_rxcopy_init(struct dl_rxcopy *x, struct dl_region *r, size_t off, size_t 
 /** Free the share's bookkeeping (the region stays the caller's). Safe on a zeroed share. */
 void dl_rxcopy_fini(struct dl_rxcopy *x);
 
-/** Chunks a copy of @p bytes for connection @p id would take now. */
-uint32_t dl_rxcopy_need(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes);
-
-/** True when a copy of @p bytes for @p id fits now. */
-static inline bool dl_rxcopy_room(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
-{
-	return dl_rxcopy_need(x, id, bytes) <= x->nfree;
-}
+/** True when a copy of @p in (@p n references) for @p id fits now. */
+bool dl_rxcopy_fits(const struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n);
 
 /**
  * Copy the payload of @p in (@p n references into the service's RX

@@ -72,7 +72,18 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_SLOT_KICKS] = "slot_kicked",
 	[ENG_EVENTS_PAIRED] = "events_paired",
 	[ENG_COMMANDS_PAIRED] = "commands_paired",
+	[ENG_RXC_COPIED_BYTES] = "rx_copied_bytes",
+	[ENG_RXC_COPIES] = "rx_copies",
+	[ENG_RXC_NO_ROOM] = "rx_copy_no_room",
+	[ENG_RXC_BAD_RETURN] = "cmd_reject_rx_return",
+	[ENG_RXC_DEFERRED] = "rx_copy_deferred",
+	[ENG_RXC_PENDING] = "rx_copy_pending",
 };
+
+_Static_assert(ENG_RXC_NO_ROOM - ENG_RXC_COPIED_BYTES == DL_RXC_NO_ROOM - DL_RXC_COPIED_BYTES &&
+		   ENG_RXC_BAD_RETURN - ENG_RXC_COPIED_BYTES == DL_RXC_BAD_RETURN &&
+		   ENG_RXC_COPIES - ENG_RXC_COPIED_BYTES == DL_RXC_COPIES && DL_RXC_COPIED_BYTES == 0,
+	       "the copy path's counters are a slice of the engine's");
 
 /* A core's group in the mesh: the quarter of the bounding box of every
  * core's (x, y) it falls in (paper Figure 3: a 6x6 TILE-Gx in four 3x3
@@ -494,8 +505,9 @@ int dl_engine_core_start(struct dl_engine *e, unsigned core, uint64_t now_us)
 		if (c->net == NULL)
 			return -ENOMEM;
 		dl_stack_set_upcalls(c->stack,
-				     e->conf.mode == DL_MODE_RTC ? &dl_netcore_upcalls_rtc
-								 : &dl_netcore_upcalls_noc,
+				     e->conf.mode == DL_MODE_RTC	 ? &dl_netcore_upcalls_rtc
+				     : e->conf.mode == DL_MODE_PROTECTED ? &dl_netcore_upcalls_prot
+									 : &dl_netcore_upcalls_noc,
 				     c->net);
 		dl_stack_start(c->stack, now_us);
 	}
@@ -807,7 +819,36 @@ static struct dl_region *slot_fabric_region(unsigned slot, size_t len)
 	return r;
 }
 
-/* Free what slot_build made (endpoints, fabric, its region). */
+/* The slot's own RX region: a memfd only its process gets (read-only:
+ * sealed against new writable mappings and resizing), cut in one share per
+ * network core, each share on its network core's NUMA node. */
+static struct dl_region *slot_rx_region(struct dl_engine *e, struct dl_slot *sl, size_t bytes)
+{
+	char name[32];
+	struct dl_region *r;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	/* Whole chunks and whole pages per share. */
+	sl->rx_share = bytes / e->n_net / DL_RXC_CHUNK * DL_RXC_CHUNK / page * page;
+	if (sl->rx_share < DL_RXC_CHUNK * 16)
+		sl->rx_share = (DL_RXC_CHUNK * 16 + page - 1) / page * page;
+	snprintf(name, sizeof(name), "slot%u-rx", sl->idx);
+	r = dl_region_create(name, sl->rx_share * e->n_net, DL_REGION_SHARED);
+	if (r == NULL)
+		return NULL;
+	for (unsigned n = 0; n < e->n_net; n++)
+		dl_region_bind(r, n * sl->rx_share, sl->rx_share,
+			       e->conf.cores[e->net_core[n]].numa_node);
+	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) != 0) {
+		int err = errno;
+		dl_region_destroy(r);
+		errno = err;
+		return NULL;
+	}
+	return r;
+}
+
+/* Free what slot_build made (endpoints, fabric, RX region). */
 static void slot_unbuild(struct dl_engine *e, struct dl_slot *sl)
 {
 	for (unsigned n = 0; n < e->n_net; n++) {
@@ -818,6 +859,10 @@ static void slot_unbuild(struct dl_engine *e, struct dl_slot *sl)
 	sl->fab = NULL;
 	dl_region_destroy(sl->fab_region);
 	sl->fab_region = NULL;
+	if (sl->rx_copy)
+		dl_region_destroy(sl->rx);
+	sl->rx = NULL;
+	sl->rx_copy = false;
 }
 
 /* Fabric and the network cores' endpoints (which accept only commands). */
@@ -878,6 +923,28 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 			       slot, e->slot_cores);
 	if (slot_build(e, sl, g->n_app, err, errlen) != 0)
 		return -1;
+	/* Received data: copied into the application's own region unless it
+	 * may read the port's (asked for, and then the only application). */
+	if (g->rx_shared) {
+		sl->rx = nic != NULL && nic->rx_region != DL_REGION_NONE
+			     ? dl_region_get(nic->rx_region)
+			     : NULL;
+		if (sl->rx == NULL) {
+			slot_unbuild(e, sl);
+			return dl_errf(err, errlen,
+				       "slot %u: the port's RX buffers are not in a shareable "
+				       "region: no --rx-sharing on this port",
+				       slot);
+		}
+	} else {
+		sl->rx = slot_rx_region(e, sl, g->rx_bytes ? g->rx_bytes : DL_ENGINE_SLOT_RX_DEFAULT);
+		if (sl->rx == NULL) {
+			slot_unbuild(e, sl);
+			return dl_errf(err, errlen, "slot %u: cannot create its RX region: %s", slot,
+				       strerror(errno));
+		}
+		sl->rx_copy = true;
+	}
 	sl->tx_registered = nic != NULL && nic->ops->mem_register != NULL &&
 			    nic->ops->mem_register(nic, g->tx) == 0;
 	if (!sl->tx_registered && nic != NULL && nic->ops->mem_register != NULL)
@@ -892,6 +959,11 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 	__atomic_store_n(&sl->state, DL_SLOT_ACTIVE, __ATOMIC_RELEASE);
 	bump_gen(e);
 	return 0;
+}
+
+struct dl_region *dl_engine_slot_rx(const struct dl_engine *e, unsigned slot)
+{
+	return slot < e->nslots ? e->slots[slot].rx : NULL;
 }
 
 struct dl_region *dl_engine_slot_fabric(const struct dl_engine *e, unsigned slot)

@@ -432,6 +432,175 @@ const struct dl_stack_upcalls dl_netcore_upcalls_noc = {
 	.arp_learned = net_arp_learned,
 };
 
+/* Protected mode: the slot of an application index. */
+static struct dl_netslot *slot_of(struct dl_netcore *g, unsigned app)
+{
+	return g->ns != NULL ? &g->ns[app / g->e->slot_cores] : NULL;
+}
+
+/* ---- upcalls, protected mode: received data copied to the application --- */
+
+/*
+ * An attached application reads received data in its own RX region
+ * (dl_rxcopy.h), never in the port's RX buffers: before the NEW_DATA event
+ * the payload is copied into this network core's share of the slot's
+ * region, and the event names the copy. When the share is full the event
+ * waits (with any later event of the slot, so a connection's data and its
+ * close keep their order) until the application returns memory; the stack
+ * still holds the original buffers meanwhile. A slot that shares the
+ * port's RX region (--rx-sharing) takes the zero-copy path of dlibos mode.
+ */
+
+static struct dl_netslot *copy_slot(struct dl_netcore *g, unsigned app)
+{
+	struct dl_netslot *ns = slot_of(g, app);
+
+	return ns != NULL && ns->on && ns->slot->rx_copy ? ns : NULL;
+}
+
+/* Hold an event back (@p closed < 0: data @p refs; else a remote close). */
+static void pend_push(struct dl_netcore *g, struct dl_netslot *ns, uint16_t app, uint32_t id,
+		      int closed, const struct dl_rx_ref *refs, unsigned n)
+{
+	struct dl_rxc_pend *p = malloc(sizeof(*p) + n * sizeof(p->refs[0]));
+
+	if (p == NULL) {
+		/* The event cannot be kept: the connection cannot go on with a
+		 * hole in its data. */
+		g->core->cnt[ENG_NOC_SEND_FAIL]++;
+		dl_stack_abort(g->core->stack, app, id);
+		return;
+	}
+	p->next = NULL;
+	p->app = app;
+	p->id = id;
+	p->closed = (int8_t)closed;
+	p->n = n;
+	if (n > 0)
+		memcpy(p->refs, refs, n * sizeof(refs[0]));
+	if (ns->pend_tail != NULL)
+		ns->pend_tail->next = p;
+	else
+		ns->pend = p;
+	ns->pend_tail = p;
+	g->core->cnt[ENG_RXC_DEFERRED]++;
+	g->core->cnt[ENG_RXC_PENDING]++;
+}
+
+/* Copy @p refs and send the NEW_DATA of the copy. @return 0, or -ENOBUFS
+ * (nothing copied: no room in the share). */
+static int copy_and_deliver(struct dl_netcore *g, struct dl_netslot *ns, uint16_t app,
+			    uint32_t id, const struct dl_rx_ref *refs, unsigned n)
+{
+	struct dl_rx_ref out[DL_MSG_MAX_REFS];
+	int k = dl_rxcopy_put(&ns->rxc, id, refs, n, out, DL_MSG_MAX_REFS);
+
+	if (k == -E2BIG) {
+		/* More pieces than one event carries: one reference at a time,
+		 * all of them or none. */
+		if (!dl_rxcopy_fits(&ns->rxc, id, refs, n))
+			return -ENOBUFS;
+		for (unsigned i = 0; i < n; i++)
+			if (copy_and_deliver(g, ns, app, id, &refs[i], 1) != 0)
+				return -ENOBUFS; /* cannot happen: the room was checked */
+		return 0;
+	}
+	if (k < 0)
+		return -ENOBUFS; /* -ENOBUFS, or -ENOMEM: retried later as well */
+	if (k > 0)
+		new_data_unpaired(g, app, id, out, (unsigned)k);
+	return 0;
+}
+
+/* Deliver what was held back, oldest first, while the share has room. */
+static void pend_flush(struct dl_netcore *g, struct dl_netslot *ns)
+{
+	struct dl_rxc_pend *p;
+
+	while ((p = ns->pend) != NULL) {
+		if (p->closed < 0 && copy_and_deliver(g, ns, p->app, p->id, p->refs, p->n) != 0)
+			return;
+		if (p->closed >= 0)
+			to_app(g, p->app,
+			       dl_msg_enc_remote_closed(g->msg, g->net_idx, p->id, (unsigned)p->closed));
+		ns->pend = p->next;
+		if (ns->pend == NULL)
+			ns->pend_tail = NULL;
+		free(p);
+		g->core->cnt[ENG_RXC_PENDING]--;
+	}
+}
+
+/* Forget what was held back for connection @p id (NULL app: all of them). */
+static void pend_drop(struct dl_netcore *g, struct dl_netslot *ns, bool all, uint32_t id)
+{
+	struct dl_rxc_pend **pp = &ns->pend, *last = NULL;
+
+	while (*pp != NULL) {
+		struct dl_rxc_pend *p = *pp;
+		if (all || p->id == id) {
+			*pp = p->next;
+			free(p);
+			g->core->cnt[ENG_RXC_PENDING]--;
+		} else {
+			last = p;
+			pp = &p->next;
+		}
+	}
+	ns->pend_tail = last;
+}
+
+static void prot_new_data(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
+			  unsigned n)
+{
+	struct dl_netcore *g = arg;
+	struct dl_netslot *ns = copy_slot(g, app);
+
+	if (ns == NULL) {
+		noc_new_data(arg, app, id, refs, n);
+		return;
+	}
+	if (ns->pend != NULL || copy_and_deliver(g, ns, app, id, refs, n) != 0)
+		pend_push(g, ns, app, id, -1, refs, n);
+}
+
+static void prot_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_close_reason why)
+{
+	struct dl_netcore *g = arg;
+	struct dl_netslot *ns = copy_slot(g, app);
+
+	if (ns != NULL && ns->pend != NULL)
+		pend_push(g, ns, app, id, (int)why, NULL, 0);
+	else
+		noc_remote_closed(arg, app, id, why);
+}
+
+static void prot_cleanup(void *arg, uint16_t app, uint32_t id)
+{
+	struct dl_netcore *g = arg;
+	struct dl_netslot *ns = app != DL_APP_NONE ? copy_slot(g, app) : NULL;
+
+	/* The stack frees the connection's RX buffers: what was held back
+	 * goes, and so does the copy. */
+	if (ns != NULL) {
+		pend_drop(g, ns, false, id);
+		dl_rxcopy_drop(&ns->rxc, id);
+	}
+	noc_cleanup(arg, app, id);
+}
+
+const struct dl_stack_upcalls dl_netcore_upcalls_prot = {
+	.new_conn = noc_new_conn,
+	.connected = noc_connected,
+	.connect_failed = noc_connect_failed,
+	.new_data = prot_new_data,
+	.data_acked = noc_data_acked,
+	.remote_closed = prot_remote_closed,
+	.cleanup = prot_cleanup,
+	.handoff = net_handoff,
+	.arp_learned = net_arp_learned,
+};
+
 /* ---- upcalls, rtc mode: the application's callbacks, right here -------- */
 
 static const struct dlibos_callbacks *app_cb(struct dl_netcore *g)
@@ -547,12 +716,6 @@ const struct dl_stack_upcalls dl_netcore_upcalls_rtc = {
 };
 
 /* ---- commands ------------------------------------------------------------ */
-
-/* Protected mode: the slot of an application index. */
-static struct dl_netslot *slot_of(struct dl_netcore *g, unsigned app)
-{
-	return g->ns != NULL ? &g->ns[app / g->e->slot_cores] : NULL;
-}
 
 /* Claim `port` for the slot of `app` on every network core (first come);
  * 0 or -EADDRINUSE when another slot listens there. */
@@ -701,6 +864,33 @@ static int do_connect(struct dl_netcore *g, unsigned app, const struct dl_msg *m
 	return rc;
 }
 
+/* Protected mode's copy path: the application returns bytes of its copy;
+ * more than it was given (data held back is not given yet) is refused
+ * before the stack frees anything. The ownership check comes first, as in
+ * every mode (a recv_done of 0 bytes only checks). */
+static __attribute__((noinline)) int copied_recv_done(struct dl_netcore *g, struct dl_netslot *ns,
+							unsigned app, uint32_t id, uint32_t bytes)
+{
+	int rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, 0);
+
+	if (rc != 0)
+		return rc;
+	if (bytes > dl_rxcopy_unreturned(&ns->rxc, id)) {
+		g->core->cnt[ENG_RXC_BAD_RETURN]++;
+		bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
+		return -EINVAL;
+	}
+	rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, bytes);
+	if (rc == -EINVAL)
+		bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
+	if (rc == 0) {
+		dl_rxcopy_release(&ns->rxc, id, bytes);
+		if (ns->pend != NULL)
+			pend_flush(g, ns);
+	}
+	return rc;
+}
+
 static int do_recv_done(struct dl_netcore *g, unsigned app, uint32_t id, uint32_t bytes)
 {
 	int rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, bytes);
@@ -739,6 +929,30 @@ static inline __attribute__((always_inline)) void send_recv_done(struct dl_netco
 	}
 	rc = do_recv_done(g, app, m->conn, m->u.data.bytes);
 	if (__builtin_expect(rc != 0, 0)) {
+		if (rc == -EPERM)
+			bad_command(g, app, ENG_CMD_NOT_OWNER);
+		cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
+	}
+}
+
+/* RECV_DONE and SEND_RECV_DONE of an application whose received data is
+ * copied (protected mode): the return is checked against its copy. */
+static __attribute__((noinline)) void copied_command(struct dl_netcore *g, struct dl_netslot *ns,
+						     unsigned app, const struct dl_msg *m)
+{
+	uint32_t bytes = m->type == DL_MSG_RECV_DONE ? m->u.recv_done.bytes : m->u.data.bytes;
+	int rc;
+
+	if (m->type == DL_MSG_SEND_RECV_DONE) {
+		rc = do_send(g, app, m);
+		if (rc != 0) {
+			if (rc == -EPERM)
+				bad_command(g, app, ENG_CMD_NOT_OWNER);
+			cmd_error_of(g, app, m, DL_MSG_SEND, rc, 0);
+		}
+	}
+	rc = copied_recv_done(g, ns, app, m->conn, bytes);
+	if (rc != 0) {
 		if (rc == -EPERM)
 			bad_command(g, app, ENG_CMD_NOT_OWNER);
 		cmd_error_of(g, app, m, DL_MSG_RECV_DONE, rc, 0);
@@ -913,6 +1127,11 @@ static void on_slot_msg(void *arg, unsigned src, const struct dl_msg *m)
 			bytes += dl_msg_ref_unpack(m->u.data.refs[i]).len;
 		dl_bucket_take(&ns->send, bytes);
 	}
+	if (ns->slot->rx_copy && (m->type == DL_MSG_RECV_DONE || m->type == DL_MSG_SEND_RECV_DONE) &&
+	    m->core == g->net_idx) {
+		copied_command(g, ns, ns->slot->base + j, m);
+		return;
+	}
 	on_command(g, ns->slot->base + j, m);
 }
 
@@ -935,6 +1154,15 @@ static void slot_on(struct dl_netcore *g, unsigned s, uint64_t now)
 	dl_bucket_init(&ns->cmds, r != NULL && r->cmd_rate ? (r->cmd_rate + n_net - 1) / n_net : 0,
 		       0, 64, now);
 	dl_noc_set_reject_fn(ns->ep, on_reject, ns);
+	if (sl->rx_copy) {
+		int rc = dl_rxcopy_init(&ns->rxc, sl->rx, (size_t)g->net_idx * sl->rx_share,
+					sl->rx_share, &g->core->cnt[ENG_RXC_COPIED_BYTES]);
+		if (rc != 0) {
+			DL_ERR("net core %u: slot %u: no share of its RX region (%s): detaching it",
+			       g->net_idx, s, strerror(-rc));
+			kick(ns, DL_KICK_BROKEN_CHANNEL);
+		}
+	}
 	for (unsigned j = 0; j < sl->n_app; j++) {
 		unsigned a = sl->base + j;
 		g->route[a] = (struct dl_route){ns->ep, (uint16_t)(g->e->n_net + j)};
@@ -1003,6 +1231,8 @@ void dl_netcore_slot_off(struct dl_netcore *g, unsigned s)
 		}
 		/* RSTs out, cleanups run (and dropped), buffers back in the pool. */
 		dl_stack_flush(g->core->stack);
+		pend_drop(g, ns, true, 0);
+		dl_rxcopy_fini(&ns->rxc);
 		dl_noc_set_reject_fn(ns->ep, NULL, NULL);
 		ns->ep = NULL;
 		g->core->cnt[ENG_SLOT_OFF]++;
@@ -1061,7 +1291,11 @@ unsigned dl_netcore_slots_flush(struct dl_netcore *g)
 {
 	unsigned work = 0;
 
-	for (uint32_t on = g->slots_on; on != 0; on &= on - 1)
-		work += dl_noc_flush(g->ns[__builtin_ctz(on)].ep) > 0;
+	for (uint32_t on = g->slots_on; on != 0; on &= on - 1) {
+		struct dl_netslot *ns = &g->ns[__builtin_ctz(on)];
+		if (ns->pend != NULL)
+			pend_flush(g, ns); /* room may have come back */
+		work += dl_noc_flush(ns->ep) > 0;
+	}
 	return work;
 }

@@ -3,9 +3,10 @@
  * dl_rxcopy.h).
  *
  * Chunks are indexes 0..nchunks-1; next[] links a chain (connection's
- * chunks, oldest first) or the free stack. Every chunk of a chain but the
- * tail is full (payloads are packed), so a chunk's fill is DL_RXC_CHUNK,
- * or tail_used for the tail. A chain that is wholly returned gives its
+ * chunks, oldest first) or the free stack; fill[] is how many bytes a
+ * chunk of a chain holds once it is no longer the tail (payloads are
+ * packed, but a piece that fits a chunk is not split: it may start a fresh
+ * chunk and leave the end of the last one unused). A chain that is wholly returned gives its
  * tail back too: an idle connection holds no chunk. Connections are found
  * by id in an open-addressing table (linear probing, backward-shift
  * deletion, doubled when three quarters full), created by their first
@@ -108,9 +109,10 @@ int dl_rxcopy_init(struct dl_rxcopy *x, struct dl_region *r, size_t off, size_t 
 	x->nchunks = (uint32_t)(len / DL_RXC_CHUNK);
 	x->cnt = cnt;
 	x->next = malloc(x->nchunks * sizeof(*x->next));
+	x->fill = malloc(x->nchunks * sizeof(*x->fill));
 	x->cap = TABLE_MIN;
 	x->conns = calloc(x->cap, sizeof(*x->conns));
-	if (x->next == NULL || x->conns == NULL) {
+	if (x->next == NULL || x->fill == NULL || x->conns == NULL) {
 		dl_rxcopy_fini(x);
 		return -ENOMEM;
 	}
@@ -125,6 +127,7 @@ int dl_rxcopy_init(struct dl_rxcopy *x, struct dl_region *r, size_t off, size_t 
 void dl_rxcopy_fini(struct dl_rxcopy *x)
 {
 	free(x->next);
+	free(x->fill);
 	free(x->conns);
 	memset(x, 0, sizeof(*x));
 }
@@ -157,38 +160,78 @@ static uint32_t tail_room(const struct dl_rxc_conn *c)
 	return c == NULL || c->tail == DL_RXC_NONE ? 0 : DL_RXC_CHUNK - c->tail_used;
 }
 
-uint32_t dl_rxcopy_need(const struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
+/* Walk a copy of @p n references without doing it: the chunks it takes
+ * and the pieces it makes. A reference that fits a chunk is never split:
+ * when the tail has too little room it goes into a fresh chunk (the rest of
+ * the tail is left unused), so a delivery never has more pieces than the
+ * stack gave references. A longer one fills the tail, then whole chunks. */
+static void plan(const struct dl_rxc_conn *c, const uint32_t *lens, unsigned n, uint32_t *chunks,
+		 unsigned *pieces)
 {
-	uint32_t room = tail_room(conn_find(x, id));
+	uint32_t room = tail_room(c), nch = 0;
+	unsigned np = 0;
+	bool open = false; /* the last piece can be extended (contiguous) */
 
-	if (bytes <= room)
-		return 0;
-	bytes -= room;
-	return (uint32_t)((bytes + DL_RXC_CHUNK - 1) / DL_RXC_CHUNK);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t len = lens[i];
+
+		if (len <= DL_RXC_CHUNK && len > room) {
+			nch++;
+			room = DL_RXC_CHUNK;
+			open = false;
+		}
+		while (len > 0) {
+			if (room == 0) {
+				nch++;
+				room = DL_RXC_CHUNK;
+				open = false;
+			}
+			uint32_t take = len < room ? len : room;
+			np += !open;
+			open = true;
+			room -= take;
+			len -= take;
+		}
+	}
+	*chunks = nch;
+	*pieces = np;
+}
+
+bool dl_rxcopy_fits(const struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n)
+{
+	uint32_t lens[64], need;
+	unsigned pieces;
+
+	if (n > sizeof(lens) / sizeof(lens[0]))
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		lens[i] = in[i].len;
+	plan(conn_find(x, id), lens, n, &need, &pieces);
+	return need <= x->nfree;
 }
 
 int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n,
 		  struct dl_rx_ref *out, unsigned out_max)
 {
-	struct dl_rxc_conn *c;
+	struct dl_rxc_conn *c = conn_find(x, id);
+	uint32_t lens[64], need;
 	uint64_t bytes = 0;
-	unsigned k = 0;
-	uint32_t room, need;
+	unsigned k = 0, pieces;
 
-	for (unsigned i = 0; i < n; i++)
+	if (n > sizeof(lens) / sizeof(lens[0]))
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++) {
+		lens[i] = in[i].len;
 		bytes += in[i].len;
+	}
 	if (bytes == 0)
 		return 0;
-	need = dl_rxcopy_need(x, id, bytes);
+	plan(c, lens, n, &need, &pieces);
 	if (need > x->nfree) {
 		x->cnt[DL_RXC_NO_ROOM]++;
 		return -ENOBUFS;
 	}
-	/* Out references: copies are packed, so pieces in one chunk are
-	 * contiguous and merge: one per chunk touched at the most. */
-	c = conn_find(x, id);
-	room = tail_room(c);
-	if (need + (room > 0) > out_max)
+	if (pieces > out_max)
 		return -E2BIG;
 	if (c == NULL && (c = conn_get(x, id)) == NULL)
 		return -ENOMEM;
@@ -196,18 +239,25 @@ int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, 
 		const uint8_t *src = in[i].data;
 		uint32_t len = in[i].len;
 
+		/* Whole in a fresh chunk when it fits one and not the tail (the
+		 * rest of the tail stays unused). */
+		bool fresh = len <= DL_RXC_CHUNK && len > tail_room(c);
+
 		while (len > 0) {
 			uint32_t take;
 			uint8_t *dst;
 
-			if (c->tail == DL_RXC_NONE || c->tail_used == DL_RXC_CHUNK) {
+			if (fresh || c->tail == DL_RXC_NONE || c->tail_used == DL_RXC_CHUNK) {
 				uint32_t nk = chunk_pop(x);
-				if (c->tail == DL_RXC_NONE)
+				if (c->tail == DL_RXC_NONE) {
 					c->head = nk;
-				else
+				} else {
 					x->next[c->tail] = nk;
+					x->fill[c->tail] = c->tail_used;
+				}
 				c->tail = nk;
 				c->tail_used = 0;
+				fresh = false;
 			}
 			take = DL_RXC_CHUNK - c->tail_used;
 			take = len < take ? len : take;
@@ -241,7 +291,7 @@ int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
 	}
 	c->unret -= bytes;
 	while (bytes > 0) {
-		uint32_t fill = c->head == c->tail ? c->tail_used : DL_RXC_CHUNK;
+		uint32_t fill = c->head == c->tail ? c->tail_used : x->fill[c->head];
 		uint32_t avail = fill - c->head_ret;
 		uint32_t take = bytes < avail ? (uint32_t)bytes : avail;
 

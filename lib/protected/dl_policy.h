@@ -23,6 +23,9 @@
  *   send-rate=RATE  payload bytes per second the application may hand to
  *                   SEND (k, M, G suffixes: 10^3, 10^6, 10^9)
  *   cmd-rate=RATE   commands (NoC messages) per second
+ *   rx-memory=SIZE  bytes of the application's own RX region, where network
+ *                   cores copy its received data (k, M, G: 2^10, 2^20, 2^30;
+ *                   1M..64G; absent: dlibosd's --app-rx-memory)
  * The first rule that matches an application applies; an application no
  * rule matches is refused.
  *

@@ -44,6 +44,10 @@ struct dl_service_conf {
 	unsigned app_slots;	 /**< application processes at once (default 4) */
 	unsigned app_cores_max;	 /**< application cores per process (default 4) */
 	uint32_t bad_limit;	 /**< invalid commands before a detach (0: never; default 1000) */
+	size_t app_rx_memory;	 /**< bytes of each application's own RX region, unless its
+				      policy rule says (rx-memory=; default 16 MiB) */
+	bool rx_sharing;	 /**< the one application reads the port's RX buffers
+				      (zero copy; only with one slot) */
 };
 
 /** Defaults for every field. */

@@ -115,6 +115,41 @@ static int parse_rate(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* A memory size: digits with an optional k, M or G (2^10, 2^20, 2^30),
+ * 1 MiB .. 64 GiB. */
+static int parse_size(const char *v, uint64_t *out)
+{
+	char num[32];
+	size_t n = strlen(v);
+	unsigned shift = 0;
+	uint64_t x;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	strcpy(num, v);
+	switch (num[n - 1]) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift != 0)
+		num[n - 1] = '\0';
+	if (parse_u64(num, 1, UINT64_C(1) << 36, &x) != 0 || x > (UINT64_C(1) << 36) >> shift)
+		return -1;
+	x <<= shift;
+	if (x < (UINT64_C(1) << 20))
+		return -1;
+	*out = x;
+	return 0;
+}
+
 static int resolve_user(const char *name, uint32_t *uid)
 {
 	struct passwd pw, *res = NULL;
@@ -170,10 +205,15 @@ static int parse_word(struct dl_policy_rule *r, char *w, bool *selector, char *e
 			return dl_errf(err, errlen,
 				       "%s='%s': expected a rate like 500, 10k, 100M, 1G", key,
 				       val);
+	} else if (strcmp(key, "rx-memory") == 0) {
+		if (parse_size(val, &r->may.rx_memory) != 0)
+			return dl_errf(err, errlen,
+				       "rx-memory='%s': expected a size like 16M or 1G (1M..64G)",
+				       val);
 	} else {
 		return dl_errf(err, errlen,
 			       "unknown key '%s' (selectors: uid, user, app, *; grants: listen, "
-			       "connect, send-rate, cmd-rate)",
+			       "connect, send-rate, cmd-rate, rx-memory)",
 			       key);
 	}
 	return 0;
@@ -306,7 +346,7 @@ static void format_ports(const struct dl_port_set *s, char *buf, size_t len)
 
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len)
 {
-	char who[80] = "", l[200], c[200], rate[80] = "";
+	char who[80] = "", l[200], c[200], rate[128] = "";
 	size_t at = 0;
 
 	if (r->match_uid)
@@ -322,5 +362,8 @@ void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len
 	if (r->may.cmd_rate != 0)
 		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " cmd-rate=%llu",
 			 (unsigned long long)r->may.cmd_rate);
+	if (r->may.rx_memory != 0)
+		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " rx-memory=%lluk",
+			 (unsigned long long)(r->may.rx_memory >> 10));
 	snprintf(buf, len, "%s listen=%s connect=%s%s", who, l, c, rate);
 }

@@ -115,7 +115,8 @@ struct dl_service {
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { OPT_CTL = 1, OPT_POLICY, OPT_SLOTS, OPT_CORES_MAX, OPT_BAD_LIMIT };
+enum { OPT_CTL = 1, OPT_POLICY, OPT_SLOTS, OPT_CORES_MAX, OPT_BAD_LIMIT, OPT_RX_MEMORY,
+       OPT_RX_SHARING };
 
 const struct dl_app_opt dl_service_opts[] = {
     {"ctl", "PATH", "control socket applications attach to (default " DL_CTL_DEFAULT_PATH ")",
@@ -125,10 +126,19 @@ const struct dl_app_opt dl_service_opts[] = {
      "use any port, others are refused",
      OPT_POLICY},
     {"app-slots", "K", "application processes attached at once (default 4)", OPT_SLOTS},
-    {"app-cores-max", "M", "application cores per process (default 4; K*M <= 64)", OPT_CORES_MAX},
+    {"app-cores-max", "M", "application cores per process (default 4; K*M <= the build's cores)",
+     OPT_CORES_MAX},
     {"max-bad-commands", "N",
      "invalid commands an application may send before it is detached (default 1000, 0: never)",
      OPT_BAD_LIMIT},
+    {"app-rx-memory", "MB",
+     "each application's own RX region, where its received data is copied (default 16; a "
+     "policy rule's rx-memory= wins)",
+     OPT_RX_MEMORY},
+    {"rx-sharing", NULL,
+     "the application reads the port's RX buffers directly (zero copy): only with --app-slots "
+     "1, since every attached application could read every other's data",
+     OPT_RX_SHARING},
 };
 const unsigned dl_service_n_opts = sizeof(dl_service_opts) / sizeof(dl_service_opts[0]);
 
@@ -139,6 +149,7 @@ void dl_service_conf_defaults(struct dl_service_conf *c)
 	c->app_slots = 4;
 	c->app_cores_max = 4;
 	c->bad_limit = 1000;
+	c->app_rx_memory = DL_ENGINE_SLOT_RX_DEFAULT;
 }
 
 int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char *err,
@@ -171,6 +182,15 @@ int dl_service_parse_opt(struct dl_service_conf *c, int key, const char *v, char
 		if (dl_parse_uint(v, 0, UINT32_MAX - 1, &x) != 0)
 			return dl_errf(err, errlen, "--max-bad-commands '%s': expected a count", v);
 		c->bad_limit = (uint32_t)x;
+		return 0;
+	case OPT_RX_MEMORY:
+		if (dl_parse_uint(v, 1, 1u << 20, &x) != 0)
+			return dl_errf(err, errlen, "--app-rx-memory '%s': expected 1..1048576 (MiB)",
+				       v);
+		c->app_rx_memory = (size_t)x << 20;
+		return 0;
+	case OPT_RX_SHARING:
+		c->rx_sharing = true;
 		return 0;
 	}
 	return dl_errf(err, errlen, "internal: unknown service option %d", key);
@@ -323,7 +343,8 @@ struct dl_service *dl_service_create(const struct dl_service_conf *c, struct dl_
 		s->cl[i].fd = s->cl[i].pidfd = -1;
 	dl_stats_register(&s->blk, "service", svc_cnt_names, SVC_NCNT, s->cnt, -1);
 	s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->evfd < 0 || load_policy(s) != 0 || prepare_rx(s) != 0 || bind_socket(s) != 0) {
+	if (s->evfd < 0 || load_policy(s) != 0 || (s->conf.rx_sharing && prepare_rx(s) != 0) ||
+	    bind_socket(s) != 0) {
 		if (s->evfd < 0)
 			DL_ERR("eventfd: %s", strerror(errno));
 		dl_service_destroy(s);
@@ -333,8 +354,17 @@ struct dl_service *dl_service_create(const struct dl_service_conf *c, struct dl_
 	/* Same-uid processes may not ptrace us or read /proc/PID/mem. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	DL_INFO("protected mode: control socket %s (mode 0660), %u application slot(s) of up "
-		"to %u core(s); RX region %u (%zu MiB) read-only for applications",
-		s->path, dl_engine_slots(e), dl_engine_slot_cores(e), s->rx->id, s->rx->len >> 20);
+		"to %u core(s)",
+		s->path, dl_engine_slots(e), dl_engine_slot_cores(e));
+	if (s->conf.rx_sharing)
+		DL_INFO("received data: zero copy, the application maps the port's RX region %u "
+			"(%zu MiB) read-only (--rx-sharing, one application slot)",
+			s->rx->id, s->rx->len >> 20);
+	else
+		DL_INFO("received data: copied by the network cores into each application's own "
+			"RX region (%zu MiB unless its policy says; the port cannot steer flows to "
+			"per-application buffers: copied_rx_bytes counts it)",
+			s->conf.app_rx_memory >> 20);
 	return s;
 }
 
@@ -460,7 +490,22 @@ static void welcome(struct dl_service *s, struct client *c, unsigned slot, unsig
 {
 	struct dl_ctl_welcome w;
 	struct dl_region *fab = dl_engine_slot_fabric(s->e, slot);
-	int fds[2] = {fab->fd, s->rx_fd};
+	struct dl_region *rx = dl_engine_slot_rx(s->e, slot);
+	int fds[2] = {fab->fd, -1};
+	char proc[64];
+
+	/* The application's RX region, read-only: the port's (shared) or its
+	 * own copy region, sealed against writable mappings either way. */
+	if (rx == s->rx && s->rx_fd >= 0) {
+		fds[1] = dup(s->rx_fd);
+	} else if (rx != NULL) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rx->fd);
+		fds[1] = open(proc, O_RDONLY | O_CLOEXEC);
+	}
+	if (fds[1] < 0) {
+		detach(s, c, SVC_DETACH_CLOSED, "cannot open its RX region read-only");
+		return;
+	}
 
 	memset(&w, 0, sizeof(w));
 	dl_ctl_hdr_init(&w.h, DL_CTL_WELCOME);
@@ -472,11 +517,12 @@ static void welcome(struct dl_service *s, struct client *c, unsigned slot, unsig
 	w.ip = s->ip;
 	w.prefix_len = s->prefix_len;
 	w.tx_region = tx->id;
-	w.rx_region = s->rx->id;
-	w.rx_len = s->rx->len;
+	w.rx_region = rx->id;
+	w.rx_len = rx->len;
 	w.fab_len = dl_engine_slot_fabric_len(s->e, slot);
 	if (dl_ctl_send(c->fd, &w, sizeof(w), fds, 2) != 0)
 		detach(s, c, SVC_DETACH_CLOSED, "cannot send WELCOME");
+	close(fds[1]);
 }
 
 /* HELLO: policy, slot, TX memory, attach, WELCOME. The descriptor is ours. */
@@ -519,6 +565,8 @@ static void on_hello(struct dl_service *s, struct client *c, const struct dl_ctl
 	g.n_app = h->app_cores;
 	g.tx = tx;
 	g.rights = &rule->may;
+	g.rx_bytes = rule->may.rx_memory != 0 ? rule->may.rx_memory : s->conf.app_rx_memory;
+	g.rx_shared = s->conf.rx_sharing;
 	snprintf(g.name, sizeof(g.name), "%s", c->name);
 	g.uid = (uint32_t)c->uid;
 	g.pid = (int32_t)c->pid;
@@ -821,6 +869,17 @@ static int main_parse_opt(void *arg, int key, const char *value, char *err, size
 	return dl_service_parse_opt(&m->conf, key, value, err, errlen);
 }
 
+static int main_check(void *arg, char *err, size_t errlen)
+{
+	const struct service_main *m = arg;
+
+	if (m->conf.rx_sharing && m->conf.app_slots != 1)
+		return dl_errf(err, errlen,
+			       "--rx-sharing lets an application read the port's RX buffers, "
+			       "everybody's data: it takes --app-slots 1");
+	return 0;
+}
+
 static void main_engine_conf(void *arg, struct dl_engine_conf *ec)
 {
 	const struct service_main *m = arg;
@@ -876,6 +935,7 @@ int dl_service_main(int argc, char **argv, const char *prog, const char *summary
 	    .opts = dl_service_opts,
 	    .n_opts = dl_service_n_opts,
 	    .parse_opt = main_parse_opt,
+	    .check_opts = main_check,
 	    .engine_conf = main_engine_conf,
 	    .create = main_create,
 	    .start = main_start,

@@ -152,6 +152,8 @@ struct dl_runtime_ext {
 	const struct dl_app_opt *opts;
 	unsigned n_opts;
 	int (*parse_opt)(void *arg, int key, const char *value, char *err, size_t errlen);
+	/** Check its options once all are parsed. 0, or -1 with err written. */
+	int (*check_opts)(void *arg, char *err, size_t errlen);
 	/** Fill its part of the engine's configuration (slots, limits). */
 	void (*engine_conf)(void *arg, struct dl_engine_conf *ec);
 	/** The engine and the port exist, no core runs: build. 0 or -1 (printed). */

@@ -553,6 +553,7 @@ int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const c
 		rt.app_args.opts = ext->opts;
 		rt.app_args.n_opts = ext->n_opts;
 		rt.app_args.handle = ext->parse_opt;
+		rt.app_args.check = ext->check_opts;
 		rt.app_args.arg = ext->arg;
 	}
 	return runtime_main(&rt, argc, argv);

@@ -17,7 +17,7 @@
 #include "dl_rxcopy.h"
 
 #define NCONN 40
-#define SHARE (64 * DL_RXC_CHUNK)
+#define SHARE (64 * (size_t)DL_RXC_CHUNK)
 
 struct model {
 	/* What each connection has been given and not returned, in order:
@@ -53,7 +53,8 @@ static void test_pack_and_return(void **state)
 	uint64_t cnt[DL_RXC_NCNT] = {0};
 	struct dl_rxcopy x;
 	struct dl_rx_ref in[3], out[8];
-	uint8_t a[100], b[3000], c[5];
+	static uint8_t a[100], b[DL_RXC_CHUNK - 50], c[5], got[sizeof(a) + sizeof(b) + sizeof(c)];
+	const uint32_t total = sizeof(got);
 	(void)state;
 
 	assert_int_equal(dl_rxcopy_init(&x, r, 4096, SHARE, cnt), 0);
@@ -64,41 +65,42 @@ static void test_pack_and_return(void **state)
 	in[0] = (struct dl_rx_ref){a, sizeof(a), 0};
 	in[1] = (struct dl_rx_ref){b, sizeof(b), 0};
 	in[2] = (struct dl_rx_ref){c, sizeof(c), 0};
-	/* 3105 bytes: two chunks, packed; out pieces are in the region. */
+	/* a in a chunk; b does not fit the rest of it, so it starts a fresh
+	 * one (never split: no more pieces than references); c follows b. */
+	assert_true(dl_rxcopy_fits(&x, 7, in, 3));
 	int k = dl_rxcopy_put(&x, 7, in, 3, out, 8);
-	assert_true(k >= 1 && k <= 2);
-	uint32_t total = 0;
+	assert_int_equal(k, 2);
+	assert_int_equal(out[0].len, sizeof(a));
+	assert_int_equal(out[1].len, sizeof(b) + sizeof(c));
+	uint32_t at = 0;
 	for (int i = 0; i < k; i++) {
 		assert_int_equal(out[i].region, r->id);
 		assert_true(out[i].data >= r->base + 4096 &&
 			    out[i].data + out[i].len <= r->base + 4096 + SHARE);
-		total += out[i].len;
-	}
-	assert_int_equal(total, 3105);
-	assert_int_equal(x.nfree, 62);
-	assert_int_equal(dl_rxcopy_unreturned(&x, 7), 3105);
-	/* The bytes, in order. */
-	uint8_t got[3105];
-	uint32_t at = 0;
-	for (int i = 0; i < k; i++) {
 		memcpy(got + at, out[i].data, out[i].len);
 		at += out[i].len;
 	}
-	assert_memory_equal(got, a, 100);
-	assert_memory_equal(got + 100, b, 3000);
-	assert_memory_equal(got + 3100, c, 5);
+	assert_int_equal(at, total);
+	assert_memory_equal(got, a, sizeof(a));
+	assert_memory_equal(got + sizeof(a), b, sizeof(b));
+	assert_memory_equal(got + sizeof(a) + sizeof(b), c, sizeof(c));
+	assert_int_equal(x.nfree, 62);
+	assert_int_equal(dl_rxcopy_unreturned(&x, 7), total);
 	/* More than copied: refused, nothing changes. */
-	assert_int_equal(dl_rxcopy_release(&x, 7, 3106), -EINVAL);
+	assert_int_equal(dl_rxcopy_release(&x, 7, total + 1), -EINVAL);
 	assert_int_equal(cnt[DL_RXC_BAD_RETURN], 1);
 	assert_int_equal(dl_rxcopy_release(&x, 9, 1), -EINVAL); /* unknown connection */
-	/* Return the first chunk's worth: one chunk back. */
-	assert_int_equal(dl_rxcopy_release(&x, 7, DL_RXC_CHUNK), 0);
+	/* Return a (the first chunk's 100 bytes, not a whole chunk's worth):
+	 * that chunk goes back. */
+	assert_int_equal(dl_rxcopy_release(&x, 7, sizeof(a) - 1), 0);
+	assert_int_equal(x.nfree, 62);
+	assert_int_equal(dl_rxcopy_release(&x, 7, 1), 0);
 	assert_int_equal(x.nfree, 63);
 	/* The rest: the tail goes back too, nothing held when idle. */
-	assert_int_equal(dl_rxcopy_release(&x, 7, 3105 - DL_RXC_CHUNK), 0);
+	assert_int_equal(dl_rxcopy_release(&x, 7, total - sizeof(a)), 0);
 	assert_int_equal(x.nfree, 64);
 	assert_int_equal(x.nconns, 0);
-	assert_int_equal(cnt[DL_RXC_COPIED_BYTES], 3105);
+	assert_int_equal(cnt[DL_RXC_COPIED_BYTES], total);
 	/* Tiny segments pack: 1000 one-byte copies take one chunk. */
 	for (int i = 0; i < 1000; i++) {
 		in[0] = (struct dl_rx_ref){a, 1, 0};
@@ -107,6 +109,7 @@ static void test_pack_and_return(void **state)
 	assert_int_equal(x.nfree, 63);
 	dl_rxcopy_drop(&x, 3);
 	assert_int_equal(x.nfree, 64);
+	assert_int_equal(x.nconns, 0);
 	dl_rxcopy_fini(&x);
 	dl_region_destroy(r);
 }
@@ -124,17 +127,22 @@ static void test_exhaustion_all_or_nothing(void **state)
 	for (int i = 0; i < 6; i++)
 		assert_true(dl_rxcopy_put(&x, (uint32_t)i, &in, 1, out, 80) > 0);
 	assert_int_equal(x.nfree, 4);
-	assert_false(dl_rxcopy_room(&x, 99, sizeof(big)));
+	assert_false(dl_rxcopy_fits(&x, 99, &in, 1));
 	assert_int_equal(dl_rxcopy_put(&x, 99, &in, 1, out, 80), -ENOBUFS);
 	assert_int_equal(x.nfree, 4); /* nothing taken */
 	assert_int_equal(dl_rxcopy_unreturned(&x, 99), 0);
 	assert_int_equal(cnt[DL_RXC_NO_ROOM], 1);
 	/* One connection returns: room again. */
 	assert_int_equal(dl_rxcopy_release(&x, 2, sizeof(big)), 0);
-	/* Too many pieces for the caller's array: refused, nothing taken. */
-	assert_int_equal(dl_rxcopy_put(&x, 98, &in, 1, out, 3), -E2BIG);
+	assert_true(dl_rxcopy_fits(&x, 99, &in, 1));
+	/* Too many pieces for the caller's array: refused, nothing taken
+	 * (a reference longer than a chunk is split, one piece per chunk,
+	 * unless the chunks happen to be adjacent). */
+	struct dl_rx_ref many[10];
+	for (int i = 0; i < 10; i++)
+		many[i] = (struct dl_rx_ref){big, DL_RXC_CHUNK - 1, 0};
+	assert_int_equal(dl_rxcopy_put(&x, 98, many, 10, out, 3), -E2BIG);
 	assert_int_equal(x.nfree, 14);
-	assert_true(dl_rxcopy_room(&x, 99, sizeof(big)));
 	assert_true(dl_rxcopy_put(&x, 99, &in, 1, out, 80) > 0);
 	dl_rxcopy_fini(&x);
 	dl_region_destroy(r);
@@ -168,7 +176,7 @@ static void test_interleaved_against_model(void **state)
 				in[i] = (struct dl_rx_ref){src[i], len, 0};
 				bytes += len;
 			}
-			bool room = dl_rxcopy_room(&x, c, bytes);
+			bool room = dl_rxcopy_fits(&x, c, in, n);
 			int k = dl_rxcopy_put(&x, c, in, n, out, 8);
 			if (!room) {
 				assert_int_equal(k, -ENOBUFS);
