@@ -830,8 +830,8 @@ static struct dl_region *slot_rx_region(struct dl_engine *e, struct dl_slot *sl,
 
 	/* Whole chunks and whole pages per share. */
 	sl->rx_share = bytes / e->n_net / DL_RXC_CHUNK * DL_RXC_CHUNK / page * page;
-	if (sl->rx_share < DL_RXC_CHUNK * 16)
-		sl->rx_share = (DL_RXC_CHUNK * 16 + page - 1) / page * page;
+	if (sl->rx_share < DL_RXC_CHUNK * 4)
+		sl->rx_share = (DL_RXC_CHUNK * 4 + page - 1) / page * page;
 	snprintf(name, sizeof(name), "slot%u-rx", sl->idx);
 	r = dl_region_create(name, sl->rx_share * e->n_net, DL_REGION_SHARED);
 	if (r == NULL)
