@@ -5,7 +5,9 @@
 #
 #  1. Instructions per 64-byte request/response, in memory under callgrind
 #     (dlibos-protbench: deterministic, the same on any x86-64 for the same
-#     binary): raw, and net of idle polling.
+#     binary): raw, and net of idle polling; protected mode with received
+#     data copied into the application's own region (the default) and with
+#     the port's RX region shared (--rx-sharing). PART1_ONLY=1 stops there.
 #  2. Requests/s of dlibos-httpd under wrk (1 thread, 32 connections, a
 #     small page) over TAP in a namespace of its own, each configuration run
 #     ROUNDS times alternately (default 3) for DURATION seconds (default 10):
@@ -42,7 +44,7 @@ trap cleanup EXIT
 
 # ---- 1. instructions ---------------------------------------------------------
 declare -A RAW NET
-for mode in dlibos protected; do
+for mode in dlibos protected protected-shared; do
 	out=$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$TMP/cg.$mode" \
 		"$PB" --mode $mode --exchanges "$EXCHANGES" 2>/dev/null) || { echo "$out"; exit 1; }
 	busy=$(grep -h '^summary:' "$TMP/cg.$mode.1" | awk '{print $2}')
@@ -51,12 +53,17 @@ for mode in dlibos protected; do
 	id_iters=$(echo "$out" | awk '/^idle-phase/ {print $3}')
 	RAW[$mode]=$(echo "$busy / $EXCHANGES" | bc -l)
 	NET[$mode]=$(echo "($busy - $ex_idle * $idle / $id_iters) / $EXCHANGES" | bc -l)
-	printf '%-9s raw %6.0f instr/exchange, idle iteration %4.0f instr, net of idle polling %6.0f instr/exchange\n' \
+	printf '%-16s raw %6.0f instr/exchange, idle iteration %4.0f instr, net of idle polling %6.0f instr/exchange\n' \
 		$mode "${RAW[$mode]}" "$(echo "$idle / $id_iters" | bc -l)" "${NET[$mode]}"
 done
 printf 'instructions protected/dlibos: raw %.3f, net of idle polling %.3f\n' \
 	"$(echo "${RAW[protected]} / ${RAW[dlibos]}" | bc -l)" \
 	"$(echo "${NET[protected]} / ${NET[dlibos]}" | bc -l)"
+printf 'instructions of the copy path, protected/protected-shared: raw %.3f, net %.3f (%+.0f per exchange)\n' \
+	"$(echo "${RAW[protected]} / ${RAW[protected-shared]}" | bc -l)" \
+	"$(echo "${NET[protected]} / ${NET[protected-shared]}" | bc -l)" \
+	"$(echo "${NET[protected]} - ${NET[protected-shared]}" | bc -l)"
+[ "${PART1_ONLY:-0}" = 1 ] && exit 0
 
 # ---- 2. requests per second ----------------------------------------------------
 if [ "$(id -u)" != 0 ]; then

@@ -3,7 +3,7 @@
  * dlibos (threads) mode, in memory and deterministic.
  *
  *     valgrind --tool=callgrind --collect-atstart=no \
- *         dlibos-protbench --mode dlibos|protected [--exchanges N]
+ *         dlibos-protbench --mode dlibos|protected|protected-shared [--exchanges N]
  *
  * The same harness as bench/engine/modebench.c (test/engine): one client
  * connection does N ping-pong exchanges of 64 bytes with the echo
@@ -63,9 +63,9 @@ static void after(void)
 		CALLGRIND_TOGGLE_COLLECT;
 }
 
-static int attach_app(void)
+static int attach_app(bool rx_shared)
 {
-	struct dl_slot_grant g = {.n_app = 1};
+	struct dl_slot_grant g = {.n_app = 1, .rx_shared = rx_shared};
 	struct dl_engine_conf ec;
 	struct dl_coreset links[DL_MAX_CORES];
 	char err[256];
@@ -118,7 +118,7 @@ static void detach_app(void)
 
 int main(int argc, char **argv)
 {
-	bool prot = false;
+	bool prot = false, shared = false;
 	unsigned exchanges = 10000, warmup = 200;
 
 	for (int i = 1; i < argc; i++) {
@@ -126,6 +126,8 @@ int main(int argc, char **argv)
 			const char *m = argv[++i];
 			if (strcmp(m, "protected") == 0)
 				prot = true;
+			else if (strcmp(m, "protected-shared") == 0)
+				prot = shared = true;
 			else if (strcmp(m, "dlibos") != 0)
 				goto usage;
 		} else if (strcmp(argv[i], "--exchanges") == 0 && i + 1 < argc) {
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (prot ? h_setup(&h, DL_MODE_PROTECTED, 1, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR) != 0 ||
-		       attach_app() != 0
+		       attach_app(shared) != 0
 		 : h_setup(&h, DL_MODE_DLIBOS, 2, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR) != 0)
 		return 1;
 	h.before_engine = before;
@@ -161,7 +163,7 @@ int main(int argc, char **argv)
 	CALLGRIND_DUMP_STATS_AT("idle");
 	measuring = false;
 	printf("mode %s: %u exchanges of 64 bytes in %llu rounds, corrupt %llu\n",
-	       prot ? "protected" : "dlibos", exchanges, (unsigned long long)rounds,
+	       shared ? "protected-shared" : prot ? "protected" : "dlibos", exchanges, (unsigned long long)rounds,
 	       (unsigned long long)h.corrupt);
 	printf("exchanges-phase core_iterations %llu idle %llu\n", (unsigned long long)iters,
 	       (unsigned long long)idle);
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
 	h_teardown(&h);
 	return h.corrupt != 0 || h.conns[0].recvd < (uint64_t)(warmup + exchanges) * 64;
 usage:
-	fprintf(stderr, "usage: %s [--mode dlibos|protected] [--exchanges N]\n", argv[0]);
+	fprintf(stderr, "usage: %s [--mode dlibos|protected|protected-shared] [--exchanges N]\n",
+		argv[0]);
 	return 2;
 }

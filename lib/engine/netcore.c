@@ -508,7 +508,7 @@ static int copy_and_deliver(struct dl_netcore *g, struct dl_netslot *ns, uint16_
 	if (k < 0)
 		return -ENOBUFS; /* -ENOBUFS, or -ENOMEM: retried later as well */
 	if (k > 0)
-		new_data_unpaired(g, app, id, out, (unsigned)k);
+		noc_new_data(g, app, id, out, (unsigned)k); /* paired with a held DATA_ACKED */
 	return 0;
 }
 
@@ -866,16 +866,21 @@ static int do_connect(struct dl_netcore *g, unsigned app, const struct dl_msg *m
 
 /* Protected mode's copy path: the application returns bytes of its copy;
  * more than it was given (data held back is not given yet) is refused
- * before the stack frees anything. The ownership check comes first, as in
- * every mode (a recv_done of 0 bytes only checks). */
+ * before the stack frees anything. A connection this application does not
+ * own has nothing copied for it in the slot's share, so the stack's answer
+ * for a foreign connection (EPERM) is the same as in every mode. */
 static __attribute__((noinline)) int copied_recv_done(struct dl_netcore *g, struct dl_netslot *ns,
 							unsigned app, uint32_t id, uint32_t bytes)
 {
-	int rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, 0);
+	int rc;
 
-	if (rc != 0)
-		return rc;
 	if (bytes > dl_rxcopy_unreturned(&ns->rxc, id)) {
+		/* Not the owner (the stack says EPERM/ENOENT, as in every
+		 * mode, a recv_done of 0 bytes only checks), or more than it
+		 * was given. */
+		rc = dl_stack_recv_done(g->core->stack, (uint16_t)app, id, 0);
+		if (rc != 0)
+			return rc;
 		g->core->cnt[ENG_RXC_BAD_RETURN]++;
 		bad_command(g, app, ENG_CMD_BAD_RECV_DONE);
 		return -EINVAL;

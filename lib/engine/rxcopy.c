@@ -10,7 +10,7 @@
  * tail back too: an idle connection holds no chunk. Connections are found
  * by id in an open-addressing table (linear probing, backward-shift
  * deletion, doubled when three quarters full), created by their first
- * copy and removed when their chain empties or the connection is dropped.
+ * copy and removed when the connection is dropped (cleanup).
  */
 #include "dl_rxcopy.h"
 
@@ -210,6 +210,40 @@ bool dl_rxcopy_fits(const struct dl_rxcopy *x, uint32_t id, const struct dl_rx_r
 	return need <= x->nfree;
 }
 
+/* The common case, one reference that fits a chunk: no plan to make. */
+static int put_one(struct dl_rxcopy *x, struct dl_rxc_conn *c, uint32_t id,
+		   const struct dl_rx_ref *in, struct dl_rx_ref *out)
+{
+	uint32_t len = in->len;
+	uint8_t *dst;
+
+	if (len > tail_room(c)) {
+		if (x->nfree == 0) {
+			x->cnt[DL_RXC_NO_ROOM]++;
+			return -ENOBUFS;
+		}
+		if (c == NULL && (c = conn_get(x, id)) == NULL)
+			return -ENOMEM;
+		uint32_t nk = chunk_pop(x);
+		if (c->tail == DL_RXC_NONE) {
+			c->head = nk;
+		} else {
+			x->next[c->tail] = nk;
+			x->fill[c->tail] = c->tail_used;
+		}
+		c->tail = nk;
+		c->tail_used = 0;
+	}
+	dst = chunk_at(x, c->tail) + c->tail_used;
+	memcpy(dst, in->data, len);
+	*out = (struct dl_rx_ref){.data = dst, .len = len, .region = x->r->id};
+	c->tail_used += len;
+	c->unret += len;
+	x->cnt[DL_RXC_COPIED_BYTES] += len;
+	x->cnt[DL_RXC_COPIES]++;
+	return 1;
+}
+
 int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, unsigned n,
 		  struct dl_rx_ref *out, unsigned out_max)
 {
@@ -217,6 +251,9 @@ int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, 
 	uint32_t lens[64], need;
 	uint64_t bytes = 0;
 	unsigned k = 0, pieces;
+
+	if (n == 1 && in->len <= DL_RXC_CHUNK && in->len > 0 && out_max > 0)
+		return put_one(x, c, id, in, out);
 
 	if (n > sizeof(lens) / sizeof(lens[0]))
 		return -E2BIG;
@@ -312,8 +349,9 @@ int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
 			c->head_ret = c->tail_used = 0;
 		}
 	}
-	if (c->head == DL_RXC_NONE && c->unret == 0)
-		conn_del(x, c);
+	/* The entry stays until the connection is dropped: a connection
+	 * that receives and returns data all the time does not churn the
+	 * table. */
 	return 0;
 }
 

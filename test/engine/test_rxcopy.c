@@ -99,6 +99,8 @@ static void test_pack_and_return(void **state)
 	/* The rest: the tail goes back too, nothing held when idle. */
 	assert_int_equal(dl_rxcopy_release(&x, 7, total - sizeof(a)), 0);
 	assert_int_equal(x.nfree, 64);
+	assert_int_equal(x.nconns, 1); /* known until dropped */
+	dl_rxcopy_drop(&x, 7);
 	assert_int_equal(x.nconns, 0);
 	assert_int_equal(cnt[DL_RXC_COPIED_BYTES], total);
 	/* Tiny segments pack: 1000 one-byte copies take one chunk. */
@@ -253,6 +255,8 @@ static void test_interleaved_against_model(void **state)
 		assert_int_equal(dl_rxcopy_release(&x, c, held), 0);
 	}
 	assert_int_equal(x.nfree, x.nchunks);
+	for (unsigned c = 0; c < NCONN; c++)
+		dl_rxcopy_drop(&x, c);
 	assert_int_equal(x.nconns, 0);
 	assert_int_equal(cnt[DL_RXC_BAD_RETURN], 0);
 	dl_rxcopy_fini(&x);
