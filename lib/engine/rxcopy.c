@@ -154,6 +154,21 @@ static void chunk_push(struct dl_rxcopy *x, uint32_t k)
 	x->nfree++;
 }
 
+/* Take a free chunk as the chain's new tail (the old tail keeps its fill). */
+static void chain_grow(struct dl_rxcopy *x, struct dl_rxc_conn *c)
+{
+	uint32_t nk = chunk_pop(x);
+
+	if (c->tail == DL_RXC_NONE) {
+		c->head = nk;
+	} else {
+		x->next[c->tail] = nk;
+		x->fill[c->tail] = c->tail_used;
+	}
+	c->tail = nk;
+	c->tail_used = 0;
+}
+
 /* Free room at the end of a chain (in its tail chunk). */
 static uint32_t tail_room(const struct dl_rxc_conn *c)
 {
@@ -224,15 +239,7 @@ static int put_one(struct dl_rxcopy *x, struct dl_rxc_conn *c, uint32_t id,
 		}
 		if (c == NULL && (c = conn_get(x, id)) == NULL)
 			return -ENOMEM;
-		uint32_t nk = chunk_pop(x);
-		if (c->tail == DL_RXC_NONE) {
-			c->head = nk;
-		} else {
-			x->next[c->tail] = nk;
-			x->fill[c->tail] = c->tail_used;
-		}
-		c->tail = nk;
-		c->tail_used = 0;
+		chain_grow(x, c);
 	}
 	dst = chunk_at(x, c->tail) + c->tail_used;
 	memcpy(dst, in->data, len);
@@ -285,15 +292,7 @@ int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, 
 			uint8_t *dst;
 
 			if (fresh || c->tail == DL_RXC_NONE || c->tail_used == DL_RXC_CHUNK) {
-				uint32_t nk = chunk_pop(x);
-				if (c->tail == DL_RXC_NONE) {
-					c->head = nk;
-				} else {
-					x->next[c->tail] = nk;
-					x->fill[c->tail] = c->tail_used;
-				}
-				c->tail = nk;
-				c->tail_used = 0;
+				chain_grow(x, c);
 				fresh = false;
 			}
 			take = DL_RXC_CHUNK - c->tail_used;
