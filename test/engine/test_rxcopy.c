@@ -185,6 +185,10 @@ static void test_interleaved_against_model(void **state)
 				continue;
 			}
 			assert_true(k > 0);
+			uint32_t copied = 0;
+			for (int j = 0; j < k; j++)
+				copied += out[j].len;
+			assert_int_equal(copied, bytes);
 			/* Record each input piece with where it went. */
 			uint32_t at = 0;
 			unsigned o = 0;
