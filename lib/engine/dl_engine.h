@@ -235,6 +235,9 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 
 /** Default bytes of an application's own RX region (dl_slot_grant.rx_bytes). */
 #define DL_ENGINE_SLOT_RX_DEFAULT ((size_t)16 << 20)
+/** Listening ports of one slot a port with DL_NIC_CAP_RX_STEER steers into
+ *  the slot's RX region (a policy listing more, or any, takes the copy path). */
+#define DL_SLOT_STEER_PORTS 16
 
 /**
  * The region the slot's application reads received data in (map it

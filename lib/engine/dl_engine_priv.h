@@ -57,6 +57,7 @@ enum dl_eng_cnt {
 	ENG_RXC_BAD_RETURN,   /* recv_done of bytes the application was never given */
 	ENG_RXC_DEFERRED,     /* events held back until the application returns memory */
 	ENG_RXC_PENDING,      /* gauge: events held back now */
+	ENG_RXC_STEERED_BYTES, /* payload the port steered into applications' regions (no copy) */
 	ENG_NCNT
 };
 
@@ -109,6 +110,10 @@ struct dl_slot {
 	struct dl_region *rx;
 	bool rx_copy;
 	size_t rx_share; /* bytes of each network core's share */
+	/* Ports the port steers into the region's last part (rx_steer, the
+	 * ports its rights list): their data needs no copy. */
+	uint16_t steered[DL_SLOT_STEER_PORTS];
+	unsigned nsteered;
 	struct dl_slot_grant grant;
 };
 

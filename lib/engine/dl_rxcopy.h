@@ -51,6 +51,8 @@ struct dl_rxc_conn {
 	uint32_t head_ret;  /**< bytes of head already returned */
 	uint32_t tail_used; /**< bytes of tail filled */
 	uint64_t unret;	    /**< bytes copied and not returned */
+	uint64_t steered;   /**< bytes the port steered into the region (no copy), not
+				 returned; always older than the copied ones */
 };
 
 /** Counters of a share (the caller's array, DL_RXC_NCNT of them). */
@@ -114,7 +116,23 @@ int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes);
 /** The connection is gone: free its whole chain. */
 void dl_rxcopy_drop(struct dl_rxcopy *x, uint32_t id);
 
-/** Bytes copied for @p id and not returned yet. */
+/**
+ * Bytes given to connection @p id and not returned yet: steered (already
+ * in the application's region, no copy) and copied.
+ */
 uint64_t dl_rxcopy_unreturned(const struct dl_rxcopy *x, uint32_t id);
+
+/**
+ * Whether data the port steered into the application's region may go to
+ * it as is: only while nothing copied is outstanding for @p id (returns go
+ * oldest first, steered bytes before copied ones).
+ */
+bool dl_rxcopy_steer_ok(const struct dl_rxcopy *x, uint32_t id);
+
+/**
+ * @p bytes of connection @p id reached the application without a copy
+ * (the port steered them into its region). @return 0 or -ENOMEM.
+ */
+int dl_rxcopy_note_steered(struct dl_rxcopy *x, uint32_t id, uint64_t bytes);
 
 #endif /* DL_RXCOPY_H */

@@ -78,6 +78,7 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_RXC_BAD_RETURN] = "cmd_reject_rx_return",
 	[ENG_RXC_DEFERRED] = "rx_copy_deferred",
 	[ENG_RXC_PENDING] = "rx_copy_pending",
+	[ENG_RXC_STEERED_BYTES] = "rx_steered_bytes",
 };
 
 _Static_assert(ENG_RXC_NO_ROOM - ENG_RXC_COPIED_BYTES == DL_RXC_NO_ROOM - DL_RXC_COPIED_BYTES &&
@@ -819,10 +820,62 @@ static struct dl_region *slot_fabric_region(unsigned slot, size_t len)
 	return r;
 }
 
+/* The ports a slot may listen on, when its rights list them (at most
+ * DL_SLOT_STEER_PORTS): the ones the port could steer. 0 when none or too
+ * many (listen=any included). */
+static unsigned steerable_ports(const struct dl_rights *r, uint16_t *ports)
+{
+	unsigned n = 0;
+
+	if (r == NULL || r->listen.any)
+		return 0;
+	for (unsigned i = 0; i < r->listen.n; i++)
+		for (unsigned p = r->listen.r[i].lo; p <= r->listen.r[i].hi; p++) {
+			if (n == DL_SLOT_STEER_PORTS)
+				return 0;
+			ports[n++] = (uint16_t)p;
+		}
+	return n;
+}
+
+/* Ask the port to steer the slot's ports into the last part of its region
+ * (from @p off). All or none: on a refusal, what was steered is undone. */
+static void slot_steer(struct dl_engine *e, struct dl_slot *sl, size_t off, const uint16_t *ports,
+		       unsigned n)
+{
+	struct dl_nic *nic = e->conf.nic;
+	int rc = 0;
+
+	sl->nsteered = 0;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		rc = nic->ops->rx_steer(nic, ports[i], sl->rx, off, sl->rx->len - off);
+		if (rc == 0)
+			sl->steered[sl->nsteered++] = ports[i];
+	}
+	if (rc != 0) {
+		DL_WARN("slot %u: the port cannot steer port %u into its region (%s): its data is "
+			"copied",
+			sl->idx, ports[sl->nsteered], strerror(-rc));
+		while (sl->nsteered > 0)
+			nic->ops->rx_unsteer(nic, sl->steered[--sl->nsteered]);
+	}
+}
+
+static void slot_unsteer(struct dl_engine *e, struct dl_slot *sl)
+{
+	struct dl_nic *nic = e->conf.nic;
+
+	while (sl->nsteered > 0)
+		nic->ops->rx_unsteer(nic, sl->steered[--sl->nsteered]);
+}
+
 /* The slot's own RX region: a memfd only its process gets (read-only:
  * sealed against new writable mappings and resizing), cut in one share per
- * network core, each share on its network core's NUMA node. */
-static struct dl_region *slot_rx_region(struct dl_engine *e, struct dl_slot *sl, size_t bytes)
+ * network core, each share on its network core's NUMA node; when the port
+ * steers the slot's ports, a last part as large again holds the buffers
+ * it steers there. */
+static struct dl_region *slot_rx_region(struct dl_engine *e, struct dl_slot *sl, size_t bytes,
+					bool steer)
 {
 	char name[32];
 	struct dl_region *r;
@@ -833,7 +886,7 @@ static struct dl_region *slot_rx_region(struct dl_engine *e, struct dl_slot *sl,
 	if (sl->rx_share < DL_RXC_CHUNK * 4)
 		sl->rx_share = (DL_RXC_CHUNK * 4 + page - 1) / page * page;
 	snprintf(name, sizeof(name), "slot%u-rx", sl->idx);
-	r = dl_region_create(name, sl->rx_share * e->n_net, DL_REGION_SHARED);
+	r = dl_region_create(name, sl->rx_share * e->n_net * (steer ? 2 : 1), DL_REGION_SHARED);
 	if (r == NULL)
 		return NULL;
 	for (unsigned n = 0; n < e->n_net; n++)
@@ -859,8 +912,10 @@ static void slot_unbuild(struct dl_engine *e, struct dl_slot *sl)
 	sl->fab = NULL;
 	dl_region_destroy(sl->fab_region);
 	sl->fab_region = NULL;
-	if (sl->rx_copy)
+	if (sl->rx_copy) {
+		slot_unsteer(e, sl);
 		dl_region_destroy(sl->rx);
+	}
 	sl->rx = NULL;
 	sl->rx_copy = false;
 }
@@ -937,13 +992,23 @@ int dl_engine_slot_attach(struct dl_engine *e, unsigned slot, const struct dl_sl
 				       slot);
 		}
 	} else {
-		sl->rx = slot_rx_region(e, sl, g->rx_bytes ? g->rx_bytes : DL_ENGINE_SLOT_RX_DEFAULT);
+		uint16_t ports[DL_SLOT_STEER_PORTS];
+		unsigned nports = nic != NULL && nic->ops->rx_steer != NULL &&
+					  nic->ops->rx_unsteer != NULL &&
+					  (nic->caps & DL_NIC_CAP_RX_STEER)
+				      ? steerable_ports(g->rights, ports)
+				      : 0;
+
+		sl->rx = slot_rx_region(e, sl, g->rx_bytes ? g->rx_bytes : DL_ENGINE_SLOT_RX_DEFAULT,
+					nports > 0);
 		if (sl->rx == NULL) {
 			slot_unbuild(e, sl);
 			return dl_errf(err, errlen, "slot %u: cannot create its RX region: %s", slot,
 				       strerror(errno));
 		}
 		sl->rx_copy = true;
+		if (nports > 0)
+			slot_steer(e, sl, sl->rx_share * e->n_net, ports, nports);
 	}
 	sl->tx_registered = nic != NULL && nic->ops->mem_register != NULL &&
 			    nic->ops->mem_register(nic, g->tx) == 0;

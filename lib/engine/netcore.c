@@ -487,11 +487,36 @@ static void pend_push(struct dl_netcore *g, struct dl_netslot *ns, uint16_t app,
 	g->core->cnt[ENG_RXC_PENDING]++;
 }
 
-/* Copy @p refs and send the NEW_DATA of the copy. @return 0, or -ENOBUFS
- * (nothing copied: no room in the share). */
+/* True when the port steered all of @p refs into the slot's own region
+ * and they may go to the application as they are. */
+static bool steered(const struct dl_netslot *ns, uint32_t id, const struct dl_rx_ref *refs,
+		    unsigned n)
+{
+	if (ns->slot->nsteered == 0)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (refs[i].region != ns->slot->rx->id)
+			return false;
+	return dl_rxcopy_steer_ok(&ns->rxc, id);
+}
+
+/* Copy @p refs and send the NEW_DATA of the copy, or send them as they are
+ * when the port steered them into the application's region. @return 0, or
+ * -ENOBUFS (nothing copied: no room in the share). */
 static int copy_and_deliver(struct dl_netcore *g, struct dl_netslot *ns, uint16_t app,
 			    uint32_t id, const struct dl_rx_ref *refs, unsigned n)
 {
+	if (steered(ns, id, refs, n)) {
+		uint64_t bytes = 0;
+		for (unsigned i = 0; i < n; i++)
+			bytes += refs[i].len;
+		if (dl_rxcopy_note_steered(&ns->rxc, id, bytes) != 0)
+			return -ENOBUFS;
+		g->core->cnt[ENG_RXC_STEERED_BYTES] += bytes;
+		noc_new_data(g, app, id, refs, n);
+		return 0;
+	}
+
 	struct dl_rx_ref out[DL_MSG_MAX_REFS];
 	int k = dl_rxcopy_put(&ns->rxc, id, refs, n, out, DL_MSG_MAX_REFS);
 

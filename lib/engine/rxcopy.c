@@ -315,16 +315,38 @@ int dl_rxcopy_put(struct dl_rxcopy *x, uint32_t id, const struct dl_rx_ref *in, 
 	return (int)k;
 }
 
+bool dl_rxcopy_steer_ok(const struct dl_rxcopy *x, uint32_t id)
+{
+	const struct dl_rxc_conn *c = conn_find(x, id);
+
+	return c == NULL || c->unret == 0;
+}
+
+int dl_rxcopy_note_steered(struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
+{
+	struct dl_rxc_conn *c = conn_get(x, id);
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->steered += bytes;
+	return 0;
+}
+
 int dl_rxcopy_release(struct dl_rxcopy *x, uint32_t id, uint64_t bytes)
 {
 	struct dl_rxc_conn *c = conn_find(x, id);
+	uint64_t st;
 
 	if (bytes == 0)
 		return 0;
-	if (c == NULL || bytes > c->unret) {
+	if (c == NULL || bytes > c->steered + c->unret) {
 		x->cnt[DL_RXC_BAD_RETURN]++;
 		return -EINVAL;
 	}
+	/* Steered bytes first: they are the older ones. */
+	st = bytes < c->steered ? bytes : c->steered;
+	c->steered -= st;
+	bytes -= st;
 	c->unret -= bytes;
 	while (bytes > 0) {
 		uint32_t fill = c->head == c->tail ? c->tail_used : x->fill[c->head];
@@ -372,5 +394,5 @@ uint64_t dl_rxcopy_unreturned(const struct dl_rxcopy *x, uint32_t id)
 {
 	const struct dl_rxc_conn *c = conn_find(x, id);
 
-	return c != NULL ? c->unret : 0;
+	return c != NULL ? c->steered + c->unret : 0;
 }

@@ -253,6 +253,7 @@ enum dl_nic_caps {
 	DL_NIC_CAP_RX_CKSUM = 1u << 4,    /**< RX checksum verification */
 	DL_NIC_CAP_MULTI_SEG = 1u << 5,   /**< gather (chained) transmit */
 	DL_NIC_CAP_EXTBUF = 1u << 6,      /**< transmit from registered external memory */
+	DL_NIC_CAP_RX_STEER = 1u << 7,    /**< rx_steer: a local port's segments into a given region */
 };
 
 /** Link state. */
@@ -303,6 +304,27 @@ struct dl_nic_ops {
 	int (*mem_register)(struct dl_nic *nic, struct dl_region *r);
 	/** Optional: undo mem_register. */
 	int (*mem_unregister)(struct dl_nic *nic, struct dl_region *r);
+	/**
+	 * Optional (DL_NIC_CAP_RX_STEER): receive the TCP segments to local
+	 * @p port into buffers the port carves from [@p off, @p off + @p len)
+	 * of region @p r instead of its own RX region, so that the one
+	 * application mapping @p r reads them without a copy (protected
+	 * mode's confidentiality on a port that can steer: rte_flow to a queue
+	 * with its own mempool, the mPIPE classifier to a buffer stack).
+	 * Several ports may share one area (same @p r and @p off). Control
+	 * path: the engine calls it when an application attaches, from the
+	 * service's control thread while network cores poll, so a backend
+	 * makes the rule visible to its RX path atomically (rte_flow rules
+	 * and mPIPE classifier updates are; memwire is single-threaded and
+	 * only steers in single-threaded tests).
+	 * @return 0, -ENOTSUP (the port cannot), -EEXIST (@p port is steered
+	 *         already), -ENOSPC (no rule, queue or buffer left), -EINVAL.
+	 */
+	int (*rx_steer)(struct dl_nic *nic, uint16_t port, struct dl_region *r, size_t off,
+			size_t len);
+	/** Optional: stop steering @p port. The caller has dropped every
+	 *  connection on it first: the region may go away after this. */
+	int (*rx_unsteer)(struct dl_nic *nic, uint16_t port);
 	/** Stop the port and release everything. */
 	void (*close)(struct dl_nic *nic);
 };

@@ -360,10 +360,16 @@ struct dl_service *dl_service_create(const struct dl_service_conf *c, struct dl_
 		DL_INFO("received data: zero copy, the application maps the port's RX region %u "
 			"(%zu MiB) read-only (--rx-sharing, one application slot)",
 			s->rx->id, s->rx->len >> 20);
+	else if (nic->ops->rx_steer != NULL && (nic->caps & DL_NIC_CAP_RX_STEER))
+		DL_INFO("received data: the port steers the ports an application's policy lists "
+			"(up to %u) into its own RX region, zero copy; the rest is copied there by "
+			"the network cores (%zu MiB unless its policy says; engine.rx_steered_bytes, "
+			"engine.rx_copied_bytes count each)",
+			DL_SLOT_STEER_PORTS, s->conf.app_rx_memory >> 20);
 	else
 		DL_INFO("received data: copied by the network cores into each application's own "
 			"RX region (%zu MiB unless its policy says; the port cannot steer flows to "
-			"per-application buffers: copied_rx_bytes counts it)",
+			"per-application buffers: engine.rx_copied_bytes counts it)",
 			s->conf.app_rx_memory >> 20);
 	return s;
 }

@@ -337,10 +337,11 @@ static void send_cmd(struct fx *f, unsigned k, int nwords)
 	dl_noc_flush(a->ep);
 }
 
-static int setup_limit(void **state, uint32_t limit)
+static int setup_wire(void **state, uint32_t limit, bool no_steer)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct dl_memwire_config wc = {.nbufs = 4096, .fifo_len = 1024, .nqueues = 1};
+	struct dl_memwire_config wc = {
+	    .nbufs = 4096, .fifo_len = 1024, .nqueues = 1, .no_steer = no_steer};
 	struct dl_engine_conf ec;
 	struct dl_stack_config sc;
 	char err[256];
@@ -382,12 +383,18 @@ static int setup_limit(void **state, uint32_t limit)
 
 static int setup(void **state)
 {
-	return setup_limit(state, 1000);
+	return setup_wire(state, 1000, false);
 }
 
 static int setup_limit5(void **state)
 {
-	return setup_limit(state, 5);
+	return setup_wire(state, 5, false);
+}
+
+/* A port that cannot steer flows (as net_tap). */
+static int setup_no_steer(void **state)
+{
+	return setup_wire(state, 1000, true);
 }
 
 static int teardown(void **state)
@@ -927,6 +934,52 @@ static void test_rx_copy_full_holds_events_in_order(void **state)
 	dl_region_destroy(src);
 }
 
+/* A port that steers the application's listening ports into its region:
+ * the data reaches it without a copy, and its returns free the port's
+ * buffers. Without steering (the same policy, a port like net_tap), the
+ * data is copied. */
+static void rx_steer_case(struct fx *f, bool port_steers)
+{
+	struct app *a = &f->a[0];
+	struct dl_policy pol;
+	char err[200];
+	const struct ev *d;
+	uint32_t conn, n;
+
+	assert_int_equal(dl_policy_parse(&pol, "app=app0 listen=7,9\n", err, sizeof(err)), 0);
+	attach(f, 0, 0, &pol.rule[0]);
+	assert_int_equal(f->e->slots[0].nsteered, port_steers ? 2 : 0);
+	conn = establish(f, 0, 7);
+	unsigned bufs = dl_memwire_bufs_in_use(f->w);
+	n = peer_sends(f, 0, "steered into the application's own region");
+	d = last_ev(a, DL_MSG_NEW_DATA, NULL);
+	assert_int_equal(d->region, dl_engine_slot_rx(f->e, 0)->id);
+	assert_int_equal(cnt(f, ENG_RXC_STEERED_BYTES), port_steers ? n : 0);
+	assert_int_equal(cnt(f, ENG_RXC_COPIED_BYTES), port_steers ? 0 : n);
+	/* Held by the stack until returned; more than given is refused. */
+	assert_true(dl_memwire_bufs_in_use(f->w) > bufs);
+	send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, n + 1));
+	run(f, 3);
+	assert_int_equal(cnt(f, ENG_RXC_BAD_RETURN), 1);
+	send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, n));
+	run(f, 5);
+	assert_int_equal(dl_memwire_bufs_in_use(f->w), bufs);
+	/* Detached: the steering goes, the slot and its ports are reusable. */
+	detach(f, 0);
+	attach(f, 0, 0, &pol.rule[0]);
+	assert_int_equal(f->e->slots[0].nsteered, port_steers ? 2 : 0);
+}
+
+static void test_rx_steered_without_copy(void **state)
+{
+	rx_steer_case(*state, true);
+}
+
+static void test_rx_copied_when_the_port_cannot_steer(void **state)
+{
+	rx_steer_case(*state, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +1003,9 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_copy_full_holds_events_in_order, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_steered_without_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_copied_when_the_port_cannot_steer,
+					    setup_no_steer, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
