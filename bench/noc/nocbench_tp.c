@@ -285,7 +285,8 @@ static int run(enum mech mech, unsigned words, double seconds, const int tile[2]
 					unsigned off = 0;
 
 					for (int k = 0; k < got; k++) {
-						if (dl_msg_hdr_conn(buf[off]) != (uint32_t)x.expect ||
+						if (dl_msg_hdr_conn(buf[off]) !=
+							(uint32_t)x.expect ||
 						    dl_msg_hdr_words(buf[off]) != words)
 							b.errors++;
 						x.expect++;
