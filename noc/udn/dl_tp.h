@@ -42,9 +42,11 @@
  * sources, so the four queues share the load). The poll reads what the
  * hardware has, only as many words as are there (it never blocks), into a
  * per-source reassembly ring in private memory (copy-out: nothing is
- * handed on before its framing and its message header were checked), then
- * delivers whole messages round robin over sources, at most the quota from
- * one source while others have messages. A source whose stream breaks the
+ * handed on before its framing and its message header were checked), up
+ * to DL_UDN_READ_AHEAD messages beyond its budget and as far as the rings
+ * have room (so sources whose packets wait in one queue behind each other
+ * are all buffered), then delivers whole messages round robin over
+ * sources, at most the quota from one source while others have messages. A source whose stream breaks the
  * framing (a header announcing 0 or too many words, a packet out of
  * sequence) is broken: counted once, its packets dropped from then on.
  * A framing word that names no fabric of the tile, an unknown source or a
@@ -262,6 +264,9 @@ static inline bool dl_tp_out_idle(const struct dl_tp_out *o)
 }
 
 /* ---- in-side ---- */
+
+/** Whole messages a poll reads beyond its budget (into the rings, for the quota). */
+#define DL_UDN_READ_AHEAD 256u
 
 /** Words of a source's reassembly ring (two largest messages and more). */
 #define DL_UDN_SRC_WORDS 512u

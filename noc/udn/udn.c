@@ -466,13 +466,14 @@ static void discard(unsigned q, unsigned n)
 	}
 }
 
-/* Read queue q while it has words and @p self wants messages. */
-static void read_queue(struct dl_udn_tile *t, unsigned q, struct dl_tp_in *self, unsigned want)
+/* Read queue q while it has words, the rings room, and @p self has fewer
+ * than @p upto whole messages. */
+static void read_queue(struct dl_udn_tile *t, unsigned q, struct dl_tp_in *self, unsigned upto)
 {
 	const uint32_t mask = DL_UDN_SRC_WORDS - 1;
 	struct dl_udn_rxq *r = &t->q[q];
 
-	while (self->ready < want) {
+	while (self->ready < upto) {
 		unsigned avail = q_avail(q), n;
 		struct dl_udn_src *s;
 		struct dl_tp_in *x;
@@ -520,7 +521,10 @@ void dl_udn_in_pump(struct dl_tp_in *in, unsigned want)
 		in->ucnt[DL_UDN_RX_OFF_TILE]++;
 		return;
 	}
+	/* Beyond what the caller wants now: packets of several sources wait
+	 * in one demux queue in arrival order, and only once they are in the
+	 * rings can the quota share the budget among them. */
 	for (unsigned k = 0; k < 4; k++)
-		read_queue(t, (t->next_q + k) & 3, in, want);
+		read_queue(t, (t->next_q + k) & 3, in, want + DL_UDN_READ_AHEAD);
 	t->next_q = (t->next_q + 1) & 3;
 }

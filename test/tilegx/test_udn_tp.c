@@ -452,40 +452,41 @@ static void test_fair_receive_over_sources(void **state)
 {
 	const struct dl_noc_conf conf = {.quota = 2, .no_stats = true};
 	struct dl_noc_fabric *f;
-	struct dl_noc_ep *ep[4];
+	struct dl_noc_ep *ep[6];
 	struct got g = {0};
 	uint64_t w[8];
-	unsigned count[4] = {0};
+	unsigned count[6] = {0};
 
 	(void)state;
-	model(64, 256);
-	f = dl_noc_fabric_create(4, 4096, NULL);
-	for (unsigned i = 0; i < 4; i++)
+	model(64, 512);
+	f = dl_noc_fabric_create(6, 4096, NULL);
+	for (unsigned i = 0; i < 6; i++)
 		ep[i] = dl_noc_ep_create(f, i, &conf);
 	poll_on(0, ep[0], &g);
-	/* Core 1 sends 30 messages, then cores 2 and 3 send 5 each: all are
-	 * in core 0's queues before it polls. */
+	/* Core 1 sends 30 messages, then cores 2 and 5 send 5 each: all are in
+	 * core 0's demux queues before it polls, and core 5's wait behind core
+	 * 1's in the same queue (sources 1..5 of core 0 take queues 0 1 2 3 0). */
 	bind(11);
 	for (uint32_t s = 0; s < 30; s++)
 		assert_int_equal(dl_noc_send(ep[1], 0, w, (unsigned)msg_of(w, 1, s, 2)), 0);
-	for (unsigned c = 2; c < 4; c++) {
+	for (unsigned c = 2; c < 6; c += 3) {
 		bind((int)(11 + c));
 		for (uint32_t s = 0; s < 5; s++)
 			assert_int_equal(dl_noc_send(ep[c], 0, w, (unsigned)msg_of(w, c, s, 2)), 0);
 	}
-	/* Ten messages: at most the quota (2) from core 1 before the others
-	 * have their turn, so cores 2 and 3 are not starved behind 30. */
+	/* Ten messages: at most the quota (2) from one source per turn, turns
+	 * 1 2 5 1 2: cores 2 and 5 are not starved behind core 1's 30. */
 	bind(0);
 	assert_int_equal(dl_noc_poll(ep[0], 10, on_msg, &g), 10);
 	for (unsigned i = 0; i < g.n; i++)
 		count[g.src[i]]++;
-	assert_true(count[2] >= 3);
-	assert_true(count[3] >= 3);
-	assert_true(count[1] <= 4);
+	assert_int_equal(count[1], 4);
+	assert_int_equal(count[2], 4);
+	assert_int_equal(count[5], 2);
 	while (dl_noc_poll(ep[0], 64, on_msg, &g) > 0)
 		;
 	assert_int_equal(g.n, 40);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 6; i++)
 		dl_noc_ep_destroy(ep[i]);
 	dl_noc_fabric_destroy(f);
 }
