@@ -228,8 +228,11 @@ unsigned dl_noc_poll_ready(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, 
 
 /**
  * Move overflowed messages into their rings as credits allow and publish
- * every ring written since the last flush. Call once per loop iteration.
- * @return messages still waiting in overflow queues (all destinations).
+ * every ring written since the last flush (on the UDN: send on the parts of
+ * large messages as the switch FIFO's credit allows). Call once per loop
+ * iteration.
+ * @return messages still waiting in overflow queues or not yet wholly sent
+ *         (all destinations).
  */
 static inline uint64_t dl_noc_flush(struct dl_noc_ep *ep)
 {
@@ -274,7 +277,11 @@ typedef void (*dl_noc_reject_fn)(void *arg, unsigned src, const uint64_t *msg, u
 /** Install (or with NULL remove) the handler of dropped messages. */
 void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg);
 
-/** Messages waiting in the overflow queue to @p dst (every destination if @p dst < 0). */
+/**
+ * Messages waiting in the overflow queue to @p dst (every destination if
+ * @p dst < 0), counting a message the transport is still sending in parts
+ * (UDN) as one.
+ */
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst);
 
 /** The endpoint's counters, indexed by enum dl_noc_cnt (read only). */

@@ -25,7 +25,10 @@
  *     and arrive in the order they were sent, per (sender, receiver);
  *   - a send never blocks and never drops: an operation that cannot take
  *     a message now says so (dl_tp_out_reserve() -ENOBUFS) and the
- *     endpoint keeps it in its overflow queue;
+ *     endpoint keeps it in its overflow queue; a message the transport
+ *     took but could only start sending (UDN: larger than the switch FIFO
+ *     takes at once) is held by the out-port, which says so
+ *     (dl_tp_out_idle() false) until dl_tp_out_publish() has sent the rest;
  *   - a receive copies each message out of shared memory or the network
  *     before anybody looks at it, framed by the header it checked, so a
  *     hostile sender cannot change a message under its reader;
@@ -104,7 +107,10 @@ static inline bool dl_tp_out_broken(const struct dl_tp_out *o);
  */
 static inline int dl_tp_out_reserve(struct dl_tp_out *o, unsigned n);
 
-/** Write @p msg (reserved) and make it visible at once. */
+/**
+ * Write @p msg (reserved) and make it visible at once (or, for a message
+ * the transport sends in parts, start it: dl_tp_out_idle()).
+ */
 static inline void dl_tp_out_put_now(struct dl_tp_out *o, const uint64_t *msg, unsigned n);
 
 /**
@@ -113,8 +119,22 @@ static inline void dl_tp_out_put_now(struct dl_tp_out *o, const uint64_t *msg, u
  */
 static inline void dl_tp_out_put_batch(struct dl_tp_out *o, const uint64_t *msg, unsigned n);
 
-/** Make every message of the open batch visible (nothing open: nothing to do). */
+/**
+ * Make every message of the open batch visible (nothing open: nothing to
+ * do), and send on what the port holds of a message sent in parts, as far
+ * as the credits allow.
+ */
 static inline void dl_tp_out_publish(struct dl_tp_out *o);
+
+/**
+ * True when the port holds nothing it accepted (after dl_tp_out_put_now()
+ * and dl_tp_out_publish()): every message is visible or in the network. A
+ * transport that sends a large message in parts (UDN) holds the rest until
+ * its credits allow; the endpoint keeps such a port dirty and calls
+ * dl_tp_out_publish() at every dl_noc_flush() until it is idle. The ring
+ * transport is always idle there.
+ */
+static inline bool dl_tp_out_idle(const struct dl_tp_out *o);
 
 /* ---- the in-side: everything that ends at one core ------------------------ */
 

@@ -293,6 +293,8 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 		rc = dl_tp_out_reserve(&p->out, nwords);
 		if (rc == 0) {
 			dl_tp_out_put_now(&p->out, msg, nwords);
+			if (!dl_tp_out_idle(&p->out))
+				mark_dirty(ep, dst); /* the rest goes at dl_noc_flush() */
 			goto accepted;
 		}
 		if (rc == -EPIPE) {
@@ -354,31 +356,38 @@ static void drain_overflow(struct dl_noc_ep *ep, struct noc_port *p)
 	}
 }
 
-/* Drain and publish every dirty port; those still holding overflow stay on
- * the list (out of line: the common idle call stays a load and a return). */
-static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
+/* Drain and publish every dirty port; those still holding overflow, or a
+ * message the transport is sending in parts, stay on the list (out of
+ * line: the common idle call stays a load and a return). @return the ports
+ * whose transport still holds part of a message. */
+static __attribute__((noinline)) unsigned flush_dirty(struct dl_noc_ep *ep)
 {
-	unsigned n = ep->h.ndirty, still = 0;
+	unsigned n = ep->h.ndirty, still = 0, held = 0;
 
 	for (unsigned k = 0; k < n; k++) {
 		unsigned dst = ep->dirty[k];
 		struct noc_port *p = &ep->port[dst];
+		bool idle;
 
 		if (p->ovf.msgs != 0)
 			drain_overflow(ep, p);
 		dl_tp_out_publish(&p->out);
-		if (p->ovf.msgs != 0)
+		idle = dl_tp_out_idle(&p->out);
+		held += !idle;
+		if (p->ovf.msgs != 0 || !idle)
 			ep->dirty[still++] = (uint16_t)dst;
 		else
 			p->dirty = false;
 	}
 	ep->h.ndirty = still;
+	return held;
 }
 
 uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep)
 {
-	flush_dirty(ep);
-	return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
+	unsigned held = flush_dirty(ep);
+
+	return ep->cnt[DL_NOC_OVF_PENDING_MSGS] + held;
 }
 
 /* A message deliver() drops: counted, logged, told to the reject handler.
@@ -451,9 +460,15 @@ void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg)
 
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst)
 {
-	if (dst < 0)
-		return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
-	return dst < DL_MAX_CORES ? ep->port[dst].ovf.msgs : 0;
+	uint64_t n = 0;
+
+	if (dst >= 0)
+		return dst < DL_MAX_CORES ? ep->port[dst].ovf.msgs + !dl_tp_out_idle(&ep->port[dst].out)
+					  : 0;
+	/* Only a dirty port can hold part of a message. */
+	for (unsigned k = 0; k < ep->h.ndirty; k++)
+		n += !dl_tp_out_idle(&ep->port[ep->dirty[k]].out);
+	return ep->cnt[DL_NOC_OVF_PENDING_MSGS] + n;
 }
 
 const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep)

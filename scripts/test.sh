@@ -8,8 +8,10 @@
 #   build-gcc-release/   gcc, --buildtype=release: must compile
 #   build-clang-release/ clang, --buildtype=release: must compile
 #   build-model/         -Dtarget=tilegx -Dmde=model: the TILE-Gx sources
-#                        on the MDE model (docs/tilegx.md): the model's and
-#                        the driver's unit tests, and the integration suite
+#                        on the MDE model (docs/tilegx.md): the model's, the
+#                        driver's and the UDN transport's tests, the NoC and
+#                        engine tests over the UDN, dlibos-selftest, the
+#                        build checks, and the integration suite
 #
 # Every build here compiles with -Werror (warnings are errors for
 # developers and CI; a user's plain `meson setup` does not add it).
@@ -63,9 +65,11 @@ meson test -C build --print-errorlogs --num-processes "$JOBS" || status=1
 step "Tests: unit suite under ASan/UBSan (build-asan/)"
 meson test -C build-asan --suite unit --print-errorlogs --num-processes "$JOBS" || status=1
 
-step "Tests: the MDE model and the TILE-Gx driver (build-model/)"
+step "Tests: the MDE model, the TILE-Gx driver and the UDN NoC (build-model/)"
 meson test -C build-model --print-errorlogs --num-processes "$JOBS" \
-	mde_layout mde_mpipe mde_udn tilegx_nic tilegx_platform || status=1
+	mde_layout mde_mpipe mde_udn tilegx_nic tilegx_platform udn_transport udn_stress \
+	selftest_model noc_msg noc_stress engine_modes build_layers build_no_target_ifdefs ||
+	status=1
 meson test -C build-model --suite integration --print-errorlogs || status=1
 
 if [ "$status" = 0 ]; then

@@ -76,6 +76,7 @@
 #define NBUCKETS	256u
 #define PAGES_PER_STACK 16u
 #define MAX_STACKS	32u
+#define MAX_TX_ADOPTED	8u  /* TX regions in tmc_alloc huge pages per port */
 #define XFER_MAX	16383u /* 14-bit xfer_size */
 #define RX_BURST_MAX	64u
 #define TSO_MAX		(65535u - 256u)
@@ -103,6 +104,7 @@ enum tq_cnt {
 	TQ_TX_RING_FULL,
 	TQ_TX_PRIVATE_COPIES,
 	TQ_TX_UNREGISTERED_COPIES,
+	TQ_TX_PAYLOAD_REFS,
 	TQ_TX_DROP_BAD,
 	TQ_TX_DROP_TOO_LONG,
 	TQ_NCNT
@@ -129,6 +131,7 @@ static const char *const tq_cnt_names[TQ_NCNT] = {
     [TQ_TX_RING_FULL] = "tx_ring_full",
     [TQ_TX_PRIVATE_COPIES] = "tx_private_fragment_copies",
     [TQ_TX_UNREGISTERED_COPIES] = "tx_unregistered_fragment_copies",
+    [TQ_TX_PAYLOAD_REFS] = "tx_payload_refs",
     [TQ_TX_DROP_BAD] = "tx_drop_malformed",
     [TQ_TX_DROP_TOO_LONG] = "tx_drop_too_long",
 };
@@ -175,6 +178,13 @@ struct mpipe_nic {
 	unsigned nrx, nhdr;
 	unsigned next_stack; /* stacks handed out so far (first..MAX) */
 	struct txmap tx[DL_REGION_MAX];
+	/* tmc_alloc huge pages behind adopted TX regions (tx_region_create),
+	 * unmapped at close. */
+	struct {
+		void *base;
+		size_t len;
+	} tx_adopted[MAX_TX_ADOPTED];
+	unsigned ntx_adopted;
 	uint64_t bad_frees;
 	struct tq *q;
 };
@@ -297,7 +307,9 @@ static bool in_range(const uint8_t *p, const uint8_t *base, size_t len)
 }
 
 /* Which stack maps [p, p+len) for egress, and how many bytes of it from p
- * are in that stack's pages; -1 if the memory is not registered. */
+ * one descriptor may take (*run): up to the end of p's page, since two
+ * pages are not physically contiguous and one descriptor's bytes must lie
+ * in one page; -1 if the memory is not registered. */
 static int frag_stack(const struct mpipe_nic *mn, const struct dl_tx_frag *f, const uint8_t *p,
 		      size_t len, size_t *run)
 {
@@ -313,7 +325,7 @@ static int frag_stack(const struct mpipe_nic *mn, const struct dl_tx_frag *f, co
 	off = (size_t)(p - m->r->base);
 	span = m->page * PAGES_PER_STACK;
 	group = off / span;
-	*run = (group + 1) * span - off;
+	*run = m->page - off % m->page; /* to the end of the page (inside the group) */
 	if (*run > len)
 		*run = len;
 	if (*run > XFER_MAX)
@@ -406,6 +418,7 @@ static unsigned long put_slice(struct mpipe_nic *mn, struct tq *tq, const struct
 			e.bound = left == 0 && len == 0;
 			gxio_mpipe_equeue_put_at(&tq->eq, e, slot++);
 			tq->cnt[TQ_TX_DESCS]++;
+			tq->cnt[TQ_TX_PAYLOAD_REFS]++;
 		}
 	}
 	return slot;
@@ -823,6 +836,8 @@ static void mp_free(struct mpipe_nic *mn)
 	dl_region_destroy(mn->rx_reg);
 	if (mn->rx_adopted != NULL)
 		tmc_alloc_unmap(mn->rx_adopted, mn->rx_len);
+	for (unsigned i = 0; i < mn->ntx_adopted; i++)
+		tmc_alloc_unmap(mn->tx_adopted[i].base, mn->tx_adopted[i].len);
 	if (mn->hdr_mem != NULL)
 		tmc_alloc_unmap(mn->hdr_mem, mn->hdr_len);
 	if (mn->ctl_mem != NULL)
@@ -833,6 +848,58 @@ static void mp_free(struct mpipe_nic *mn)
 static void mp_close(struct dl_nic *nic)
 {
 	mp_free(mn_of(nic));
+}
+
+/*
+ * Memory the application sends from by reference: it must be registered
+ * with the IO-TLB, at most 16 pages per buffer stack, so it is made of huge
+ * pages: a hugetlbfs memfd (shareable) when the system has huge pages of
+ * the size the port uses, else tmc_alloc huge pages adopted as a region
+ * (fd -1: it cannot be passed to another process; unmapped at close).
+ * Without huge pages (--no-huge) a plain region, which mem_register
+ * refuses: its fragments are then copied (counted).
+ */
+static struct dl_region *mp_tx_region_create(struct dl_nic *nic, const char *name, size_t len,
+					     unsigned flags, int numa_node)
+{
+	struct mpipe_nic *mn = mn_of(nic);
+	tmc_alloc_t alloc = TMC_ALLOC_INIT;
+	struct dl_region *r;
+	size_t page = mn->huge_page;
+	void *base;
+
+	if (!mn->huge || len == 0)
+		return dl_region_create_on(name, len, flags, numa_node);
+	len = (len + page - 1) / page * page;
+	r = dl_region_create_on(name, len, flags | DL_REGION_HUGE, numa_node);
+	if (r != NULL && r->page_size == page)
+		return r;
+	dl_region_destroy(r);
+	if (mn->ntx_adopted == MAX_TX_ADOPTED) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	tmc_alloc_set_huge(&alloc);
+	base = tmc_alloc_map(&alloc, len);
+	if (base == NULL) {
+		DL_ERR("%s: tmc_alloc_map of %zu bytes of huge pages for %s failed: %s", mn->name,
+		       len, name, strerror(errno));
+		return NULL;
+	}
+	r = dl_region_adopt(name, base, len, page);
+	if (r == NULL) {
+		int e = errno;
+		tmc_alloc_unmap(base, len);
+		errno = e;
+		return NULL;
+	}
+	mn->tx_adopted[mn->ntx_adopted].base = base;
+	mn->tx_adopted[mn->ntx_adopted].len = len;
+	mn->ntx_adopted++;
+	DL_INFO("%s: %s in tmc_alloc huge pages (%zu KiB pages, no hugetlbfs memfd): sent by "
+		"reference, not shareable with another process",
+		mn->name, name, page >> 10);
+	return r;
 }
 
 static const struct dl_nic_ops mpipe_ops = {
@@ -846,6 +913,7 @@ static const struct dl_nic_ops mpipe_ops = {
     .mem_register = mp_mem_register,
     .mem_unregister = mp_mem_unregister,
     .close = mp_close,
+    .tx_region_create = mp_tx_region_create,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -22,9 +22,17 @@
  * Topology: x, y are the tile's mesh coordinates; l3_domain carries the
  * mesh quadrant (TILE-Gx's L3 is distributed over all tiles), which is what
  * the quadrant layouts of the paper's Figure 3 partition.
+ *
+ * The UDN (the NoC's transport, noc/udn): dl_platform_init() makes the
+ * hardwall over the tiles of -l (tmc_udn_init), and every thread bound to
+ * a tile here (the main thread, each launched core, an attached
+ * application's core thread) activates the UDN right after binding
+ * (tmc_udn_activate), so that every core can send and receive packets
+ * from its first instruction. dl_platform_fini() removes the hardwall.
  */
 #include <tmc/alloc.h>
 #include <tmc/cpus.h>
+#include <tmc/udn.h>
 
 #include "dl_log.h"
 #include "dl_platform.h"
@@ -55,6 +63,7 @@ static struct {
 	const char *link[MAX_LINKS];
 	unsigned nlinks;
 	bool huge;
+	bool hardwall; /* tmc_udn_init() succeeded: threads activate the UDN */
 	size_t mem_limit, mem_used;
 	struct launch core[DL_MAX_CORES];
 } plat;
@@ -146,6 +155,31 @@ static int parse_cores(const char *prog, const char *v)
 	return 0;
 }
 
+/* The UDN hardwall over the tiles of -l: the NoC of --mode dlibos (and of
+ * rtc with several cores) runs on it. Without it the runtime still runs
+ * on one core; a NoC endpoint would be stopped by the firewall, so say so. */
+static void udn_hardwall(void)
+{
+	cpu_set_t set;
+
+	tmc_cpus_clear(&set);
+	for (unsigned i = 0; i < plat.n; i++)
+		tmc_cpus_add_cpu(&set, (unsigned)plat.cpu[i]);
+	plat.hardwall = tmc_udn_init(&set) == 0;
+	if (!plat.hardwall)
+		DL_WARN("tmc_udn_init over the %u tiles failed (%s): no UDN, so no NoC between "
+			"cores (one core only)",
+			plat.n, strerror(errno));
+}
+
+/* Let the calling thread, just bound to @p cpu, use the UDN. */
+static void udn_activate(int cpu)
+{
+	if (plat.hardwall && tmc_udn_activate() != 0)
+		DL_WARN("tile %d: tmc_udn_activate failed (%s): this core cannot use the NoC", cpu,
+			strerror(errno));
+}
+
 int dl_platform_init(int argc, char **argv)
 {
 	const char *prog = argc > 0 ? argv[0] : "dlibos";
@@ -210,11 +244,16 @@ int dl_platform_init(int argc, char **argv)
 		snprintf(s, sizeof(s), "%d", plat.cpu[0]);
 		return plat_error(prog, "tmc_cpus_set_my_cpu(%s) failed for the main thread", s);
 	}
+	udn_hardwall();
+	udn_activate(plat.cpu[0]);
 	return 0;
 }
 
 void dl_platform_fini(void)
 {
+	if (plat.hardwall)
+		tmc_udn_close();
+	plat.hardwall = false;
 	plat.n = 0;
 	plat.nlinks = 0;
 }
@@ -258,6 +297,8 @@ static void *trampoline(void *arg)
 		l->rc = -1;
 		return NULL;
 	}
+	if (l->cpu >= 0)
+		udn_activate(l->cpu);
 	l->rc = l->fn(l->arg);
 	return NULL;
 }

@@ -276,8 +276,16 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 
 	if (bytes == 0)
 		bytes = (size_t)64 << 20;
-	e->tx_region = dl_region_create_on("app-tx", bytes, DL_REGION_SHARED | DL_REGION_DMA,
-					   node_of_role(e, DL_ROLE_APP));
+	/* Memory the port can send from by reference: the port picks its
+	 * backing where it has a preference (huge pages on mPIPE). */
+	if (nic->ops->tx_region_create != NULL)
+		e->tx_region = nic->ops->tx_region_create(nic, "app-tx", bytes,
+							  DL_REGION_SHARED | DL_REGION_DMA,
+							  node_of_role(e, DL_ROLE_APP));
+	else
+		e->tx_region = dl_region_create_on("app-tx", bytes,
+						   DL_REGION_SHARED | DL_REGION_DMA,
+						   node_of_role(e, DL_ROLE_APP));
 	if (e->tx_region == NULL || dl_txmem_init(&e->txmem, e->tx_region) != 0) {
 		dl_errf(err, errlen, "cannot create %zu bytes of TX memory: %s", bytes,
 			strerror(errno));

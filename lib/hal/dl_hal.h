@@ -327,6 +327,19 @@ struct dl_nic_ops {
 	int (*rx_unsteer)(struct dl_nic *nic, uint16_t port);
 	/** Stop the port and release everything. */
 	void (*close)(struct dl_nic *nic);
+	/**
+	 * Optional: create a region of @p len bytes (dl_region_flags @p flags,
+	 * on NUMA node @p numa_node, < 0 for any) that this port can register
+	 * for transmit: memory sent by reference, such as the application's TX
+	 * memory. A port whose DMA mapping needs large pages (mPIPE: 16 pages
+	 * per buffer stack) backs it with huge pages. Without this op the caller
+	 * uses dl_region_create_on(). Either way the caller registers the region
+	 * (mem_register) and destroys it with dl_region_destroy() before closing
+	 * the port; memory the port mapped itself is released at close.
+	 * @return the region, or NULL with errno set.
+	 */
+	struct dl_region *(*tx_region_create)(struct dl_nic *nic, const char *name, size_t len,
+					      unsigned flags, int numa_node);
 };
 
 /**

@@ -28,13 +28,18 @@ LAYERS = {
              "rte_mbuf.h"]),
     "noc": ("noc/noc.c", ["dl_noc.h", "dl_msg.h", "dl_hal.h"],
             ["dl_stack.h", "dl_tcp.h", "dl_engine.h", "dl_runtime.h", "rte_ring.h"]),
+    # The UDN transport (TILE-Gx builds): its files alone see the MDE's
+    # tmc/udn.h; the endpoint's header (dl_noc.h) works without it.
+    "noc-udn": ("noc/udn/udn.c", ["dl_tp.h", "udn_priv.h", "dl_noc.h", "tmc/udn.h"],
+                ["dl_stack.h", "dl_tcp.h", "dl_engine.h", "dl_runtime.h", "mde_model.h",
+                 "model_priv.h"]),
     "stack": ("stack/tcp_in.c", ["dl_tcp.h", "dl_hal.h", "dl_stats.h"],
               ["dl_engine.h", "dl_engine_priv.h", "dl_noc.h", "dl_msg.h", "dl_runtime.h",
-               "dl_config.h", "rte_mbuf.h", "dlibos/dlibos.h"]),
+               "dl_config.h", "rte_mbuf.h", "dlibos/dlibos.h", "tmc/udn.h"]),
     "engine": ("lib/engine/engine.c", ["dl_engine.h", "dl_stack.h", "dl_noc.h",
                                        "dlibos/dlibos.h"],
                ["dl_runtime.h", "dl_config.h", "dl_policy.h", "dl_service.h", "dl_ctl.h",
-                "dl_attach.h", "rte_mbuf.h", "dl_memwire.h"]),
+                "dl_attach.h", "rte_mbuf.h", "dl_memwire.h", "tmc/udn.h", "gxio/mpipe.h"]),
     "runtime": ("lib/runtime/runtime.c", ["dl_runtime.h", "dl_engine.h", "dl_platform.h"],
                 ["dl_service.h", "dl_attach.h", "dl_policy.h", "dl_ctl.h", "rte_ethdev.h",
                  "dl_memwire.h"]),
@@ -50,8 +55,8 @@ LAYERS = {
                ["dl_stack.h", "dl_tcp.h", "dl_noc.h", "dl_engine.h", "dl_runtime.h",
                 "rte_ethdev.h", "mde_model.h", "model_priv.h"]),
 }
-# Layers a build may leave out (the other target's driver).
-OPTIONAL = {"dpdk", "tilegx"}
+# Layers a build may leave out (the other target's driver and transport).
+OPTIONAL = {"dpdk", "tilegx", "noc-udn"}
 
 
 def command_for(db, src):

@@ -7,12 +7,12 @@
 # counter from the dump at exit); lib.sh removes everything on every exit
 # path.
 #
-# MODE: rtc, dlibos11 or dlibos12 (lib.sh's dl_mode).
+# MODE: rtc, dlibos11, dlibos12 or dlibos22 (lib.sh's dl_mode).
 
 set -u
 
-BIN=${1:?usage: $0 path/to/dlibos-httpd rtc|dlibos11|dlibos12}
-MODE=${2:?usage: $0 path/to/dlibos-httpd rtc|dlibos11|dlibos12}
+BIN=${1:?usage: $0 path/to/dlibos-httpd rtc|dlibos11|dlibos12|dlibos22}
+MODE=${2:?usage: $0 path/to/dlibos-httpd rtc|dlibos11|dlibos12|dlibos22}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 PY=/usr/bin/python3

@@ -55,14 +55,22 @@ dl_need() {
 #   rtc       one lcore, run to completion
 #   dlibos11  1 network + 1 application core
 #   dlibos12  1 network + 2 application cores on 2 CPUs (oversubscribed)
+#   dlibos22  2 network + 2 application cores on 2 CPUs (oversubscribed)
+# With DL_PORT=mde the lcores are the model's tiles, one thread each, given
+# as a plain list (the TILE-Gx platform refuses DPDK's (a-b)@(c-d) maps; the
+# model's tiles share the host's CPUs anyway).
 dl_mode() {
 	DL_MODE=$1
 	case $1 in
 	rtc) DL_EAL="-l 0" DL_RT="--mode rtc --idle sleep" ;;
 	dlibos11) DL_EAL="-l 0-1" DL_RT="--mode dlibos --net-cores 1 --idle sleep" ;;
 	dlibos12) DL_EAL="--lcores=(0-2)@(0-1)" DL_RT="--mode dlibos --net-cores 1 --idle sleep" ;;
-	*) echo "unknown mode $1 (rtc|dlibos11|dlibos12)"; exit 2 ;;
+	dlibos22) DL_EAL="--lcores=(0-3)@(0-1)" DL_RT="--mode dlibos --net-cores 2 --idle sleep" ;;
+	*) echo "unknown mode $1 (rtc|dlibos11|dlibos12|dlibos22)"; exit 2 ;;
 	esac
+	if [ "$DL_PORT" = mde ]; then
+		DL_EAL=$(echo "$DL_EAL" | sed -E 's/^--lcores=\(([0-9]+-[0-9]+)\)@\([0-9-]+\)$/-l \1/')
+	fi
 }
 
 dl_cleanup() {

@@ -110,6 +110,14 @@ check_stopped() {
 	[ "$v" = 0 ] || dl_fail "tcp.drop_out_of_window $v: Linux's segments judged out of window"
 	v=$(dl_counter tcp.drop_ack_of_unsent_data)
 	[ "$v" = 0 ] || dl_fail "tcp.drop_ack_of_unsent_data $v: Linux's ACKs judged beyond SND.MAX"
+	if [ "${DL_PORT:-}" = mde ]; then
+		# TILE-Gx: the application's TX memory is registered huge pages,
+		# its payloads go out by reference (mPIPE gather), never copied.
+		v=$(dl_counter mpipe.tx_unregistered_fragment_copies)
+		[ "$v" = 0 ] || dl_fail "mpipe.tx_unregistered_fragment_copies $v: payloads copied"
+		v=$(dl_counter mpipe.tx_payload_refs)
+		[ "$v" -gt 0 ] || dl_fail "mpipe.tx_payload_refs $v: no payload sent by reference"
+	fi
 	v=$(dl_in_ns nstat -asz TcpInCsumErrors | awk '/TcpInCsumErrors/ {print $2}')
 	[ "${v:-0}" = 0 ] || dl_fail "Linux counted $v TCP checksum errors (TcpInCsumErrors)"
 	last_dump | grep -E "^(tcp\.(conn_|rto_exp|fast_retr|tx_retransmit_seg|rx_out_of_order|drop_)|impair\.|engine\.conn|port\.(rx|tx)_(dropped|errors|nombuf))" |

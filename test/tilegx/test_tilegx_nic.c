@@ -457,6 +457,54 @@ static void test_header_buffers_come_back(void **state)
 	close_rig(r);
 }
 
+/* The application's TX memory as the engine makes it (tx_region_create):
+ * huge pages, registered, its payloads referenced by the eDMA, never
+ * copied; more than 16 pages take several buffer stacks. */
+static void test_tx_region_sent_by_reference(void **state)
+{
+	struct rig *r = open_rig(1, 512);
+	static uint8_t want[4][2048], got[2048];
+	size_t wlen[4], page = dl_tilegx_huge_page_size(), len = 20 * page;
+	struct dl_region *app;
+	struct dl_tx_pkt p;
+	uint64_t refs0 = stat("tx_payload_refs");
+
+	(void)state;
+	assert_non_null(r->nic->ops->tx_region_create);
+	app = r->nic->ops->tx_region_create(r->nic, "app-tx", len - 100,
+					    DL_REGION_SHARED | DL_REGION_DMA, -1);
+	assert_non_null(app);
+	assert_int_equal(app->page_size, page);
+	assert_true(app->len >= len - 100);
+	assert_int_equal(r->nic->ops->mem_register(r->nic, app), 0);
+	/* Payload in the 1st page, in the 18th (the second stack's), across
+	 * the end of the 1st page, and across the end of the 16th (into the
+	 * second stack): one descriptor per page it touches (two pages are not
+	 * physically contiguous). */
+	static const size_t at[4] = {100, 0, 0, 0};
+	for (unsigned k = 0; k < 4; k++) {
+		size_t off = k == 0 ? at[0] : k == 1 ? 17 * page + 5 : k == 2 ? page - 500
+											  : 16 * page - 301;
+		uint8_t *pl = app->base + off;
+
+		make_pkt(r, &p, 1200, 0x18);
+		for (int i = 0; i < 1200; i++)
+			pl[i] = (uint8_t)(i * 7 + k);
+		p.nfrags = 1;
+		p.frag[0] = (struct dl_tx_frag){pl, 1200, app->id};
+		assert_int_equal(sw_frames(&p, want, wlen), 1);
+		assert_int_equal(dl_nic_tx_burst(r->nic, 0, &p, 1), 1);
+		assert_int_equal(mde_model_link_capture_wait(LINK, got, sizeof(got), 2000),
+				 wlen[0]);
+		assert_memory_equal(got, want[0], wlen[0]);
+	}
+	assert_int_equal(stat("tx_payload_refs") - refs0, 1 + 1 + 2 + 2);
+	assert_int_equal(stat("tx_unregistered_fragment_copies"), 0);
+	assert_int_equal(r->nic->ops->mem_unregister(r->nic, app), 0);
+	dl_region_destroy(app);
+	close_rig(r); /* unmaps the tmc_alloc pages behind it, if adopted */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +515,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_tso_zero_copy_segments),
 	    cmocka_unit_test(test_tx_copies_unregistered_and_sw_checksums),
 	    cmocka_unit_test(test_header_buffers_come_back),
+	    cmocka_unit_test(test_tx_region_sent_by_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
