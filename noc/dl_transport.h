@@ -116,6 +116,15 @@ static inline void dl_tp_out_put_batch(struct dl_tp_out *o, const uint64_t *msg,
 /** Make every message of the open batch visible (nothing open: nothing to do). */
 static inline void dl_tp_out_publish(struct dl_tp_out *o);
 
+/**
+ * For telemetry, from any thread while the sending core runs: the words
+ * the port could send now (what the receiver has not taken yet leaves
+ * out), 0 when broken. Approximate; never used to send. A transport
+ * whose credits only the sending core can see (UDN: a switch register)
+ * returns its last known value.
+ */
+static inline unsigned dl_tp_out_credits_now(const struct dl_tp_out *o);
+
 /* ---- the in-side: everything that ends at one core ------------------------ */
 
 /**

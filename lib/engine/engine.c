@@ -73,6 +73,8 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_EVENTS_PAIRED] = "events_paired",
 	[ENG_COMMANDS_PAIRED] = "commands_paired",
 };
+const char *const *const dl_engine_cnt_names = eng_cnt_names;
+const unsigned dl_engine_ncnt = ENG_NCNT;
 
 /* A core's group in the mesh: the quarter of the bounding box of every
  * core's (x, y) it falls in (paper Figure 3: a 6x6 TILE-Gx in four 3x3
