@@ -140,7 +140,10 @@ static struct dl_tel_entry *entry_new(struct dl_tel *c, const char *name, size_t
 	struct dl_tel_entry *e;
 	size_t cost;
 
-	if (c == NULL || (c->kind == DL_TEL_DICT && !dl_tel_name_ok(name))) {
+	bool dict = c != NULL && c->kind == DL_TEL_DICT;
+
+	/* A dict's entries have a valid name, an array's none. */
+	if (c == NULL || (dict ? !dl_tel_name_ok(name) : name != NULL)) {
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -149,7 +152,7 @@ static struct dl_tel_entry *entry_new(struct dl_tel *c, const char *name, size_t
 		return NULL;
 	}
 	t = c->tree;
-	cost = (c->n > 0) + vlen + (c->kind == DL_TEL_DICT ? strlen(name) + 3 : 0);
+	cost = (c->n > 0) + vlen + (name != NULL ? strlen(name) + 3 : 0);
 	if (t->json + cost > t->budget) {
 		*rc = -ENOSPC;
 		return NULL;
@@ -160,7 +163,7 @@ static struct dl_tel_entry *entry_new(struct dl_tel *c, const char *name, size_t
 		return NULL;
 	}
 	memset(e, 0, sizeof(*e));
-	if (c->kind == DL_TEL_DICT) {
+	if (name != NULL) {
 		e->name = arena_strdup(t, name, DL_TEL_NAME_MAX);
 		if (e->name == NULL) {
 			*rc = -ENOMEM;
