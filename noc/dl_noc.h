@@ -284,6 +284,23 @@ void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg);
  */
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst);
 
+/** One out-port seen from outside (dl_noc_port_stat()). */
+struct dl_noc_port_stat {
+	bool present;	    /**< a channel to that core exists */
+	bool broken;	    /**< found broken: nothing goes out on it */
+	uint64_t msgs;	    /**< messages accepted for that core so far */
+	uint64_t ovf_msgs;  /**< of which waiting in the overflow queue now */
+	uint64_t ovf_words; /**< their words */
+	unsigned credits;   /**< words the channel could take now */
+};
+
+/**
+ * The out-port of @p ep to core @p dst, for telemetry: any thread may call
+ * it while the endpoint's core runs (relaxed reads of the core's own
+ * words: each value is one the core wrote, not a snapshot of all).
+ */
+void dl_noc_port_stat(const struct dl_noc_ep *ep, unsigned dst, struct dl_noc_port_stat *st);
+
 /** The endpoint's counters, indexed by enum dl_noc_cnt (read only). */
 const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep);
 

@@ -136,6 +136,15 @@ static inline void dl_tp_out_publish(struct dl_tp_out *o);
  */
 static inline bool dl_tp_out_idle(const struct dl_tp_out *o);
 
+/**
+ * For telemetry, from any thread while the sending core runs: the words
+ * the port could send now (what the receiver has not taken yet leaves
+ * out), 0 when broken. Approximate; never used to send. A transport
+ * whose credits only the sending core can see (UDN: a switch register)
+ * returns its last known value.
+ */
+static inline unsigned dl_tp_out_credits_now(const struct dl_tp_out *o);
+
 /* ---- the in-side: everything that ends at one core ------------------------ */
 
 /**

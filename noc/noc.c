@@ -159,6 +159,7 @@ static void ovf_free(struct ovf *q)
 struct noc_port {
 	struct dl_tp_out out;
 	struct ovf ovf;
+	uint64_t msgs; /* messages accepted for this destination (dl_noc_port_stat()) */
 	bool present;
 	bool dirty; /* in the endpoint's dirty list */
 };
@@ -310,6 +311,7 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 	note_overflow(ep, nwords);
 	mark_dirty(ep, dst);
 accepted:
+	p->msgs++;
 	ep->cnt[DL_NOC_TX_MSGS]++;
 	ep->cnt[DL_NOC_TX_WORDS] += nwords;
 	return 0;
@@ -332,6 +334,7 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 	if (__builtin_expect(dst < DL_MAX_CORES && p->present && p->ovf.msgs == 0 &&
 				 dl_tp_out_fast_ok(&p->out, msg, nwords),
 			     1)) {
+		p->msgs++;
 		ep->cnt[DL_NOC_TX_MSGS]++;
 		ep->cnt[DL_NOC_TX_WORDS] += nwords;
 		dl_tp_out_put_fast(&p->out, msg, nwords);
@@ -479,4 +482,22 @@ const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep)
 unsigned dl_noc_core(const struct dl_noc_ep *ep)
 {
 	return ep->core;
+}
+
+void dl_noc_port_stat(const struct dl_noc_ep *ep, unsigned dst, struct dl_noc_port_stat *st)
+{
+	const struct noc_port *p;
+
+	memset(st, 0, sizeof(*st));
+	if (dst >= DL_MAX_CORES || !ep->port[dst].present)
+		return;
+	p = &ep->port[dst];
+	st->present = true;
+	/* Words the owning core writes with plain stores: relaxed loads of
+	 * aligned words, a consistent-enough picture for telemetry. */
+	st->msgs = __atomic_load_n(&p->msgs, __ATOMIC_RELAXED);
+	st->ovf_msgs = __atomic_load_n(&p->ovf.msgs, __ATOMIC_RELAXED);
+	st->ovf_words = __atomic_load_n(&p->ovf.words, __ATOMIC_RELAXED);
+	st->credits = dl_tp_out_credits_now(&p->out);
+	st->broken = dl_tp_out_broken(&p->out);
 }

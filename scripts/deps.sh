@@ -14,6 +14,8 @@ PACKAGES=(
 	# running and testing
 	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc
 	tcpdump nftables ethtool python3 python3-scapy
+	# dpdk-telemetry.py (the telemetry tests query through it), dpdk-dumpcap
+	dpdk-dev
 	# real clients and reference servers (integration tests, benchmarks)
 	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp socat
 )

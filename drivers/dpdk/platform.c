@@ -60,12 +60,14 @@ int dl_platform_init(int argc, char **argv)
 		core_lcore[n_cores++] = lc;
 	}
 	eal_up = true;
+	dl_dpdk_observe_init();
 	return 0;
 }
 
 void dl_platform_fini(void)
 {
 	eal_up = false;
+	dl_dpdk_observe_fini();
 	rte_eal_cleanup();
 }
 

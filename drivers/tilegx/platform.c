@@ -34,6 +34,7 @@
 #include <tmc/cpus.h>
 #include <tmc/udn.h>
 
+#include "dl_capture.h"
 #include "dl_log.h"
 #include "dl_platform.h"
 #include "dl_tilegx.h"
@@ -434,4 +435,17 @@ struct dl_nic *dl_platform_nic_open(const struct dl_nic_params *p)
 		return NULL;
 	}
 	return dl_tilegx_nic_open(p, plat.link[p->port_id], plat.huge);
+}
+
+/* mPIPE has no capture writer of its own: a classic pcap file, written by
+ * the capture's writer thread, for every link. */
+struct dl_capture_sink *dl_platform_capture_sink(const char *path, uint16_t port_id,
+						 uint32_t snaplen, char *err, size_t errlen)
+{
+	if (port_id >= plat.nlinks) {
+		dl_errf(err, errlen, "port %u does not exist (%u mPIPE link(s) named)", port_id,
+			plat.nlinks);
+		return NULL;
+	}
+	return dl_pcap_sink_open(path, snaplen, err, errlen);
 }

@@ -53,4 +53,11 @@ void dl_stats_dump(FILE *f, bool all);
 /** Sum of module.name over all registered cores (0 if unknown). */
 uint64_t dl_stats_get(const char *module, const char *name);
 
+/**
+ * Call @p fn for every registered block, in registration order, with the
+ * registry locked (telemetry: @p fn reads values with relaxed loads and
+ * must not register or unregister).
+ */
+void dl_stats_visit(void (*fn)(void *arg, const struct dl_counter_block *b), void *arg);
+
 #endif

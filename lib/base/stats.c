@@ -123,3 +123,11 @@ void dl_stats_dump(FILE *f, bool all)
 	fflush(f);
 	pthread_mutex_unlock(&stats_lock);
 }
+
+void dl_stats_visit(void (*fn)(void *arg, const struct dl_counter_block *b), void *arg)
+{
+	pthread_mutex_lock(&stats_lock);
+	for (const struct dl_counter_block *b = stats_head; b != NULL; b = b->next)
+		fn(arg, b);
+	pthread_mutex_unlock(&stats_lock);
+}

@@ -277,4 +277,101 @@ int dl_engine_slot_kicked(const struct dl_engine *e, unsigned slot);
 /** An eventfd the network cores write when they kick a slot (-1: none). */
 void dl_engine_set_kick_fd(struct dl_engine *e, int fd);
 
+/* ---- observation: what telemetry reads (observe.c) ----------------------- */
+
+struct dl_noc_ep;
+struct dl_stack_conn_info;
+
+/** Role bits of a core (dl_engine_core_view.role). */
+#define DL_ENGINE_ROLE_NET 1u
+#define DL_ENGINE_ROLE_APP 2u
+
+/** One core of the engine, for telemetry. */
+struct dl_engine_core_view {
+	unsigned role;	 /**< DL_ENGINE_ROLE_* bits */
+	int net_idx;	 /**< network index, -1 */
+	int app_idx;	 /**< application index, -1 */
+	int quadrant;
+	bool started;	 /**< its engine core started (stack, endpoint) */
+	const struct dl_noc_ep *ep;   /**< its NoC endpoint (NULL: none) */
+	const struct dl_stack *stack; /**< its stack (NULL: not a network core) */
+	const uint64_t *cnt;	      /**< its "engine" counters (dl_engine_cnt_names) */
+};
+
+/** The "engine" counters' names and number (per core). */
+extern const char *const *const dl_engine_cnt_names;
+extern const unsigned dl_engine_ncnt;
+
+/**
+ * A core as telemetry sees it. Any thread, between the moment every core
+ * has started and dl_engine_stop(): pointers are stable then; what they
+ * point to is the core's own (read it with relaxed loads).
+ */
+void dl_engine_core_view(const struct dl_engine *e, unsigned core, struct dl_engine_core_view *v);
+
+/** Cores, mode, layout, dispatch and quadrants of the engine. */
+unsigned dl_engine_ncores(const struct dl_engine *e);
+enum dl_mode dl_engine_mode(const struct dl_engine *e);
+enum dl_layout dl_engine_layout(const struct dl_engine *e);
+enum dl_dispatch dl_engine_dispatch(const struct dl_engine *e);
+unsigned dl_engine_quadrants(const struct dl_engine *e);
+
+/** True when the layout gave core @p src a channel to core @p dst. */
+bool dl_engine_linked(const struct dl_engine *e, unsigned src, unsigned dst);
+
+/** The engine core of network index @p net / application index @p app, or -1. */
+int dl_engine_net_core(const struct dl_engine *e, unsigned net);
+int dl_engine_app_core(const struct dl_engine *e, unsigned app);
+
+/** One connection, for telemetry. */
+struct dl_engine_conn {
+	uint64_t conn;	 /**< the dlibos_conn_t the application sees */
+	unsigned core;	 /**< engine core of the owning network core */
+	unsigned net;	 /**< its network index */
+	int app_core;	 /**< engine core of the owning application core, -1: none here */
+	int slot;	 /**< protected mode: the owner's slot, -1 */
+	int slot_core;	 /**< protected mode: its core in the attached process, -1 */
+	const char *state; /**< TCP state name */
+};
+
+/**
+ * On network core @p core's own thread (between two loop iterations):
+ * copy up to @p max of its connections, from table slot @p from on, into
+ * @p out / @p info. *@p next is the slot to go on from (-1: no more).
+ * @return connections copied.
+ */
+unsigned dl_engine_conns_list(const struct dl_engine *e, unsigned core, uint32_t from,
+			      struct dl_engine_conn *out, struct dl_stack_conn_info *info,
+			      unsigned max, int64_t *next);
+
+/**
+ * On network core @p core's own thread: the connection @p conn (a
+ * dlibos_conn_t of that core). 0, or -ENOENT.
+ */
+int dl_engine_conn_get(const struct dl_engine *e, unsigned core, uint64_t conn,
+		       struct dl_engine_conn *out, struct dl_stack_conn_info *info);
+
+/** A slot as telemetry shows it (protected mode). */
+struct dl_engine_slot_view {
+	enum dl_slot_state state;
+	unsigned n_app;	  /**< application cores attached */
+	unsigned base;	  /**< first application index */
+	char name[32];
+	uint32_t uid;
+	int32_t pid;
+	unsigned policy_line; /**< the policy rule that let it in (0: the default policy) */
+	size_t tx_bytes;      /**< its TX memory */
+	uint64_t bad_commands; /**< invalid commands in this attachment, all network cores */
+	uint64_t events_sent;  /**< NoC messages from the network cores to its cores */
+	uint64_t commands_received; /**< NoC messages from its cores */
+	uint64_t ovf_pending;  /**< events waiting in the network cores' overflow queues */
+	int kick;	       /**< enum dl_slot_kick */
+};
+
+/**
+ * A slot's view; on the control thread, or with the control thread kept
+ * from attaching and releasing slots meanwhile (the service's lock).
+ */
+void dl_engine_slot_view(const struct dl_engine *e, unsigned slot, struct dl_engine_slot_view *v);
+
 #endif /* DL_ENGINE_H */

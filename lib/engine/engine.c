@@ -80,6 +80,8 @@ static const char *const eng_cnt_names[ENG_NCNT] = {
 	[ENG_RXC_PENDING] = "rx_copy_pending",
 	[ENG_RXC_STEERED_BYTES] = "rx_steered_bytes",
 };
+const char *const *const dl_engine_cnt_names = eng_cnt_names;
+const unsigned dl_engine_ncnt = ENG_NCNT;
 
 _Static_assert(ENG_RXC_NO_ROOM - ENG_RXC_COPIED_BYTES == DL_RXC_NO_ROOM - DL_RXC_COPIED_BYTES &&
 		   ENG_RXC_BAD_RETURN - ENG_RXC_COPIED_BYTES == DL_RXC_BAD_RETURN &&

@@ -227,6 +227,19 @@ static int dispatch(struct dl_netcore *g, struct dl_listener *l)
 	return -1;
 }
 
+/* dlibos.tcp debug lines (--log-level=dlibos.tcp:debug): a connection's
+ * life as the stack reports it to the engine. Off, each is a load and a
+ * compare on a per-connection path, never a per-packet one. */
+#define TCP_LOG(g, fmt, ...)                                                                       \
+	DL_LOGT(DL_LOGT_TCP, DL_LOG_DEBUG, "net%u: " fmt, (g)->net_idx, __VA_ARGS__)
+
+static const char *const close_names[] = {"FIN", "RST", "timeout", "abort"};
+
+static const char *why_name(enum dl_close_reason why)
+{
+	return (unsigned)why < 4 ? close_names[why] : "?";
+}
+
 /* ---- upcalls, dlibos mode: events over the NoC ------------------------- */
 
 static void noc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t peer_ip,
@@ -234,7 +247,11 @@ static void noc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t p
 {
 	struct dl_netcore *g = arg;
 	struct dl_listener *l = listener_find(g, local_port);
-	int app = l != NULL ? dispatch(g, l) : -1;
+	int app;
+
+	TCP_LOG(g, "conn %u: %u.%u.%u.%u:%u -> port %u established (passive)", id, peer_ip >> 24,
+		(peer_ip >> 16) & 255, (peer_ip >> 8) & 255, peer_ip & 255, peer_port, local_port);
+	app = l != NULL ? dispatch(g, l) : -1;
 
 	if (app < 0) {
 		g->core->cnt[ENG_NO_LISTENER]++;
@@ -255,6 +272,8 @@ static void noc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 {
 	struct dl_netcore *g = arg;
 
+	TCP_LOG(g, "conn %u: established (active, app core %u)", id, app);
+
 	g->app_conns[app]++;
 	to_app(g, app, dl_msg_enc_connected(g->msg, g->net_idx, id, cookie));
 }
@@ -262,6 +281,8 @@ static void noc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 static void noc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err)
 {
 	struct dl_netcore *g = arg;
+
+	TCP_LOG(g, "connect of app core %u failed: %s", app, strerror(err));
 
 	to_app(g, app, dl_msg_enc_connect_failed(g->msg, g->net_idx, cookie, err));
 }
@@ -372,12 +393,16 @@ static void noc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_clos
 {
 	struct dl_netcore *g = arg;
 
+	TCP_LOG(g, "conn %u: closed by the peer (%s)", id, why_name(why));
+
 	to_app(g, app, dl_msg_enc_remote_closed(g->msg, g->net_idx, id, (unsigned)why));
 }
 
 static void noc_cleanup(void *arg, uint16_t app, uint32_t id)
 {
 	struct dl_netcore *g = arg;
+
+	TCP_LOG(g, "conn %u: gone (app core %d)", id, app == DL_APP_NONE ? -1 : (int)app);
 
 	if (app == DL_APP_NONE) {
 		/* Never accepted: the offered core learns it from accept's error. */
@@ -641,6 +666,9 @@ static void rtc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t p
 	dlibos_conn_t conn = dlibos_conn_make(g->net_idx, id);
 	struct dlibos_conn_info info = {local_port, peer_port, peer_ip};
 
+	TCP_LOG(g, "conn %u: %u.%u.%u.%u:%u -> port %u established (passive)", id, peer_ip >> 24,
+		(peer_ip >> 16) & 255, (peer_ip >> 8) & 255, peer_ip & 255, peer_port, local_port);
+
 	if (listener_find(g, local_port) == NULL) {
 		g->core->cnt[ENG_NO_LISTENER]++;
 		dl_stack_abort(g->core->stack, DL_APP_NONE, id);
@@ -658,6 +686,8 @@ static void rtc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 {
 	struct dl_netcore *g = arg;
 
+	TCP_LOG(g, "conn %u: established (active, app core %u)", id, app);
+
 	g->app_conns[app]++;
 	g->core->cnt[ENG_EVENTS]++;
 	if (app_cb(g)->connected != NULL)
@@ -667,6 +697,8 @@ static void rtc_connected(void *arg, uint16_t app, uint32_t id, uint64_t cookie)
 static void rtc_connect_failed(void *arg, uint16_t app, uint64_t cookie, int err)
 {
 	struct dl_netcore *g = arg;
+
+	TCP_LOG(g, "connect of app core %u failed: %s", app, strerror(err));
 
 	(void)app;
 	g->core->cnt[ENG_EVENTS]++;
@@ -708,6 +740,8 @@ static void rtc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_clos
 {
 	struct dl_netcore *g = arg;
 
+	TCP_LOG(g, "conn %u: closed by the peer (%s)", id, why_name(why));
+
 	(void)app;
 	g->core->cnt[ENG_EVENTS]++;
 	if (app_cb(g)->remote_closed != NULL)
@@ -718,6 +752,8 @@ static void rtc_remote_closed(void *arg, uint16_t app, uint32_t id, enum dl_clos
 static void rtc_cleanup(void *arg, uint16_t app, uint32_t id)
 {
 	struct dl_netcore *g = arg;
+
+	TCP_LOG(g, "conn %u: gone (app core %d)", id, app == DL_APP_NONE ? -1 : (int)app);
 
 	if (app == DL_APP_NONE)
 		return;

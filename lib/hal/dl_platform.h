@@ -96,4 +96,19 @@ unsigned dl_platform_port_count(void);
  */
 struct dl_nic *dl_platform_nic_open(const struct dl_nic_params *p);
 
+/* ---- observation --------------------------------------------------------- */
+
+struct dl_capture_sink;
+
+/**
+ * A packet-capture sink (dl_capture.h) writing the frames of port
+ * @p port_id to a new file at @p path (created 0600, truncated; a
+ * symbolic link is refused) in the platform's format: pcapng through
+ * DPDK's pcapng library on drivers/dpdk.
+ * @return the sink, or NULL with @p err written (the file cannot be made,
+ *         or the platform has no capture writer).
+ */
+struct dl_capture_sink *dl_platform_capture_sink(const char *path, uint16_t port_id,
+						 uint32_t snaplen, char *err, size_t errlen);
+
 #endif

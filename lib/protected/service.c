@@ -27,8 +27,10 @@
 #include "dl_platform.h"
 #include "dl_policy.h"
 #include "dl_stats.h"
+#include "dl_telemetry.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -111,6 +113,10 @@ struct dl_service {
 	struct grave graves[MAX_GRAVES];
 	uint64_t cnt[SVC_NCNT];
 	struct dl_counter_block blk;
+	/* Held by the control thread while it handles a poll round (it
+	 * attaches and releases slots then) and by /dlibos/apps. */
+	pthread_mutex_t tel_lock;
+	bool tel_on;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -332,6 +338,7 @@ struct dl_service *dl_service_create(const struct dl_service_conf *c, struct dl_
 	s->ip = ip;
 	s->prefix_len = prefix_len;
 	s->lfd = s->evfd = s->rx_fd = -1;
+	pthread_mutex_init(&s->tel_lock, NULL);
 	snprintf(s->path, sizeof(s->path), "%s", c->ctl_path);
 	s->nclients = dl_engine_slots(e) + EXTRA_CLIENTS;
 	s->cl = calloc(s->nclients, sizeof(*s->cl));
@@ -774,6 +781,7 @@ static int control_thread(void *arg)
 			DL_ERR("control thread: poll: %s", strerror(errno));
 			break;
 		}
+		pthread_mutex_lock(&s->tel_lock);
 		if (pfd[0].revents)
 			on_accept(s);
 		for (unsigned k = 2; k < n; k++) {
@@ -788,9 +796,76 @@ static int control_thread(void *arg)
 		housekeeping(s);
 		reap(s, false);
 		bury(s, false);
+		pthread_mutex_unlock(&s->tel_lock);
 	}
 	free(pfd);
 	free(who);
+	return 0;
+}
+
+/* ---- telemetry: /dlibos/apps --------------------------------------------- */
+
+static const char *const slot_state_names[] = {"free", "active", "detaching"};
+static const char *const kick_names[] = {"none", "bad_commands", "broken_channel", "stuck"};
+
+static int cmd_apps(void *arg, const char *params, struct dl_tel *out)
+{
+	struct dl_service *s = arg;
+	unsigned attached = 0, waiting = 0;
+	uint64_t now = now_us();
+	struct dl_tel *cnt;
+
+	(void)params;
+	pthread_mutex_lock(&s->tel_lock);
+	dl_tel_u64(out, "slots", dl_engine_slots(s->e));
+	dl_tel_u64(out, "slot_cores", dl_engine_slot_cores(s->e));
+	dl_tel_str(out, "control_socket", s->path);
+	if (s->conf.policy_path != NULL)
+		dl_tel_str(out, "policy", s->conf.policy_path);
+	else
+		dl_tel_strf(out, "policy", "default: uid %u, any port", (unsigned)getuid());
+	dl_tel_u64(out, "policy_rules", s->policy.n);
+	dl_tel_u64(out, "bad_command_limit", s->conf.bad_limit);
+	for (unsigned i = 0; i < s->nclients; i++) {
+		attached += s->cl[i].fd >= 0 && s->cl[i].slot >= 0;
+		waiting += s->cl[i].fd >= 0 && s->cl[i].slot < 0;
+	}
+	dl_tel_u64(out, "attached", attached);
+	dl_tel_u64(out, "connecting", waiting);
+	for (unsigned k = 0; k < dl_engine_slots(s->e); k++) {
+		struct dl_engine_slot_view v;
+		const struct client *c = NULL;
+		char name[16];
+		struct dl_tel *d;
+
+		dl_engine_slot_view(s->e, k, &v);
+		for (unsigned i = 0; i < s->nclients && c == NULL; i++)
+			if (s->cl[i].fd >= 0 && s->cl[i].slot == (int)k)
+				c = &s->cl[i];
+		snprintf(name, sizeof(name), "slot%u", k);
+		d = dl_tel_dict(out, name);
+		dl_tel_str(d, "state", (unsigned)v.state < 3 ? slot_state_names[v.state] : "?");
+		if (v.state == DL_SLOT_FREE)
+			continue;
+		dl_tel_str(d, "name", v.name);
+		dl_tel_int(d, "pid", v.pid);
+		dl_tel_u64(d, "uid", v.uid);
+		dl_tel_u64(d, "app_cores", v.n_app);
+		dl_tel_u64(d, "first_app_index", v.base);
+		dl_tel_u64(d, "policy_line", v.policy_line);
+		dl_tel_u64(d, "tx_memory_kib", v.tx_bytes >> 10);
+		dl_tel_u64(d, "bad_commands", v.bad_commands);
+		dl_tel_u64(d, "events_sent", v.events_sent);
+		dl_tel_u64(d, "commands_received", v.commands_received);
+		dl_tel_u64(d, "events_waiting", v.ovf_pending);
+		dl_tel_str(d, "kicked", (unsigned)v.kick < 4 ? kick_names[v.kick] : "?");
+		if (c != NULL)
+			dl_tel_u64(d, "connected_s", (now - c->since) / 1000000);
+	}
+	cnt = dl_tel_dict(out, "counters");
+	for (unsigned i = 0; i < SVC_NCNT; i++)
+		dl_tel_u64(cnt, svc_cnt_names[i], __atomic_load_n(&s->cnt[i], __ATOMIC_RELAXED));
+	pthread_mutex_unlock(&s->tel_lock);
 	return 0;
 }
 
@@ -803,6 +878,9 @@ int dl_service_start(struct dl_service *s)
 		return -1;
 	}
 	s->running = true;
+	s->tel_on = dl_tel_register("/dlibos/apps",
+				    "protected mode: attached processes, slots, policy, bad commands",
+				    cmd_apps, s) == 0;
 	return 0;
 }
 
@@ -812,6 +890,9 @@ void dl_service_stop(struct dl_service *s)
 
 	if (s == NULL || !s->running)
 		return;
+	if (s->tel_on)
+		dl_tel_unregister("/dlibos/apps");
+	s->tel_on = false;
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
 	if (write(s->evfd, &one, sizeof(one)) < 0)
 		DL_DEBUG("eventfd write: %s", strerror(errno));
@@ -857,6 +938,7 @@ void dl_service_destroy(struct dl_service *s)
 	if (s->rx_fd >= 0)
 		close(s->rx_fd);
 	dl_stats_unregister(&s->blk);
+	pthread_mutex_destroy(&s->tel_lock);
 	free(s->cl);
 	free(s);
 }

@@ -39,6 +39,9 @@ enum common_key {
 	OPT_LOG_LEVEL,
 	OPT_ATTACH,
 	OPT_APP_CORES,
+	OPT_CAPTURE,
+	OPT_SNAPLEN,
+	OPT_CAPTURE_FRAMES,
 	OPT_HELP,
 };
 
@@ -50,7 +53,8 @@ _Static_assert(OPT_HELP < 32, "dl_config.given has a bit per option");
 	((1u << OPT_IP) | (1u << OPT_GW) | (1u << OPT_MODE) | (1u << OPT_NET_CORES) |              \
 	 (1u << OPT_LAYOUT) | (1u << OPT_DISPATCH) | (1u << OPT_IMPAIR) | (1u << OPT_PORT_ID) |    \
 	 (1u << OPT_RX_DESC) | (1u << OPT_TX_DESC) | (1u << OPT_RX_BUFS) |                         \
-	 (1u << OPT_NO_HW_OFFLOAD) | (1u << OPT_APP_RX_CREDIT) | (1u << OPT_TCP))
+	 (1u << OPT_NO_HW_OFFLOAD) | (1u << OPT_APP_RX_CREDIT) | (1u << OPT_TCP) |                 \
+	 (1u << OPT_CAPTURE) | (1u << OPT_SNAPLEN) | (1u << OPT_CAPTURE_FRAMES))
 
 static const struct dl_app_opt common_opts[] = {
     {"ip", "A.B.C.D/NN", "our IPv4 address and prefix length (required)", OPT_IP},
@@ -91,6 +95,14 @@ static const struct dl_app_opt common_opts[] = {
      OPT_ATTACH},
     {"app-cores", "N", "with --attach: application cores (threads) to run (default 1)",
      OPT_APP_CORES},
+    {"capture", "FILE.pcapng",
+     "write every frame the port receives and sends (all queues) to FILE as pcapng from the "
+     "start (also at run time: telemetry /dlibos/capture)",
+     OPT_CAPTURE},
+    {"snaplen", "BYTES", "with --capture: bytes kept per frame (64..262144, default 65535)",
+     OPT_SNAPLEN},
+    {"capture-frames", "N", "with --capture: stop copying after N frames (default: no limit)",
+     OPT_CAPTURE_FRAMES},
     {"help", NULL, "print this help and exit", OPT_HELP},
 };
 
@@ -465,6 +477,21 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 			return -1;
 		cfg->app_cores = (unsigned)u;
 		return 0;
+	case OPT_CAPTURE:
+		if (v[0] == '\0')
+			return dl_errf(err, errlen, "--capture: expected a file name");
+		cfg->capture = v;
+		return 0;
+	case OPT_SNAPLEN:
+		if (parse_count("snaplen", v, 64, 262144, &u, err, errlen) != 0)
+			return -1;
+		cfg->capture_snaplen = (uint32_t)u;
+		return 0;
+	case OPT_CAPTURE_FRAMES:
+		if (parse_count("capture-frames", v, 1, UINT64_MAX, &u, err, errlen) != 0)
+			return -1;
+		cfg->capture_frames = (uint64_t)u;
+		return 0;
 	case OPT_HELP:
 		cfg->help = true;
 		return 0;
@@ -540,6 +567,10 @@ static int check_config(const struct dl_config *cfg, char *err, size_t errlen)
 		return dl_errf(err, errlen,
 			       "--net-cores applies to --mode dlibos (in rtc mode every lcore is a "
 			       "net core)");
+	if (cfg->capture == NULL &&
+	    (cfg->given & ((1u << OPT_SNAPLEN) | (1u << OPT_CAPTURE_FRAMES))) != 0)
+		return dl_errf(err, errlen, "--%s applies to --capture FILE",
+			       first_given(cfg, (1u << OPT_SNAPLEN) | (1u << OPT_CAPTURE_FRAMES)));
 	return 0;
 }
 

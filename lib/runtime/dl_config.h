@@ -82,6 +82,9 @@ struct dl_config {
 	bool help;	    /**< --help was given */
 	const char *attach; /**< --attach PATH: protected mode, attach to the service there */
 	unsigned app_cores; /**< --app-cores (with --attach; 0 = not given: 1) */
+	const char *capture;	   /**< --capture FILE: pcapng of every frame (NULL: none) */
+	uint32_t capture_snaplen;  /**< --snaplen (0: the capture's default) */
+	uint64_t capture_frames;   /**< --capture-frames (0: no limit) */
 	/** Set before parsing by the service (dlibosd): its rules apply
 	 *  (every lcore a net core, no --mode, no --attach). */
 	bool service;

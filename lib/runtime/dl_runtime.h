@@ -67,7 +67,13 @@ bool dl_idle_wait(struct dl_idle *s, unsigned work);
 
 /* ---- cores: the one per-core loop (loop.c) ------------------------------- */
 
-enum dl_core_cnt { CORE_BUSY_ITERS, CORE_IDLE_SLEEPS, CORE_NCNT };
+enum dl_core_cnt {
+	CORE_BUSY_ITERS,  /* iterations that did work */
+	CORE_IDLE_SLEEPS, /* sleeps of the idle policy */
+	CORE_ITERS,	  /* iterations */
+	CORE_BUSY_US,	  /* microseconds in iterations that did work */
+	CORE_NCNT
+};
 
 struct dl_runtime;
 struct dl_engine;
@@ -98,6 +104,9 @@ struct dl_core {
 	struct dl_idle idle;
 	uint64_t now; /**< time of the current iteration (us) */
 	int start_rc; /**< result of the core's start-up */
+	/** A telemetry request for this core to serve between two iterations
+	 *  (struct dl_obs_req, observe.c), NULL when none (atomic). */
+	void *obs_req;
 	uint64_t cnt[CORE_NCNT];
 	struct dl_counter_block blk;
 } __attribute__((aligned(64)));
@@ -108,6 +117,9 @@ void dl_core_init(struct dl_core *c, struct dl_core_set *set, unsigned index,
 
 /** Unregister its counters. */
 void dl_core_fini(struct dl_core *c);
+
+/** Serve the telemetry request in c->obs_req (on the core's thread; observe.c). */
+void dl_core_obs_serve(struct dl_core *c);
 
 /**
  * The per-core loop, for dl_platform_launch() and
@@ -125,6 +137,7 @@ struct dl_runtime {
 	struct dl_app_args app_args; /**< the application's options for the parser */
 	const struct dlibos_app *app; /**< NULL: no application (dlibosd) */
 	struct dl_nic *nic;
+	struct dl_nic *port; /**< the platform's port itself (nic may wrap it: --impair) */
 	struct dl_stack_config stack_cfg;
 	struct dl_engine *engine;
 	struct dl_core_set set; /**< what the cores share (idle policy, start counts) */
@@ -135,7 +148,25 @@ struct dl_runtime {
 	struct dl_counter_block port_blk;
 	const struct dl_runtime_ext *ext; /**< NULL, or the service's hooks */
 	bool ext_created;		  /**< ext->create succeeded */
+	struct dl_obs *obs;		  /**< telemetry and capture (observe.c) */
 };
+
+/* ---- observation: telemetry commands and packet capture (observe.c) ------ */
+
+/**
+ * Set up what telemetry needs and start --capture if given (the port is
+ * open, no core runs). 0, or -1 (printed).
+ */
+int dl_obs_create(struct dl_runtime *rt);
+
+/** Every core runs: register the /dlibos/... telemetry commands. */
+void dl_obs_enable(struct dl_runtime *rt);
+
+/** Before the cores stop: unregister them (no call runs after this). */
+void dl_obs_disable(struct dl_runtime *rt);
+
+/** The cores have stopped: finish a running capture, free. Safe when not created. */
+void dl_obs_destroy(struct dl_runtime *rt);
 
 /**
  * What a program without an application adds to the runtime's life: the
@@ -184,6 +215,9 @@ int dl_runtime_main(int argc, char **argv, const struct dlibos_app *app, const c
 
 /** Point the parser's application hooks at an application's options. */
 void dl_runtime_app_args(struct dl_app_args *args, const struct dlibos_app *app);
+
+/** Read the port's counters into the "port" counter block (any thread). */
+void dl_runtime_refresh_port_counters(struct dl_runtime *rt);
 
 /** Install the handlers: SIGINT/SIGTERM stop, SIGUSR1 asks for the counters. */
 void dl_runtime_install_signals(void);

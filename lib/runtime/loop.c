@@ -85,6 +85,8 @@ bool dl_idle_wait(struct dl_idle *s, unsigned work)
 static const char *const core_cnt_names[CORE_NCNT] = {
     [CORE_BUSY_ITERS] = "busy_iterations",
     [CORE_IDLE_SLEEPS] = "idle_sleeps",
+    [CORE_ITERS] = "iterations",
+    [CORE_BUSY_US] = "busy_us",
 };
 
 void dl_core_init(struct dl_core *c, struct dl_core_set *set, unsigned index,
@@ -133,15 +135,23 @@ int dl_core_run(void *arg)
 		return c->start_rc;
 	}
 	__atomic_fetch_add(&set->started, 1, __ATOMIC_RELEASE);
+	unsigned work = 0;
 	while (!dl_runtime_stopping()) {
-		unsigned work;
+		uint64_t prev = c->now;
 
 		c->now = dl_now_us();
+		/* An iteration that did work is busy until the next one starts
+		 * (it did not wait: the idle policy waits only after none). */
+		if (work > 0)
+			c->cnt[CORE_BUSY_US] += c->now - prev;
 		work = dl_engine_core_iter(set->engine, c->index, c->now);
+		c->cnt[CORE_ITERS]++;
 		if (work > 0)
 			c->cnt[CORE_BUSY_ITERS]++;
 		if (dl_idle_wait(&c->idle, work))
 			c->cnt[CORE_IDLE_SLEEPS]++;
+		if (__builtin_expect(__atomic_load_n(&c->obs_req, __ATOMIC_ACQUIRE) != NULL, 0))
+			dl_core_obs_serve(c);
 		if (chores)
 			set->chores(set->chores_arg);
 	}

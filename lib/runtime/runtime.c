@@ -104,7 +104,7 @@ static int parse_args(struct dl_runtime *rt, int argc, char **argv, int *eal_arg
 		return 2;
 	}
 	if (rt->cfg.log_level >= 0)
-		dl_log_level = (enum dl_log_level)rt->cfg.log_level;
+		dl_log_set_level((enum dl_log_level)rt->cfg.log_level);
 	return -1;
 }
 
@@ -179,7 +179,7 @@ static const char *const port_cnt_names[9] = {
     "tx_packets", "tx_bytes", "tx_dropped", "tx_errors",
 };
 
-static void refresh_port_counters(struct dl_runtime *rt)
+void dl_runtime_refresh_port_counters(struct dl_runtime *rt)
 {
 	struct dl_nic_stats st;
 
@@ -193,7 +193,7 @@ static void refresh_port_counters(struct dl_runtime *rt)
 
 static void print_counters(struct dl_runtime *rt)
 {
-	refresh_port_counters(rt);
+	dl_runtime_refresh_port_counters(rt);
 	dl_stats_dump(stdout, rt->cfg.stats_all);
 }
 
@@ -204,6 +204,7 @@ static void main_chores(void *arg)
 
 	if (!rt->ready && __atomic_load_n(&rt->set.started, __ATOMIC_ACQUIRE) == (int)rt->n_cores) {
 		rt->ready = true;
+		dl_obs_enable(rt);
 		DL_INFO("ready: %u core(s) running; SIGUSR1 prints counters, SIGINT/SIGTERM stop",
 			rt->n_cores);
 	}
@@ -310,6 +311,7 @@ static int open_port(struct dl_runtime *rt)
 	rt->nic = dl_platform_nic_open(&p);
 	if (rt->nic == NULL)
 		return -1;
+	rt->port = rt->nic;
 	if (rt->cfg.impair_on && dl_impair_active(&rt->cfg.impair)) {
 		struct dl_impair_config *ic = &rt->cfg.impair;
 		struct dl_nic *w = dl_impair_wrap(rt->nic, ic);
@@ -436,6 +438,8 @@ static void stop_cores(struct dl_runtime *rt)
 
 static void shutdown_all(struct dl_runtime *rt)
 {
+	/* Telemetry first: no command reads the cores from here on. */
+	dl_obs_disable(rt);
 	/* Protected mode: no new application, the attached ones are told. */
 	if (rt->ext_created && rt->ext->stop != NULL)
 		rt->ext->stop(rt->ext->arg);
@@ -444,6 +448,7 @@ static void shutdown_all(struct dl_runtime *rt)
 		print_counters(rt);
 	}
 	stop_cores(rt);
+	dl_obs_destroy(rt); /* a capture ends after the stacks' last segments */
 	free_cores(rt);
 	dl_nic_close(rt->nic);
 	rt->nic = NULL;
@@ -527,6 +532,10 @@ static int runtime_main(struct dl_runtime *rt, int argc, char **argv)
 		    ? (rt->set.idle == DL_IDLE_POLL ? " (auto: every lcore has its own CPU)"
 						: " (auto: lcores share CPUs or leave none free)")
 		    : "");
+	if (dl_obs_create(rt) != 0) {
+		shutdown_all(rt);
+		return 1;
+	}
 	dl_runtime_install_signals();
 	if (rt->ext_created && rt->ext->start != NULL && rt->ext->start(rt->ext->arg) != 0) {
 		shutdown_all(rt);

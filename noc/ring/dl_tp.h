@@ -95,6 +95,19 @@ static inline bool dl_tp_out_idle(const struct dl_tp_out *o)
 	return true;
 }
 
+static inline unsigned dl_tp_out_credits_now(const struct dl_tp_out *o)
+{
+	const struct dl_chan_prod *p = &o->prod;
+	uint64_t head, tail;
+
+	if (p->head_shared == NULL || __atomic_load_n(&p->broken, __ATOMIC_RELAXED))
+		return 0;
+	/* The consumer's head first: the tail read after it is never behind it. */
+	head = __atomic_load_n(p->head_shared, __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n(&p->tail, __ATOMIC_RELAXED);
+	return tail - head >= p->cap - 1 ? 0 : (unsigned)(p->cap - 1 - (tail - head));
+}
+
 /* ---- in-side ---- */
 
 static inline unsigned dl_tp_in_sources(const struct dl_tp_in *in)

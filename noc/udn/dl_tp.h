@@ -263,6 +263,23 @@ static inline bool dl_tp_out_idle(const struct dl_tp_out *o)
 	return o->held_n == 0;
 }
 
+/* Telemetry from another thread: the switch FIFO's credit is a register
+ * only the tile's own thread can read, so this is the tile's cached value
+ * (shared by every port sending from that tile), less what this port still
+ * holds; 0 before the port's first send (its tile unknown) and when broken. */
+static inline unsigned dl_tp_out_credits_now(const struct dl_tp_out *o)
+{
+	const struct dl_udn_tile *t = __atomic_load_n(&o->t, __ATOMIC_ACQUIRE);
+	unsigned credit, held;
+
+	if (t == NULL || __atomic_load_n(&o->broken, __ATOMIC_RELAXED))
+		return 0;
+	credit = __atomic_load_n(&t->credit, __ATOMIC_RELAXED);
+	held = (unsigned)__atomic_load_n(&o->held_n, __ATOMIC_RELAXED) -
+	       __atomic_load_n(&o->held_off, __ATOMIC_RELAXED);
+	return credit > held ? credit - held : 0;
+}
+
 /* ---- in-side ---- */
 
 /** Whole messages a poll reads beyond its budget (into the rings, for the quota). */

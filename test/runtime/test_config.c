@@ -337,6 +337,37 @@ static void test_err_numbers(void **state)
 		     "99999999999999999999999");
 }
 
+/* --- --capture ------------------------------------------------------------ */
+
+static void test_capture_options(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--ip", "10.0.0.2/24", NULL), DL_PARSE_OK);
+	assert_null(cfg.capture);
+	assert_int_equal(cfg.capture_snaplen, 0);
+	assert_int_equal(cfg.capture_frames, 0);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--capture", "/tmp/x.pcapng", "--snaplen",
+			       "128", "--capture-frames=1000", NULL),
+			 DL_PARSE_OK);
+	assert_string_equal(cfg.capture, "/tmp/x.pcapng");
+	assert_int_equal(cfg.capture_snaplen, 128);
+	assert_int_equal(cfg.capture_frames, 1000);
+	assert_error("--snaplen applies to --capture FILE", "--ip", "10.0.0.2/24", "--snaplen",
+		     "128");
+	assert_error("--capture-frames applies to --capture FILE", "--ip", "10.0.0.2/24",
+		     "--capture-frames", "5");
+	assert_error("--snaplen '63': expected an integer in 64..262144", "--ip", "10.0.0.2/24",
+		     "--capture", "/x", "--snaplen", "63");
+	assert_error("--snaplen '262145'", "--ip", "10.0.0.2/24", "--capture", "/x", "--snaplen",
+		     "262145");
+	assert_error("--capture-frames '0'", "--ip", "10.0.0.2/24", "--capture", "/x",
+		     "--capture-frames", "0");
+	assert_error("option '--capture' has an empty value", "--ip", "10.0.0.2/24", "--capture=");
+	/* The service captures; an attached application cannot. */
+	assert_error("--capture is the service's option", "--attach", "/run/x.sock", "--capture",
+		     "/x");
+}
+
 /* --- --impair ------------------------------------------------------------ */
 
 static void test_impair_subset(void **state)
@@ -662,6 +693,7 @@ int main(void)
 	    cmocka_unit_test(test_err_enums),
 	    cmocka_unit_test(test_err_numbers),
 	    cmocka_unit_test(test_opt_uint),
+	    cmocka_unit_test(test_capture_options),
 	    cmocka_unit_test(test_impair_subset),
 	    cmocka_unit_test(test_err_impair),
 	    cmocka_unit_test(test_tcp_opts),
