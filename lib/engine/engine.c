@@ -264,6 +264,7 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 
 	if (bytes == 0)
 		bytes = (size_t)64 << 20;
+	bytes += dl_engine_tx_copy_reserve(e->conf.tx_copy_bytes, e->n_app);
 	e->tx_region = dl_region_create_on("app-tx", bytes, DL_REGION_SHARED | DL_REGION_DMA,
 					   node_of_role(e, DL_ROLE_APP));
 	if (e->tx_region == NULL || dl_txmem_init(&e->txmem, e->tx_region) != 0) {
@@ -688,6 +689,9 @@ void dl_engine_stop(struct dl_engine *e)
 		if (c->app == NULL)
 			continue;
 		drain_app_core(e, c);
+		/* Completions of connections that got no cleanup (attached
+		 * mode: the service aborts them after we are gone). */
+		dl_apphelp_stop(c->app);
 		if (c->started && e->conf.app->core_fini != NULL)
 			e->conf.app->core_fini(c->app);
 	}
