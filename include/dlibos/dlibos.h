@@ -512,9 +512,11 @@ size_t dlibos_rx_copy(struct dlibos_core *c, dlibos_conn_t conn, void *dst, size
  * Drop @p bytes from the front of the queue and return them to the network
  * core (dlibos_recv_done()), in order. Messages found before point into
  * memory that may be reused from now on.
- * @return 0, or -EINVAL (more than queued: nothing is consumed).
+ * @return the bytes still queued (so a loop knows when to stop without
+ *         another call; 0 after dlibos_close()), or -EINVAL (more than
+ *         queued: nothing is consumed).
  */
-int dlibos_rx_consume(struct dlibos_core *c, dlibos_conn_t conn, size_t bytes);
+long dlibos_rx_consume(struct dlibos_core *c, dlibos_conn_t conn, size_t bytes);
 
 /** @} */
 

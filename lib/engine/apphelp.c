@@ -22,12 +22,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-struct dl_apphelp {
-	struct dl_helpers *h;
-	const struct dlibos_callbacks *app; /* the application's table */
-	struct dlibos_callbacks cb;	    /* the core's table while helpers are on */
-};
-
 size_t dl_engine_tx_copy_reserve(size_t per_core, unsigned n_app)
 {
 	size_t b = per_core != 0 ? per_core : DL_ENGINE_DEFAULT_TX_COPY;
@@ -35,38 +29,6 @@ size_t dl_engine_tx_copy_reserve(size_t per_core, unsigned n_app)
 	/* Each core's block carries the allocator's 64-byte header and is
 	 * rounded to 64 bytes. */
 	return ((b + 63) / 64 * 64 + 64) * n_app;
-}
-
-/* ---- the wrappers ------------------------------------------------------------ */
-
-static void w_data_acked(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
-{
-	struct dl_apphelp *ah = a->help;
-
-	dl_helpers_acked(ah->h, conn, bytes);
-	if (ah->app->data_acked != NULL)
-		ah->app->data_acked(a, conn, bytes);
-	dl_helpers_wake(ah->h);
-}
-
-static void w_remote_closed(struct dlibos_core *a, dlibos_conn_t conn, enum dlibos_close_reason why)
-{
-	struct dl_apphelp *ah = a->help;
-
-	dl_helpers_remote_closed(ah->h, conn, why);
-	if (ah->app->remote_closed != NULL)
-		ah->app->remote_closed(a, conn, why);
-	dl_helpers_wake(ah->h);
-}
-
-static void w_cleanup(struct dlibos_core *a, dlibos_conn_t conn)
-{
-	struct dl_apphelp *ah = a->help;
-
-	dl_helpers_cleanup(ah->h, conn);
-	if (ah->app->cleanup != NULL)
-		ah->app->cleanup(a, conn);
-	dl_helpers_wake(ah->h);
 }
 
 /* ---- what the helpers do to the world ---------------------------------------- */
@@ -108,16 +70,26 @@ static void op_pool_free(void *ctx, void *mem)
 	dl_txmem_free(a->txmem, mem);
 }
 
+static bool op_owns(void *ctx, dlibos_conn_t conn)
+{
+	struct dlibos_core *a = ctx;
+
+	if (dl_appcore_owns(a, conn))
+		return true;
+	a->core->cnt[ENG_CMD_LOCAL_REJECT]++;
+	return false;
+}
+
 static const struct dl_help_ops help_ops = {
     .send = op_send,
     .recv_done = op_recv_done,
     .writable = op_writable,
     .pool_alloc = op_pool_alloc,
     .pool_free = op_pool_free,
+    .owns = op_owns,
 };
 
-/* The core's helpers, created at the first call (NULL: out of memory). */
-static struct dl_helpers *help_of(struct dlibos_core *a)
+struct dl_helpers *dl_apphelp_create(struct dlibos_core *a)
 {
 	struct dl_apphelp *ah = a->help;
 	size_t pool;
@@ -135,9 +107,9 @@ static struct dl_helpers *help_of(struct dlibos_core *a)
 	}
 	ah->app = a->cb;
 	ah->cb = *a->cb;
-	ah->cb.data_acked = w_data_acked;
-	ah->cb.remote_closed = w_remote_closed;
-	ah->cb.cleanup = w_cleanup;
+	ah->cb.data_acked = dl_helpers_on_data_acked;
+	ah->cb.remote_closed = dl_helpers_on_remote_closed;
+	ah->cb.cleanup = dl_helpers_on_cleanup;
 	a->help = ah;
 	a->cb = &ah->cb;
 	return ah->h;
@@ -162,144 +134,4 @@ void dl_apphelp_destroy(struct dlibos_core *a)
 	dl_helpers_destroy(a->help->h);
 	free(a->help);
 	a->help = NULL;
-}
-
-/* ---- the public functions -------------------------------------------------------- */
-
-/* 0 if the core owns conn, else -EINVAL (counted as a local reject). */
-static int owned(struct dlibos_core *a, dlibos_conn_t conn)
-{
-	if (dl_appcore_owns(a, conn))
-		return 0;
-	if (a != NULL)
-		a->core->cnt[ENG_CMD_LOCAL_REJECT]++;
-	return -EINVAL;
-}
-
-int dlibos_send_copy(struct dlibos_core *a, dlibos_conn_t conn, const void *data, size_t len)
-{
-	struct dl_helpers *h;
-
-	if (owned(a, conn) != 0 || (data == NULL && len > 0))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	h = help_of(a);
-	if (h == NULL)
-		return -ENOMEM;
-	return (int)dl_helpers_send_copy(h, conn, data, len);
-}
-
-size_t dlibos_send_copy_room(struct dlibos_core *a, dlibos_conn_t conn, size_t want)
-{
-	struct dl_helpers *h;
-
-	if (owned(a, conn) != 0 || (h = help_of(a)) == NULL)
-		return 0;
-	return dl_helpers_copy_room(h, conn, want);
-}
-
-int dlibos_send_ref(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frag *frags,
-		    unsigned n, dlibos_send_done_fn done, void *arg)
-{
-	struct dl_helpers *h;
-
-	if (owned(a, conn) != 0 || frags == NULL || n == 0)
-		return -EINVAL;
-	for (unsigned i = 0; i < n; i++) {
-		if (frags[i].len == 0)
-			return -EINVAL;
-		if (!dl_txmem_contains(a->txmem, frags[i].base, frags[i].len))
-			return -EFAULT;
-	}
-	h = help_of(a);
-	if (h == NULL)
-		return -ENOMEM;
-	return dl_helpers_send_ref(h, conn, frags, n, done, arg);
-}
-
-int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_iov *iov,
-		   unsigned n)
-{
-	struct dl_helpers *h;
-
-	if (owned(a, conn) != 0 || (iov == NULL && n > 0))
-		return -EINVAL;
-	if (n == 0)
-		return 0;
-	h = help_of(a);
-	if (h == NULL)
-		return -ENOMEM;
-	return dl_helpers_rx_push(h, conn, iov, n);
-}
-
-/* The receive functions only read what rx_push queued: a core without
- * helpers has nothing queued. */
-static struct dl_helpers *rx_of(const struct dlibos_core *a)
-{
-	return a != NULL && a->help != NULL ? a->help->h : NULL;
-}
-
-uint64_t dlibos_rx_avail(struct dlibos_core *a, dlibos_conn_t conn)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	return h != NULL ? dl_helpers_rx_avail(h, conn) : 0;
-}
-
-int dlibos_rx_peek(struct dlibos_core *a, dlibos_conn_t conn, struct dlibos_iov *out)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (out == NULL)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_peek(h, conn, out) : 0;
-}
-
-int dlibos_rx_line(struct dlibos_core *a, dlibos_conn_t conn, int delim, void *buf, size_t cap,
-		   struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || cap == 0 || delim < 0 || delim > 255)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_line(h, conn, delim, buf, cap, msg) : 0;
-}
-
-int dlibos_rx_fixed(struct dlibos_core *a, dlibos_conn_t conn, size_t len, void *buf,
-		    struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || len == 0)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_fixed(h, conn, len, buf, msg) : 0;
-}
-
-int dlibos_rx_frame(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frame_fmt *fmt,
-		    void *buf, size_t cap, struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || fmt == NULL)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_frame(h, conn, fmt, buf, cap, msg) : 0;
-}
-
-size_t dlibos_rx_copy(struct dlibos_core *a, dlibos_conn_t conn, void *dst, size_t len)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (dst == NULL)
-		return 0;
-	return h != NULL ? dl_helpers_rx_copy(h, conn, dst, len) : 0;
-}
-
-int dlibos_rx_consume(struct dlibos_core *a, dlibos_conn_t conn, size_t bytes)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (bytes == 0)
-		return 0;
-	return h != NULL ? dl_helpers_rx_consume(h, conn, bytes) : -EINVAL;
 }

@@ -18,7 +18,9 @@
  * data_acked pops the records it covers and a chunk goes back to the pool
  * when its last record is popped: chunks come back in whatever order the
  * acknowledgements of different connections arrive, none before every byte
- * copied into it was acknowledged. A new chunk is taken next to the tail
+ * copied into it was acknowledged. A connection whose copies are all
+ * acknowledged keeps its tail, empty ("parked"), for its next copy; parked
+ * chunks return to the pool as soon as it has no free one. A new chunk is taken next to the tail
  * when that one is free (consecutive chunks make one fragment for the
  * stack). A connection may hold at most conn_chunks chunks, so one stalled
  * peer cannot take the whole pool; the pool and that limit make
@@ -69,6 +71,8 @@ enum dl_help_cnt {
 	HC_DONE_ABORTED,    /* completions: the connection died first */
 	HC_CHUNKS_IN_USE,   /* gauge: chunks holding unacknowledged copies */
 	HC_CHUNKS_PEAK,	    /* gauge: most chunks ever in use at once */
+	HC_CHUNKS_PARKED,   /* gauge: chunks kept empty by idle connections (in use) */
+	HC_PARKED_RECLAIMS, /* pool dry: parked chunks taken back */
 	HC_ACK_BEYOND_SENT, /* acknowledged bytes beyond what the helpers sent (mixing with
 			       dlibos_send on one connection) */
 	HC_SEND_ERRORS,	    /* dlibos_send refused what a helper passed on */
@@ -97,6 +101,9 @@ struct dl_help_ops {
 	void *(*pool_alloc)(void *ctx, size_t *len);
 	/** Give the pool back (at destroy). */
 	void (*pool_free)(void *ctx, void *mem);
+	/** May this core act on conn? Asked once, when a connection's state
+	 *  is created (NULL: yes). */
+	bool (*owns)(void *ctx, dlibos_conn_t conn);
 };
 
 /* The start of struct dl_helpers, for the inline check below. */
@@ -177,12 +184,34 @@ int dl_helpers_rx_frame(struct dl_helpers *h, dlibos_conn_t conn,
 			const struct dlibos_frame_fmt *fmt, void *buf, size_t cap,
 			struct dlibos_iov *msg);
 size_t dl_helpers_rx_copy(struct dl_helpers *h, dlibos_conn_t conn, void *dst, size_t len);
-int dl_helpers_rx_consume(struct dl_helpers *h, dlibos_conn_t conn, size_t bytes);
+long dl_helpers_rx_consume(struct dl_helpers *h, dlibos_conn_t conn, size_t bytes);
+
+/* ---- the engine's glue (apphelp.c) and the public functions (helpers.c) ---- */
+
+/** An application core's helpers and callback tables (dlibos_core.help). */
+struct dl_apphelp {
+	struct dl_helpers *h;
+	const struct dlibos_callbacks *app; /**< the application's table */
+	struct dlibos_callbacks cb;	    /**< the core's table while helpers are on */
+};
+
+/** Create a core's helpers at its first helper call and install the
+ *  wrappers below as its callbacks; NULL when out of memory. */
+struct dl_helpers *dl_apphelp_create(struct dlibos_core *a);
+
+/** The wrappers: the library's accounting, then the application's
+ *  callback, then writable events. */
+void dl_helpers_on_data_acked(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes);
+void dl_helpers_on_remote_closed(struct dlibos_core *a, dlibos_conn_t conn,
+				 enum dlibos_close_reason why);
+void dl_helpers_on_cleanup(struct dlibos_core *a, dlibos_conn_t conn);
 
 /* ---- inspection (tests) ---- */
 
-/** Chunks in the pool (0 before first use) and free now. */
-void dl_helpers_pool_state(const struct dl_helpers *h, uint32_t *chunks, uint32_t *free_chunks);
+/** Chunks in the pool (0 before first use), free now, and parked (kept
+ *  empty by connections whose copies are all acknowledged). */
+void dl_helpers_pool_state(const struct dl_helpers *h, uint32_t *chunks, uint32_t *free_chunks,
+			   uint32_t *parked);
 
 /** The pool's memory and size (NULL before first use). */
 const uint8_t *dl_helpers_pool_mem(const struct dl_helpers *h, size_t *len);

@@ -4,6 +4,7 @@
  * writable FIFO, receive queue).
  */
 #include "dl_helpers.h"
+#include "dl_engine_priv.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +28,8 @@ static const char *const help_cnt_names[HC_NCNT] = {
     [HC_DONE_ABORTED] = "ref_done_aborted",
     [HC_CHUNKS_IN_USE] = "copy_chunks_in_use",
     [HC_CHUNKS_PEAK] = "copy_chunks_peak",
+    [HC_CHUNKS_PARKED] = "copy_chunks_parked",
+    [HC_PARKED_RECLAIMS] = "copy_parked_reclaims",
     [HC_ACK_BEYOND_SENT] = "ack_beyond_sent",
     [HC_SEND_ERRORS] = "send_errors",
     [HC_STATE_NOMEM] = "conn_state_no_memory",
@@ -62,6 +65,7 @@ struct hconn {
 	struct trec *rec;
 	bool armed;  /* a writable call is due when want bytes fit */
 	bool closed; /* closed or reset: the receive queue is gone */
+	bool parked; /* its tail is acknowledged whole and kept for the next copy */
 	size_t want;
 	struct hconn *wnext, *wprev; /* the waiters' FIFO */
 	/* receive */
@@ -90,6 +94,7 @@ struct dl_helpers {
 	struct tslot *slots;
 	size_t mask, n;
 	struct hconn *last; /* the last one looked up */
+	int err;	    /* why the last creation failed: -ENOENT (not ours), -ENOMEM */
 	struct hconn *free_conns;
 	/* copy pool */
 	size_t pool_want;
@@ -188,16 +193,19 @@ static void table_del(struct dl_helpers *h, dlibos_conn_t k)
 	h->n--;
 }
 
-/* The state of a connection; created when `create` (NULL when absent or
- * out of memory, counted). */
-static inline struct hconn *conn_get(struct dl_helpers *h, dlibos_conn_t k, bool create)
+/* The state of a connection from the table; created when `create` (after
+ * the owner check) (NULL when absent, not ours or out of memory). */
+static __attribute__((noinline)) struct hconn *conn_find(struct dl_helpers *h, dlibos_conn_t k,
+							 bool create)
 {
-	struct hconn *c = h->last;
+	struct hconn *c = table_find(h, k);
 
-	if (c != NULL && c->conn == k)
-		return c;
-	c = table_find(h, k);
 	if (c == NULL && create) {
+		if (h->ops.owns != NULL && !h->ops.owns(h->ctx, k)) {
+			h->err = -ENOENT;
+			return NULL;
+		}
+		h->err = -ENOMEM;
 		if ((h->n + 1) * 2 > h->mask + 1 && table_grow(h) != 0) {
 			h->cnt[HC_STATE_NOMEM]++;
 			return NULL;
@@ -226,6 +234,17 @@ static inline struct hconn *conn_get(struct dl_helpers *h, dlibos_conn_t k, bool
 	if (c != NULL)
 		h->last = c;
 	return c;
+}
+
+/* The state of a connection: the last one looked up, inline. */
+static inline __attribute__((always_inline)) struct hconn *conn_get(struct dl_helpers *h,
+								    dlibos_conn_t k, bool create)
+{
+	struct hconn *c = h->last;
+
+	if (__builtin_expect(c != NULL && c->conn == k, 1))
+		return c;
+	return conn_find(h, k, create);
 }
 
 static void conn_free(struct dl_helpers *h, struct hconn *c)
@@ -304,13 +323,11 @@ const uint64_t *dl_helpers_counters(const struct dl_helpers *h)
 
 /* ---- copy pool ------------------------------------------------------------ */
 
-static bool pool_ready(struct dl_helpers *h)
+static __attribute__((noinline)) bool pool_setup(struct dl_helpers *h)
 {
 	size_t len = h->pool_want;
 	uint32_t words;
 
-	if (h->pool != NULL)
-		return true;
 	if (h->pool_failed || h->ops.pool_alloc == NULL)
 		return false;
 	h->pool = h->ops.pool_alloc(h->ctx, &len);
@@ -341,14 +358,72 @@ fail:
 	return false;
 }
 
+static inline bool pool_ready(struct dl_helpers *h)
+{
+	return __builtin_expect(h->pool != NULL, 1) || pool_setup(h);
+}
+
+/* ---- parked tails ------------------------------------------------------------ */
+
+/* A connection whose copies are all acknowledged keeps its tail chunk,
+ * empty, for its next copy (a request/response connection would otherwise
+ * take and give back a chunk per exchange). When the pool has no free
+ * chunk, every parked one goes back at once (a walk over the connections,
+ * rare); no chunk is parked while a connection waits for memory. */
+static inline void park(struct dl_helpers *h, struct hconn *c)
+{
+	c->parked = true;
+	h->cnt[HC_CHUNKS_PARKED]++;
+}
+
+static inline void unpark(struct dl_helpers *h, struct hconn *c)
+{
+	c->parked = false;
+	h->cnt[HC_CHUNKS_PARKED]--;
+}
+
+static inline void pool_put(struct dl_helpers *h, uint32_t k)
+{
+	h->freemap[k / 64] |= 1ull << (k % 64);
+	h->nfree++;
+	h->hint = k / 64;
+	h->cnt[HC_CHUNKS_IN_USE]--;
+	if (h->wfirst != NULL)
+		h->head.wake_pending = 1;
+}
+
+/* Give a connection's parked tail back to the pool. */
+static void unpark_free(struct dl_helpers *h, struct hconn *c)
+{
+	uint32_t k = c->tail;
+
+	unpark(h, c);
+	c->tail = NO_CHUNK;
+	c->nchunks--;
+	pool_put(h, k);
+}
+
+/* The pool is dry: every parked chunk back. */
+static __attribute__((noinline)) void reclaim_parked(struct dl_helpers *h)
+{
+	for (size_t i = 0; i <= h->mask && h->cnt[HC_CHUNKS_PARKED] > 0; i++)
+		if (h->slots[i].key != DLIBOS_CONN_NONE && h->slots[i].v->parked)
+			unpark_free(h, h->slots[i].v);
+	h->cnt[HC_PARKED_RECLAIMS]++;
+}
+
 /* A free chunk, `prefer` if it is free (the one after a connection's tail:
- * its bytes then continue the same fragment); NO_CHUNK when none. */
+ * its bytes then continue the same fragment), else a parked one taken
+ * back; NO_CHUNK when none. */
 static inline uint32_t pool_take(struct dl_helpers *h, uint32_t prefer)
 {
 	uint32_t k, w, words = (h->nchunks + 63) / 64;
 
-	if (h->nfree == 0)
-		return NO_CHUNK;
+	if (h->nfree == 0) {
+		if (h->cnt[HC_CHUNKS_PARKED] == 0)
+			return NO_CHUNK;
+		reclaim_parked(h);
+	}
 	if (prefer < h->nchunks && (h->freemap[prefer / 64] >> (prefer % 64) & 1)) {
 		k = prefer;
 	} else {
@@ -367,53 +442,56 @@ static inline uint32_t pool_take(struct dl_helpers *h, uint32_t prefer)
 	return k;
 }
 
-static inline void pool_put(struct dl_helpers *h, uint32_t k)
-{
-	h->freemap[k / 64] |= 1ull << (k % 64);
-	h->nfree++;
-	h->hint = k / 64;
-	h->cnt[HC_CHUNKS_IN_USE]--;
-	if (h->wfirst != NULL)
-		h->head.wake_pending = 1;
-}
-
 static inline uint8_t *chunk_mem(const struct dl_helpers *h, uint32_t k)
 {
 	return h->pool + (size_t)k * DL_HELP_CHUNK;
 }
 
-/* One record less references chunk k of connection c. */
+/* One record less references chunk k of connection c: at the last, the
+ * chunk is parked (c's tail, nobody waiting) or goes back to the pool. */
 static inline void chunk_unref(struct dl_helpers *h, struct hconn *c, uint32_t k)
 {
 	if (--h->refs[k] != 0)
 		return;
-	if (c->tail == k)
+	if (c->tail == k) {
+		if (h->wfirst == NULL) {
+			c->tail_fill = 0;
+			park(h, c);
+			return;
+		}
 		c->tail = NO_CHUNK;
+	}
 	c->nchunks--;
 	pool_put(h, k);
 }
 
 /* ---- release records ----------------------------------------------------- */
 
-/* A new record at the back (NULL when out of memory). */
-static struct trec *rec_push(struct dl_helpers *h, struct hconn *c)
+/* Double a connection's record ring; false when out of memory. */
+static __attribute__((noinline)) bool rec_grow(struct dl_helpers *h, struct hconn *c)
 {
-	if (c->rn == c->rcap) {
-		uint32_t cap = c->rcap * 2;
-		struct trec *r = malloc(cap * sizeof(*r));
-		if (r == NULL || cap == 0) {
-			free(r);
-			h->cnt[HC_STATE_NOMEM]++;
-			return NULL;
-		}
-		for (uint32_t i = 0; i < c->rn; i++)
-			r[i] = c->rec[(c->rhead + i) & (c->rcap - 1)];
-		if (c->rec != c->rin)
-			free(c->rec);
-		c->rec = r;
-		c->rcap = cap;
-		c->rhead = 0;
+	uint32_t cap = c->rcap * 2;
+	struct trec *r = cap != 0 ? malloc(cap * sizeof(*r)) : NULL;
+
+	if (r == NULL) {
+		h->cnt[HC_STATE_NOMEM]++;
+		return false;
 	}
+	for (uint32_t i = 0; i < c->rn; i++)
+		r[i] = c->rec[(c->rhead + i) & (c->rcap - 1)];
+	if (c->rec != c->rin)
+		free(c->rec);
+	c->rec = r;
+	c->rcap = cap;
+	c->rhead = 0;
+	return true;
+}
+
+/* A new record at the back (NULL when out of memory). */
+static inline struct trec *rec_push(struct dl_helpers *h, struct hconn *c)
+{
+	if (__builtin_expect(c->rn == c->rcap, 0) && !rec_grow(h, c))
+		return NULL;
 	return &c->rec[(c->rhead + c->rn++) & (c->rcap - 1)];
 }
 
@@ -425,19 +503,23 @@ static inline struct trec *rec_last(struct hconn *c)
 /* Pop the records the acknowledgements cover (all of them when status is
  * not 0: the connection is gone), oldest first. A completion may send on
  * the connection again: the record is taken off before it runs. */
-static void release(struct dl_helpers *h, struct hconn *c, int status)
+static inline void release(struct dl_helpers *h, struct hconn *c, int status)
 {
 	while (c->rn != 0) {
-		struct trec r = c->rec[c->rhead];
-		if (status == 0 && r.end > c->acked)
+		const struct trec *r = &c->rec[c->rhead];
+		if (status == 0 && r->end > c->acked)
 			break;
 		c->rhead = (c->rhead + 1) & (c->rcap - 1);
 		c->rn--;
-		if (r.done == NULL) {
-			chunk_unref(h, c, r.u.chunk);
+		if (r->done == NULL) {
+			chunk_unref(h, c, r->u.chunk);
 		} else {
+			/* Off the ring before it runs: it may send (and grow
+			 * the ring) again. */
+			dlibos_send_done_fn done = r->done;
+			void *arg = r->u.arg;
 			h->cnt[status == 0 ? HC_DONE_ACKED : HC_DONE_ABORTED]++;
-			r.done(h->core, c->conn, r.u.arg, status);
+			done(h->core, c->conn, arg, status);
 		}
 	}
 }
@@ -484,10 +566,13 @@ static inline size_t room_of(const struct dl_helpers *h, const struct hconn *c, 
 	size_t tail = c != NULL && c->tail != NO_CHUNK ? DL_HELP_CHUNK - c->tail_fill : 0;
 	uint32_t held = c != NULL ? c->nchunks : 0;
 	uint32_t left = h->conn_cap > held ? h->conn_cap - held : 0;
+	/* Parked chunks of other connections are free for the asking. */
+	uint32_t avail =
+	    h->nfree + (uint32_t)h->cnt[HC_CHUNKS_PARKED] - (c != NULL && c->parked ? 1 : 0);
 
 	if (conn_bound != NULL)
-		*conn_bound = left < h->nfree;
-	return tail + (size_t)(left < h->nfree ? left : h->nfree) * DL_HELP_CHUNK;
+		*conn_bound = left < avail;
+	return tail + (size_t)(left < avail ? left : avail) * DL_HELP_CHUNK;
 }
 
 void dl_helpers_wake_slow(struct dl_helpers *h)
@@ -522,7 +607,8 @@ static int send_frags(struct dl_helpers *h, struct hconn *c, const struct dlibos
 	return rc;
 }
 
-long dl_helpers_send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *data, size_t len)
+static inline __attribute__((always_inline)) long
+send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *data, size_t len)
 {
 	const uint8_t *src = data;
 	struct dlibos_frag f[SEND_FRAGS];
@@ -540,7 +626,34 @@ long dl_helpers_send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *
 	}
 	c = conn_get(h, conn, true);
 	if (c == NULL)
-		return -ENOMEM;
+		return h->err;
+	if (c->tail != NO_CHUNK && len <= DL_HELP_CHUNK - c->tail_fill) {
+		/* The common case: it fits in the tail (parked or not). */
+		struct trec *r = rec_last(c);
+		uint8_t *dst = chunk_mem(h, c->tail) + c->tail_fill;
+		if (r == NULL || r->done != NULL || r->u.chunk != c->tail) {
+			r = rec_push(h, c);
+			if (r == NULL)
+				goto general; /* comes up short there, counted */
+			r->done = NULL;
+			r->u.chunk = c->tail;
+			h->refs[c->tail]++;
+		}
+		if (c->parked)
+			unpark(h, c);
+		memcpy(dst, src, len);
+		c->sent += len;
+		r->end = c->sent;
+		c->tail_fill += (uint32_t)len;
+		f[0] = (struct dlibos_frag){dst, (uint32_t)len};
+		rc = send_frags(h, c, f, 1);
+		if (rc < 0)
+			return rc;
+		h->cnt[HC_COPY_CALLS]++;
+		h->cnt[HC_COPY_BYTES] += len;
+		return (long)len;
+	}
+general:
 	if (len > INT_MAX)
 		len = INT_MAX;
 	while (taken < len) {
@@ -581,6 +694,8 @@ long dl_helpers_send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *
 			r->u.chunk = c->tail;
 			h->refs[c->tail]++;
 		}
+		if (c->parked)
+			unpark(h, c);
 		uint8_t *dst = chunk_mem(h, c->tail) + c->tail_fill;
 		memcpy(dst, src + taken, k);
 		c->sent += k;
@@ -630,6 +745,8 @@ size_t dl_helpers_copy_room(struct dl_helpers *h, dlibos_conn_t conn, size_t wan
 		return 0;
 	}
 	c = conn_get(h, conn, want > 0);
+	if (c == NULL && want > 0)
+		return 0;
 	room = room_of(h, c, NULL);
 	if (room < want && c != NULL)
 		arm(h, c, want);
@@ -645,7 +762,7 @@ int dl_helpers_send_ref(struct dl_helpers *h, dlibos_conn_t conn, const struct d
 	int rc;
 
 	if (c == NULL)
-		return -ENOMEM;
+		return h->err;
 	for (unsigned i = 0; i < n; i++)
 		bytes += frags[i].len;
 	if (done != NULL) {
@@ -669,7 +786,8 @@ int dl_helpers_send_ref(struct dl_helpers *h, dlibos_conn_t conn, const struct d
 	return 0;
 }
 
-void dl_helpers_acked(struct dl_helpers *h, dlibos_conn_t conn, uint32_t bytes)
+static inline __attribute__((always_inline)) void acked(struct dl_helpers *h, dlibos_conn_t conn,
+							uint32_t bytes)
 {
 	struct hconn *c = conn_get(h, conn, false);
 	uint64_t a;
@@ -700,14 +818,23 @@ static void rx_drop(struct dl_helpers *h, struct hconn *c)
 	c->scan_ok = 0;
 }
 
-int dl_helpers_rx_push(struct dl_helpers *h, dlibos_conn_t conn, const struct dlibos_iov *iov,
-		       unsigned n)
+static inline __attribute__((always_inline)) int rx_push(struct dl_helpers *h, dlibos_conn_t conn,
+							 const struct dlibos_iov *iov, unsigned n)
 {
 	struct hconn *c = conn_get(h, conn, true);
 	uint32_t need;
 
 	if (c == NULL)
-		return -ENOMEM;
+		return h->err;
+	if (n == 1 && c->iq_n < c->iq_cap && !c->closed) {
+		/* The common case: one piece, room in the ring. */
+		if (iov->len != 0) {
+			c->iq[(c->iq_head + c->iq_n++) & (c->iq_cap - 1)] = *iov;
+			c->iq_bytes += iov->len;
+			h->cnt[HC_RX_BYTES] += iov->len;
+		}
+		return 0;
+	}
 	if (c->closed) {
 		for (unsigned i = 0; i < n; i++)
 			h->cnt[HC_RX_DROPPED] += iov[i].len;
@@ -752,7 +879,8 @@ uint64_t dl_helpers_rx_avail(struct dl_helpers *h, dlibos_conn_t conn)
 	return c != NULL ? c->iq_bytes : 0;
 }
 
-int dl_helpers_rx_peek(struct dl_helpers *h, dlibos_conn_t conn, struct dlibos_iov *out)
+static inline __attribute__((always_inline)) int rx_peek(struct dl_helpers *h, dlibos_conn_t conn,
+							 struct dlibos_iov *out)
 {
 	struct hconn *c = conn_get(h, conn, false);
 	const struct dlibos_iov *v;
@@ -894,10 +1022,11 @@ int dl_helpers_rx_frame(struct dl_helpers *h, dlibos_conn_t conn,
 }
 
 /* Drop n bytes (n <= iq_bytes) from the front, without returning them. */
-static void rx_advance(struct hconn *c, uint64_t n)
+static inline void rx_advance(struct hconn *c, uint64_t n)
 {
 	c->iq_bytes -= n;
-	c->scan_ok = c->scan_ok > n ? c->scan_ok - n : 0;
+	if (c->scan_ok != 0)
+		c->scan_ok = c->scan_ok > n ? c->scan_ok - n : 0;
 	while (n > 0) {
 		const struct dlibos_iov *v = iq_at(c, 0);
 		uint32_t rem = v->len - c->iq_off;
@@ -912,10 +1041,12 @@ static void rx_advance(struct hconn *c, uint64_t n)
 	}
 }
 
-static int rx_return(struct dl_helpers *h, struct hconn *c, uint64_t n)
+static inline int rx_return(struct dl_helpers *h, struct hconn *c, uint64_t n)
 {
 	int rc = 0;
 
+	if (__builtin_expect(n <= UINT32_MAX, 1))
+		return h->ops.recv_done(h->ctx, c->conn, (uint32_t)n);
 	while (n > 0) {
 		uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 		int r = h->ops.recv_done(h->ctx, c->conn, k);
@@ -926,18 +1057,22 @@ static int rx_return(struct dl_helpers *h, struct hconn *c, uint64_t n)
 	return rc;
 }
 
-int dl_helpers_rx_consume(struct dl_helpers *h, dlibos_conn_t conn, size_t bytes)
+static inline __attribute__((always_inline)) long rx_consume(struct dl_helpers *h,
+							     dlibos_conn_t conn, size_t bytes)
 {
 	struct hconn *c = conn_get(h, conn, false);
 
-	if (bytes == 0 || (c != NULL && c->closed))
-		return 0; /* closing released the queue */
-	if (c == NULL || bytes > c->iq_bytes) {
+	if (c == NULL)
+		return bytes == 0 ? 0 : -EINVAL;
+	if (bytes == 0 || c->closed)
+		return c->iq_bytes > LONG_MAX ? LONG_MAX : (long)c->iq_bytes;
+	if (bytes > c->iq_bytes) {
 		h->cnt[HC_RX_BAD_CONSUME]++;
 		return -EINVAL;
 	}
 	rx_advance(c, bytes);
-	return rx_return(h, c, bytes);
+	rx_return(h, c, bytes);
+	return c->iq_bytes > LONG_MAX ? LONG_MAX : (long)c->iq_bytes;
 }
 
 size_t dl_helpers_rx_copy(struct dl_helpers *h, dlibos_conn_t conn, void *dst, size_t len)
@@ -983,6 +1118,8 @@ void dl_helpers_closed(struct dl_helpers *h, dlibos_conn_t conn)
 static void conn_end(struct dl_helpers *h, struct hconn *c)
 {
 	release(h, c, -ECONNABORTED);
+	if (c->parked)
+		unpark_free(h, c);
 	wait_unlink(h, c);
 	rx_drop(h, c);
 	conn_free(h, c);
@@ -1013,10 +1150,12 @@ void dl_helpers_abort_all(struct dl_helpers *h)
 
 /* ---- inspection ------------------------------------------------------------------ */
 
-void dl_helpers_pool_state(const struct dl_helpers *h, uint32_t *chunks, uint32_t *free_chunks)
+void dl_helpers_pool_state(const struct dl_helpers *h, uint32_t *chunks, uint32_t *free_chunks,
+			   uint32_t *parked)
 {
 	*chunks = h->nchunks;
 	*free_chunks = h->nfree;
+	*parked = (uint32_t)h->cnt[HC_CHUNKS_PARKED];
 }
 
 const uint8_t *dl_helpers_pool_mem(const struct dl_helpers *h, size_t *len)
@@ -1046,4 +1185,208 @@ uint32_t dl_helpers_conn_chunks(struct dl_helpers *h, dlibos_conn_t conn)
 unsigned dl_helpers_conns(const struct dl_helpers *h)
 {
 	return (unsigned)h->n;
+}
+
+/* ---- the functions of dl_helpers.h that the hot paths inline ---------------------- */
+
+long dl_helpers_send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *data, size_t len)
+{
+	return send_copy(h, conn, data, len);
+}
+
+void dl_helpers_acked(struct dl_helpers *h, dlibos_conn_t conn, uint32_t bytes)
+{
+	acked(h, conn, bytes);
+}
+
+int dl_helpers_rx_push(struct dl_helpers *h, dlibos_conn_t conn, const struct dlibos_iov *iov,
+		       unsigned n)
+{
+	return rx_push(h, conn, iov, n);
+}
+
+int dl_helpers_rx_peek(struct dl_helpers *h, dlibos_conn_t conn, struct dlibos_iov *out)
+{
+	return rx_peek(h, conn, out);
+}
+
+long dl_helpers_rx_consume(struct dl_helpers *h, dlibos_conn_t conn, size_t bytes)
+{
+	return rx_consume(h, conn, bytes);
+}
+
+/* ---- the wrappers of an application core's callbacks -------------------------------- */
+
+void dl_helpers_on_data_acked(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
+{
+	struct dl_apphelp *ah = a->help;
+
+	acked(ah->h, conn, bytes);
+	if (ah->app->data_acked != NULL)
+		ah->app->data_acked(a, conn, bytes);
+	dl_helpers_wake(ah->h);
+}
+
+void dl_helpers_on_remote_closed(struct dlibos_core *a, dlibos_conn_t conn,
+				 enum dlibos_close_reason why)
+{
+	struct dl_apphelp *ah = a->help;
+
+	dl_helpers_remote_closed(ah->h, conn, why);
+	if (ah->app->remote_closed != NULL)
+		ah->app->remote_closed(a, conn, why);
+	dl_helpers_wake(ah->h);
+}
+
+void dl_helpers_on_cleanup(struct dlibos_core *a, dlibos_conn_t conn)
+{
+	struct dl_apphelp *ah = a->help;
+
+	dl_helpers_cleanup(ah->h, conn);
+	if (ah->app->cleanup != NULL)
+		ah->app->cleanup(a, conn);
+	dl_helpers_wake(ah->h);
+}
+
+/* ---- the public functions (dlibos.h) ------------------------------------------------ */
+
+/* The core's helpers (created at its first helper call), or NULL with *err
+ * set. Connections are checked (this core owns them) once, when the
+ * helpers create their state (the owns operation): a wrong handle gets
+ * -EINVAL then. */
+static inline struct dl_helpers *help(struct dlibos_core *a, int *err)
+{
+	if (__builtin_expect(a->help != NULL, 1))
+		return a->help->h;
+	*err = -ENOMEM;
+	return dl_apphelp_create(a);
+}
+
+/* The receive side only reads what dlibos_rx_push queued: a core without
+ * helpers has nothing queued. */
+static inline struct dl_helpers *rx_of(const struct dlibos_core *a)
+{
+	return a->help != NULL ? a->help->h : NULL;
+}
+
+int dlibos_send_copy(struct dlibos_core *a, dlibos_conn_t conn, const void *data, size_t len)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	long r;
+
+	if (h == NULL)
+		return err;
+	if (data == NULL && len > 0)
+		return -EINVAL;
+	r = send_copy(h, conn, data, len);
+	return r == -ENOENT ? -EINVAL : (int)r;
+}
+
+size_t dlibos_send_copy_room(struct dlibos_core *a, dlibos_conn_t conn, size_t want)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+
+	return h != NULL ? dl_helpers_copy_room(h, conn, want) : 0;
+}
+
+int dlibos_send_ref(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frag *frags,
+		    unsigned n, dlibos_send_done_fn done, void *arg)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	int r;
+
+	if (h == NULL)
+		return err;
+	if (frags == NULL || n == 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (frags[i].len == 0)
+			return -EINVAL;
+		if (!dl_txmem_contains(a->txmem, frags[i].base, frags[i].len))
+			return -EFAULT;
+	}
+	r = dl_helpers_send_ref(h, conn, frags, n, done, arg);
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_iov *iov,
+		   unsigned n)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	int r;
+
+	if (h == NULL)
+		return err;
+	if (iov == NULL && n > 0)
+		return -EINVAL;
+	r = rx_push(h, conn, iov, n);
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+uint64_t dlibos_rx_avail(struct dlibos_core *a, dlibos_conn_t conn)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	return h != NULL ? dl_helpers_rx_avail(h, conn) : 0;
+}
+
+int dlibos_rx_peek(struct dlibos_core *a, dlibos_conn_t conn, struct dlibos_iov *out)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (out == NULL)
+		return -EINVAL;
+	return h != NULL ? rx_peek(h, conn, out) : 0;
+}
+
+int dlibos_rx_line(struct dlibos_core *a, dlibos_conn_t conn, int delim, void *buf, size_t cap,
+		   struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || cap == 0 || delim < 0 || delim > 255)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_line(h, conn, delim, buf, cap, msg) : 0;
+}
+
+int dlibos_rx_fixed(struct dlibos_core *a, dlibos_conn_t conn, size_t len, void *buf,
+		    struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || len == 0)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_fixed(h, conn, len, buf, msg) : 0;
+}
+
+int dlibos_rx_frame(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frame_fmt *fmt,
+		    void *buf, size_t cap, struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || fmt == NULL)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_frame(h, conn, fmt, buf, cap, msg) : 0;
+}
+
+size_t dlibos_rx_copy(struct dlibos_core *a, dlibos_conn_t conn, void *dst, size_t len)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (dst == NULL)
+		return 0;
+	return h != NULL ? dl_helpers_rx_copy(h, conn, dst, len) : 0;
+}
+
+long dlibos_rx_consume(struct dlibos_core *a, dlibos_conn_t conn, size_t bytes)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (h == NULL)
+		return bytes == 0 ? 0 : -EINVAL;
+	return rx_consume(h, conn, bytes);
 }

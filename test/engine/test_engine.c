@@ -118,6 +118,92 @@ static void test_dlibos_beyond_64_cores(void **s)
 	run_echo(DL_MODE_DLIBOS, 100, 4, DL_LAYOUT_NAIVE, DL_DISPATCH_RR, 640, 1000);
 }
 
+/* The echo on the send and receive helpers: byte-exact, every copy chunk
+ * back in its pool and every connection's state gone once the connections
+ * are cleaned up, nothing acknowledged beyond what the helpers sent; with a
+ * small pool, copies come up short and writable events resume them. */
+static void run_helper_echo(enum dl_mode mode, unsigned ncores, unsigned net, unsigned nconns,
+			    uint64_t bytes, size_t tx_copy, bool expect_short)
+{
+	struct harness h;
+
+	h_app = &h_echo_helper_app;
+	h_tx_copy = tx_copy;
+	assert_int_equal(h_setup(&h, mode, ncores, net, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	h_open(&h, nconns, bytes);
+	unsigned done = h_run(&h, 400000);
+	if (done != nconns)
+		dl_stats_dump(stderr, false);
+	assert_int_equal(done, nconns);
+	assert_int_equal(h.corrupt, 0);
+	for (unsigned i = 0; i < nconns; i++)
+		assert_int_equal(h.conns[i].recvd, bytes);
+	assert_int_equal(h_server.wrong_core_events, 0);
+	for (int r = 0; r < 20000 && h_server.cleanups < nconns; r++)
+		h_round(&h, 100);
+	assert_int_equal(h_server.cleanups, nconns);
+	assert_int_equal(h_server.errors, 0);
+	assert_int_equal(dl_stats_get("api", "copy_bytes"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "rx_bytes_queued"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "copy_chunks_in_use"), 0);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(dl_stats_get("api", "ack_beyond_sent"), 0);
+	assert_int_equal(dl_stats_get("api", "rx_consume_beyond_queued"), 0);
+	uint64_t shorts = dl_stats_get("api", "copy_short_pool_empty") +
+			  dl_stats_get("api", "copy_short_conn_limit");
+	if (expect_short) {
+		assert_true(shorts > 0);
+		assert_int_equal(h_server.writables, dl_stats_get("api", "writable_events"));
+		assert_true(h_server.writables > 0);
+	}
+	assert_int_equal(h_teardown(&h), 0);
+	h_app = &h_echo_app;
+	h_tx_copy = 0;
+}
+
+static void test_helper_echo_rtc(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 0, false);
+}
+
+static void test_helper_echo_dlibos(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_DLIBOS, 2, 1, 50, 100000, 0, false);
+	run_helper_echo(DL_MODE_DLIBOS, 4, 2, 60, 20000, 0, false);
+}
+
+static void test_helper_echo_small_pool(void **s)
+{
+	(void)s;
+	/* 64 KiB per core: 32 chunks, 16 per connection, for 50 connections. */
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 64 * 1024, true);
+	run_helper_echo(DL_MODE_DLIBOS, 3, 1, 50, 100000, 64 * 1024, true);
+}
+
+/* Stopped with copies unacknowledged and data queued: the cleanups of the
+ * aborted connections free everything, no buffer leaks. */
+static void test_helper_echo_stop_in_flight(void **s)
+{
+	struct harness h;
+	(void)s;
+
+	for (int mode = 0; mode < 2; mode++) {
+		h_app = &h_echo_helper_app;
+		assert_int_equal(h_setup(&h, mode ? DL_MODE_DLIBOS : DL_MODE_RTC, mode ? 2 : 1,
+					 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR),
+				 0);
+		h_open(&h, 20, 1000000);
+		for (int r = 0; r < 300; r++)
+			h_round(&h, 10);
+		assert_true(h_server.bytes_echoed > 0);
+		assert_true(dl_stats_get("api", "copy_chunks_in_use") > 0);
+		assert_int_equal(h_teardown(&h), 0);
+		h_app = &h_echo_app;
+	}
+}
+
 /* Request/response in dlibos mode: the data_acked of the previous answer
  * travels with the next request (ACKED_NEW_DATA) and the answer with the
  * recv_done of the request (SEND_RECV_DONE): two NoC messages per
@@ -349,6 +435,10 @@ int main(void)
 		cmocka_unit_test(test_dlibos_quadrant_dedicated),
 		cmocka_unit_test(test_dlibos_beyond_64_cores),
 		cmocka_unit_test(test_dlibos_pairs_messages),
+		cmocka_unit_test(test_helper_echo_rtc),
+		cmocka_unit_test(test_helper_echo_dlibos),
+		cmocka_unit_test(test_helper_echo_small_pool),
+		cmocka_unit_test(test_helper_echo_stop_in_flight),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
 		cmocka_unit_test(test_dispatch_decision),
 		cmocka_unit_test(test_layout_placements),

@@ -214,6 +214,8 @@ static void on_done(struct dlibos_core *c, dlibos_conn_t conn, void *arg, int st
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
+static void rx_reset(void);
+
 static void world_init(size_t pool_bytes, unsigned nconns)
 {
 	for (unsigned i = 0; i < W.nconns; i++) {
@@ -221,6 +223,7 @@ static void world_init(size_t pool_bytes, unsigned nconns)
 		free(W.c[i].frags);
 	}
 	free(W.held);
+	rx_reset(); /* a failed test leaves its pieces behind */
 	memset(&W, 0, sizeof(W));
 	W.pool_bytes = pool_bytes;
 	W.nconns = nconns;
@@ -255,11 +258,11 @@ static bool in_pool(const void *p)
 /* Poison the chunks the pool gave back since the last look. */
 static void poison_freed(void)
 {
-	uint32_t n, nfree;
+	uint32_t n, nfree, parked;
 
 	if (W.pool == NULL)
 		return;
-	dl_helpers_pool_state(W.h, &n, &nfree);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	for (uint32_t k = 0; k < n; k++) {
 		bool held = dl_helpers_pool_holds(W.h, W.pool + (size_t)k * DL_HELP_CHUNK);
 		if (W.held[k] && !held)
@@ -446,16 +449,18 @@ static void test_interleaved_acks_many_conns(void **state)
 			check_unacked();
 	}
 	check_unacked();
-	/* Acknowledge everything: every chunk comes back, every completion ran. */
+	/* Acknowledge everything: every chunk comes back (or is parked, one
+	 * at most per connection), every completion ran. */
 	for (unsigned i = 0; i < W.nconns; i++)
 		if (W.c[i].sent > W.c[i].acked)
 			ack(i, W.c[i].sent - W.c[i].acked);
-	uint32_t n, nfree;
-	dl_helpers_pool_state(W.h, &n, &nfree);
-	assert_int_equal(nfree, n);
+	uint32_t n, nfree, parked;
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(nfree + parked, n);
+	assert_int_equal(dl_helpers_counters(W.h)[HC_CHUNKS_IN_USE], parked);
 	for (unsigned i = 0; i < W.nconns; i++) {
 		assert_int_equal(W.c[i].refs_done, W.c[i].nrefs);
-		assert_int_equal(dl_helpers_conn_chunks(W.h, W.c[i].id), 0);
+		assert_true(dl_helpers_conn_chunks(W.h, W.c[i].id) <= 1);
 		/* Every shortage was answered by one writable. */
 		assert_false(W.c[i].short_pending);
 	}
@@ -464,38 +469,82 @@ static void test_interleaved_acks_many_conns(void **state)
 	assert_true(dl_helpers_counters(W.h)[HC_COPY_SHORT_POOL] > 0);
 	assert_true(dl_helpers_counters(W.h)[HC_DONE_ABORTED] > 0);
 	assert_int_equal(dl_helpers_counters(W.h)[HC_ACK_BEYOND_SENT], 0);
+	/* The cleanups give the parked chunks back too. */
+	for (unsigned i = 0; i < W.nconns; i++)
+		end_conn(i);
 	assert_int_equal(dl_helpers_counters(W.h)[HC_CHUNKS_IN_USE], 0);
 	world_fini();
 }
 
 /* Acknowledgements of one byte at a time: a chunk is released exactly when
- * its last byte is acknowledged, not one byte before. */
+ * its last byte is acknowledged, not one byte before; the tail of a
+ * connection with nothing unacknowledged is parked for its next copy. */
 static void test_chunk_released_at_last_byte(void **state)
 {
-	uint32_t n, nfree;
+	uint32_t n, nfree, parked;
 
 	(void)state;
 	world_init(16 * DL_HELP_CHUNK, 2);
-	assert_int_equal(copy(0, 3 * DL_HELP_CHUNK, 1), 3 * DL_HELP_CHUNK);
-	assert_int_equal(copy(1, 100, 2), 100);
-	dl_helpers_pool_state(W.h, &n, &nfree);
+	assert_int_equal(copy(1, 100, 2), 100);				    /* chunk 0 */
+	assert_int_equal(copy(0, 3 * DL_HELP_CHUNK, 1), 3 * DL_HELP_CHUNK); /* 1, 2, 3 */
+	assert_int_equal(W.c[0].nfrags, 1); /* consecutive chunks: one fragment */
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	assert_int_equal(n - nfree, 4);
 	for (unsigned b = 1; b <= 3 * DL_HELP_CHUNK; b++) {
 		ack(0, 1);
-		dl_helpers_pool_state(W.h, &n, &nfree);
+		dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 		/* Connection 1's chunk stays; connection 0's go one by one. */
-		assert_int_equal(n - nfree, 1 + 3 - b / DL_HELP_CHUNK);
+		assert_int_equal(n - nfree - parked, 1 + 3 - b / DL_HELP_CHUNK);
 		if (b % 512 == 0)
 			check_unacked();
 	}
-	/* A copy continues into the chunk next to its tail: one fragment. */
+	assert_int_equal(parked, 1); /* connection 0's tail */
+	/* Its next copies go into the parked chunk, then the one after it:
+	 * one fragment. */
 	assert_int_equal(copy(0, 10, 3), 10);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(parked, 0);
 	assert_int_equal(copy(0, DL_HELP_CHUNK, 4), DL_HELP_CHUNK);
 	assert_int_equal(W.c[0].nfrags, 2);
 	assert_int_equal(W.c[0].frags[(W.c[0].fhead + 1) % MAX_FRAGS].len, DL_HELP_CHUNK);
+	check_unacked();
 	ack(1, 100);
 	ack(0, 10 + DL_HELP_CHUNK);
-	dl_helpers_pool_state(W.h, &n, &nfree);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(nfree + parked, n);
+	assert_int_equal(parked, 2);
+	world_fini();
+}
+
+/* Parked chunks go back to the pool when it runs dry, all at once. */
+static void test_parked_chunks_reclaimed(void **state)
+{
+	uint32_t n, nfree, parked;
+
+	(void)state;
+	world_init(8 * DL_HELP_CHUNK, 8); /* 8 chunks, 4 per connection */
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(copy(i, 100, i), 100);
+		ack(i, 100);
+	}
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(nfree, 0);
+	assert_int_equal(parked, 8);
+	/* Connection 0 wants 3 chunks more than its parked one: the others'
+	 * are taken back. */
+	assert_int_equal(copy(0, 4 * DL_HELP_CHUNK, 9), 4 * DL_HELP_CHUNK);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(parked, 0);
+	assert_int_equal(nfree, 4);
+	assert_int_equal(dl_helpers_counters(W.h)[HC_PARKED_RECLAIMS], 1);
+	for (unsigned i = 1; i < 8; i++)
+		assert_int_equal(dl_helpers_conn_chunks(W.h, W.c[i].id), 0);
+	assert_int_equal(dl_helpers_copy_room(W.h, W.c[1].id, 0), 4 * DL_HELP_CHUNK);
+	check_unacked();
+	ack(0, 4 * DL_HELP_CHUNK);
+	for (unsigned i = 0; i < 8; i++)
+		end_conn(i);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	assert_int_equal(nfree, n);
 	world_fini();
 }
@@ -505,7 +554,7 @@ static void test_chunk_released_at_last_byte(void **state)
  * the cleanup (a late event) change nothing. */
 static void test_cleanup_with_unacked(void **state)
 {
-	uint32_t n, nfree;
+	uint32_t n, nfree, parked;
 
 	(void)state;
 	world_init(64 * DL_HELP_CHUNK, 3);
@@ -528,7 +577,7 @@ static void test_cleanup_with_unacked(void **state)
 	check_unacked();
 	end_conn(1);
 	assert_int_equal(W.refs[2].status, -ECONNABORTED);
-	dl_helpers_pool_state(W.h, &n, &nfree);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	assert_int_equal(nfree, n);
 	/* Shutdown: abort_all does the same for what is left. */
 	reopen(0, 1);
@@ -537,7 +586,7 @@ static void test_cleanup_with_unacked(void **state)
 	dl_helpers_abort_all(W.h);
 	assert_true(W.refs[3].called);
 	assert_int_equal(W.refs[3].status, -ECONNABORTED);
-	dl_helpers_pool_state(W.h, &n, &nfree);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	assert_int_equal(nfree, n);
 	assert_int_equal(dl_helpers_conns(W.h), 0);
 	world_fini();
@@ -781,8 +830,10 @@ static void test_rx_lines_every_split(void **state)
 						  line.base + line.len <= q->p + q->len;
 				}
 				assert_true(in_buf != inside);
-				assert_int_equal(dl_helpers_rx_consume(W.h, W.c[0].id, line.len),
-						 0);
+				/* It says what is left. */
+				long left = dl_helpers_rx_consume(W.h, W.c[0].id, line.len);
+				assert_int_equal(left, dl_helpers_rx_avail(W.h, W.c[0].id));
+				assert_int_equal(left, (long)(rx_fed - W.c[0].returned));
 				settle_returns(&freed);
 			}
 			assert_int_equal(r, 0);
@@ -809,7 +860,7 @@ static void test_rx_in_place_and_gathered(void **state)
 	assert_ptr_equal(m.base, first); /* zero copy */
 	assert_int_equal(m.len, 4);
 	assert_int_equal(dl_helpers_counters(W.h)[HC_RX_GATHERED], 0);
-	assert_int_equal(dl_helpers_rx_consume(W.h, W.c[0].id, 4), 0);
+	assert_int_equal(dl_helpers_rx_consume(W.h, W.c[0].id, 4), 2);
 	assert_int_equal(dl_helpers_rx_line(W.h, W.c[0].id, '\n', buf, sizeof(buf), &m), 0);
 	feed(0, "f\n", 2);
 	assert_int_equal(dl_helpers_rx_line(W.h, W.c[0].id, '\n', buf, sizeof(buf), &m), 1);
@@ -978,6 +1029,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_interleaved_acks_many_conns),
 	    cmocka_unit_test(test_chunk_released_at_last_byte),
+	    cmocka_unit_test(test_parked_chunks_reclaimed),
 	    cmocka_unit_test(test_cleanup_with_unacked),
 	    cmocka_unit_test(test_exhaustion_and_writable),
 	    cmocka_unit_test(test_no_writable_after_cleanup),
