@@ -16,6 +16,7 @@ PACKAGES=(
 	tcpdump nftables ethtool python3 python3-scapy
 	# real clients and reference servers (integration tests, benchmarks)
 	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp socat
+	netcat-openbsd
 )
 
 missing=()
