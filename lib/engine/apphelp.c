@@ -16,7 +16,7 @@
  * engine sized it for every application core, dl_engine_tx_copy_reserve()).
  */
 #include "dl_engine_priv.h"
-#include "dl_helpers.h"
+#include "dl_helpers_impl.h"
 #include "dl_log.h"
 
 #include <errno.h>
@@ -134,4 +134,180 @@ void dl_apphelp_destroy(struct dlibos_core *a)
 	dl_helpers_destroy(a->help->h);
 	free(a->help);
 	a->help = NULL;
+}
+
+/* ---- the wrappers of an application core's callbacks -------------------------------- */
+
+void dl_helpers_on_data_acked(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
+{
+	struct dl_apphelp *ah = a->help;
+
+	acked(ah->h, conn, bytes);
+	if (ah->app->data_acked != NULL)
+		ah->app->data_acked(a, conn, bytes);
+	dl_helpers_wake(ah->h);
+}
+
+void dl_helpers_on_remote_closed(struct dlibos_core *a, dlibos_conn_t conn,
+				 enum dlibos_close_reason why)
+{
+	struct dl_apphelp *ah = a->help;
+
+	dl_helpers_remote_closed(ah->h, conn, why);
+	if (ah->app->remote_closed != NULL)
+		ah->app->remote_closed(a, conn, why);
+	dl_helpers_wake(ah->h);
+}
+
+void dl_helpers_on_cleanup(struct dlibos_core *a, dlibos_conn_t conn)
+{
+	struct dl_apphelp *ah = a->help;
+
+	dl_helpers_cleanup(ah->h, conn);
+	if (ah->app->cleanup != NULL)
+		ah->app->cleanup(a, conn);
+	dl_helpers_wake(ah->h);
+}
+
+/* ---- the public functions (dlibos.h) ------------------------------------------------ */
+
+/* The core's helpers (created at its first helper call), or NULL with *err
+ * set. Connections are checked (this core owns them) once, when the
+ * helpers create their state (the owns operation): a wrong handle gets
+ * -EINVAL then. */
+static inline struct dl_helpers *help(struct dlibos_core *a, int *err)
+{
+	if (__builtin_expect(a->help != NULL, 1))
+		return a->help->h;
+	*err = -ENOMEM;
+	return dl_apphelp_create(a);
+}
+
+/* The receive side only reads what dlibos_rx_push queued: a core without
+ * helpers has nothing queued. */
+static inline struct dl_helpers *rx_of(const struct dlibos_core *a)
+{
+	return a->help != NULL ? a->help->h : NULL;
+}
+
+int dlibos_send_copy(struct dlibos_core *a, dlibos_conn_t conn, const void *data, size_t len)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	long r;
+
+	if (h == NULL)
+		return err;
+	if (data == NULL && len > 0)
+		return -EINVAL;
+	r = send_copy(h, conn, data, len);
+	return r == -ENOENT ? -EINVAL : (int)r;
+}
+
+size_t dlibos_send_copy_room(struct dlibos_core *a, dlibos_conn_t conn, size_t want)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+
+	return h != NULL ? dl_helpers_copy_room(h, conn, want) : 0;
+}
+
+int dlibos_send_ref(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frag *frags,
+		    unsigned n, dlibos_send_done_fn done, void *arg)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	int r;
+
+	if (h == NULL)
+		return err;
+	if (frags == NULL || n == 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (frags[i].len == 0)
+			return -EINVAL;
+		if (!dl_txmem_contains(a->txmem, frags[i].base, frags[i].len))
+			return -EFAULT;
+	}
+	r = dl_helpers_send_ref(h, conn, frags, n, done, arg);
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_iov *iov,
+		   unsigned n)
+{
+	int err = 0;
+	struct dl_helpers *h = help(a, &err);
+	int r;
+
+	if (h == NULL)
+		return err;
+	if (iov == NULL && n > 0)
+		return -EINVAL;
+	r = rx_push(h, conn, iov, n);
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+uint64_t dlibos_rx_avail(struct dlibos_core *a, dlibos_conn_t conn)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	return h != NULL ? dl_helpers_rx_avail(h, conn) : 0;
+}
+
+int dlibos_rx_peek(struct dlibos_core *a, dlibos_conn_t conn, struct dlibos_iov *out)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (out == NULL)
+		return -EINVAL;
+	return h != NULL ? rx_peek(h, conn, out) : 0;
+}
+
+int dlibos_rx_line(struct dlibos_core *a, dlibos_conn_t conn, int delim, void *buf, size_t cap,
+		   struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || cap == 0 || delim < 0 || delim > 255)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_line(h, conn, delim, buf, cap, msg) : 0;
+}
+
+int dlibos_rx_fixed(struct dlibos_core *a, dlibos_conn_t conn, size_t len, void *buf,
+		    struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || len == 0)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_fixed(h, conn, len, buf, msg) : 0;
+}
+
+int dlibos_rx_frame(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frame_fmt *fmt,
+		    void *buf, size_t cap, struct dlibos_iov *msg)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (msg == NULL || buf == NULL || fmt == NULL)
+		return -EINVAL;
+	return h != NULL ? dl_helpers_rx_frame(h, conn, fmt, buf, cap, msg) : 0;
+}
+
+size_t dlibos_rx_copy(struct dlibos_core *a, dlibos_conn_t conn, void *dst, size_t len)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (dst == NULL)
+		return 0;
+	return h != NULL ? dl_helpers_rx_copy(h, conn, dst, len) : 0;
+}
+
+long dlibos_rx_consume(struct dlibos_core *a, dlibos_conn_t conn, size_t bytes)
+{
+	struct dl_helpers *h = rx_of(a);
+
+	if (h == NULL)
+		return bytes == 0 ? 0 : -EINVAL;
+	return rx_consume(h, conn, bytes);
 }

@@ -3,18 +3,7 @@
  * dl_helpers.h for the design: chunk pool, per-connection release records,
  * writable FIFO, receive queue).
  */
-#include "dl_helpers.h"
-#include "dl_engine_priv.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define NO_CHUNK   UINT32_MAX
-#define REC_INLINE 4u
-#define IQ_INLINE  8u
-#define SEND_FRAGS 32u
+#include "dl_helpers_impl.h"
 
 static const char *const help_cnt_names[HC_NCNT] = {
     [HC_COPY_CALLS] = "copy_sends",
@@ -42,84 +31,6 @@ static const char *const help_cnt_names[HC_NCNT] = {
     [HC_RX_BAD_CONSUME] = "rx_consume_beyond_queued",
     [HC_LEFT_AT_STOP] = "conns_left_at_stop",
 };
-
-/* A release record: when the connection's acknowledgements reach `end`
- * (bytes of its helper stream), unreference a chunk or run a completion. */
-struct trec {
-	uint64_t end;
-	dlibos_send_done_fn done; /* NULL: a copy record */
-	union {
-		void *arg;
-		uint32_t chunk;
-	} u;
-};
-
-/* Helper state of one connection. */
-struct hconn {
-	dlibos_conn_t conn;
-	/* transmit */
-	uint64_t sent, acked;	  /* bytes of the helper stream */
-	uint32_t tail, tail_fill; /* chunk being filled (NO_CHUNK: none), bytes in it */
-	uint32_t nchunks;	  /* chunks it references */
-	uint32_t rhead, rn, rcap; /* release records, a ring of rcap (power of two) */
-	struct trec *rec;
-	bool armed;  /* a writable call is due when want bytes fit */
-	bool closed; /* closed or reset: the receive queue is gone */
-	bool parked; /* its tail is acknowledged whole and kept for the next copy */
-	size_t want;
-	struct hconn *wnext, *wprev; /* the waiters' FIFO */
-	/* receive */
-	struct dlibos_iov *iq; /* ring of iq_cap (power of two) */
-	uint32_t iq_head, iq_n, iq_cap;
-	uint32_t iq_off; /* bytes of the front piece already consumed */
-	uint64_t iq_bytes;
-	uint64_t scan_ok; /* front bytes known to hold no scan_delim */
-	int scan_delim;
-	struct hconn *next_free;
-	struct trec rin[REC_INLINE];
-	struct dlibos_iov iqin[IQ_INLINE];
-};
-
-struct tslot {
-	dlibos_conn_t key; /* DLIBOS_CONN_NONE: free */
-	struct hconn *v;
-};
-
-struct dl_helpers {
-	struct dl_helpers_head head; /* first */
-	struct dl_help_ops ops;
-	void *ctx;
-	struct dlibos_core *core;
-	/* connections */
-	struct tslot *slots;
-	size_t mask, n;
-	struct hconn *last; /* the last one looked up */
-	int err;	    /* why the last creation failed: -ENOENT (not ours), -ENOMEM */
-	struct hconn *free_conns;
-	/* copy pool */
-	size_t pool_want;
-	uint8_t *pool;
-	size_t pool_len;
-	uint32_t nchunks, nfree, hint, conn_cap;
-	uint64_t *freemap; /* bit set: chunk free */
-	uint32_t *refs;	   /* records referencing each chunk */
-	bool pool_failed;
-	/* connections armed for writable, in arming order */
-	struct hconn *wfirst, *wlast;
-	uint64_t cnt[HC_NCNT];
-	struct dl_counter_block blk;
-	bool registered;
-};
-
-/* ---- connection table ------------------------------------------------------ */
-
-static inline size_t slot_of(dlibos_conn_t k, size_t mask)
-{
-	k ^= k >> 29;
-	k *= 0xbf58476d1ce4e5b9ull;
-	k ^= k >> 32;
-	return (size_t)k & mask;
-}
 
 static int table_init(struct dl_helpers *h, size_t n)
 {
@@ -161,16 +72,6 @@ static int table_grow(struct dl_helpers *h)
 	return 0;
 }
 
-static inline struct hconn *table_find(struct dl_helpers *h, dlibos_conn_t k)
-{
-	for (size_t i = slot_of(k, h->mask);; i = (i + 1) & h->mask) {
-		if (h->slots[i].key == k)
-			return h->slots[i].v;
-		if (h->slots[i].key == DLIBOS_CONN_NONE)
-			return NULL;
-	}
-}
-
 static void table_del(struct dl_helpers *h, dlibos_conn_t k)
 {
 	size_t i = slot_of(k, h->mask);
@@ -195,8 +96,7 @@ static void table_del(struct dl_helpers *h, dlibos_conn_t k)
 
 /* The state of a connection from the table; created when `create` (after
  * the owner check) (NULL when absent, not ours or out of memory). */
-static __attribute__((noinline)) struct hconn *conn_find(struct dl_helpers *h, dlibos_conn_t k,
-							 bool create)
+struct hconn *dl_help_conn_find(struct dl_helpers *h, dlibos_conn_t k, bool create)
 {
 	struct hconn *c = table_find(h, k);
 
@@ -234,17 +134,6 @@ static __attribute__((noinline)) struct hconn *conn_find(struct dl_helpers *h, d
 	if (c != NULL)
 		h->last = c;
 	return c;
-}
-
-/* The state of a connection: the last one looked up, inline. */
-static inline __attribute__((always_inline)) struct hconn *conn_get(struct dl_helpers *h,
-								    dlibos_conn_t k, bool create)
-{
-	struct hconn *c = h->last;
-
-	if (__builtin_expect(c != NULL && c->conn == k, 1))
-		return c;
-	return conn_find(h, k, create);
 }
 
 static void conn_free(struct dl_helpers *h, struct hconn *c)
@@ -323,7 +212,7 @@ const uint64_t *dl_helpers_counters(const struct dl_helpers *h)
 
 /* ---- copy pool ------------------------------------------------------------ */
 
-static __attribute__((noinline)) bool pool_setup(struct dl_helpers *h)
+bool dl_help_pool_setup(struct dl_helpers *h)
 {
 	size_t len = h->pool_want;
 	uint32_t words;
@@ -358,40 +247,6 @@ fail:
 	return false;
 }
 
-static inline bool pool_ready(struct dl_helpers *h)
-{
-	return __builtin_expect(h->pool != NULL, 1) || pool_setup(h);
-}
-
-/* ---- parked tails ------------------------------------------------------------ */
-
-/* A connection whose copies are all acknowledged keeps its tail chunk,
- * empty, for its next copy (a request/response connection would otherwise
- * take and give back a chunk per exchange). When the pool has no free
- * chunk, every parked one goes back at once (a walk over the connections,
- * rare); no chunk is parked while a connection waits for memory. */
-static inline void park(struct dl_helpers *h, struct hconn *c)
-{
-	c->parked = true;
-	h->cnt[HC_CHUNKS_PARKED]++;
-}
-
-static inline void unpark(struct dl_helpers *h, struct hconn *c)
-{
-	c->parked = false;
-	h->cnt[HC_CHUNKS_PARKED]--;
-}
-
-static inline void pool_put(struct dl_helpers *h, uint32_t k)
-{
-	h->freemap[k / 64] |= 1ull << (k % 64);
-	h->nfree++;
-	h->hint = k / 64;
-	h->cnt[HC_CHUNKS_IN_USE]--;
-	if (h->wfirst != NULL)
-		h->head.wake_pending = 1;
-}
-
 /* Give a connection's parked tail back to the pool. */
 static void unpark_free(struct dl_helpers *h, struct hconn *c)
 {
@@ -404,7 +259,7 @@ static void unpark_free(struct dl_helpers *h, struct hconn *c)
 }
 
 /* The pool is dry: every parked chunk back. */
-static __attribute__((noinline)) void reclaim_parked(struct dl_helpers *h)
+void dl_help_reclaim_parked(struct dl_helpers *h)
 {
 	for (size_t i = 0; i <= h->mask && h->cnt[HC_CHUNKS_PARKED] > 0; i++)
 		if (h->slots[i].key != DLIBOS_CONN_NONE && h->slots[i].v->parked)
@@ -412,63 +267,10 @@ static __attribute__((noinline)) void reclaim_parked(struct dl_helpers *h)
 	h->cnt[HC_PARKED_RECLAIMS]++;
 }
 
-/* A free chunk, `prefer` if it is free (the one after a connection's tail:
- * its bytes then continue the same fragment), else a parked one taken
- * back; NO_CHUNK when none. */
-static inline uint32_t pool_take(struct dl_helpers *h, uint32_t prefer)
-{
-	uint32_t k, w, words = (h->nchunks + 63) / 64;
-
-	if (h->nfree == 0) {
-		if (h->cnt[HC_CHUNKS_PARKED] == 0)
-			return NO_CHUNK;
-		reclaim_parked(h);
-	}
-	if (prefer < h->nchunks && (h->freemap[prefer / 64] >> (prefer % 64) & 1)) {
-		k = prefer;
-	} else {
-		w = h->hint;
-		while (h->freemap[w] == 0)
-			w = w + 1 == words ? 0 : w + 1;
-		h->hint = w;
-		k = w * 64 + (uint32_t)__builtin_ctzll(h->freemap[w]);
-	}
-	h->freemap[k / 64] &= ~(1ull << (k % 64));
-	h->nfree--;
-	h->refs[k] = 0;
-	h->cnt[HC_CHUNKS_IN_USE]++;
-	if (h->cnt[HC_CHUNKS_IN_USE] > h->cnt[HC_CHUNKS_PEAK])
-		h->cnt[HC_CHUNKS_PEAK] = h->cnt[HC_CHUNKS_IN_USE];
-	return k;
-}
-
-static inline uint8_t *chunk_mem(const struct dl_helpers *h, uint32_t k)
-{
-	return h->pool + (size_t)k * DL_HELP_CHUNK;
-}
-
-/* One record less references chunk k of connection c: at the last, the
- * chunk is parked (c's tail, nobody waiting) or goes back to the pool. */
-static inline void chunk_unref(struct dl_helpers *h, struct hconn *c, uint32_t k)
-{
-	if (--h->refs[k] != 0)
-		return;
-	if (c->tail == k) {
-		if (h->wfirst == NULL) {
-			c->tail_fill = 0;
-			park(h, c);
-			return;
-		}
-		c->tail = NO_CHUNK;
-	}
-	c->nchunks--;
-	pool_put(h, k);
-}
-
 /* ---- release records ----------------------------------------------------- */
 
 /* Double a connection's record ring; false when out of memory. */
-static __attribute__((noinline)) bool rec_grow(struct dl_helpers *h, struct hconn *c)
+bool dl_help_rec_grow(struct dl_helpers *h, struct hconn *c)
 {
 	uint32_t cap = c->rcap * 2;
 	struct trec *r = cap != 0 ? malloc(cap * sizeof(*r)) : NULL;
@@ -485,43 +287,6 @@ static __attribute__((noinline)) bool rec_grow(struct dl_helpers *h, struct hcon
 	c->rcap = cap;
 	c->rhead = 0;
 	return true;
-}
-
-/* A new record at the back (NULL when out of memory). */
-static inline struct trec *rec_push(struct dl_helpers *h, struct hconn *c)
-{
-	if (__builtin_expect(c->rn == c->rcap, 0) && !rec_grow(h, c))
-		return NULL;
-	return &c->rec[(c->rhead + c->rn++) & (c->rcap - 1)];
-}
-
-static inline struct trec *rec_last(struct hconn *c)
-{
-	return c->rn != 0 ? &c->rec[(c->rhead + c->rn - 1) & (c->rcap - 1)] : NULL;
-}
-
-/* Pop the records the acknowledgements cover (all of them when status is
- * not 0: the connection is gone), oldest first. A completion may send on
- * the connection again: the record is taken off before it runs. */
-static inline void release(struct dl_helpers *h, struct hconn *c, int status)
-{
-	while (c->rn != 0) {
-		const struct trec *r = &c->rec[c->rhead];
-		if (status == 0 && r->end > c->acked)
-			break;
-		c->rhead = (c->rhead + 1) & (c->rcap - 1);
-		c->rn--;
-		if (r->done == NULL) {
-			chunk_unref(h, c, r->u.chunk);
-		} else {
-			/* Off the ring before it runs: it may send (and grow
-			 * the ring) again. */
-			dlibos_send_done_fn done = r->done;
-			void *arg = r->u.arg;
-			h->cnt[status == 0 ? HC_DONE_ACKED : HC_DONE_ABORTED]++;
-			done(h->core, c->conn, arg, status);
-		}
-	}
 }
 
 /* ---- writable ---------------------------------------------------------------- */
@@ -542,7 +307,7 @@ static void wait_unlink(struct dl_helpers *h, struct hconn *c)
 	c->armed = false;
 }
 
-static void arm(struct dl_helpers *h, struct hconn *c, size_t want)
+void dl_help_arm(struct dl_helpers *h, struct hconn *c, size_t want)
 {
 	size_t most = (size_t)h->conn_cap * DL_HELP_CHUNK;
 
@@ -557,22 +322,6 @@ static void arm(struct dl_helpers *h, struct hconn *c, size_t want)
 	else
 		h->wfirst = c;
 	h->wlast = c;
-}
-
-/* Bytes a copy send on c could take now; *conn_bound set when the
- * connection's own limit is the smaller bound. */
-static inline size_t room_of(const struct dl_helpers *h, const struct hconn *c, bool *conn_bound)
-{
-	size_t tail = c != NULL && c->tail != NO_CHUNK ? DL_HELP_CHUNK - c->tail_fill : 0;
-	uint32_t held = c != NULL ? c->nchunks : 0;
-	uint32_t left = h->conn_cap > held ? h->conn_cap - held : 0;
-	/* Parked chunks of other connections are free for the asking. */
-	uint32_t avail =
-	    h->nfree + (uint32_t)h->cnt[HC_CHUNKS_PARKED] - (c != NULL && c->parked ? 1 : 0);
-
-	if (conn_bound != NULL)
-		*conn_bound = left < avail;
-	return tail + (size_t)(left < avail ? left : avail) * DL_HELP_CHUNK;
 }
 
 void dl_helpers_wake_slow(struct dl_helpers *h)
@@ -595,146 +344,6 @@ void dl_helpers_wake_slow(struct dl_helpers *h)
 	}
 }
 
-/* ---- transmit ------------------------------------------------------------------ */
-
-static int send_frags(struct dl_helpers *h, struct hconn *c, const struct dlibos_frag *f,
-		      unsigned n)
-{
-	int rc = h->ops.send(h->ctx, c->conn, f, n);
-
-	if (rc < 0)
-		h->cnt[HC_SEND_ERRORS]++;
-	return rc;
-}
-
-static inline __attribute__((always_inline)) long
-send_copy(struct dl_helpers *h, dlibos_conn_t conn, const void *data, size_t len)
-{
-	const uint8_t *src = data;
-	struct dlibos_frag f[SEND_FRAGS];
-	unsigned nf = 0;
-	size_t taken = 0;
-	enum dl_help_cnt why = HC_NCNT;
-	struct hconn *c;
-	int rc;
-
-	if (len == 0)
-		return 0;
-	if (!pool_ready(h)) {
-		h->cnt[HC_COPY_NO_POOL]++;
-		return -ENOMEM;
-	}
-	c = conn_get(h, conn, true);
-	if (c == NULL)
-		return h->err;
-	if (c->tail != NO_CHUNK && len <= DL_HELP_CHUNK - c->tail_fill) {
-		/* The common case: it fits in the tail (parked or not). */
-		struct trec *r = rec_last(c);
-		uint8_t *dst = chunk_mem(h, c->tail) + c->tail_fill;
-		if (r == NULL || r->done != NULL || r->u.chunk != c->tail) {
-			r = rec_push(h, c);
-			if (r == NULL)
-				goto general; /* comes up short there, counted */
-			r->done = NULL;
-			r->u.chunk = c->tail;
-			h->refs[c->tail]++;
-		}
-		if (c->parked)
-			unpark(h, c);
-		memcpy(dst, src, len);
-		c->sent += len;
-		r->end = c->sent;
-		c->tail_fill += (uint32_t)len;
-		f[0] = (struct dlibos_frag){dst, (uint32_t)len};
-		rc = send_frags(h, c, f, 1);
-		if (rc < 0)
-			return rc;
-		h->cnt[HC_COPY_CALLS]++;
-		h->cnt[HC_COPY_BYTES] += len;
-		return (long)len;
-	}
-general:
-	if (len > INT_MAX)
-		len = INT_MAX;
-	while (taken < len) {
-		bool fresh = false;
-		if (c->tail == NO_CHUNK || c->tail_fill == DL_HELP_CHUNK) {
-			uint32_t k;
-			if (c->nchunks >= h->conn_cap) {
-				why = HC_COPY_SHORT_CONN;
-				break;
-			}
-			k = pool_take(h, c->tail == NO_CHUNK ? NO_CHUNK : c->tail + 1);
-			if (k == NO_CHUNK) {
-				why = HC_COPY_SHORT_POOL;
-				break;
-			}
-			c->tail = k;
-			c->tail_fill = 0;
-			c->nchunks++;
-			fresh = true;
-		}
-		size_t k = DL_HELP_CHUNK - c->tail_fill;
-		if (k > len - taken)
-			k = len - taken;
-		/* The record first: a new one may need memory. */
-		struct trec *r = rec_last(c);
-		if (r == NULL || r->done != NULL || r->u.chunk != c->tail) {
-			r = rec_push(h, c);
-			if (r == NULL) {
-				if (fresh) {
-					c->nchunks--;
-					pool_put(h, c->tail);
-					c->tail = NO_CHUNK;
-				}
-				why = HC_COPY_SHORT_POOL;
-				break;
-			}
-			r->done = NULL;
-			r->u.chunk = c->tail;
-			h->refs[c->tail]++;
-		}
-		if (c->parked)
-			unpark(h, c);
-		uint8_t *dst = chunk_mem(h, c->tail) + c->tail_fill;
-		memcpy(dst, src + taken, k);
-		c->sent += k;
-		r->end = c->sent;
-		c->tail_fill += (uint32_t)k;
-		taken += k;
-		if (nf > 0 && (const uint8_t *)f[nf - 1].base + f[nf - 1].len == dst &&
-		    f[nf - 1].len <= UINT32_MAX - k) {
-			f[nf - 1].len += (uint32_t)k;
-		} else {
-			if (nf == SEND_FRAGS) {
-				rc = send_frags(h, c, f, nf);
-				if (rc < 0)
-					return rc;
-				nf = 0;
-			}
-			f[nf++] = (struct dlibos_frag){dst, (uint32_t)k};
-		}
-	}
-	if (nf > 0) {
-		rc = send_frags(h, c, f, nf);
-		if (rc < 0)
-			return rc;
-	}
-	if (taken > 0) {
-		h->cnt[HC_COPY_CALLS]++;
-		h->cnt[HC_COPY_BYTES] += taken;
-	}
-	if (taken < len) {
-		/* Wake it once a quarter of its share (or what it still
-		 * wants, if less) fits: large copies stream, small ones go
-		 * whole. */
-		size_t rest = len - taken, quarter = (size_t)h->conn_cap * DL_HELP_CHUNK / 4;
-		h->cnt[why]++;
-		arm(h, c, rest < quarter ? rest : quarter);
-	}
-	return (long)taken;
-}
-
 size_t dl_helpers_copy_room(struct dl_helpers *h, dlibos_conn_t conn, size_t want)
 {
 	struct hconn *c;
@@ -749,7 +358,7 @@ size_t dl_helpers_copy_room(struct dl_helpers *h, dlibos_conn_t conn, size_t wan
 		return 0;
 	room = room_of(h, c, NULL);
 	if (room < want && c != NULL)
-		arm(h, c, want);
+		dl_help_arm(h, c, want);
 	return room;
 }
 
@@ -786,30 +395,6 @@ int dl_helpers_send_ref(struct dl_helpers *h, dlibos_conn_t conn, const struct d
 	return 0;
 }
 
-static inline __attribute__((always_inline)) void acked(struct dl_helpers *h, dlibos_conn_t conn,
-							uint32_t bytes)
-{
-	struct hconn *c = conn_get(h, conn, false);
-	uint64_t a;
-
-	if (c == NULL)
-		return;
-	a = c->acked + bytes;
-	if (a > c->sent) {
-		h->cnt[HC_ACK_BEYOND_SENT] += a - c->sent;
-		a = c->sent;
-	}
-	c->acked = a;
-	release(h, c, 0);
-}
-
-/* ---- receive queue ------------------------------------------------------------- */
-
-static inline struct dlibos_iov *iq_at(const struct hconn *c, uint32_t i)
-{
-	return &c->iq[(c->iq_head + i) & (c->iq_cap - 1)];
-}
-
 static void rx_drop(struct dl_helpers *h, struct hconn *c)
 {
 	h->cnt[HC_RX_DROPPED] += c->iq_bytes;
@@ -818,79 +403,11 @@ static void rx_drop(struct dl_helpers *h, struct hconn *c)
 	c->scan_ok = 0;
 }
 
-static inline __attribute__((always_inline)) int rx_push(struct dl_helpers *h, dlibos_conn_t conn,
-							 const struct dlibos_iov *iov, unsigned n)
-{
-	struct hconn *c = conn_get(h, conn, true);
-	uint32_t need;
-
-	if (c == NULL)
-		return h->err;
-	if (n == 1 && c->iq_n < c->iq_cap && !c->closed) {
-		/* The common case: one piece, room in the ring. */
-		if (iov->len != 0) {
-			c->iq[(c->iq_head + c->iq_n++) & (c->iq_cap - 1)] = *iov;
-			c->iq_bytes += iov->len;
-			h->cnt[HC_RX_BYTES] += iov->len;
-		}
-		return 0;
-	}
-	if (c->closed) {
-		for (unsigned i = 0; i < n; i++)
-			h->cnt[HC_RX_DROPPED] += iov[i].len;
-		return 0;
-	}
-	if (n > DL_HELP_RX_PIECES_MAX - c->iq_n) {
-		h->cnt[HC_RX_OVERFLOW]++;
-		return -ENOBUFS;
-	}
-	need = c->iq_n + n;
-	if (need > c->iq_cap) {
-		uint32_t cap = c->iq_cap * 2;
-		while (cap < need)
-			cap *= 2;
-		struct dlibos_iov *q = malloc(cap * sizeof(*q));
-		if (q == NULL) {
-			h->cnt[HC_STATE_NOMEM]++;
-			return -ENOMEM;
-		}
-		for (uint32_t i = 0; i < c->iq_n; i++)
-			q[i] = *iq_at(c, i);
-		if (c->iq != c->iqin)
-			free(c->iq);
-		c->iq = q;
-		c->iq_cap = cap;
-		c->iq_head = 0;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (iov[i].len == 0)
-			continue;
-		c->iq[(c->iq_head + c->iq_n++) & (c->iq_cap - 1)] = iov[i];
-		c->iq_bytes += iov[i].len;
-		h->cnt[HC_RX_BYTES] += iov[i].len;
-	}
-	return 0;
-}
-
 uint64_t dl_helpers_rx_avail(struct dl_helpers *h, dlibos_conn_t conn)
 {
 	struct hconn *c = conn_get(h, conn, false);
 
 	return c != NULL ? c->iq_bytes : 0;
-}
-
-static inline __attribute__((always_inline)) int rx_peek(struct dl_helpers *h, dlibos_conn_t conn,
-							 struct dlibos_iov *out)
-{
-	struct hconn *c = conn_get(h, conn, false);
-	const struct dlibos_iov *v;
-
-	if (c == NULL || c->iq_n == 0)
-		return 0;
-	v = iq_at(c, 0);
-	out->base = v->base + c->iq_off;
-	out->len = v->len - c->iq_off;
-	return 1;
 }
 
 /* Copy n queued bytes from the front (n <= iq_bytes), without consuming. */
@@ -1019,60 +536,6 @@ int dl_helpers_rx_frame(struct dl_helpers *h, dlibos_conn_t conn,
 	if (c->iq_bytes < total)
 		return 0;
 	return gather(h, c, (size_t)total, buf, msg);
-}
-
-/* Drop n bytes (n <= iq_bytes) from the front, without returning them. */
-static inline void rx_advance(struct hconn *c, uint64_t n)
-{
-	c->iq_bytes -= n;
-	if (c->scan_ok != 0)
-		c->scan_ok = c->scan_ok > n ? c->scan_ok - n : 0;
-	while (n > 0) {
-		const struct dlibos_iov *v = iq_at(c, 0);
-		uint32_t rem = v->len - c->iq_off;
-		if (n < rem) {
-			c->iq_off += (uint32_t)n;
-			return;
-		}
-		n -= rem;
-		c->iq_head = (c->iq_head + 1) & (c->iq_cap - 1);
-		c->iq_n--;
-		c->iq_off = 0;
-	}
-}
-
-static inline int rx_return(struct dl_helpers *h, struct hconn *c, uint64_t n)
-{
-	int rc = 0;
-
-	if (__builtin_expect(n <= UINT32_MAX, 1))
-		return h->ops.recv_done(h->ctx, c->conn, (uint32_t)n);
-	while (n > 0) {
-		uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-		int r = h->ops.recv_done(h->ctx, c->conn, k);
-		if (r < 0)
-			rc = r;
-		n -= k;
-	}
-	return rc;
-}
-
-static inline __attribute__((always_inline)) long rx_consume(struct dl_helpers *h,
-							     dlibos_conn_t conn, size_t bytes)
-{
-	struct hconn *c = conn_get(h, conn, false);
-
-	if (c == NULL)
-		return bytes == 0 ? 0 : -EINVAL;
-	if (bytes == 0 || c->closed)
-		return c->iq_bytes > LONG_MAX ? LONG_MAX : (long)c->iq_bytes;
-	if (bytes > c->iq_bytes) {
-		h->cnt[HC_RX_BAD_CONSUME]++;
-		return -EINVAL;
-	}
-	rx_advance(c, bytes);
-	rx_return(h, c, bytes);
-	return c->iq_bytes > LONG_MAX ? LONG_MAX : (long)c->iq_bytes;
 }
 
 size_t dl_helpers_rx_copy(struct dl_helpers *h, dlibos_conn_t conn, void *dst, size_t len)
@@ -1212,181 +675,5 @@ int dl_helpers_rx_peek(struct dl_helpers *h, dlibos_conn_t conn, struct dlibos_i
 
 long dl_helpers_rx_consume(struct dl_helpers *h, dlibos_conn_t conn, size_t bytes)
 {
-	return rx_consume(h, conn, bytes);
-}
-
-/* ---- the wrappers of an application core's callbacks -------------------------------- */
-
-void dl_helpers_on_data_acked(struct dlibos_core *a, dlibos_conn_t conn, uint32_t bytes)
-{
-	struct dl_apphelp *ah = a->help;
-
-	acked(ah->h, conn, bytes);
-	if (ah->app->data_acked != NULL)
-		ah->app->data_acked(a, conn, bytes);
-	dl_helpers_wake(ah->h);
-}
-
-void dl_helpers_on_remote_closed(struct dlibos_core *a, dlibos_conn_t conn,
-				 enum dlibos_close_reason why)
-{
-	struct dl_apphelp *ah = a->help;
-
-	dl_helpers_remote_closed(ah->h, conn, why);
-	if (ah->app->remote_closed != NULL)
-		ah->app->remote_closed(a, conn, why);
-	dl_helpers_wake(ah->h);
-}
-
-void dl_helpers_on_cleanup(struct dlibos_core *a, dlibos_conn_t conn)
-{
-	struct dl_apphelp *ah = a->help;
-
-	dl_helpers_cleanup(ah->h, conn);
-	if (ah->app->cleanup != NULL)
-		ah->app->cleanup(a, conn);
-	dl_helpers_wake(ah->h);
-}
-
-/* ---- the public functions (dlibos.h) ------------------------------------------------ */
-
-/* The core's helpers (created at its first helper call), or NULL with *err
- * set. Connections are checked (this core owns them) once, when the
- * helpers create their state (the owns operation): a wrong handle gets
- * -EINVAL then. */
-static inline struct dl_helpers *help(struct dlibos_core *a, int *err)
-{
-	if (__builtin_expect(a->help != NULL, 1))
-		return a->help->h;
-	*err = -ENOMEM;
-	return dl_apphelp_create(a);
-}
-
-/* The receive side only reads what dlibos_rx_push queued: a core without
- * helpers has nothing queued. */
-static inline struct dl_helpers *rx_of(const struct dlibos_core *a)
-{
-	return a->help != NULL ? a->help->h : NULL;
-}
-
-int dlibos_send_copy(struct dlibos_core *a, dlibos_conn_t conn, const void *data, size_t len)
-{
-	int err = 0;
-	struct dl_helpers *h = help(a, &err);
-	long r;
-
-	if (h == NULL)
-		return err;
-	if (data == NULL && len > 0)
-		return -EINVAL;
-	r = send_copy(h, conn, data, len);
-	return r == -ENOENT ? -EINVAL : (int)r;
-}
-
-size_t dlibos_send_copy_room(struct dlibos_core *a, dlibos_conn_t conn, size_t want)
-{
-	int err = 0;
-	struct dl_helpers *h = help(a, &err);
-
-	return h != NULL ? dl_helpers_copy_room(h, conn, want) : 0;
-}
-
-int dlibos_send_ref(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frag *frags,
-		    unsigned n, dlibos_send_done_fn done, void *arg)
-{
-	int err = 0;
-	struct dl_helpers *h = help(a, &err);
-	int r;
-
-	if (h == NULL)
-		return err;
-	if (frags == NULL || n == 0)
-		return -EINVAL;
-	for (unsigned i = 0; i < n; i++) {
-		if (frags[i].len == 0)
-			return -EINVAL;
-		if (!dl_txmem_contains(a->txmem, frags[i].base, frags[i].len))
-			return -EFAULT;
-	}
-	r = dl_helpers_send_ref(h, conn, frags, n, done, arg);
-	return r == -ENOENT ? -EINVAL : r;
-}
-
-int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_iov *iov,
-		   unsigned n)
-{
-	int err = 0;
-	struct dl_helpers *h = help(a, &err);
-	int r;
-
-	if (h == NULL)
-		return err;
-	if (iov == NULL && n > 0)
-		return -EINVAL;
-	r = rx_push(h, conn, iov, n);
-	return r == -ENOENT ? -EINVAL : r;
-}
-
-uint64_t dlibos_rx_avail(struct dlibos_core *a, dlibos_conn_t conn)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	return h != NULL ? dl_helpers_rx_avail(h, conn) : 0;
-}
-
-int dlibos_rx_peek(struct dlibos_core *a, dlibos_conn_t conn, struct dlibos_iov *out)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (out == NULL)
-		return -EINVAL;
-	return h != NULL ? rx_peek(h, conn, out) : 0;
-}
-
-int dlibos_rx_line(struct dlibos_core *a, dlibos_conn_t conn, int delim, void *buf, size_t cap,
-		   struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || cap == 0 || delim < 0 || delim > 255)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_line(h, conn, delim, buf, cap, msg) : 0;
-}
-
-int dlibos_rx_fixed(struct dlibos_core *a, dlibos_conn_t conn, size_t len, void *buf,
-		    struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || len == 0)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_fixed(h, conn, len, buf, msg) : 0;
-}
-
-int dlibos_rx_frame(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_frame_fmt *fmt,
-		    void *buf, size_t cap, struct dlibos_iov *msg)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (msg == NULL || buf == NULL || fmt == NULL)
-		return -EINVAL;
-	return h != NULL ? dl_helpers_rx_frame(h, conn, fmt, buf, cap, msg) : 0;
-}
-
-size_t dlibos_rx_copy(struct dlibos_core *a, dlibos_conn_t conn, void *dst, size_t len)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (dst == NULL)
-		return 0;
-	return h != NULL ? dl_helpers_rx_copy(h, conn, dst, len) : 0;
-}
-
-long dlibos_rx_consume(struct dlibos_core *a, dlibos_conn_t conn, size_t bytes)
-{
-	struct dl_helpers *h = rx_of(a);
-
-	if (h == NULL)
-		return bytes == 0 ? 0 : -EINVAL;
 	return rx_consume(h, conn, bytes);
 }
