@@ -128,6 +128,10 @@ struct dl_helpers *dl_helpers_create(const struct dl_help_ops *ops, void *ctx,
  *  call dl_helpers_abort_all() first for their completions). */
 void dl_helpers_destroy(struct dl_helpers *h);
 
+/** Set up the copy pool now rather than at the first copy (tests).
+ *  @return false when it cannot be had. */
+bool dl_helpers_pool_prepare(struct dl_helpers *h);
+
 /** The counters (HC_NCNT values). */
 const uint64_t *dl_helpers_counters(const struct dl_helpers *h);
 

@@ -205,6 +205,11 @@ void dl_helpers_destroy(struct dl_helpers *h)
 	free(h);
 }
 
+bool dl_helpers_pool_prepare(struct dl_helpers *h)
+{
+	return pool_ready(h);
+}
+
 const uint64_t *dl_helpers_counters(const struct dl_helpers *h)
 {
 	return h->cnt;
