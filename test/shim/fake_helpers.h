@@ -23,7 +23,9 @@
 /**
  * Set up the helpers of the fake core @p c with @p pool_bytes of copy
  * memory, taken at once from dlibos_tx_alloc (so a test may exhaust TX
- * memory afterwards); @p writable receives the writable events.
+ * memory afterwards; 0: no copies); @p writable receives the writable
+ * events. The test defines what the helpers call: dlibos_send,
+ * dlibos_recv_done, dlibos_is_tx_mem, dlibos_tx_alloc, dlibos_tx_free.
  */
 void fake_helpers_init(struct dlibos_core *c, size_t pool_bytes,
 		       void (*writable)(struct dlibos_core *c, dlibos_conn_t conn));
