@@ -16,6 +16,10 @@
  * engine sized it for every application core, dl_engine_tx_copy_reserve()).
  */
 #include "dl_engine_priv.h"
+/* The helpers' ctx is the application core: send and return directly. */
+#define DL_HELP_SEND(h, conn, f, n) dlibos_send((struct dlibos_core *)(h)->ctx, (conn), (f), (n))
+#define DL_HELP_RECV_DONE(h, conn, bytes)                                                          \
+	dlibos_recv_done((struct dlibos_core *)(h)->ctx, (conn), (bytes))
 #include "dl_helpers_impl.h"
 #include "dl_log.h"
 

@@ -15,6 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How the hot paths send and return received bytes: through the
+ * operations table, unless the including file binds them directly
+ * (apphelp.c: dlibos_send and dlibos_recv_done, no indirect call). */
+#ifndef DL_HELP_SEND
+#define DL_HELP_SEND(h, conn, f, n) ((h)->ops.send((h)->ctx, (conn), (f), (n)))
+#endif
+#ifndef DL_HELP_RECV_DONE
+#define DL_HELP_RECV_DONE(h, conn, bytes) ((h)->ops.recv_done((h)->ctx, (conn), (bytes)))
+#endif
+
 #define NO_CHUNK   UINT32_MAX
 #define REC_INLINE 4u
 #define IQ_INLINE  8u
@@ -78,6 +88,7 @@ struct dl_helpers {
 	uint8_t *pool;
 	size_t pool_len;
 	uint32_t nchunks, nfree, hint, conn_cap;
+	uint32_t park_min; /* park only with more free chunks than this */
 	uint64_t *freemap; /* bit set: chunk free */
 	uint32_t *refs;	   /* records referencing each chunk */
 	bool pool_failed;
@@ -135,7 +146,8 @@ static inline bool pool_ready(struct dl_helpers *h)
  * empty, for its next copy (a request/response connection would otherwise
  * take and give back a chunk per exchange). When the pool has no free
  * chunk, every parked one goes back at once (a walk over the connections,
- * rare); no chunk is parked while a connection waits for memory. */
+ * rare); no chunk is parked while a connection waits for memory, nor when
+ * an eighth of the pool or less is free. */
 static inline void park(struct dl_helpers *h, struct hconn *c)
 {
 	c->parked = true;
@@ -202,7 +214,9 @@ static inline void chunk_unref(struct dl_helpers *h, struct hconn *c, uint32_t k
 	if (--h->refs[k] != 0)
 		return;
 	if (c->tail == k) {
-		if (h->wfirst == NULL) {
+		/* Parked only while memory is plentiful: under pressure a
+		 * dry pool would walk the connections for one chunk. */
+		if (h->wfirst == NULL && h->nfree > h->park_min) {
 			c->tail_fill = 0;
 			park(h, c);
 			return;
@@ -271,7 +285,7 @@ static inline size_t room_of(const struct dl_helpers *h, const struct hconn *c, 
 static inline int send_frags(struct dl_helpers *h, struct hconn *c, const struct dlibos_frag *f,
 			     unsigned n)
 {
-	int rc = h->ops.send(h->ctx, c->conn, f, n);
+	int rc = DL_HELP_SEND(h, c->conn, f, n);
 
 	if (rc < 0)
 		h->cnt[HC_SEND_ERRORS]++;
@@ -523,10 +537,10 @@ static inline int rx_return(struct dl_helpers *h, struct hconn *c, uint64_t n)
 	int rc = 0;
 
 	if (__builtin_expect(n <= UINT32_MAX, 1))
-		return h->ops.recv_done(h->ctx, c->conn, (uint32_t)n);
+		return DL_HELP_RECV_DONE(h, c->conn, (uint32_t)n);
 	while (n > 0) {
 		uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-		int r = h->ops.recv_done(h->ctx, c->conn, k);
+		int r = DL_HELP_RECV_DONE(h, c->conn, k);
 		if (r < 0)
 			rc = r;
 		n -= k;

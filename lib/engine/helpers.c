@@ -237,6 +237,7 @@ bool dl_help_pool_setup(struct dl_helpers *h)
 	for (uint32_t i = 0; i < h->nchunks; i++)
 		h->freemap[i / 64] |= 1ull << (i % 64);
 	h->nfree = h->nchunks;
+	h->park_min = h->nchunks / 8;
 	h->conn_cap =
 	    h->nchunks / 2 < DL_HELP_CONN_CHUNKS_MAX ? h->nchunks / 2 : DL_HELP_CONN_CHUNKS_MAX;
 	return true;

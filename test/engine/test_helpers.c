@@ -516,32 +516,52 @@ static void test_chunk_released_at_last_byte(void **state)
 	world_fini();
 }
 
-/* Parked chunks go back to the pool when it runs dry, all at once. */
+/* Parked chunks go back to the pool when it runs dry, all at once; none
+ * is parked when an eighth of the pool or less is free. */
 static void test_parked_chunks_reclaimed(void **state)
 {
 	uint32_t n, nfree, parked;
 
 	(void)state;
-	world_init(8 * DL_HELP_CHUNK, 8); /* 8 chunks, 4 per connection */
+	world_init(16 * DL_HELP_CHUNK, 8); /* 16 chunks, 8 per connection */
 	for (unsigned i = 0; i < 8; i++) {
 		assert_int_equal(copy(i, 100, i), 100);
 		ack(i, 100);
 	}
 	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
-	assert_int_equal(nfree, 0);
 	assert_int_equal(parked, 8);
-	/* Connection 0 wants 3 chunks more than its parked one: the others'
-	 * are taken back. */
-	assert_int_equal(copy(0, 4 * DL_HELP_CHUNK, 9), 4 * DL_HELP_CHUNK);
+	assert_int_equal(nfree, 8);
+	/* Connection 0 fills its share: its parked chunk and 7 free ones. */
+	assert_int_equal(copy(0, 8 * DL_HELP_CHUNK, 9), 8 * DL_HELP_CHUNK);
+	/* Connection 1: its parked chunk and the last free one. */
+	assert_int_equal(copy(1, 2 * DL_HELP_CHUNK, 10), 2 * DL_HELP_CHUNK);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(nfree, 0);
+	assert_int_equal(parked, 6);
+	/* Connection 2 needs one more: every parked chunk is taken back. */
+	assert_int_equal(copy(2, 2 * DL_HELP_CHUNK, 11), 2 * DL_HELP_CHUNK);
 	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
 	assert_int_equal(parked, 0);
 	assert_int_equal(nfree, 4);
 	assert_int_equal(dl_helpers_counters(W.h)[HC_PARKED_RECLAIMS], 1);
-	for (unsigned i = 1; i < 8; i++)
+	for (unsigned i = 3; i < 8; i++)
 		assert_int_equal(dl_helpers_conn_chunks(W.h, W.c[i].id), 0);
-	assert_int_equal(dl_helpers_copy_room(W.h, W.c[1].id, 0), 4 * DL_HELP_CHUNK);
+	assert_int_equal(dl_helpers_copy_room(W.h, W.c[3].id, 0), 4 * DL_HELP_CHUNK);
 	check_unacked();
-	ack(0, 4 * DL_HELP_CHUNK);
+	/* Little free memory: a connection acknowledged whole gives its
+	 * chunk back rather than park it. */
+	assert_int_equal(copy(3, 100, 12), 100);
+	assert_int_equal(copy(4, 100, 13), 100);
+	assert_int_equal(copy(5, 100, 14), 100);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(nfree, 1);
+	ack(3, 100);
+	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
+	assert_int_equal(parked, 0);
+	assert_int_equal(nfree, 2);
+	for (unsigned i = 0; i < 8; i++)
+		if (W.c[i].sent > W.c[i].acked)
+			ack(i, W.c[i].sent - W.c[i].acked);
 	for (unsigned i = 0; i < 8; i++)
 		end_conn(i);
 	dl_helpers_pool_state(W.h, &n, &nfree, &parked);
