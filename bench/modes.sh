@@ -18,6 +18,8 @@ set -eu
 N=${1:-5000}
 BUILD=${BUILD:-build}
 APP=${APP:-ring}
+APPARG=()
+[ "$APP" = ring ] || APPARG=(--app "$APP") # older binaries know only the ring
 BIN=$BUILD/bench/engine/dlibos-modebench
 [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD"; exit 1; }
 command -v valgrind >/dev/null || { echo "valgrind missing (apt-get install valgrind)"; exit 1; }
@@ -27,7 +29,7 @@ trap 'rm -rf "$TMP"' EXIT
 declare -A RAW NET MSGS IDLECOST
 for mode in rtc dlibos; do
 	out=$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$TMP/cg.$mode" \
-		"$BIN" --mode "$mode" --exchanges "$N" --app "$APP" 2>/dev/null)
+		"$BIN" --mode "$mode" --exchanges "$N" "${APPARG[@]}" 2>/dev/null)
 	busy=$(grep -h '^summary:' "$TMP/cg.$mode.1" | awk '{print $2}')
 	# Idle polling during the exchanges, core by core: that core's idle
 	# iterations times the cost of one of its idle iterations (dump k+2).
