@@ -348,8 +348,9 @@ typedef void (*dlibos_send_done_fn)(struct dlibos_core *c, dlibos_conn_t conn, v
  * connection already holds its share: at most half the core's memory and
  * at most 1 MiB) the call takes a prefix of the data, possibly none, and
  * the `writable` callback follows once for this connection when memory is
- * back; send the rest then. Keep the rest meanwhile (or keep the received
- * bytes it came from unreturned, which throttles the peer).
+ * back (when the rest fits, or a quarter of its share if the rest is
+ * larger); send the rest then. Keep the rest meanwhile (or keep the
+ * received bytes it came from unreturned, which throttles the peer).
  *
  * @param c the application core owning @p conn
  * @param conn the connection
