@@ -100,6 +100,8 @@ static struct mconn *mc_of(dlibos_conn_t id)
 
 static void model_append(struct mconn *m, const void *data, size_t len)
 {
+	if (len == 0)
+		return;
 	if (m->sent + len > m->cap) {
 		size_t cap = m->cap ? m->cap : 4096;
 		while (cap < m->sent + len)
