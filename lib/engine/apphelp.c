@@ -76,12 +76,14 @@ static void op_pool_free(void *ctx, void *mem)
 
 static bool op_owns(void *ctx, dlibos_conn_t conn)
 {
-	struct dlibos_core *a = ctx;
+	return dl_appcore_owns(ctx, conn);
+}
 
-	if (dl_appcore_owns(a, conn))
-		return true;
+/* A helper command refused on the spot: counted as the other commands'. */
+static inline int refused(struct dlibos_core *a, int err)
+{
 	a->core->cnt[ENG_CMD_LOCAL_REJECT]++;
-	return false;
+	return err;
 }
 
 static const struct dl_help_ops help_ops = {
@@ -203,9 +205,9 @@ int dlibos_send_copy(struct dlibos_core *a, dlibos_conn_t conn, const void *data
 	if (h == NULL)
 		return err;
 	if (data == NULL && len > 0)
-		return -EINVAL;
+		return refused(a, -EINVAL);
 	r = send_copy(h, conn, data, len);
-	return r == -ENOENT ? -EINVAL : (int)r;
+	return r == -ENOENT ? refused(a, -EINVAL) : (int)r;
 }
 
 size_t dlibos_send_copy_room(struct dlibos_core *a, dlibos_conn_t conn, size_t want)
@@ -226,15 +228,15 @@ int dlibos_send_ref(struct dlibos_core *a, dlibos_conn_t conn, const struct dlib
 	if (h == NULL)
 		return err;
 	if (frags == NULL || n == 0)
-		return -EINVAL;
+		return refused(a, -EINVAL);
 	for (unsigned i = 0; i < n; i++) {
 		if (frags[i].len == 0)
-			return -EINVAL;
+			return refused(a, -EINVAL);
 		if (!dl_txmem_contains(a->txmem, frags[i].base, frags[i].len))
-			return -EFAULT;
+			return refused(a, -EFAULT);
 	}
 	r = dl_helpers_send_ref(h, conn, frags, n, done, arg);
-	return r == -ENOENT ? -EINVAL : r;
+	return r == -ENOENT ? refused(a, -EINVAL) : r;
 }
 
 int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibos_iov *iov,
@@ -247,9 +249,9 @@ int dlibos_rx_push(struct dlibos_core *a, dlibos_conn_t conn, const struct dlibo
 	if (h == NULL)
 		return err;
 	if (iov == NULL && n > 0)
-		return -EINVAL;
+		return refused(a, -EINVAL);
 	r = rx_push(h, conn, iov, n);
-	return r == -ENOENT ? -EINVAL : r;
+	return r == -ENOENT ? refused(a, -EINVAL) : r;
 }
 
 uint64_t dlibos_rx_avail(struct dlibos_core *a, dlibos_conn_t conn)

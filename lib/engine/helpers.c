@@ -98,8 +98,13 @@ static void table_del(struct dl_helpers *h, dlibos_conn_t k)
  * the owner check) (NULL when absent, not ours or out of memory). */
 struct hconn *dl_help_conn_find(struct dl_helpers *h, dlibos_conn_t k, bool create)
 {
-	struct hconn *c = table_find(h, k);
+	struct hconn *c;
 
+	if (k == DLIBOS_CONN_NONE) { /* the table's empty key: never a connection */
+		h->err = -ENOENT;
+		return NULL;
+	}
+	c = table_find(h, k);
 	if (c == NULL && create) {
 		if (h->ops.owns != NULL && !h->ops.owns(h->ctx, k)) {
 			h->err = -ENOENT;

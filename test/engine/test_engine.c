@@ -6,6 +6,7 @@
  * reach another application core; an application core that hoards received
  * data stalls only its own connections; layout errors are explained.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,40 @@ static void test_helper_echo_stop_in_flight(void **s)
 		assert_int_equal(h_teardown(&h), 0);
 		h_app = &h_echo_app;
 	}
+}
+
+/* The public helper functions refuse what is not this core's connection,
+ * and a core that never used them keeps the application's callbacks. */
+static void test_helper_api_arguments(void **s)
+{
+	struct harness h;
+	struct dlibos_frag f;
+	(void)s;
+
+	assert_int_equal(h_setup(&h, DL_MODE_DLIBOS, 3, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	struct dlibos_core *a = h.e->cores[1].app, *b = h.e->cores[2].app;
+	assert_non_null(a);
+	assert_ptr_equal(a->cb, &h_echo_app.cb); /* no helper used yet */
+	dlibos_conn_t foreign = dlibos_conn_make(7, 1); /* no network core 7 */
+	uint64_t rej = dl_stats_get("engine", "commands_rejected_locally");
+	assert_int_equal(dlibos_send_copy(a, foreign, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, DLIBOS_CONN_NONE, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), NULL, 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), "x", 0), 0);
+	struct dlibos_iov v = {(const uint8_t *)"x", 1};
+	assert_int_equal(dlibos_rx_push(a, foreign, &v, 1), -EINVAL);
+	f = (struct dlibos_frag){"x", 1}; /* not TX memory */
+	assert_int_equal(dlibos_send_ref(a, dlibos_conn_make(0, 1), &f, 1, NULL, NULL), -EFAULT);
+	assert_int_equal(dlibos_rx_avail(b, dlibos_conn_make(0, 1)), 0);
+	assert_int_equal(dlibos_rx_peek(b, dlibos_conn_make(0, 1), &v), 0);
+	assert_int_equal(dlibos_rx_consume(b, dlibos_conn_make(0, 1), 1), -EINVAL);
+	assert_ptr_equal(b->cb, &h_echo_app.cb); /* reading never switches */
+	assert_ptr_not_equal(a->cb, &h_echo_app.cb); /* a helper call did */
+	/* Refused on the spot: the foreign and the NONE copy, the NULL data,
+	 * the foreign push, the fragment outside TX memory. */
+	assert_int_equal(dl_stats_get("engine", "commands_rejected_locally"), rej + 5);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(h_teardown(&h), 0);
 }
 
 /* Request/response in dlibos mode: the data_acked of the previous answer
@@ -439,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_helper_echo_dlibos),
 		cmocka_unit_test(test_helper_echo_small_pool),
 		cmocka_unit_test(test_helper_echo_stop_in_flight),
+		cmocka_unit_test(test_helper_api_arguments),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
 		cmocka_unit_test(test_dispatch_decision),
 		cmocka_unit_test(test_layout_placements),

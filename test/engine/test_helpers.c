@@ -759,6 +759,28 @@ static void test_ack_beyond_sent(void **state)
 	world_fini();
 }
 
+/* Handles the helpers never saw, or that are no connection at all. */
+static void test_unknown_handles(void **state)
+{
+	struct dlibos_iov v;
+	char buf[8];
+
+	(void)state;
+	world_init(16 * DL_HELP_CHUNK, 1);
+	copy(0, 10, 1);
+	assert_int_equal(dl_helpers_rx_avail(W.h, DLIBOS_CONN_NONE), 0);
+	assert_int_equal(dl_helpers_rx_peek(W.h, DLIBOS_CONN_NONE, &v), 0);
+	assert_int_equal(dl_helpers_rx_line(W.h, DLIBOS_CONN_NONE, '\n', buf, 8, &v), 0);
+	assert_int_equal(dl_helpers_rx_consume(W.h, DLIBOS_CONN_NONE, 1), -EINVAL);
+	assert_int_equal(dl_helpers_send_copy(W.h, DLIBOS_CONN_NONE, "x", 1), -ENOENT);
+	assert_int_equal(dl_helpers_rx_push(W.h, DLIBOS_CONN_NONE, &v, 1), -ENOENT);
+	dl_helpers_acked(W.h, DLIBOS_CONN_NONE, 5);
+	dl_helpers_cleanup(W.h, dlibos_conn_make(1, 424242));
+	assert_int_equal(dl_helpers_conns(W.h), 1);
+	ack(0, 10);
+	world_fini();
+}
+
 /* No pool (allocation failed): copies are refused with -ENOMEM, counted. */
 static void test_no_pool(void **state)
 {
@@ -1057,6 +1079,7 @@ int main(void)
 	    cmocka_unit_test(test_no_writable_after_cleanup),
 	    cmocka_unit_test(test_ref_completions),
 	    cmocka_unit_test(test_ack_beyond_sent),
+	    cmocka_unit_test(test_unknown_handles),
 	    cmocka_unit_test(test_no_pool),
 	    cmocka_unit_test(test_rx_lines_every_split),
 	    cmocka_unit_test(test_rx_in_place_and_gathered),
