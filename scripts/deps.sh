@@ -18,6 +18,7 @@ PACKAGES=(
 	dpdk-dev
 	# real clients and reference servers (integration tests, benchmarks)
 	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp socat
+	netcat-openbsd
 )
 
 missing=()

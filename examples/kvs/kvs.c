@@ -10,7 +10,7 @@
  *  - kvs_store.c: the items, in TX memory (one dlibos_tx_alloc'd arena of
  *    --memory MiB), shared by every application core;
  *  - kvs_conn.c: one session per connection (parsing, store operations,
- *    zero-copy responses, acknowledgement bookkeeping);
+ *    zero-copy responses released by send completions);
  *  - kvs_text.c, kvs_binary.c: the two protocols' parsers.
  * Each application core keeps its sessions in a connmap, a pool of session
  * structs and a slice of TX memory for their scratch rings, and counts what
@@ -66,7 +66,7 @@ static struct kvs_info info;
 static struct kvs_core *cores[KVS_MAX_CORES];
 
 static const struct kvs_io kvs_dlibos_io = {
-    .send = dlibos_send,
+    .send_ref = dlibos_send_ref,
     .recv_done = dlibos_recv_done,
     .close = dlibos_close,
 };
@@ -306,14 +306,6 @@ static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct 
 		kvs_conn_data(kconn, iov, n);
 }
 
-static void on_data_acked(struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes)
-{
-	struct kvs_conn *kconn = conn_of(c, conn);
-
-	if (kconn != NULL)
-		kvs_conn_acked(kconn, bytes);
-}
-
 static void on_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
 			     enum dlibos_close_reason why)
 {
@@ -364,7 +356,6 @@ static const struct dlibos_app kvs_app = {
 	{
 	    .new_conn = on_new_conn,
 	    .new_data = on_new_data,
-	    .data_acked = on_data_acked,
 	    .remote_closed = on_remote_closed,
 	    .cleanup = on_cleanup,
 	    .cmd_error = on_cmd_error,

@@ -44,6 +44,7 @@ struct dlibos_core *dl_appcore_create(struct dl_engine *e, struct dl_ecore *c)
 		return NULL;
 	a->e = e;
 	a->core = c;
+	a->cb = &e->conf.app->cb;
 	a->app_idx = (unsigned)c->app_idx;
 	a->txmem = &e->txmem;
 	for (unsigned n = 0; n < e->n_net; n++) {
@@ -57,6 +58,8 @@ struct dlibos_core *dl_appcore_create(struct dl_engine *e, struct dl_ecore *c)
 
 void dl_appcore_destroy(struct dlibos_core *a)
 {
+	if (a != NULL)
+		dl_apphelp_destroy(a);
 	free(a);
 }
 
@@ -78,7 +81,7 @@ void dl_appcore_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 
 void dl_appcore_flush_deferred(struct dlibos_core *a)
 {
-	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
+	const struct dlibos_callbacks *cb = a->cb;
 	struct dl_deferred d[DL_DEFERRED_MAX];
 	unsigned n = a->ndeferred;
 
@@ -178,6 +181,11 @@ static int net_of_conn(const struct dlibos_core *a, dlibos_conn_t conn)
 		if (a->net_of[i] == n)
 			return (int)n;
 	return -1;
+}
+
+bool dl_appcore_owns(const struct dlibos_core *a, dlibos_conn_t conn)
+{
+	return a != NULL && net_of_conn(a, conn) >= 0;
 }
 
 static struct dl_stack *rtc_stack(const struct dlibos_core *a)
@@ -401,6 +409,8 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 
 	if (net < 0)
 		return rejected(a, -EINVAL);
+	if (a->help != NULL)
+		dl_apphelp_closed(a, conn);
 	if (rtc(a)) {
 		a->core->cnt[ENG_COMMANDS]++;
 		rc = dl_stack_close(rtc_stack(a), (uint16_t)a->app_idx, dlibos_conn_id(conn));
@@ -419,7 +429,7 @@ int dlibos_close(struct dlibos_core *a, dlibos_conn_t conn)
 static inline __attribute__((always_inline)) void
 new_data(struct dlibos_core *a, dlibos_conn_t conn, const struct dl_msg *m)
 {
-	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
+	const struct dlibos_callbacks *cb = a->cb;
 	struct dlibos_iov iov[DL_MSG_MAX_REFS];
 
 	for (unsigned i = 0; i < m->u.data.n; i++) {
@@ -440,7 +450,7 @@ void dl_appcore_on_msg(void *arg, unsigned src, const struct dl_msg *m)
 {
 	struct dl_ecore *c = arg;
 	struct dlibos_core *a = c->app;
-	const struct dlibos_callbacks *cb = &a->e->conf.app->cb;
+	const struct dlibos_callbacks *cb = a->cb;
 	dlibos_conn_t conn = dlibos_conn_make(m->core, m->conn);
 
 	(void)src;

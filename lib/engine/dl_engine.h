@@ -105,6 +105,9 @@ struct dl_engine_conf {
 	unsigned noc_words;       /**< channel size in words (0: 4096) */
 	uint64_t app_rx_credit;   /**< RX bytes an application core may hold, per network
 				       core (0: DL_ENGINE_DEFAULT_RX_CREDIT) */
+	size_t tx_copy_bytes;     /**< dlibos_send_copy memory per application core, taken
+				       from the TX region at the core's first copy (0:
+				       DL_ENGINE_DEFAULT_TX_COPY); the region is sized for it */
 	bool quiet;               /**< do not print the layout */
 	/* protected (service) */
 	unsigned app_slots;       /**< application slots (0: 4) */
@@ -119,6 +122,16 @@ struct dl_engine_conf {
 
 /** Default RX credit of an application core, per network core. */
 #define DL_ENGINE_DEFAULT_RX_CREDIT ((uint64_t)32 << 20)
+
+/** Default dlibos_send_copy memory per application core (--tx-copy-kb). */
+#define DL_ENGINE_DEFAULT_TX_COPY ((size_t)4 << 20)
+
+/**
+ * Bytes of TX region the copy memory of @p n_app application cores takes
+ * (@p per_core 0: the default), allocator headers included: what the
+ * region holds beyond the application's own tx_memory().
+ */
+size_t dl_engine_tx_copy_reserve(size_t per_core, unsigned n_app);
 
 struct dl_engine;
 

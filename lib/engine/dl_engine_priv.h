@@ -185,10 +185,17 @@ struct dl_deferred {
 	uint64_t context;
 };
 
+struct dl_apphelp;
+
 /* Application-core side: the public struct dlibos_core. */
 struct dlibos_core {
 	struct dl_engine *e;
 	struct dl_ecore *core;
+	/* The callbacks events go to: the application's, or once a send or
+	 * receive helper was used on this core, the helpers' wrappers
+	 * (apphelp.c), which do the library's accounting first. */
+	const struct dlibos_callbacks *cb;
+	struct dl_apphelp *help; /* NULL until the first helper call */
 	unsigned app_idx;
 	void *user;
 	uint64_t now;
@@ -286,6 +293,15 @@ void dl_appcore_flush_deferred(struct dlibos_core *a);
 void dl_appcore_send_held(struct dlibos_core *a);
 void dl_appcore_defer(struct dlibos_core *a, uint8_t kind, uint8_t cmd, int err,
 		      dlibos_conn_t conn, uint64_t context);
+/* True if this application core may command the connection. */
+bool dl_appcore_owns(const struct dlibos_core *a, dlibos_conn_t conn);
+
+/* apphelp.c: the send and receive helpers of an application core. */
+/* The application closed conn: its receive queue is gone. */
+void dl_apphelp_closed(struct dlibos_core *a, dlibos_conn_t conn);
+/* Shutdown, after the last events: completions of what is left. */
+void dl_apphelp_stop(struct dlibos_core *a);
+void dl_apphelp_destroy(struct dlibos_core *a);
 
 /* Send the DATA_ACKED held back for pairing, if any (end of an iteration,
  * before another event). Inline: mostly there is none. */

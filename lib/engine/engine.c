@@ -278,6 +278,7 @@ static int create_tx_memory(struct dl_engine *e, char *err, size_t errlen)
 
 	if (bytes == 0)
 		bytes = (size_t)64 << 20;
+	bytes += dl_engine_tx_copy_reserve(e->conf.tx_copy_bytes, e->n_app);
 	/* Memory the port can send from by reference: the port picks its
 	 * backing where it has a preference (huge pages on mPIPE). */
 	if (nic->ops->tx_region_create != NULL)
@@ -711,6 +712,9 @@ void dl_engine_stop(struct dl_engine *e)
 		if (c->app == NULL)
 			continue;
 		drain_app_core(e, c);
+		/* Completions of connections that got no cleanup (attached
+		 * mode: the service aborts them after we are gone). */
+		dl_apphelp_stop(c->app);
 		if (c->started && e->conf.app->core_fini != NULL)
 			e->conf.app->core_fini(c->app);
 	}

@@ -653,9 +653,11 @@ const struct dl_stack_upcalls dl_netcore_upcalls_prot = {
 
 /* ---- upcalls, rtc mode: the application's callbacks, right here -------- */
 
+/* The callbacks of this core's application side (the helpers' wrappers
+ * once it used a helper). */
 static const struct dlibos_callbacks *app_cb(struct dl_netcore *g)
 {
-	return &g->e->conf.app->cb;
+	return g->core->app->cb;
 }
 
 static void rtc_new_conn(void *arg, uint32_t id, uint16_t local_port, uint32_t peer_ip,

@@ -327,7 +327,8 @@ static int parse(struct dl_config *cfg, struct dl_app_args *args, int argc, char
 	return -1;
 }
 
-static struct dl_engine *make_engine(const struct dl_attach *a, const struct dlibos_app *app)
+static struct dl_engine *make_engine(const struct dl_attach *a, const struct dlibos_app *app,
+				     size_t tx_copy)
 {
 	struct dl_engine_conf ec;
 	char err[320];
@@ -349,6 +350,7 @@ static struct dl_engine *make_engine(const struct dl_attach *a, const struct dli
 	ec.noc_words = a->w.noc_words;
 	ec.fab = a->fab;
 	ec.tx_region = a->tx;
+	ec.tx_copy_bytes = tx_copy;
 	e = dl_engine_create(&ec, err, sizeof(err));
 	if (e == NULL)
 		DL_ERR("%s", err);
@@ -431,8 +433,9 @@ int dl_attach_main(int argc, char **argv, const struct dlibos_app *app, const ch
 		return rc;
 	n = cfg.app_cores ? cfg.app_cores : 1;
 	size_t tx = app->tx_memory != NULL ? app->tx_memory() : 0;
-	rc = dl_attach_open(&a, cfg.attach, app->name, n, tx ? tx : (size_t)64 << 20, err,
-			    sizeof(err));
+	/* The application's memory, and each core's dlibos_send_copy memory. */
+	tx = (tx ? tx : (size_t)64 << 20) + dl_engine_tx_copy_reserve(cfg.tx_copy, n);
+	rc = dl_attach_open(&a, cfg.attach, app->name, n, tx, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "%s: cannot attach to %s: %s\n", args.prog, cfg.attach, err);
 		return 1;
@@ -442,7 +445,7 @@ int dl_attach_main(int argc, char **argv, const struct dlibos_app *app, const ch
 		cfg.attach, a.w.slot, n, a.w.app_base, a.w.app_base + n - 1, a.w.n_net,
 		a.w.ip >> 24, (a.w.ip >> 16) & 255, (a.w.ip >> 8) & 255, a.w.ip & 255,
 		a.w.prefix_len, a.w.rx_region);
-	e = make_engine(&a, app);
+	e = make_engine(&a, app, cfg.tx_copy);
 	cores = dl_platform_zmalloc(n * sizeof(*cores), -1);
 	if (e == NULL || cores == NULL || (app->init != NULL && app->init() != 0)) {
 		if (e != NULL && cores != NULL)

@@ -35,6 +35,7 @@ enum common_key {
 	OPT_RX_BUFS,
 	OPT_NO_HW_OFFLOAD,
 	OPT_APP_RX_CREDIT,
+	OPT_TX_COPY_KB,
 	OPT_STATS_ALL,
 	OPT_LOG_LEVEL,
 	OPT_ATTACH,
@@ -87,6 +88,10 @@ static const struct dl_app_opt common_opts[] = {
      "received bytes an application core may hold before its flows are throttled "
      "(default 32768)",
      OPT_APP_RX_CREDIT},
+    {"tx-copy-kb", "KB",
+     "transmit memory per application core for dlibos_send_copy, freed as the peers "
+     "acknowledge (default 4096)",
+     OPT_TX_COPY_KB},
     {"stats-all", NULL, "print all counters on exit (default: the non-zero ones)", OPT_STATS_ALL},
     {"log-level", "err|warn|info|debug", "runtime log level (default info)", OPT_LOG_LEVEL},
     {"attach", "PATH",
@@ -460,6 +465,11 @@ static int apply_common(struct dl_config *cfg, int key, const char *v, char *err
 		if (parse_count("app-rx-credit", v, 64, 1u << 24, &u, err, errlen) != 0)
 			return -1;
 		cfg->app_rx_credit = (uint64_t)u * 1024;
+		return 0;
+	case OPT_TX_COPY_KB:
+		if (parse_count("tx-copy-kb", v, 64, 1u << 22, &u, err, errlen) != 0)
+			return -1;
+		cfg->tx_copy = (size_t)u * 1024;
 		return 0;
 	case OPT_STATS_ALL:
 		cfg->stats_all = true;

@@ -77,6 +77,8 @@ struct dl_config {
 	bool no_hw_offload;	/**< compute checksums/TSO in software even if the port could */
 	uint64_t
 	    app_rx_credit;  /**< bytes an app core may hold (--app-rx-credit; 0 = engine default) */
+	size_t tx_copy;	    /**< dlibos_send_copy memory per app core (--tx-copy-kb; 0 = engine
+				 default) */
 	bool stats_all;	    /**< print zero counters too */
 	int log_level;	    /**< dl_log_level; -1 = not given */
 	bool help;	    /**< --help was given */

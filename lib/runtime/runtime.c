@@ -404,6 +404,7 @@ static int create_engine(struct dl_runtime *rt)
 	ec.nic = rt->nic;
 	ec.app = rt->app;
 	ec.app_rx_credit = rt->cfg.app_rx_credit;
+	ec.tx_copy_bytes = rt->cfg.tx_copy;
 	if (rt->ext != NULL && rt->ext->engine_conf != NULL)
 		rt->ext->engine_conf(rt->ext->arg, &ec);
 	rt->engine = dl_engine_create(&ec, err, sizeof(err));

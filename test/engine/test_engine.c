@@ -6,6 +6,7 @@
  * reach another application core; an application core that hoards received
  * data stalls only its own connections; layout errors are explained.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,6 +117,126 @@ static void test_dlibos_beyond_64_cores(void **s)
 	if (DL_MAX_CORES < 100)
 		skip();
 	run_echo(DL_MODE_DLIBOS, 100, 4, DL_LAYOUT_NAIVE, DL_DISPATCH_RR, 640, 1000);
+}
+
+/* The echo on the send and receive helpers: byte-exact, every copy chunk
+ * back in its pool and every connection's state gone once the connections
+ * are cleaned up, nothing acknowledged beyond what the helpers sent; with a
+ * small pool, copies come up short and writable events resume them. */
+static void run_helper_echo(enum dl_mode mode, unsigned ncores, unsigned net, unsigned nconns,
+			    uint64_t bytes, size_t tx_copy, bool expect_short)
+{
+	struct harness h;
+
+	h_app = &h_echo_helper_app;
+	h_tx_copy = tx_copy;
+	assert_int_equal(h_setup(&h, mode, ncores, net, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	h_open(&h, nconns, bytes);
+	unsigned done = h_run(&h, 400000);
+	if (done != nconns)
+		dl_stats_dump(stderr, false);
+	assert_int_equal(done, nconns);
+	assert_int_equal(h.corrupt, 0);
+	for (unsigned i = 0; i < nconns; i++)
+		assert_int_equal(h.conns[i].recvd, bytes);
+	assert_int_equal(h_server.wrong_core_events, 0);
+	for (int r = 0; r < 20000 && h_server.cleanups < nconns; r++)
+		h_round(&h, 100);
+	assert_int_equal(h_server.cleanups, nconns);
+	assert_int_equal(h_server.errors, 0);
+	assert_int_equal(dl_stats_get("api", "copy_bytes"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "rx_bytes_queued"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "copy_chunks_in_use"), 0);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(dl_stats_get("api", "ack_beyond_sent"), 0);
+	assert_int_equal(dl_stats_get("api", "rx_consume_beyond_queued"), 0);
+	uint64_t shorts = dl_stats_get("api", "copy_short_pool_empty") +
+			  dl_stats_get("api", "copy_short_conn_limit");
+	if (expect_short) {
+		assert_true(shorts > 0);
+		assert_int_equal(h_server.writables, dl_stats_get("api", "writable_events"));
+		assert_true(h_server.writables > 0);
+	}
+	assert_int_equal(h_teardown(&h), 0);
+	h_app = &h_echo_app;
+	h_tx_copy = 0;
+}
+
+static void test_helper_echo_rtc(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 0, false);
+}
+
+static void test_helper_echo_dlibos(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_DLIBOS, 2, 1, 50, 100000, 0, false);
+	run_helper_echo(DL_MODE_DLIBOS, 4, 2, 60, 20000, 0, false);
+}
+
+static void test_helper_echo_small_pool(void **s)
+{
+	(void)s;
+	/* 64 KiB per core: 32 chunks, 16 per connection, for 50 connections. */
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 64 * 1024, true);
+	run_helper_echo(DL_MODE_DLIBOS, 3, 1, 50, 100000, 64 * 1024, true);
+}
+
+/* Stopped with copies unacknowledged and data queued: the cleanups of the
+ * aborted connections free everything, no buffer leaks. */
+static void test_helper_echo_stop_in_flight(void **s)
+{
+	struct harness h;
+	(void)s;
+
+	for (int mode = 0; mode < 2; mode++) {
+		h_app = &h_echo_helper_app;
+		assert_int_equal(h_setup(&h, mode ? DL_MODE_DLIBOS : DL_MODE_RTC, mode ? 2 : 1,
+					 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR),
+				 0);
+		h_open(&h, 20, 1000000);
+		for (int r = 0; r < 300; r++)
+			h_round(&h, 10);
+		assert_true(h_server.bytes_echoed > 0);
+		assert_true(dl_stats_get("api", "copy_chunks_in_use") > 0);
+		assert_int_equal(h_teardown(&h), 0);
+		h_app = &h_echo_app;
+	}
+}
+
+/* The public helper functions refuse what is not this core's connection,
+ * and a core that never used them keeps the application's callbacks. */
+static void test_helper_api_arguments(void **s)
+{
+	struct harness h;
+	struct dlibos_frag f;
+	(void)s;
+
+	assert_int_equal(h_setup(&h, DL_MODE_DLIBOS, 3, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	struct dlibos_core *a = h.e->cores[1].app, *b = h.e->cores[2].app;
+	assert_non_null(a);
+	assert_ptr_equal(a->cb, &h_echo_app.cb); /* no helper used yet */
+	dlibos_conn_t foreign = dlibos_conn_make(7, 1); /* no network core 7 */
+	uint64_t rej = dl_stats_get("engine", "commands_rejected_locally");
+	assert_int_equal(dlibos_send_copy(a, foreign, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, DLIBOS_CONN_NONE, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), NULL, 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), "x", 0), 0);
+	struct dlibos_iov v = {(const uint8_t *)"x", 1};
+	assert_int_equal(dlibos_rx_push(a, foreign, &v, 1), -EINVAL);
+	f = (struct dlibos_frag){"x", 1}; /* not TX memory */
+	assert_int_equal(dlibos_send_ref(a, dlibos_conn_make(0, 1), &f, 1, NULL, NULL), -EFAULT);
+	assert_int_equal(dlibos_rx_avail(b, dlibos_conn_make(0, 1)), 0);
+	assert_int_equal(dlibos_rx_peek(b, dlibos_conn_make(0, 1), &v), 0);
+	assert_int_equal(dlibos_rx_consume(b, dlibos_conn_make(0, 1), 1), -EINVAL);
+	assert_ptr_equal(b->cb, &h_echo_app.cb); /* reading never switches */
+	assert_ptr_not_equal(a->cb, &h_echo_app.cb); /* a helper call did */
+	/* Refused on the spot: the foreign and the NONE copy, the NULL data,
+	 * the foreign push, the fragment outside TX memory. */
+	assert_int_equal(dl_stats_get("engine", "commands_rejected_locally"), rej + 5);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(h_teardown(&h), 0);
 }
 
 /* Request/response in dlibos mode: the data_acked of the previous answer
@@ -349,6 +470,11 @@ int main(void)
 		cmocka_unit_test(test_dlibos_quadrant_dedicated),
 		cmocka_unit_test(test_dlibos_beyond_64_cores),
 		cmocka_unit_test(test_dlibos_pairs_messages),
+		cmocka_unit_test(test_helper_echo_rtc),
+		cmocka_unit_test(test_helper_echo_dlibos),
+		cmocka_unit_test(test_helper_echo_small_pool),
+		cmocka_unit_test(test_helper_echo_stop_in_flight),
+		cmocka_unit_test(test_helper_api_arguments),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
 		cmocka_unit_test(test_dispatch_decision),
 		cmocka_unit_test(test_layout_placements),

@@ -156,6 +156,7 @@ static void test_minimal(void **state)
 	assert_int_equal(cfg.port_id, 0);
 	assert_int_equal(cfg.log_level, -1);
 	assert_false(cfg.stats_all);
+	assert_int_equal(cfg.tx_copy, 0); /* the engine's default */
 }
 
 static void test_every_option(void **state)
@@ -167,7 +168,8 @@ static void test_every_option(void **state)
 		  "--dispatch=least-loaded", "--impair",
 		  "loss=0.01,reorder=0.02,dup=0.005,corrupt=0.001,delay_us=250,seed=42",
 		  "--port-id", "1", "--rx-desc", "512", "--tx-desc=2048", "--rx-bufs", "4096",
-		  "--no-hw-offload", "--stats-all", "--log-level", "debug", NULL),
+		  "--no-hw-offload", "--stats-all", "--log-level", "debug", "--tx-copy-kb", "512",
+		  NULL),
 	    DL_PARSE_OK);
 	assert_int_equal(cfg.ip, IP(192, 168, 1, 10));
 	assert_int_equal(cfg.prefix_len, 16);
@@ -191,6 +193,7 @@ static void test_every_option(void **state)
 	assert_true(cfg.no_hw_offload);
 	assert_true(cfg.stats_all);
 	assert_int_equal(cfg.log_level, 3);
+	assert_int_equal(cfg.tx_copy, 512 * 1024);
 }
 
 static void test_enum_values(void **state)
@@ -332,6 +335,9 @@ static void test_err_numbers(void **state)
 	assert_error("--tx-desc '99999'", "--ip", "10.0.0.2/24", "--tx-desc", "99999");
 	assert_error("--rx-bufs '100': expected an integer in 512..", "--ip", "10.0.0.2/24",
 		     "--rx-bufs", "100");
+	assert_error("--tx-copy-kb '32': expected an integer in 64..", "--ip", "10.0.0.2/24",
+		     "--tx-copy-kb", "32");
+	assert_error("--tx-copy-kb '4k'", "--ip", "10.0.0.2/24", "--tx-copy-kb", "4k");
 	assert_error("--rx-desc '1e3'", "--ip", "10.0.0.2/24", "--rx-desc", "1e3");
 	assert_error("--rx-desc '99999999999999999999999'", "--ip", "10.0.0.2/24", "--rx-desc",
 		     "99999999999999999999999");
@@ -544,6 +550,7 @@ static void test_usage_lists_everything(void **state)
 			      "--no-hw-offload",
 			      "--stats-all",
 			      "--log-level",
+			      "--tx-copy-kb KB",
 			      "--help",
 			      "test-app options",
 			      "--root DIR",
