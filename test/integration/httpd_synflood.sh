@@ -10,7 +10,8 @@
 # must show cookies sent and accepted.
 # nocookies (--tcp syn_cookies=0, the control): the backlog stays full for
 # a minute (SYN-ACK retries), so a new client must time out, and the
-# counters must show SYNs dropped and no cookie.
+# counters must show SYNs dropped and no cookie: every SYN that reached the
+# stack beyond the backlog answered by a cookie (or dropped without cookies).
 # Needs root; exits 77 (skipped) otherwise.
 set -u
 
@@ -39,13 +40,20 @@ tcpc() { dl_counter "tcp.$1"; }
 sent=$(tcpc syncookies_sent)
 ok=$(tcpc syncookies_accepted)
 dropped=$(tcpc drop_syn_backlog_full)
-echo "counters: tcp.syncookies_sent $sent, tcp.syncookies_accepted $ok," \
+# What reached the stack: a loaded machine can lose part of the flood in the
+# TAP device's kernel queue before DPDK reads it. Every SYN beyond the
+# backlog (1024) that did arrive must be answered by a cookie or dropped
+# (300 spare: the 20 curl connections' packets, ARP).
+rx=$(dl_counter ipv4.rx)
+beyond=$((rx - 1024 - 300))
+[ "$beyond" -ge 500 ] || fail "only $rx IPv4 packets of the 6000-SYN flood reached the stack"
+echo "counters: ipv4.rx $rx, tcp.syncookies_sent $sent, tcp.syncookies_accepted $ok," \
 	"tcp.drop_syn_backlog_full $dropped"
 if [ "$VARIANT" = cookies ]; then
-	[ "$sent" -ge 1000 ] || fail "counter tcp.syncookies_sent = $sent"
+	[ "$sent" -ge "$beyond" ] || fail "counter tcp.syncookies_sent = $sent (< $beyond)"
 	[ "$ok" -ge 20 ] || fail "counter tcp.syncookies_accepted = $ok"
 else
 	[ "$sent" -eq 0 ] || fail "counter tcp.syncookies_sent = $sent with syn_cookies=0"
-	[ "$dropped" -ge 1000 ] || fail "counter tcp.drop_syn_backlog_full = $dropped"
+	[ "$dropped" -ge "$beyond" ] || fail "counter tcp.drop_syn_backlog_full = $dropped (< $beyond)"
 fi
 echo "PASS ($MODE, $VARIANT)"
