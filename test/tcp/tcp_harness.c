@@ -533,7 +533,7 @@ static bool all_done(struct th *h)
 			if (!sd->conns[k]->cleaned)
 				return false;
 		dl_stack_tcp_mem(sd->s, &m);
-		if (m.conns != 0 || m.timers != 0)
+		if (m.conns != 0 || m.timers != 0 || m.time_wait != 0)
 			return false;
 	}
 	return h->side[1].nconns == h->app.conns && h->side[0].nconns == h->app.conns &&

@@ -418,6 +418,14 @@ struct dl_tcb *tf_tcb(struct tf *f, uint32_t id)
 	return c;
 }
 
+struct dl_tcp_tw *tf_tw(struct tf *f)
+{
+	struct dl_tcp_tw *w;
+
+	(void)dl_tcp_lookup(f->t, PEER_IP, f->p.our_port, f->p.port, &w);
+	return w;
+}
+
 uint64_t tf_cnt(struct tf *f, enum dl_tcp_cnt c)
 {
 	return f->t->cnt[c];

@@ -139,6 +139,8 @@ unsigned tf_count(const struct tf *f, int type, uint32_t id);
 const struct tf_ev *tf_last(const struct tf *f, int type);
 /** The TCB of a live id (white box). */
 struct dl_tcb *tf_tcb(struct tf *f, uint32_t id);
+/** The compact TIME_WAIT entry of the connection with the peer's port (NULL if none). */
+struct dl_tcp_tw *tf_tw(struct tf *f);
 /** Counter value of the stack's TCP module. */
 uint64_t tf_cnt(struct tf *f, enum dl_tcp_cnt c);
 
