@@ -717,6 +717,9 @@ void dl_tcp_tw_poll(struct dl_tcp *t);
 uint64_t dl_tcp_tw_next(const struct dl_tcp *t);
 void dl_tcp_tw_destroy(struct dl_tcp *t);
 
+/* tcp_icmp.c: the lowered path MTU toward ip (0: none known) */
+uint16_t dl_tcp_pmtu_get(const struct dl_tcp *t, uint32_t ip);
+
 /* tcp_in.c */
 void dl_tcp_reset_conn(struct dl_tcp *t, struct dl_tcb *c, enum dl_close_reason why, int err);
 

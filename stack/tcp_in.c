@@ -80,8 +80,10 @@ static void rst_reply(struct dl_tcp *t, const struct seg *sg)
 static void set_mss(struct dl_tcp *t, struct dl_tcb *c, uint32_t peer_mss)
 {
 	uint32_t m = min_u32(peer_mss, t->rcv_mss);
-	uint16_t tso_max = t->s->nic->tso_max;
+	uint16_t tso_max = t->s->nic->tso_max, pmtu = dl_tcp_pmtu_get(t, c->rip);
 
+	if (pmtu != 0) /* a frag-needed lowered the path MTU (RFC 1191) */
+		m = min_u32(m, pmtu - 40u);
 	if (m < 64)
 		m = 64; /* refuse to be made to send tiny segments */
 	if (c->flags & TF_TS)
