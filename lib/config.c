@@ -235,7 +235,7 @@ typedef int kv_item_fn(void *ctx, const char *key, const char *val, char *err, s
 static int parse_kv_list(const char *opt, const char *spec, kv_item_fn *fn, void *ctx, char *err,
 			 size_t errlen)
 {
-	char buf[256];
+	char buf[512]; /* every --tcp key at once fits */
 	char *save = NULL, *item;
 
 	if (spec == NULL || *spec == '\0')
