@@ -663,7 +663,8 @@ void dl_tcp_sack_parse(struct dl_tcp *t, const struct dl_tcb *c, const struct dl
  */
 bool dl_tcp_sack_ack(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_sack_in *si,
 		     uint32_t cum);
-bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c);
+/** Take a scoreboard for c; what is in flight was sent at least `age` us ago. */
+bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c, uint32_t age);
 /** Give the scoreboard back (a go-back-N or a zero window follows). */
 void dl_tcp_sb_drop(struct dl_tcp *t, struct dl_tcb *c);
 /** Record a (re)transmission of [s, e) at now. */

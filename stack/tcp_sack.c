@@ -13,14 +13,16 @@
  * timestamps, 4 without); tcp_out.c sends such an ACK ahead of data.
  *
  * Sender. An idle or loss-free connection keeps no per-segment state.
- * When the first SACK block arrives (or an RTO fires on a SACK
- * connection) it takes a scoreboard from the core's pool: the sequence
- * space SND.UNA..SND.MAX cut in at most 48 ranges, each with one send
- * time and SB_* flags (SACKed, lost, retransmitted). What was in flight
- * when the scoreboard started gets the current time: their order is
- * known (first transmissions go in sequence order), their exact send
- * times are not, so RACK's reordering window runs from now for them
- * (late by at most the spread of that flight, never early). Later
+ * When the first SACK block arrives (or an RTO fires, or a tail loss
+ * probe retransmits, on a SACK connection) it takes a scoreboard from the
+ * core's pool: the sequence space SND.UNA..SND.MAX cut in at most 48
+ * ranges, each with one send time and SB_* flags (SACKed, lost,
+ * retransmitted). What was in flight when the scoreboard started gets
+ * one send time, the latest it can have had (just before now; a PTO ago
+ * for a probe's scoreboard): their order is known (first transmissions
+ * go in sequence order), their exact send times are not, so RACK's
+ * reordering window runs from then for them (late by at most the spread
+ * of that flight, never early). Later
  * transmissions are recorded as they happen (dl_tcp_sb_sent). The pool
  * is bounded (sack_pool); a connection that finds it empty recovers
  * NewReno-style, counted. The scoreboard goes back once the connection
@@ -313,7 +315,7 @@ static void arm_reo(struct dl_tcp *t, struct dl_tcb *c, uint32_t timeout)
 /* the scoreboard of a connection                                            */
 /* ------------------------------------------------------------------------ */
 
-bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c)
+bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c, uint32_t age)
 {
 	struct dl_tcp_sb *sb;
 
@@ -331,7 +333,9 @@ bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c)
 	sb->una = c->snd_una;
 	sb->fack = c->snd_una;
 	sb->n = 1;
-	sb->r[0] = (struct dl_tcp_sbr){.end = c->snd_max, .ts = now32(t), .fl = 0};
+	/* Sent at least `age` ago (so before anything recorded from now
+	 * on), in sequence order. */
+	sb->r[0] = (struct dl_tcp_sbr){.end = c->snd_max, .ts = now32(t) - max_u32(age, 1), .fl = 0};
 	c->sb = sb;
 	c->fl2 &= (uint8_t)~TF2_SB_FAILED;
 	return true;
@@ -636,7 +640,7 @@ bool dl_tcp_sack_ack(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_sac
 	if (c->sb == NULL) {
 		/* A scoreboard only for real SACK information, outside a
 		 * NewReno recovery already under way. */
-		if (si->n == 0 || (c->flags & TF_RECOVERY) || !dl_tcp_sb_start(t, c))
+		if (si->n == 0 || (c->flags & TF_RECOVERY) || !dl_tcp_sb_start(t, c, 1))
 			return false;
 	}
 	sb = c->sb;
@@ -726,6 +730,12 @@ void dl_tcp_tlp_fire(struct dl_tcp *t, struct dl_tcb *c)
 			uint32_t fin = (c->flags & TF_FIN_SENT) ? 1u : 0u;
 			uint32_t data = c->snd_max - c->snd_una - fin;
 			uint32_t n = min_u32(data, c->mss);
+			/* A scoreboard records the probe's send time: when its
+			 * SACK comes back, RACK knows what was sent before it.
+			 * The timer ran a PTO after the last transmission, so
+			 * all in flight is at least that old. */
+			if (c->sb == NULL)
+				dl_tcp_sb_start(t, c, dl_tcp_pto(t, c));
 			if (dl_tcp_retransmit_range(t, c, c->snd_max - fin - n, c->snd_max) == 0)
 				goto rearm;
 			c->flags |= TF_TLP_REXMIT;

@@ -162,7 +162,7 @@ static void rto_timeout(struct dl_tcp *t, struct dl_tcb *c)
 	c->dupacks = 0;
 	c->rtp_n = 0; /* Karn */
 	c->flags &= ~(TF_RECOVERY | TF_LOSS | TF_TLP_OUT | TF_TLP_REXMIT | TF_PTO);
-	if ((c->flags & TF_SACK) && (c->sb != NULL || dl_tcp_sb_start(t, c))) {
+	if ((c->flags & TF_SACK) && (c->sb != NULL || dl_tcp_sb_start(t, c, 1))) {
 		/* SACKs still count unless the peer looks like it reneged (a
 		 * second timeout for the same data: RFC 2018 8). */
 		dl_tcp_sb_mark_all_lost(t, c, c->backoff >= 2);
