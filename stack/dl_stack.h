@@ -138,9 +138,11 @@ struct dl_tcp_params {
 			    make it safe (RFC 6191; default on) */
 	/* --- core-wide receive limits --- */
 	/**
-	 * RX buffers all connections of the net core may hold out of order;
-	 * beyond it, and beyond a connection's share once half are used,
-	 * out-of-order segments are dropped (counted). 0 = 4096.
+	 * RX buffers all connections of the net core may hold out of order.
+	 * When all are taken, a connection holding less than an equal share
+	 * (this / connections holding some) takes the last buffer of the
+	 * largest holder (counted: tcp.ooo_evicted_for_fair_share); others'
+	 * segments are dropped (counted: tcp.drop_ooo_core_limit). 0 = 4096.
 	 */
 	uint32_t ooo_core_bufs;
 	/**

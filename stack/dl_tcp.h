@@ -231,7 +231,7 @@ enum dl_tcp_cnt {
 	TCP_TW_RST_KILLED,	/**< entries ended by a RST */
 	/* core-wide receive limits */
 	TCP_DROP_OOO_CORE,	/**< out-of-order segments over the core's ooo_core_bufs */
-	TCP_DROP_OOO_SHARE,	/**< ... over one connection's share of it */
+	TCP_OOO_EVICTED,	/**< out-of-order buffers taken from the largest holder */
 	TCP_DROP_APP_BUFS,	/**< in-order segments over an app core's app_rx_bufs */
 	TCP_SIMOPEN,		/**< simultaneous opens completed by a SYN-ACK in SYN_RCVD */
 	TCP_NCNT
@@ -397,6 +397,7 @@ struct dl_tcb {
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
 	uint16_t pad1;
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
+	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
 	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */
 	uint32_t rsack[DL_TCP_MAX_SACK][2];
 	uint32_t dsack[2];
@@ -567,6 +568,8 @@ struct dl_tcp {
 	/* core-wide receive limits */
 	uint32_t ooo_bufs;  /**< RX buffers held out of order, all connections */
 	uint32_t ooo_conns; /**< connections holding out-of-order data */
+	uint32_t ooo_list;   /**< slot + 1 of the first connection holding some */
+	uint32_t ooo_cursor; /**< slot + 1 where the next victim search starts */
 	uint32_t app_bufs[64]; /**< per app core: in-order RX buffers held */
 
 	uint16_t port_next;	/**< ephemeral port search offset */
@@ -842,6 +845,9 @@ static inline void dl_tcp_app_unret(struct dl_tcp *t, const struct dl_tcb *c, in
 	if (c->app < 64)
 		t->app_unret[c->app] += (uint64_t)delta;
 }
+
+/* c starts / stops holding out-of-order data (the core's holders list). */
+void dl_tcp_ooo_holder(struct dl_tcp *t, struct dl_tcb *c, bool holds);
 
 /* In-order RX buffers held by the owner of c change by n. */
 static inline void dl_tcp_app_bufs(struct dl_tcp *t, const struct dl_tcb *c, int n)

@@ -160,7 +160,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_TW_REUSED_ACTIVE] = "time_wait_reused_by_connect",
     [TCP_TW_RST_KILLED] = "time_wait_killed_by_rst",
     [TCP_DROP_OOO_CORE] = "drop_ooo_core_limit",
-    [TCP_DROP_OOO_SHARE] = "drop_ooo_fair_share",
+    [TCP_OOO_EVICTED] = "ooo_evicted_for_fair_share",
     [TCP_DROP_APP_BUFS] = "drop_app_rx_bufs",
     [TCP_SIMOPEN] = "simultaneous_opens",
 };
@@ -723,11 +723,36 @@ void dl_tcp_rx_free_all(struct dl_tcp *t, struct dl_tcb *c)
 	c->ooo_bytes = 0;
 	if (c->ooo_segs > 0) {
 		t->ooo_bufs -= c->ooo_segs;
-		t->ooo_conns--;
 		c->ooo_segs = 0;
+		dl_tcp_ooo_holder(t, c, false);
 	}
 	c->nrsack = 0;
 	assert(c->rx_nbufs == 0);
+}
+
+void dl_tcp_ooo_holder(struct dl_tcp *t, struct dl_tcb *c, bool holds)
+{
+	uint32_t me = tcb_index(t, c) + 1;
+
+	if (holds) {
+		c->ooo_prev = 0;
+		c->ooo_next = t->ooo_list;
+		if (t->ooo_list != 0)
+			tcb_at(t, t->ooo_list - 1)->ooo_prev = me;
+		t->ooo_list = me;
+		t->ooo_conns++;
+		return;
+	}
+	if (c->ooo_prev != 0)
+		tcb_at(t, c->ooo_prev - 1)->ooo_next = c->ooo_next;
+	else
+		t->ooo_list = c->ooo_next;
+	if (c->ooo_next != 0)
+		tcb_at(t, c->ooo_next - 1)->ooo_prev = c->ooo_prev;
+	if (t->ooo_cursor == me)
+		t->ooo_cursor = c->ooo_next;
+	c->ooo_prev = c->ooo_next = 0;
+	t->ooo_conns--;
 }
 
 /* The application returned `bytes` delivered bytes: free their buffers. */

@@ -191,6 +191,8 @@ static void cubic_slow_start(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 
 	if (!(k->hs & HS_OFF) && c->ssthresh == DL_TCP_SSTHRESH_INIT) {
 		hystart_round(t, c);
+		if (c->cwnd >= c->ssthresh)
+			return; /* HyStart++ ended slow start: avoidance from the next ACK */
 		if (k->hs & HS_CSS)
 			inc /= HS_CSS_DIV;
 	}

@@ -705,28 +705,77 @@ static void rx_append(struct dl_tcb *c, struct dl_tcp_rxb *b)
 	c->rx_held += b->len;
 }
 
+/* A connection other than c holding more out-of-order buffers than
+ * `share`: the largest of the next 16 holders from a cursor that goes
+ * round the core's holders list, so a flood costs a bounded walk per
+ * segment, and repeated searches spread over every holder. */
+static struct dl_tcb *ooo_victim(struct dl_tcp *t, const struct dl_tcb *c, uint32_t share)
+{
+	struct dl_tcb *best = NULL;
+	uint32_t i = t->ooo_cursor != 0 ? t->ooo_cursor : t->ooo_list;
+
+	for (unsigned k = 0; k < 16 && k < t->ooo_conns && i != 0; k++) {
+		struct dl_tcb *x = tcb_at(t, i - 1);
+		if (x != c && x->ooo_segs > share && (best == NULL || x->ooo_segs > best->ooo_segs))
+			best = x;
+		i = x->ooo_next != 0 ? x->ooo_next : t->ooo_list;
+	}
+	t->ooo_cursor = i;
+	return best;
+}
+
+/* Take back v's highest out-of-order buffer (RFC 2018 allows a receiver
+ * to discard data it reported; the SACK blocks stop reporting it). */
+static void ooo_renege_tail(struct dl_tcp *t, struct dl_tcb *v)
+{
+	struct dl_tcp_rxb **pp = &v->ooo_head, *b;
+	unsigned n = 0;
+
+	while ((*pp)->next != NULL)
+		pp = &(*pp)->next;
+	b = *pp;
+	*pp = NULL;
+	v->ooo_bytes -= b->len;
+	if (--v->ooo_segs == 0)
+		dl_tcp_ooo_holder(t, v, false);
+	t->ooo_bufs--;
+	v->rx_nbufs--;
+	for (unsigned k = 0; k < v->nrsack; k++) {
+		if (seq_ge(v->rsack[k][0], b->seq))
+			continue;
+		v->rsack[n][0] = v->rsack[k][0];
+		v->rsack[n][1] = seq_min(v->rsack[k][1], b->seq);
+		n++;
+	}
+	v->nrsack = (uint8_t)n;
+	dl_nic_buf_free(t->s->nic, b->buf);
+	t->cnt[TCP_OOO_EVICTED]++;
+}
+
 /* May c park one more out-of-order buffer? Per connection (segments,
- * bytes, buffers), per core (ooo_core_bufs), and once half of the core's
- * are taken, no more than an equal share of the rest per connection: 64
- * peers parking one-byte segments cannot take every buffer. */
+ * bytes, buffers) and per core (ooo_core_bufs). When the core's are all
+ * taken, a connection below an equal share of them (ooo_core_bufs / the
+ * connections holding some) takes one from a connection above it, the
+ * largest: 64 peers parking one-byte segments cannot keep a 65th
+ * connection from its share. */
 static bool ooo_room(struct dl_tcp *t, struct dl_tcb *c, uint32_t len)
 {
-	uint32_t cap = t->p.ooo_core_bufs, conns;
+	uint32_t cap = t->p.ooo_core_bufs, share;
+	struct dl_tcb *v;
 
 	if (c->ooo_segs >= t->p.ooo_max_segs || c->ooo_bytes + len > t->p.ooo_max_bytes ||
 	    c->rx_nbufs >= t->rx_bufs_max) {
 		t->cnt[TCP_DROP_OOO_LIMIT]++;
 		return false;
 	}
-	if (t->ooo_bufs >= cap) {
+	if (t->ooo_bufs < cap)
+		return true;
+	share = cap / (t->ooo_conns + (c->ooo_segs == 0));
+	if (c->ooo_segs >= share || (v = ooo_victim(t, c, share)) == NULL) {
 		t->cnt[TCP_DROP_OOO_CORE]++;
 		return false;
 	}
-	conns = t->ooo_conns + (c->ooo_segs == 0);
-	if (t->ooo_bufs >= cap / 2 && c->ooo_segs >= cap / (2 * conns)) {
-		t->cnt[TCP_DROP_OOO_SHARE]++;
-		return false;
-	}
+	ooo_renege_tail(t, v);
 	return true;
 }
 
@@ -772,7 +821,7 @@ static void ooo_insert(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 	b->next = *pp;
 	*pp = b;
 	if (c->ooo_segs++ == 0)
-		t->ooo_conns++;
+		dl_tcp_ooo_holder(t, c, true);
 	t->ooo_bufs++;
 	c->ooo_bytes += b->len;
 	t->cnt[TCP_RX_OOO]++;
@@ -794,7 +843,7 @@ static bool ooo_pull(struct dl_tcp *t, struct dl_tcb *c)
 	while ((b = c->ooo_head) != NULL && seq_le(b->seq, c->rcv_nxt)) {
 		c->ooo_head = b->next;
 		if (--c->ooo_segs == 0)
-			t->ooo_conns--;
+			dl_tcp_ooo_holder(t, c, false);
 		t->ooo_bufs--;
 		c->ooo_bytes -= b->len;
 		moved = true;
