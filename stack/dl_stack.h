@@ -71,7 +71,8 @@ struct dl_tcp_params {
 	uint32_t syn_backlog;    /**< half-open (SYN_RCVD) connections per listener */
 	uint32_t accept_backlog; /**< established, not yet accepted, per listener */
 	uint32_t rcv_wnd;        /**< receive window (bytes of RX buffer credit) per connection */
-	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection */
+	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection; 0 (the
+				      default) = rcv_wnd */
 	uint32_t ooo_max_segs;   /**< out-of-order segments held per connection; 0 (the
 				      default) = rcv_wnd / MSS + 16, a full window of
 				      full-sized segments behind one hole */

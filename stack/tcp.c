@@ -209,7 +209,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->syn_backlog = 1024;
 	t->accept_backlog = 1024;
 	t->rcv_wnd = 256u * 1024;
-	t->ooo_max_bytes = 256u * 1024;
+	t->ooo_max_bytes = 0;
 	t->ooo_max_segs = 0;
 	t->rto_min_us = 200u * 1000;
 	t->rto_max_us = 60u * 1000 * 1000;
@@ -316,6 +316,10 @@ struct dl_tcp *dl_tcp_create(struct dl_stack *s)
 	 * dropped segment or an RTO (Linux over TAP with 1% loss: 6x slower). */
 	if (t->p.ooo_max_segs == 0)
 		t->p.ooo_max_segs = t->p.rcv_wnd / t->rcv_mss + 16;
+	/* A whole window may wait behind one hole (with SACK the sender
+	 * fills the hole without resending it). */
+	if (t->p.ooo_max_bytes == 0)
+		t->p.ooo_max_bytes = t->p.rcv_wnd;
 	/* The per-connection counts they bound are 16-bit (rx_nbufs,
 	 * ooo_segs): windows over about 47 MB must not wrap them. */
 	t->rx_bufs_max = min_u32(t->rx_bufs_max, UINT16_MAX);
