@@ -157,26 +157,31 @@ static bool r_compact(struct dl_tcp_sb *sb)
 	return freed;
 }
 
-/* Make seq a range boundary. @return false when the table is full. */
-static bool r_split(struct dl_tcp *t, struct dl_tcp_sb *sb, uint32_t seq)
+/* Room for k more ranges (compacting if need be; before any split, so a
+ * compaction cannot undo a boundary just made). @return false when there
+ * is none (counted). */
+static bool r_room(struct dl_tcp *t, struct dl_tcp_sb *sb, unsigned k)
+{
+	if (sb->n + k <= DL_TCP_SB_RANGES)
+		return true;
+	r_compact(sb);
+	if (sb->n + k <= DL_TCP_SB_RANGES)
+		return true;
+	t->cnt[TCP_SB_OVERFLOW]++;
+	return false;
+}
+
+/* Make seq a range boundary (r_room made room for it). */
+static void r_split(struct dl_tcp_sb *sb, uint32_t seq)
 {
 	unsigned i = r_find(sb, seq);
 
 	if (i == sb->n || seq == r_start(sb, i))
-		return true;
-	if (sb->n == DL_TCP_SB_RANGES) {
-		if (!r_compact(sb)) {
-			t->cnt[TCP_SB_OVERFLOW]++;
-			return false;
-		}
-		i = r_find(sb, seq);
-		if (i == sb->n || seq == r_start(sb, i))
-			return true;
-	}
+		return;
+	assert(sb->n < DL_TCP_SB_RANGES);
 	memmove(&sb->r[i + 1], &sb->r[i], (sb->n - i) * sizeof(sb->r[0]));
 	sb->n++;
 	sb->r[i].end = seq;
-	return true;
 }
 
 static uint32_t r_len(const struct dl_tcp_sb *sb, unsigned i)
@@ -423,8 +428,12 @@ void dl_tcp_sb_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e, 
 	s = seq_max(s, sb->una);
 	if (!seq_lt(s, e))
 		return;
-	r_split(t, sb, s);
-	r_split(t, sb, e);
+	/* Without room the whole ranges around [s, e) count as resent: RACK
+	 * finds the part that was not when it is not delivered. */
+	if (r_room(t, sb, 2)) {
+		r_split(sb, s);
+		r_split(sb, e);
+	}
 	for (unsigned i = r_find(sb, s); i < sb->n && seq_lt(r_start(sb, i), e); i++) {
 		struct dl_tcp_sbr *r = &sb->r[i];
 		if (r->fl & SB_SACKED)
@@ -493,8 +502,10 @@ static uint32_t sb_mark_sacked(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, u
 		return 0;
 	s = seq_max(s, sb->una);
 	e = seq_min(e, sb->r[sb->n - 1].end);
-	if (!seq_lt(s, e) || !r_split(t, sb, s) || !r_split(t, sb, e))
-		return 0;
+	if (!seq_lt(s, e) || !r_room(t, sb, 2))
+		return 0; /* not recorded: only costs a needless retransmission */
+	r_split(sb, s);
+	r_split(sb, e);
 	for (unsigned i = r_find(sb, s); i < sb->n && seq_lt(r_start(sb, i), e); i++) {
 		struct dl_tcp_sbr *r = &sb->r[i];
 		uint32_t len = r_len(sb, i);

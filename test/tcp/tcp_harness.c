@@ -744,6 +744,21 @@ void th_dump(struct th *h)
 				(unsigned long long)c->tx_acked, (unsigned long long)c->tx_queued,
 				(unsigned long long)c->tx_total, (unsigned long long)c->rx_done,
 				(unsigned long long)c->rx_total, (unsigned long long)c->rx_unret);
+			struct dl_tcp *t = sd->s->tcp;
+			struct dl_tcb *b = tcb_at(t, c->id & t->idx_mask);
+			if (b->id != c->id)
+				continue;
+			fprintf(stderr,
+				"      tcb %s flags %#x una %u nxt %u max %u sq %u+%u wnd %u cwnd %u "
+				"ssthresh %u rtx %llu pto %d persist %d sb %p",
+				dl_tcp_state_name(b->state), b->flags, b->snd_una, b->snd_nxt,
+				b->snd_max, b->sq_seq, b->sq_bytes, b->snd_wnd, b->cwnd, b->ssthresh,
+				(unsigned long long)b->t_rtx, !!(b->flags & TF_PTO),
+				!!(b->flags & TF_PERSIST), (void *)b->sb);
+			if (b->sb != NULL)
+				fprintf(stderr, " (n %u sacked %u lost %u pipe %u)", b->sb->n,
+					b->sb->sacked, b->sb->lost, dl_tcp_sb_pipe(b));
+			fprintf(stderr, " rcv_nxt %u ooo %u\n", b->rcv_nxt, b->ooo_segs);
 		}
 	}
 }
