@@ -73,9 +73,9 @@ static const struct dl_app_opt common_opts[] = {
      "TCP tunables, SPEC = syn_backlog=N,accept_backlog=N,max_conns=N,rcv_wnd=BYTES,"
      "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1,"
      "cc=cubic|newreno,sack=0|1,tlp=0|1,hystart=0|1,slow_start_after_idle=0|1,"
-     "sack_pool=N,time_wait_max=N,tw_reuse=0|1,ooo_core_bufs=N,app_rx_bufs=N (any subset; "
-     "defaults 1024,1024,65536,262144,40000,0 (off),200,1,1,cubic,1,1,1,1,4096,262144,1, "
-     "a quarter and three quarters of --rx-bufs; docs/tcp.md)",
+     "sack_pool=N,time_wait_max=N,tw_reuse=0|1,ooo_core_bufs=N,app_rx_bufs=N,tlp_delack_ms=N "
+     "(any subset; defaults 1024,1024,65536,262144,40000,0 (off),200,1,1,cubic,1,1,1,1,4096,"
+     "262144,1, a quarter and three quarters of --rx-bufs, 50; docs/tcp.md)",
      OPT_TCP},
     {"port-id", "N", "DPDK port to use (default 0)", OPT_PORT_ID},
     {"rx-desc", "N", "RX descriptors per queue (default 1024)", OPT_RX_DESC},
@@ -340,6 +340,7 @@ static const struct tcp_key {
     TCP_BOOL(DL_TCPO_TW_REUSE, tw_reuse),
     TCP_U32(DL_TCPO_OOO_CORE_BUFS, ooo_core_bufs, 16, 1u << 22),
     TCP_U32(DL_TCPO_APP_RX_BUFS, app_rx_bufs, 0, 1u << 22),
+    TCP_U32(DL_TCPO_TLP_DELACK_MS, tlp_delack_ms, 0, 1000),
 };
 #undef TCP_U32
 #undef TCP_BOOL
@@ -360,7 +361,7 @@ static int tcp_item(void *ctx, const char *key, const char *val, char *err, size
 			       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
 			       "syn_cookies, timestamps, cc, sack, tlp, hystart, "
 			       "slow_start_after_idle, sack_pool, time_wait_max, tw_reuse, "
-			       "ooo_core_bufs, app_rx_bufs)",
+			       "ooo_core_bufs, app_rx_bufs, tlp_delack_ms)",
 			       key);
 	if (tcp_keys[k].names != NULL) {
 		int e = parse_enum(val, tcp_keys[k].names, 2);

@@ -81,6 +81,7 @@ enum dl_tcp_opt_key {
 	DL_TCPO_TW_REUSE,
 	DL_TCPO_OOO_CORE_BUFS,
 	DL_TCPO_APP_RX_BUFS,
+	DL_TCPO_TLP_DELACK_MS,
 	DL_TCPO_NKEYS
 };
 
@@ -92,7 +93,7 @@ struct dl_tcp_opts {
 	bool syn_cookies, timestamps;
 	uint32_t cc; /**< enum dl_tcp_cc (cc=cubic|newreno) */
 	bool sack, tlp, hystart, slow_start_after_idle, tw_reuse;
-	uint32_t sack_pool, time_wait_max, ooo_core_bufs, app_rx_bufs;
+	uint32_t sack_pool, time_wait_max, ooo_core_bufs, app_rx_bufs, tlp_delack_ms;
 };
 
 struct dl_config {

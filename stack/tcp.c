@@ -238,6 +238,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->cc = DL_TCP_CC_CUBIC;
 	t->sack = true;
 	t->tlp = true;
+	t->tlp_delack_us = 50000;
 	t->hystart = true;
 	t->restart_after_idle = true;
 	t->sack_pool = 4096;

@@ -47,8 +47,8 @@
  *
  * Tail loss probes (RFC 8985 7): on a SACK connection with data in
  * flight, not recovering and nothing SACKed, the retransmission timer is
- * first a probe timeout (PTO = 2 SRTT, plus 200 ms worst-case delayed
- * ACK when one segment is in flight, never past the RTO). It sends one
+ * first a probe timeout (PTO = 2 SRTT, plus the peer's worst-case delayed
+ * ACK, tlp_delack_us, when one segment is in flight; never past the RTO). It sends one
  * new segment, or the last one again, and re-arms the RTO. The ACK that
  * covers the probe tells whether it repaired a loss (then cwnd is
  * reduced once) or was needless (a D-SACK for it).
@@ -700,9 +700,6 @@ void dl_tcp_rack_timeout(struct dl_tcp *t, struct dl_tcb *c)
 /* tail loss probes (RFC 8985 7)                                             */
 /* ------------------------------------------------------------------------ */
 
-/* Worst-case delayed ACK of the peer when one segment is in flight. */
-#define TLP_WCDELACK_US 200000u
-
 bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c)
 {
 	return t->p.tlp && (c->flags & TF_SACK) &&
@@ -719,7 +716,7 @@ uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c)
 		return min_u32(1000000u, rto);
 	pto = 2 * srtt;
 	if (c->snd_max - c->snd_una <= c->mss)
-		pto += TLP_WCDELACK_US;
+		pto += t->p.tlp_delack_us; /* WCDelAckT */
 	/* At least two wheel ticks: a probe sooner than the clock can tell
 	 * apart from the ACK it waits for is needless. */
 	pto = max_u32(pto, 2u << DL_TCP_TICK_SHIFT);

@@ -644,6 +644,30 @@ static void test_established_tail_loss_without_tlp_waits_rto(void **state)
 	tf_free(f);
 }
 
+/* The last segment alone lost (one segment in flight after the ACK of
+ * the rest): the probe waits 2 SRTT plus the peer's worst-case delayed
+ * ACK, 50 ms (tlp_delack_us), still well before the 200 ms RTO. */
+static void test_established_tlp_single_segment_tail_before_rto(void **state)
+{
+	struct tf *f = *state;
+	struct sent s[64];
+	uint32_t iss1;
+
+	fill_big();
+	iss1 = open_rtt(f, false, 20000);
+	send_at(f, 0, 3 * MSS);
+	assert_int_equal(pop(f, iss1, s, 64), 3);
+	f->now += 20000;
+	peer_ack(f, iss1, 2 * MSS, 0, NULL);
+	uint64_t t0 = f->now;
+	tf_next(f);
+	assert_int_equal(pop(f, iss1, s, 64), 1);
+	assert_int_equal(s[0].off, 2 * MSS);
+	assert_true(f->now >= t0 + 2 * 20000 + 50000 - 1000 && f->now < t0 + 100000);
+	assert_int_equal(tf_cnt(f, TCP_TLP_PROBES), 1);
+	assert_int_equal(tf_cnt(f, TCP_RTO), 0);
+}
+
 /* A probe that repaired the only loss: one congestion response. */
 static void test_established_tlp_repairs_single_tail_loss(void **state)
 {
@@ -739,6 +763,7 @@ int main(void)
 	    T(test_established_dsack_received_widens_reordering_window),
 	    T(test_established_tail_loss_probe_before_rto),
 	    cmocka_unit_test(test_established_tail_loss_without_tlp_waits_rto),
+	    T(test_established_tlp_single_segment_tail_before_rto),
 	    T(test_established_tlp_repairs_single_tail_loss),
 	    T(test_established_tlp_spurious_dsack),
 	    cmocka_unit_test(test_established_no_tlp_without_sack),
