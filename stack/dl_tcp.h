@@ -364,6 +364,7 @@ struct dl_tcb {
 	uint8_t soft_err;  /**< last ICMP soft error (errno), 0: none */
 	uint8_t fl2;	   /**< dl_tcb_flags2 */
 	uint32_t snd_last; /**< timestamp tick of the last data sent (idle restart) */
+	uint32_t acked_batch; /**< bytes cumulatively acknowledged since the last output */
 
 	/* round-trip time (RFC 6298), microseconds; srtt << 3, rttvar << 2 */
 	uint32_t srtt8, rttvar4, rto;

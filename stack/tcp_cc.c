@@ -2,8 +2,10 @@
  * tcp_cc.c - the congestion control algorithms (see dl_tcp_cc.h).
  *
  * NewReno (RFC 5681, RFC 3465 byte counting): slow start adds what was
- * acknowledged, at most 2 segments per ACK; avoidance adds one segment
- * per window of bytes acknowledged; a congestion event halves the flight.
+ * acknowledged, at most 2 segments per ACK and never past ssthresh (a
+ * large cumulative ACK after recovery would otherwise jump the window up);
+ * avoidance adds one segment per window of bytes acknowledged; a
+ * congestion event halves the flight.
  *
  * CUBIC (RFC 9438), in bytes: after a congestion event at window W_max
  * (lowered to (1 + beta) / 2 of it when the window had not regrown to the
@@ -42,7 +44,9 @@ static void reno_cong_avoid(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 
 	(void)t;
 	if (c->cwnd < c->ssthresh) {
-		c->cwnd += min_u32(acked, 2u * mss); /* slow start, L = 2 (RFC 3465) */
+		/* slow start, L = 2 (RFC 3465), up to ssthresh (as Linux): a
+		 * large ACK after recovery must not jump past it */
+		c->cwnd = min_u32(c->cwnd + min_u32(acked, 2u * mss), c->ssthresh);
 	} else {
 		c->bytes_acked += acked; /* congestion avoidance by byte counting */
 		if (c->bytes_acked >= c->cwnd) {
@@ -196,7 +200,7 @@ static void cubic_slow_start(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 		if (k->hs & HS_CSS)
 			inc /= HS_CSS_DIV;
 	}
-	c->cwnd += inc;
+	c->cwnd = min_u32(c->cwnd + inc, c->ssthresh); /* as Linux: no jump past it */
 }
 
 /* W_cubic(t) in bytes, t in ms since the epoch (RFC 9438 4.2). */

@@ -625,6 +625,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	fin_acked = (c->flags & TF_FIN_SENT) && seq_gt(ack, tcb_fin_seq(c));
 	rtt_samples(t, c, h, ack);
 	c->backoff = 0;
+	c->acked_batch += ack - old_una;
 	c->snd_una = ack;
 	if (data > 0)
 		dl_tcp_sq_ack(t, c, data);

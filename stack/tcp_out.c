@@ -569,6 +569,7 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 		break;
 	}
 	restart_after_idle(t, c);
+	c->acked_batch = 0;
 	/* SACK blocks ride on a pure ACK ahead of the data (options would
 	 * cost the data segments payload). */
 	if ((c->nrsack > 0 || (c->flags & TF_DSACK)) && (c->flags & TF_SACK) &&

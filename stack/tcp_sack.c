@@ -48,7 +48,8 @@
  * Tail loss probes (RFC 8985 7): on a SACK connection with data in
  * flight, not recovering and nothing SACKed, the retransmission timer is
  * first a probe timeout (PTO = 2 SRTT, plus the peer's worst-case delayed
- * ACK, tlp_delack_us, when one segment is in flight; never past the RTO). It sends one
+ * ACK, tlp_delack_us, when one segment is in flight, else plus 2 ms as
+ * Linux; never past the RTO). It sends one
  * new segment, or the last one again, and re-arms the RTO. The ACK that
  * covers the probe tells whether it repaired a loss (then cwnd is
  * reduced once) or was needless (a D-SACK for it).
@@ -594,9 +595,15 @@ static void enter_recovery(struct dl_tcp *t, struct dl_tcb *c)
 	c->flags |= TF_RECOVERY;
 	c->flags &= ~TF_LOSS;
 	c->dupacks = 0;
-	sb->prr_delivered = 0;
+	/* ACKs are processed in bursts and output runs after the burst:
+	 * what the burst delivered (acknowledged or SACKed) up to the loss
+	 * would have let data out, one ACK at a time. Count it as delivered
+	 * in recovery (and the flight as it was before the burst), or PRR
+	 * starts from a flight the batching drained and keeps cwnd far
+	 * below ssthresh. */
+	sb->prr_delivered = c->acked_batch;
 	sb->prr_out = 0;
-	sb->recover_fs = max_u32(c->snd_max - c->snd_una, 1);
+	sb->recover_fs = max_u32(c->snd_max - c->snd_una + c->acked_batch, 1);
 	t->cnt[TCP_SACK_RECOVERY]++;
 	t->cnt[TCP_FAST_REXMIT]++;
 }
@@ -656,22 +663,29 @@ bool dl_tcp_sack_ack(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_sac
 	}
 	sb = c->sb;
 	delivered = sb_trim(t, c);
-	for (unsigned k = 0; k < si->n; k++)
-		delivered += sb_mark_sacked(t, c, si->b[k][0], si->b[k][1]);
+	for (unsigned k = 0; k < si->n; k++) {
+		uint32_t got = sb_mark_sacked(t, c, si->b[k][0], si->b[k][1]);
+		delivered += got;
+		c->acked_batch += got; /* (the cumulative part was added by the caller) */
+	}
 	rack_dsack(t, c, si);
 	timeout = rack_detect_loss(t, c);
 	arm_reo(t, c, timeout);
-	if (!(c->flags & TF_RECOVERY) && sb->lost > 0)
-		enter_recovery(t, c);
+	if ((c->flags & TF_RECOVERY) && seq_ge(c->snd_una, c->recover))
+		exit_recovery(c);
+	if (!(c->flags & TF_RECOVERY) && sb->lost > 0) {
+		enter_recovery(t, c); /* counts this ACK's delivery too */
+		delivered = 0;
+	}
+	/* Growth counts what this ACK newly delivered (SACKed before is
+	 * not counted twice when the cumulative ACK passes it). */
 	if (c->flags & TF_RECOVERY) {
-		if (seq_ge(c->snd_una, c->recover) && sb->lost == 0)
-			exit_recovery(c);
-		else if (!(c->flags & TF_LOSS))
+		if (!(c->flags & TF_LOSS))
 			prr(c, delivered);
 		else if (cum > 0)
 			dl_tcp_cc(c)->cong_avoid(t, c, cum); /* RTO recovery: slow start */
-	} else if (cum > 0 && (c->fl2 & TF2_CWND_LIMITED)) {
-		dl_tcp_cc(c)->cong_avoid(t, c, cum);
+	} else if (delivered > 0 && (c->fl2 & TF2_CWND_LIMITED)) {
+		dl_tcp_cc(c)->cong_avoid(t, c, delivered);
 	}
 	if (!(c->flags & TF_RECOVERY) && sb->sacked == 0 && sb->lost == 0)
 		dl_tcp_sb_drop(t, c);
@@ -700,6 +714,8 @@ void dl_tcp_rack_timeout(struct dl_tcp *t, struct dl_tcb *c)
 /* tail loss probes (RFC 8985 7)                                             */
 /* ------------------------------------------------------------------------ */
 
+#define TLP_MIN_US 2000u
+
 bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c)
 {
 	return t->p.tlp && (c->flags & TF_SACK) &&
@@ -715,11 +731,14 @@ uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c)
 	if (c->srtt8 == 0)
 		return min_u32(1000000u, rto);
 	pto = 2 * srtt;
+	/* One segment in flight: the peer may delay its ACK (WCDelAckT).
+	 * More: 2 ms beyond 2 SRTT, as Linux (TCP_TIMEOUT_MIN), so that the
+	 * jitter of a loaded host or of a receiver coalescing ACKs does not
+	 * trigger probes on a LAN where SRTT is tens of microseconds. */
 	if (c->snd_max - c->snd_una <= c->mss)
-		pto += t->p.tlp_delack_us; /* WCDelAckT */
-	/* At least two wheel ticks: a probe sooner than the clock can tell
-	 * apart from the ACK it waits for is needless. */
-	pto = max_u32(pto, 2u << DL_TCP_TICK_SHIFT);
+		pto += t->p.tlp_delack_us;
+	else
+		pto += TLP_MIN_US;
 	return min_u32(pto, rto);
 }
 

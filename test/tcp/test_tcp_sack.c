@@ -378,10 +378,55 @@ static void test_established_sack_hole_retransmitted_at_once(void **state)
 	peer_ack(f, iss1, c->snd_max - iss1, 0, NULL);
 	assert_false(c->flags & TF_RECOVERY);
 	assert_null(c->sb); /* back to the pool */
-	assert_int_equal(c->cwnd, c->ssthresh);
+	/* RFC 6937: recovery ends at ssthresh; avoidance then grows it by
+	 * what this ACK newly delivered (the one retransmitted segment) */
+	assert_true(c->cwnd >= c->ssthresh && c->cwnd < c->ssthresh + MSS);
 	assert_int_equal(tf_cnt(f, TCP_TX_REXMIT_SEGS), 1);
 	assert_int_equal(tf_cnt(f, TCP_RTO), 0);
 	assert_int_equal(f->t->sb_used, 0);
+}
+
+static void edit_iw20(struct dl_stack_config *c)
+{
+	c->tcp.init_cwnd_segs = 20;
+}
+
+/* ACKs come in bursts and output runs after the burst: when the loss shows
+ * in the middle of one, what the burst acknowledged before it counts as
+ * delivered in recovery, so PRR lets the window out to ssthresh at once
+ * instead of one segment per ACK still to come (regression: PRR started
+ * from a flight the burst had drained, cwnd stayed far below ssthresh). */
+static void test_established_prr_counts_the_burst_before_the_loss(void **state)
+{
+	struct tf *f = new_sack(edit_iw20);
+	struct sent s[64];
+	unsigned n;
+	uint32_t iss1;
+	(void)state;
+
+	fill_big();
+	iss1 = open_rtt(f, false, 20000);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	send_at(f, 0, 60 * MSS);
+	assert_int_equal(pop(f, iss1, s, 64), 20);
+	f->now += 20000;
+	f->no_run = true; /* one burst: the ACKs wait for one loop iteration */
+	peer_ack(f, iss1, 10 * MSS, 0, NULL);
+	for (uint32_t k = 12; k <= 14; k++) {
+		const uint32_t b[][2] = {{11 * MSS, k * MSS}};
+		peer_ack(f, iss1, 10 * MSS, 1, b); /* segment 11 lost */
+	}
+	f->no_run = false;
+	tf_run(f);
+	n = pop(f, iss1, s, 64);
+	assert_true(c->flags & TF_RECOVERY);
+	assert_int_equal(s[0].off, 10 * MSS);
+	/* pipe was 10 - 3 SACKed - 1 lost = 6 segments; PRR-SSRB lets out
+	 * what the burst delivered (13 segments) plus one: cwnd near ssthresh
+	 * (without the burst's deliveries: 2 segments) */
+	assert_true(n >= 10);
+	assert_true(c->cwnd + 2 * MSS >= c->ssthresh);
+	tf_free(f);
 }
 
 /* One segment SACKed (fewer than DupThresh): reordering is possible, so
@@ -754,6 +799,7 @@ int main(void)
 	    T(test_established_duplicate_gets_dsack),
 	    cmocka_unit_test(test_established_sack_off_peer_gets_no_blocks),
 	    T(test_established_sack_hole_retransmitted_at_once),
+	    cmocka_unit_test(test_established_prr_counts_the_burst_before_the_loss),
 	    T(test_established_sack_one_segment_waits_reordering_window),
 	    T(test_established_sack_two_holes_one_round),
 	    T(test_established_rack_lost_retransmission_resent),
