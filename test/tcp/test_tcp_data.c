@@ -694,19 +694,21 @@ static void test_established_send_mss_segments(void **state)
 static void test_established_send_scatter_gather_spans_segments(void **state)
 {
 	struct tf *f = *state;
-	static uint8_t a[100], b[2000], c[50];
+	/* three fragments apart in memory (separate arrays may be laid out
+	 * back to back, and contiguous fragments merge: clang does that) */
+	static uint8_t mem[2400];
+	uint8_t *a = mem, *b = mem + 200, *c = mem + 2300;
 	uint8_t all[2150];
-	struct dl_tx_frag fr[3] = {{a, sizeof(a), DL_REGION_NONE},
-				   {b, sizeof(b), DL_REGION_NONE},
-				   {c, sizeof(c), DL_REGION_NONE}};
+	struct dl_tx_frag fr[3] = {
+	    {a, 100, DL_REGION_NONE}, {b, 2000, DL_REGION_NONE}, {c, 50, DL_REGION_NONE}};
 	struct tseg syn = {
 	    .seq = 1000, .flags = DL_TCP_SYN, .wnd = 65535, .opts = DL_TCP_OPT_MSS, .mss = 1000};
 	struct tseg r;
 
-	memset(a, 'a', sizeof(a));
-	for (size_t i = 0; i < sizeof(b); i++)
+	memset(a, 'a', 100);
+	for (size_t i = 0; i < 2000; i++)
 		b[i] = (uint8_t)i;
-	memset(c, 'c', sizeof(c));
+	memset(c, 'c', 50);
 	memcpy(all, a, 100);
 	memcpy(all + 100, b, 2000);
 	memcpy(all + 2100, c, 50);
