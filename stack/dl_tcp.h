@@ -531,6 +531,7 @@ struct dl_tcp {
 	uint32_t *htab;
 	uint32_t hmask;
 	uint64_t hkey[2];
+	uint32_t lk_last; /**< slot + 1 of the last connection found (segments come in runs) */
 
 	struct dl_tcp_listener *lst;
 	uint16_t nlst;
@@ -683,8 +684,14 @@ uint32_t dl_tcp_sb_pipe(const struct dl_tcb *c);
 bool dl_tcp_sb_next_lost(const struct dl_tcb *c, uint32_t *s, uint32_t *e);
 void dl_tcp_sb_pool_free(struct dl_tcp *t);
 void dl_tcp_rack_timeout(struct dl_tcp *t, struct dl_tcb *c);
-bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c);
-uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c);
+/** May a probe timeout be armed for c (RFC 8985 7.2)? */
+static inline bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	return (c->flags & (TF_SACK | TF_RECOVERY | TF_PERSIST | TF_TLP_OUT)) == TF_SACK &&
+	       t->p.tlp && (c->sb == NULL || c->sb->sacked == 0) && c->snd_nxt == c->snd_max &&
+	       tcb_synchronized(c) && c->state != DL_TCP_TIME_WAIT;
+}
+
 void dl_tcp_tlp_fire(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_tlp_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t ack, const struct dl_tcp_sack_in *si,
 		    bool dupack);
@@ -810,6 +817,25 @@ static inline uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struc
 	uint64_t r = (uint64_t)c->rto << (c->backoff < 32 ? c->backoff : 32);
 
 	return r > t->p.rto_max_us ? t->p.rto_max_us : (uint32_t)r;
+}
+
+/** The probe timeout (RFC 8985 7.2; see tcp_sack.c). */
+static inline uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint32_t srtt = c->srtt8 >> 3, pto, rto = dl_tcp_rto_backed_off(t, c);
+
+	if (c->srtt8 == 0)
+		return min_u32(1000000u, rto);
+	pto = 2 * srtt;
+	/* One segment in flight: the peer may delay its ACK (WCDelAckT).
+	 * More: 2 ms beyond 2 SRTT, as Linux (TCP_TIMEOUT_MIN), so that the
+	 * jitter of a loaded host or of a receiver coalescing ACKs does not
+	 * trigger probes on a LAN where SRTT is tens of microseconds. */
+	if (c->snd_max - c->snd_una <= c->mss)
+		pto += t->p.tlp_delack_us;
+	else
+		pto += 2000; /* Linux's TCP_TIMEOUT_MIN */
+	return min_u32(pto, rto);
 }
 /**
  * An RTT sample (RFC 6298; with `per_rtt` samples expected per round

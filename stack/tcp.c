@@ -421,10 +421,20 @@ uint32_t dl_tcp_tuple_hash(const struct dl_tcp *t, uint32_t rip, uint16_t lport,
 struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
 			     struct dl_tcp_tw **tw)
 {
-	uint32_t i = t->htab[dl_tcp_tuple_hash(t, rip, lport, rport)];
+	uint32_t i;
 
 	if (tw != NULL)
 		*tw = NULL;
+	/* The last connection found first: segments come in runs of one
+	 * flow, and the keyed hash costs some 100 instructions. A closed
+	 * slot is unhashed (CLOSED), so it never matches here wrongly. */
+	if (t->lk_last != 0) {
+		struct dl_tcb *c = tcb_at(t, t->lk_last - 1);
+		if (c->rip == rip && c->lport == lport && c->rport == rport &&
+		    c->state != DL_TCP_CLOSED)
+			return c;
+	}
+	i = t->htab[dl_tcp_tuple_hash(t, rip, lport, rport)];
 	while (i != 0) {
 		if (i & DL_TCP_HTW) {
 			struct dl_tcp_tw *w = dl_tcp_tw_at(t, i & ~DL_TCP_HTW);
@@ -437,8 +447,10 @@ struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uin
 			continue;
 		}
 		struct dl_tcb *c = tcb_at(t, i - 1);
-		if (c->rip == rip && c->lport == lport && c->rport == rport)
+		if (c->rip == rip && c->lport == lport && c->rport == rport) {
+			t->lk_last = i;
 			return c;
+		}
 		i = c->hnext;
 	}
 	return NULL;

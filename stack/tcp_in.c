@@ -575,8 +575,10 @@ static void rtt_samples(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_
 	if (k > 0) {
 		uint32_t r = now - c->rtp_t[k - 1];
 		c->rtp_n = (uint8_t)(c->rtp_n - k);
-		memmove(c->rtp_seq, c->rtp_seq + k, c->rtp_n * sizeof(c->rtp_seq[0]));
-		memmove(c->rtp_t, c->rtp_t + k, c->rtp_n * sizeof(c->rtp_t[0]));
+		for (unsigned j = 0; j < c->rtp_n; j++) {
+			c->rtp_seq[j] = c->rtp_seq[j + k];
+			c->rtp_t[j] = c->rtp_t[j + k];
+		}
 		dl_tcp_rtt_sample(t, c, r, 1);
 		return;
 	}
@@ -614,7 +616,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		} else if (dup) {
 			dupack(t, c);
 		}
-		if (ack == c->snd_una)
+		if (ack == c->snd_una && (c->flags & TF_TLP_OUT))
 			dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, dup);
 		update_window(t, c, sg, wnd);
 		return;
@@ -635,7 +637,8 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	}
 	if (!((sack_in || c->sb != NULL) && dl_tcp_sack_ack(t, c, &si, ack - old_una)))
 		cc_on_ack(t, c, acked);
-	dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, false);
+	if (c->flags & TF_TLP_OUT)
+		dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, false);
 	/* RFC 6298 5.2 / 5.3, or a new probe timeout (RFC 8985 7.2) */
 	if (!(c->flags & TF_PERSIST)) {
 		if (c->snd_una == c->snd_max) {

@@ -458,7 +458,8 @@ static void rtt_probe(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq)
  * One segment (or TSO packet) of new data at snd_nxt, at most `usable`
  * bytes. @return 1 sent, 0 nothing to send now, -1 no header buffer.
  */
-static int send_new(struct dl_tcp *t, struct dl_tcb *c, uint32_t usable)
+static inline __attribute__((always_inline)) int send_new(struct dl_tcp *t, struct dl_tcb *c,
+						      uint32_t usable)
 {
 	uint32_t unsent = tcb_unsent(c), n, seq, got;
 	bool want_fin = (c->flags & TF_SHUT_WR) && seq_le(c->snd_nxt, tcb_fin_seq(c));
@@ -499,7 +500,8 @@ static int send_new(struct dl_tcp *t, struct dl_tcb *c, uint32_t usable)
 	if (fin)
 		c->flags |= TF_FIN_SENT;
 	if (seq_gt(c->snd_nxt, c->snd_max)) {
-		dl_tcp_sb_sent(t, c, seq_max(seq, c->snd_max), c->snd_nxt, false);
+		if (c->sb != NULL)
+			dl_tcp_sb_sent(t, c, seq_max(seq, c->snd_max), c->snd_nxt, false);
 		c->snd_max = c->snd_nxt;
 	}
 	if (c->sb != NULL && (c->flags & TF_RECOVERY))
@@ -568,7 +570,8 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	default:
 		break;
 	}
-	restart_after_idle(t, c);
+	if (c->snd_una == c->snd_max)
+		restart_after_idle(t, c);
 	c->acked_batch = 0;
 	/* SACK blocks ride on a pure ACK ahead of the data (options would
 	 * cost the data segments payload). */

@@ -714,34 +714,6 @@ void dl_tcp_rack_timeout(struct dl_tcp *t, struct dl_tcb *c)
 /* tail loss probes (RFC 8985 7)                                             */
 /* ------------------------------------------------------------------------ */
 
-#define TLP_MIN_US 2000u
-
-bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c)
-{
-	return t->p.tlp && (c->flags & TF_SACK) &&
-	       !(c->flags & (TF_RECOVERY | TF_PERSIST | TF_TLP_OUT)) &&
-	       (c->sb == NULL || c->sb->sacked == 0) && c->snd_nxt == c->snd_max &&
-	       tcb_synchronized(c) && c->state != DL_TCP_TIME_WAIT;
-}
-
-uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c)
-{
-	uint32_t srtt = c->srtt8 >> 3, pto, rto = dl_tcp_rto_backed_off(t, c);
-
-	if (c->srtt8 == 0)
-		return min_u32(1000000u, rto);
-	pto = 2 * srtt;
-	/* One segment in flight: the peer may delay its ACK (WCDelAckT).
-	 * More: 2 ms beyond 2 SRTT, as Linux (TCP_TIMEOUT_MIN), so that the
-	 * jitter of a loaded host or of a receiver coalescing ACKs does not
-	 * trigger probes on a LAN where SRTT is tens of microseconds. */
-	if (c->snd_max - c->snd_una <= c->mss)
-		pto += t->p.tlp_delack_us;
-	else
-		pto += TLP_MIN_US;
-	return min_u32(pto, rto);
-}
-
 void dl_tcp_tlp_fire(struct dl_tcp *t, struct dl_tcb *c)
 {
 	uint64_t now = t->s->now;
