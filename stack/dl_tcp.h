@@ -205,6 +205,7 @@ enum dl_tcp_cnt {
 	TCP_TLP_RECOVERED,	/**< probes that repaired a tail loss (cwnd reduced) */
 	TCP_TLP_SPURIOUS,	/**< probes the peer D-SACKed: nothing was lost */
 	TCP_RTO_AFTER_TLP,	/**< RTOs that fired although a probe was sent */
+	TCP_SACK_RENEGING,	/**< RTOs that found SND.UNA SACKed: SACKs forgotten */
 	TCP_SPURIOUS_REXMIT,	/**< retransmissions the peer reported with D-SACK */
 	/* congestion control */
 	TCP_CC_CUBIC,		/**< connections established with CUBIC */

@@ -138,6 +138,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_TLP_RECOVERED] = "tlp_recoveries",
     [TCP_TLP_SPURIOUS] = "tlp_spurious",
     [TCP_RTO_AFTER_TLP] = "rto_after_tlp",
+    [TCP_SACK_RENEGING] = "sack_reneging",
     [TCP_SPURIOUS_REXMIT] = "spurious_retransmits_dsack",
     [TCP_CC_CUBIC] = "cc_cubic_connections",
     [TCP_CC_NEWRENO] = "cc_newreno_connections",

@@ -163,9 +163,13 @@ static void rto_timeout(struct dl_tcp *t, struct dl_tcb *c)
 	c->rtp_n = 0; /* Karn */
 	c->flags &= ~(TF_RECOVERY | TF_LOSS | TF_TLP_OUT | TF_TLP_REXMIT | TF_PTO);
 	if ((c->flags & TF_SACK) && (c->sb != NULL || dl_tcp_sb_start(t, c, 1))) {
-		/* SACKs still count unless the peer looks like it reneged (a
-		 * second timeout for the same data: RFC 2018 8). */
-		dl_tcp_sb_mark_all_lost(t, c, c->backoff >= 2);
+		/* SACKs still count unless the peer reneged: SND.UNA itself
+		 * SACKed (a receiver holding it would have ACKed it), or a
+		 * second timeout for the same data (RFC 2018 8). */
+		bool reneged = c->sb->n > 0 && (c->sb->r[0].fl & SB_SACKED);
+		if (reneged)
+			t->cnt[TCP_SACK_RENEGING]++;
+		dl_tcp_sb_mark_all_lost(t, c, reneged || c->backoff >= 2);
 		c->sb->t_reo = 0;
 		c->flags |= TF_RECOVERY | TF_LOSS;
 	} else {

@@ -603,6 +603,34 @@ static void test_established_rto_keeps_sacked_data(void **state)
 	assert_true(retransmitted(s, n, 3 * MSS));
 }
 
+/* The peer reneged (RFC 2018 8): it SACKed segment 4, then acknowledged
+ * up to it and no further. The RTO sees SND.UNA SACKed, forgets the
+ * SACKs and resends from SND.UNA, not from the first unSACKed byte. */
+static void test_established_rto_after_reneging_resends_sacked(void **state)
+{
+	struct tf *f = *state;
+	struct sent s[64];
+	unsigned n;
+	uint32_t iss1;
+
+	fill_big();
+	iss1 = open_rtt(f, false, 20000);
+	send_at(f, 0, 10 * MSS);
+	pop(f, iss1, s, 64);
+	const uint32_t b[][2] = {{3 * MSS, 4 * MSS}};
+	peer_ack(f, iss1, MSS, 1, b);
+	f->now += 5000;
+	peer_ack(f, iss1, 3 * MSS, 0, NULL); /* 4 no longer reported */
+	while (tf_cnt(f, TCP_RTO) == 0) {
+		pop(f, iss1, s, 64);
+		tf_next(f);
+	}
+	n = pop(f, iss1, s, 64);
+	assert_int_equal(tf_cnt(f, TCP_SACK_RENEGING), 1);
+	assert_true(n >= 1);
+	assert_int_equal(s[0].off, 3 * MSS);
+}
+
 /* D-SACKs: counted as spurious retransmissions, proof of reordering,
  * and the reordering window widens (RFC 8985 6.2 step 4). */
 static void test_established_dsack_received_widens_reordering_window(void **state)
@@ -806,6 +834,7 @@ int main(void)
 	    cmocka_unit_test(test_established_sack_pool_exhausted_newreno_fallback),
 	    T(test_established_sack_invalid_blocks_ignored),
 	    T(test_established_rto_keeps_sacked_data),
+	    T(test_established_rto_after_reneging_resends_sacked),
 	    T(test_established_dsack_received_widens_reordering_window),
 	    T(test_established_tail_loss_probe_before_rto),
 	    cmocka_unit_test(test_established_tail_loss_without_tlp_waits_rto),
