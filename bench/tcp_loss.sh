@@ -15,23 +15,30 @@
 #   nginx          1 worker, sendfile, keepalive; Linux TCP with SACK,
 #                  RACK, TLP and the system's congestion control (bbr
 #                  on this machine: it does not slow down for random loss)
-#   nginx-cubic    the same with CUBIC (net.ipv4.tcp_congestion_control
-#                  in the server's namespace): the like-for-like row
-# For each server and loss rate:
-#   - RUNS downloads of a 16 MiB file with curl (a new connection each):
-#     median goodput (MiB/s), min and max;
+#   nginx-cubic    the same with CUBIC (congctl on the server's route to
+#                  the client): the like-for-like row
+# ROUNDS rounds; each round starts every server in turn and measures it at
+# every loss rate, so a machine whose load drifts (other jobs) weighs on
+# all servers alike. Per round, server and loss rate:
+#   - DOWNLOADS downloads of a 16 MiB file with curl (a new connection
+#     each);
 #   - wrk -t1 -c$CONNS -d${DURATION}s --latency on a 4 KiB file: p50, p99.
-# Prints a table with the ratios dlibos / nginx and writes the raw output
-# to $OUT (default docs/bench-tcp-loss).
+# The table gives, per server and loss rate, the median goodput of all
+# downloads (min-max) and the median over rounds of wrk's p50, p99 and
+# requests/s (p99 min-max), with the ratios dlibos / nginx. Raw output
+# in $OUT (default docs/bench-tcp-loss): results.txt has one line per
+# round, server and loss rate.
 #
-# Environment: RUNS (5), DURATION (10), CONNS (10), LOSSES ("0 50 100 300",
-# in 1/10000), OUT. Needs root, curl, wrk, nginx, nft, taskset, ethtool.
+# Environment: ROUNDS (5), DOWNLOADS (1), DURATION (5), CONNS (10), LOSSES
+# ("0 50 100 300", in 1/10000), OUT. Needs root, curl, wrk, nginx, nft,
+# taskset, ethtool.
 set -u
 
 BUILD=${1:-build}
 HTTPD=$BUILD/examples/httpd/dlibos-httpd
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-5}
+DOWNLOADS=${DOWNLOADS:-1}
+DURATION=${DURATION:-5}
 CONNS=${CONNS:-10}
 LOSSES=${LOSSES:-"0 50 100 300"}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -74,30 +81,31 @@ set_loss() {
 		'<' "$3" counter drop || die "nft rule"
 }
 
-# measure NAME NS IP: every loss rate against one running server.
+WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
+
+# measure NAME NS IP: every loss rate against one running server, one
+# round ($ROUND). Line: name loss round MiB/s... p50 p99 req/s drops.
 measure() {
-	local name=$1 ns=$2 ip=$3 loss r got want sp
-	want=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
+	local name=$1 ns=$2 ip=$3 loss r got sp w
 	for loss in $LOSSES; do
 		set_loss "$ns" "$ip" "$loss"
-		: >"$WORK/speeds"
-		for r in $(seq "$RUNS"); do
+		sp=
+		for r in $(seq "$DOWNLOADS"); do
 			got=$(ip netns exec "$ns" taskset -c 1 curl -sS --fail -m 120 -o "$WORK/dl.bin" \
 				-w '%{speed_download}' "http://$ip/f16m.bin") || die "$name: curl failed"
-			[ "$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)" = "$want" ] ||
+			[ "$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)" = "$WANT" ] ||
 				die "$name: download differs"
-			echo "$got" >>"$WORK/speeds"
+			sp="$sp$(echo "$got" | awk '{printf "%.1f", $1 / 1048576}'),"
 		done
-		sp=$(sort -g "$WORK/speeds" | awk '{v[NR] = $1 / 1048576} END {
-			printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)], v[1], v[NR]}')
+		w=$OUT/wrk-$name-$loss-$ROUND.txt
 		ip netns exec "$ns" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-			"http://$ip/f4k.bin" >"$OUT/wrk-$name-$loss.txt" 2>&1
-		p50=$(awk '$1 == "50%" {print $2}' "$OUT/wrk-$name-$loss.txt")
-		p99=$(awk '$1 == "99%" {print $2}' "$OUT/wrk-$name-$loss.txt")
-		rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-$name-$loss.txt")
+			"http://$ip/f4k.bin" >"$w" 2>&1
+		p50=$(awk '$1 == "50%" {print $2}' "$w")
+		p99=$(awk '$1 == "99%" {print $2}' "$w")
+		rps=$(awk '/Requests\/sec/ {print $2}' "$w")
 		drops=$(ip netns exec "$ns" nft list table inet dlbloss 2>/dev/null |
 			grep -o "counter packets [0-9]*" | awk '{print $3}')
-		echo "$name $loss $sp $p50 $p99 $rps ${drops:-0}" | tee -a "$RESULTS"
+		echo "$name $loss $ROUND ${sp%,} $p50 $p99 $rps ${drops:-0}" | tee -a "$RESULTS"
 	done
 	set_loss "$ns" "$ip" 0
 }
@@ -115,7 +123,11 @@ run_dlibos() { # NAME then --tcp args (may be empty)
 run_nginx() { # NAME CC (empty: the system's)
 	local name=$1 cc=$2
 	veth_up off
-	[ -n "$cc" ] && ip netns exec $NSS sysctl -qw net.ipv4.tcp_congestion_control="$cc"
+	# The congestion control by route: a namespace's sysctl may only pick
+	# one of tcp_allowed_congestion_control (here "reno bbr"), a route's
+	# congctl any available one.
+	[ -n "$cc" ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel scope link \
+		src 10.0.1.2 congctl "$cc" || die "congctl $cc"; }
 	mkdir -p "$WORK/nginx"
 	cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -148,6 +160,22 @@ EOF
 		>"$WORK/server.log" 2>&1 &
 	PID=$!
 	wait_http $NSC http://10.0.1.2/
+	# which congestion control nginx's connections really use: a slow
+	# download keeps a connection open while ss looks at the server's side
+	# (up to 5 s: the client may be slow to connect on a loaded machine)
+	ip netns exec $NSC curl -s -m 8 -o /dev/null --limit-rate 1M http://10.0.1.2/f16m.bin &
+	local probe=$! seen= want=${cc:-$(sysctl -n net.ipv4.tcp_congestion_control)}
+	for _ in $(seq 25); do
+		sleep 0.2
+		seen=$(ip netns exec $NSS ss -tin state established '( sport = :80 )' |
+			grep -oE '\b(cubic|bbr|reno|dctcp|htcp|vegas)\b' | sort -u | tr '\n' ' ')
+		seen=${seen% }
+		[ -n "$seen" ] && break
+	done
+	kill $probe 2>/dev/null
+	wait $probe 2>/dev/null
+	echo "$name: server sockets use ${seen:-nothing seen} (want $want)" | tee -a "$OUT/cc.txt"
+	[ "$seen" = "$want" ] || die "$name: server sockets use '${seen}', not $want"
 	measure "$name" $NSC 10.0.1.2
 	kill -QUIT $PID
 	wait $PID
@@ -155,16 +183,32 @@ EOF
 	veth_down
 }
 
-run_dlibos dlibos
-run_dlibos dlibos-nosack --tcp sack=0,tlp=0
-run_nginx nginx ""
-run_nginx nginx-cubic cubic
+rm -f "$OUT"/wrk-*.txt "$OUT"/server-*.log "$OUT/cc.txt"
+for ROUND in $(seq "$ROUNDS"); do
+	echo "round $ROUND of $ROUNDS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	# the order turns each round: no server always runs first or last
+	case $((ROUND % 4)) in
+	1) order="dlibos dlibos-nosack nginx nginx-cubic" ;;
+	2) order="nginx-cubic dlibos nginx dlibos-nosack" ;;
+	3) order="nginx dlibos-nosack nginx-cubic dlibos" ;;
+	0) order="dlibos-nosack nginx-cubic dlibos nginx" ;;
+	esac
+	for srv in $order; do
+		case $srv in
+		dlibos) run_dlibos dlibos ;;
+		dlibos-nosack) run_dlibos dlibos-nosack --tcp sack=0,tlp=0 ;;
+		nginx) run_nginx nginx "" ;;
+		nginx-cubic) run_nginx nginx-cubic cubic ;;
+		esac
+		cp "$WORK/server.log" "$OUT/server-$srv-$ROUND.log" 2>/dev/null
+	done
+done
 
 {
 	machine_lines
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), Linux TCP: $(sysctl -n net.ipv4.tcp_congestion_control)," \
 		"sack $(sysctl -n net.ipv4.tcp_sack)"
-	echo "per server and loss rate: $RUNS x curl of 16 MiB (median, min, max MiB/s);" \
+	echo "$ROUNDS rounds; per round, server and loss rate: $DOWNLOADS x curl of 16 MiB;" \
 		"wrk -t1 -c$CONNS -d${DURATION}s --latency on 4 KiB"
 	echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
@@ -177,20 +221,35 @@ function ms(v) { # wrk latency (us/ms/s) to ms
 	if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
 	return v + 0
 }
-{ k = $1 SUBSEP $2; med[k] = $3; lo[k] = $4; hi[k] = $5; p50[k] = ms($6); p99[k] = ms($7)
-  rps[k] = $8; drops[k] = $9; if (!($2 in seen)) { seen[$2] = 1; order[n++] = $2 } }
+function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }
+function med(a, n) { sort(a, n); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+{ k = $1 SUBSEP $2; m = split($4, d, ",")
+  for (i = 1; i <= m; i++) G[k, ++ng[k]] = d[i]
+  nr[k]++; P50[k, nr[k]] = ms($5); P99[k, nr[k]] = ms($6); RPS[k, nr[k]] = $7; drops[k] += $8
+  if (!($2 in seen)) { seen[$2] = 1; order[n++] = $2 } }
 END {
-	printf "| loss | server | 16 MiB goodput, MiB/s (min-max) | 4 KiB p50 ms | p99 ms | req/s | vs nginx: goodput, p99 | vs nginx-cubic |\n"
-	printf "|---|---|---|---|---|---|---|---|\n"
 	split("dlibos dlibos-nosack nginx nginx-cubic", srv, " ")
+	for (i = 0; i < n; i++) for (j = 1; j <= 4; j++) {
+		k = srv[j] SUBSEP order[i]
+		delete a; for (x = 1; x <= ng[k]; x++) a[x] = G[k, x]
+		gm[k] = med(a, ng[k]); glo[k] = a[1]; ghi[k] = a[ng[k]]
+		delete a; for (x = 1; x <= nr[k]; x++) a[x] = P50[k, x]
+		p50[k] = med(a, nr[k])
+		delete a; for (x = 1; x <= nr[k]; x++) a[x] = P99[k, x]
+		p99[k] = med(a, nr[k]); plo[k] = a[1]; phi[k] = a[nr[k]]
+		delete a; for (x = 1; x <= nr[k]; x++) a[x] = RPS[k, x]
+		rps[k] = med(a, nr[k])
+	}
+	printf "| loss | server | 16 MiB goodput, MiB/s: median (min-max) | 4 KiB p50 ms | p99 ms: median (min-max) | req/s | vs nginx: goodput, p99 | vs nginx-cubic |\n"
+	printf "|---|---|---|---|---|---|---|---|\n"
 	for (i = 0; i < n; i++) {
 		l = order[i]
 		for (j = 1; j <= 4; j++) {
 			s = srv[j]; k = s SUBSEP l; g = "nginx" SUBSEP l; gc = "nginx-cubic" SUBSEP l
-			r1 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", med[k] / med[g], p99[k] / p99[g])
-			r2 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", med[k] / med[gc], p99[k] / p99[gc])
-			printf "| %.1f%% | %s | %.1f (%.1f-%.1f) | %.2f | %.2f | %s | %s | %s |\n", l / 100, s,
-				med[k], lo[k], hi[k], p50[k], p99[k], rps[k], r1, r2
+			r1 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[g], p99[k] / p99[g])
+			r2 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[gc], p99[k] / p99[gc])
+			printf "| %.1f%% | %s | %.1f (%.1f-%.1f) | %.2f | %.1f (%.1f-%.1f) | %.0f | %s | %s |\n", l / 100, s,
+				gm[k], glo[k], ghi[k], p50[k], p99[k], plo[k], phi[k], rps[k], r1, r2
 		}
 	}
 }' "$RESULTS" | tee "$OUT/table.md"
