@@ -86,11 +86,11 @@ WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
 # measure NAME NS IP: every loss rate against one running server, one
 # round ($ROUND). Line: name loss round MiB/s... p50 p99 req/s drops.
 measure() {
-	local name=$1 ns=$2 ip=$3 loss r got sp w
+	local name=$1 ns=$2 ip=$3 loss got sp w
 	for loss in $LOSSES; do
 		set_loss "$ns" "$ip" "$loss"
 		sp=
-		for r in $(seq "$DOWNLOADS"); do
+		for _ in $(seq "$DOWNLOADS"); do
 			got=$(ip netns exec "$ns" taskset -c 1 curl -sS --fail -m 120 -o "$WORK/dl.bin" \
 				-w '%{speed_download}' "http://$ip/f16m.bin") || die "$name: curl failed"
 			[ "$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)" = "$WANT" ] ||
@@ -164,7 +164,7 @@ EOF
 	# download keeps a connection open while ss looks at the server's side
 	# (up to 5 s: the client may be slow to connect on a loaded machine)
 	ip netns exec $NSC curl -s -m 8 -o /dev/null --limit-rate 1M http://10.0.1.2/f16m.bin &
-	local probe=$! seen= want=${cc:-$(sysctl -n net.ipv4.tcp_congestion_control)}
+	local probe=$! seen="" want=${cc:-$(sysctl -n net.ipv4.tcp_congestion_control)}
 	for _ in $(seq 25); do
 		sleep 0.2
 		seen=$(ip netns exec $NSS ss -tin state established '( sport = :80 )' |
