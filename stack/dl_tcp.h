@@ -573,10 +573,13 @@ struct dl_tcp {
 	uint32_t ooo_conns; /**< connections holding out-of-order data */
 	uint32_t ooo_list;   /**< slot + 1 of the first connection holding some */
 	uint32_t ooo_cursor; /**< slot + 1 where the next victim search starts */
-	uint32_t app_bufs[64]; /**< per app core: in-order RX buffers held */
+	/* Per application core (indexed by its DLibOS core number, below
+	 * DL_MAX_CORES, dl_coreset.h via dl_hal.h); a connection owned by
+	 * no core (DL_APP_NONE) is counted in neither. */
+	uint32_t app_bufs[DL_MAX_CORES]; /**< per app core: in-order RX buffers held */
 
 	uint16_t port_next;	/**< ephemeral port search offset */
-	uint64_t app_unret[64]; /**< per app core: delivered bytes not yet returned */
+	uint64_t app_unret[DL_MAX_CORES]; /**< per app core: delivered bytes not yet returned */
 	uint16_t rcv_mss;	/**< MSS we advertise (MTU - 40) */
 	uint32_t rx_bufs_max;	/**< RX buffers one connection may hold */
 	uint32_t sws_thresh;	/**< receiver SWS: min(rcv_wnd / 2, rcv_mss) */
@@ -866,11 +869,13 @@ static inline bool dl_tcp_output_due(const struct dl_tcb *c)
 	       tcb_unsent(c) > 0 || (c->flags & (TF_ACKNOW | TF_WND_UPDATE | TF_SHUT_WR)) != 0;
 }
 
+static_assert(DL_MAX_CORES <= DL_APP_NONE, "a core number fits c->app and is not DL_APP_NONE");
+
 /* Per application core: received bytes delivered and not yet returned
  * (what --app-rx-credit limits). */
 static inline void dl_tcp_app_unret(struct dl_tcp *t, const struct dl_tcb *c, int64_t delta)
 {
-	if (c->app < 64)
+	if (c->app < DL_MAX_CORES)
 		t->app_unret[c->app] += (uint64_t)delta;
 }
 
@@ -880,20 +885,20 @@ void dl_tcp_ooo_holder(struct dl_tcp *t, struct dl_tcb *c, bool holds);
 /* In-order RX buffers held by the owner of c change by n. */
 static inline void dl_tcp_app_bufs(struct dl_tcp *t, const struct dl_tcb *c, int n)
 {
-	if (c->app < 64)
+	if (c->app < DL_MAX_CORES)
 		t->app_bufs[c->app] += (uint32_t)n;
 }
 
 /* True when the owner of c holds app_rx_bufs in-order buffers or more. */
 static inline bool dl_tcp_app_over_bufs(const struct dl_tcp *t, const struct dl_tcb *c)
 {
-	return t->p.app_rx_bufs != 0 && c->app < 64 && t->app_bufs[c->app] >= t->p.app_rx_bufs;
+	return t->p.app_rx_bufs != 0 && c->app < DL_MAX_CORES && t->app_bufs[c->app] >= t->p.app_rx_bufs;
 }
 
 /* True when the owner of c holds more unreturned data than its credit. */
 static inline bool dl_tcp_app_over_credit(const struct dl_tcp *t, const struct dl_tcb *c)
 {
-	return t->p.app_rx_credit != 0 && c->app < 64 && t->app_unret[c->app] > t->p.app_rx_credit;
+	return t->p.app_rx_credit != 0 && c->app < DL_MAX_CORES && t->app_unret[c->app] > t->p.app_rx_credit;
 }
 
 #endif /* DL_TCP_H */

@@ -7,7 +7,12 @@
  * toggles, the client outside them, so
  *
  *     valgrind --tool=callgrind --collect-atstart=no \
- *         dlibos-modebench --mode rtc|dlibos [--exchanges N]
+ *         dlibos-modebench --mode rtc|dlibos [--exchanges N] [--app ring|helpers]
+ *
+ * --app picks the harness's echo: `ring` (default, its own ring per
+ * connection in TX memory and its own acknowledgement count) or `helpers`
+ * (dlibos_rx_push / dlibos_send_copy / dlibos_rx_consume: the library
+ * keeps the accounting).
  *
  * counts the server side only, summed over all its cores (the wire's
  * RX/TX functions, our PMD stand-in, are inside and are reported apart by
@@ -51,6 +56,14 @@ int main(int argc, char **argv)
 				mode = DL_MODE_RTC;
 			else if (strcmp(m, "dlibos") == 0)
 				mode = DL_MODE_DLIBOS;
+			else
+				goto usage;
+		} else if (strcmp(argv[i], "--app") == 0 && i + 1 < argc) {
+			const char *a = argv[++i];
+			if (strcmp(a, "ring") == 0)
+				h_app = &h_echo_app;
+			else if (strcmp(a, "helpers") == 0)
+				h_app = &h_echo_helper_app;
 			else
 				goto usage;
 		} else if (strcmp(argv[i], "--exchanges") == 0 && i + 1 < argc) {
@@ -97,6 +110,7 @@ int main(int argc, char **argv)
 	uint64_t idle_it[DL_MAX_CORES];
 	for (unsigned i = 0; i < ncores; i++) {
 		idle_it[i] = 0;
+		h_core_enter(i);
 		if (!profile)
 			CALLGRIND_TOGGLE_COLLECT;
 		for (unsigned r = 0; r < IDLE_ROUNDS; r++) {
@@ -121,6 +135,6 @@ int main(int argc, char **argv)
 	h_teardown(&h);
 	return h.corrupt != 0;
 usage:
-	fprintf(stderr, "usage: %s [--mode rtc|dlibos] [--exchanges N]\n", argv[0]);
+	fprintf(stderr, "usage: %s [--mode rtc|dlibos] [--exchanges N] [--app ring|helpers]\n", argv[0]);
 	return 2;
 }

@@ -1,17 +1,18 @@
 /*
  * dlibos-echo - a TCP echo server on the DLibOS API, the test application
  * of the execution modes (it runs unchanged with --mode rtc and --mode
- * dlibos).
+ * dlibos, and attached to dlibosd).
  *
- * Received data (zero-copy, in RX buffers) is copied into a per-connection
- * ring in TX memory and sent back from there; the bytes are returned with
- * recv_done only once copied, so a slow peer throttles its own sender
- * through the TCP window instead of growing memory. Ring space is released
- * by data_acked. When the peer closes, the echo finishes and the server
- * closes too.
+ * Received data (zero-copy, in RX buffers) is queued with dlibos_rx_push()
+ * and echoed with dlibos_send_copy(); the bytes are returned
+ * (dlibos_rx_consume) only once copied, so a slow peer throttles its own
+ * sender through the TCP window instead of growing memory. The library
+ * keeps the copies until they are acknowledged; when its copy memory runs
+ * short a copy takes less and the `writable` event resumes the echo. When
+ * the peer closes, the echo finishes and the server closes too.
  *
- *   dlibos-echo [EAL args] -- --ip 10.0.0.2/24 [--port 7] [--ring-kb 64]
- *               [--max-conns 4096] [--hoard-core K]
+ *   dlibos-echo [EAL args] -- --ip 10.0.0.2/24 [--port 7] [--max-conns 4096]
+ *               [--hoard-core K] [--tx-copy-kb KB]
  *
  * --hoard-core K makes application core K keep every byte it receives
  * (never recv_done, never echo): a misbehaving core for the tests of RX
@@ -30,13 +31,12 @@
 
 #include "../common/connmap.h"
 
-#define MAX_PENDING 256
-
 enum { OPT_PORT = 1000, OPT_RING_KB, OPT_MAX_CONNS, OPT_HOARD, OPT_POKE_RX };
 
 static const struct dlibos_opt echo_opts[] = {
 	{"port", "P", "TCP port to serve (default 7)", OPT_PORT},
-	{"ring-kb", "KB", "echo buffer per connection in KiB (default 64)", OPT_RING_KB},
+	{"ring-kb", "KB", "obsolete, ignored (echo memory is the library's: --tx-copy-kb)",
+	 OPT_RING_KB},
 	{"max-conns", "N", "connections in all (shared among app cores, default 4096)", OPT_MAX_CONNS},
 	{"hoard-core", "K", "test only: app core K never returns received data", OPT_HOARD},
 	{"poke-rx", NULL, "test only: write into the received data (read-only in protected mode)",
@@ -44,18 +44,12 @@ static const struct dlibos_opt echo_opts[] = {
 };
 
 static unsigned opt_port = 7;
-static size_t opt_ring = 64 * 1024;
 static unsigned opt_max_conns = 4096;
 static int opt_hoard = -1;
 static bool opt_poke_rx;
 
 struct econn {
 	dlibos_conn_t conn;
-	uint8_t *ring;
-	uint64_t head, tail;    /* bytes acknowledged / sent, ring offsets mod size */
-	unsigned npend;         /* received iovecs not yet copied */
-	struct dlibos_iov pend[MAX_PENDING];
-	uint32_t pend_off;      /* bytes of pend[0] already copied */
 	bool peer_closed;
 	bool closed;
 	struct econn *next_free;
@@ -64,82 +58,65 @@ struct econn {
 struct ecore {
 	struct connmap map;
 	struct econn *conns, *free;
-	uint8_t *rings;
+	uint64_t cnt[2]; /* echo.queue_refused, echo.copy_failed */
+	struct dlibos_counters *ctrs;
 };
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
+static const char *const echo_cnt_names[] = {"queue_refused", "copy_failed"};
 
 static int echo_parse(int key, const char *value, char *err, size_t errlen)
 {
-	unsigned long x;
+	unsigned long long x;
 
 	switch (key) {
 	case OPT_PORT:
-		if (parse_num(value, 1, 65535, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("port", value, 1, 65535, &x, err, errlen) != 0)
+			return -1;
 		opt_port = (unsigned)x;
 		return 0;
 	case OPT_RING_KB:
-		if (parse_num(value, 4, 65536, &x) != 0)
-			goto bad;
-		opt_ring = x * 1024;
-		return 0;
+		return dlibos_opt_uint("ring-kb", value, 4, 65536, &x, err, errlen) != 0 ? -1 : 0;
 	case OPT_MAX_CONNS:
-		if (parse_num(value, 1, 1u << 20, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("max-conns", value, 1, 1u << 20, &x, err, errlen) != 0)
+			return -1;
 		opt_max_conns = (unsigned)x;
 		return 0;
 	case OPT_HOARD:
-		if (parse_num(value, 0, 63, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("hoard-core", value, 0, 65535, &x, err, errlen) != 0)
+			return -1;
 		opt_hoard = (int)x;
 		return 0;
 	case OPT_POKE_RX:
 		opt_poke_rx = true;
 		return 0;
 	}
-bad:
-	snprintf(err, errlen, "invalid value '%s'", value);
+	snprintf(err, errlen, "unknown option key %d", key);
 	return -1;
 }
 
 static size_t echo_tx_memory(void)
 {
-	/* A ring per connection (each core rounds its share up by one) plus
-	 * slack for the allocator's headers. */
-	return opt_ring * ((size_t)opt_max_conns + 64) + ((size_t)1 << 20);
+	return (size_t)1 << 20; /* nothing of its own: copies use the library's memory */
 }
 
 static int echo_core_init(struct dlibos_core *c)
 {
 	struct ecore *ec = calloc(1, sizeof(*ec));
+	unsigned n = opt_max_conns / dlibos_app_cores() + 1; /* this core's share */
 
-	if (ec == NULL || connmap_init(&ec->map, opt_max_conns) != 0)
+	if (ec == NULL || connmap_init(&ec->map, n) != 0)
 		return -ENOMEM;
-	ec->conns = calloc(opt_max_conns, sizeof(*ec->conns));
-	ec->rings = dlibos_tx_alloc(opt_ring * opt_max_conns / dlibos_app_cores() + opt_ring);
-	if (ec->conns == NULL || ec->rings == NULL) {
+	ec->conns = calloc(n, sizeof(*ec->conns));
+	if (ec->conns == NULL) {
 		fprintf(stderr, "echo: app core %u: not enough memory for %u connections\n",
-			dlibos_core_index(c), opt_max_conns);
+			dlibos_core_index(c), n);
 		return -ENOMEM;
 	}
-	unsigned nrings = (unsigned)(opt_max_conns / dlibos_app_cores() + 1);
-	for (unsigned i = 0; i < nrings && i < opt_max_conns; i++) {
-		ec->conns[i].ring = ec->rings + (size_t)i * opt_ring;
+	for (unsigned i = 0; i < n; i++) {
 		ec->conns[i].next_free = ec->free;
 		ec->free = &ec->conns[i];
 	}
+	ec->ctrs = dlibos_counters_register(c, "echo", echo_cnt_names, 2, ec->cnt);
 	dlibos_set_core_data(c, ec);
 	return dlibos_listen(c, (uint16_t)opt_port, 1024);
 }
@@ -150,9 +127,9 @@ static void echo_core_fini(struct dlibos_core *c)
 
 	if (ec == NULL)
 		return;
+	dlibos_counters_unregister(ec->ctrs);
 	connmap_fini(&ec->map);
 	free(ec->conns);
-	dlibos_tx_free(ec->rings);
 	free(ec);
 }
 
@@ -168,9 +145,7 @@ static void on_new_conn(struct dlibos_core *c, dlibos_conn_t conn,
 		return;
 	}
 	ec->free = e->next_free;
-	uint8_t *ring = e->ring;
 	memset(e, 0, sizeof(*e));
-	e->ring = ring;
 	e->conn = conn;
 	if (connmap_put(&ec->map, conn, e) != 0) {
 		e->next_free = ec->free;
@@ -181,40 +156,36 @@ static void on_new_conn(struct dlibos_core *c, dlibos_conn_t conn,
 	dlibos_accept(c, conn);
 }
 
-/* Copy as much pending data as the ring holds, send it, return it. */
-static void pump(struct dlibos_core *c, struct econn *e)
+static void close_conn(struct dlibos_core *c, struct econn *e)
 {
-	uint32_t returned = 0;
-
-	while (e->npend > 0) {
-		struct dlibos_iov *v = &e->pend[0];
-		uint64_t space = opt_ring - (e->tail - e->head);
-		uint32_t want = v->len - e->pend_off;
-		uint32_t n = want < space ? want : (uint32_t)space;
-		if (n == 0)
-			break;
-		size_t at = e->tail % opt_ring;
-		size_t first = opt_ring - at < n ? opt_ring - at : n;
-		struct dlibos_frag f[2] = {{e->ring + at, (uint32_t)first},
-					   {e->ring, (uint32_t)(n - first)}};
-		memcpy(e->ring + at, v->base + e->pend_off, first);
-		memcpy(e->ring, v->base + e->pend_off + first, n - first);
-		dlibos_send(c, e->conn, f, n > first ? 2 : 1);
-		e->tail += n;
-		e->pend_off += n;
-		returned += n;
-		if (e->pend_off == v->len) {
-			memmove(&e->pend[0], &e->pend[1], (e->npend - 1) * sizeof(e->pend[0]));
-			e->npend--;
-			e->pend_off = 0;
-		}
-	}
-	if (returned > 0)
-		dlibos_recv_done(c, e->conn, returned);
-	if (e->peer_closed && e->npend == 0 && !e->closed) {
+	if (!e->closed) {
 		e->closed = true;
 		dlibos_close(c, e->conn);
 	}
+}
+
+/* Echo what is queued as far as copy memory allows; returned bytes are
+ * only those copied. */
+static void pump(struct dlibos_core *c, struct ecore *ec, struct econn *e)
+{
+	struct dlibos_iov v;
+	long left = 1;
+
+	while (left > 0 && !e->closed && dlibos_rx_peek(c, e->conn, &v) > 0) {
+		int n = dlibos_send_copy(c, e->conn, v.base, v.len);
+		if (n < 0) {
+			ec->cnt[1]++;
+			close_conn(c, e);
+			return;
+		}
+		if (n == 0)
+			return; /* writable follows */
+		left = dlibos_rx_consume(c, e->conn, (size_t)n);
+		if ((uint32_t)n < v.len)
+			return;
+	}
+	if (e->peer_closed && dlibos_rx_avail(c, e->conn) == 0)
+		close_conn(c, e);
 }
 
 static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_iov *iov,
@@ -227,32 +198,25 @@ static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct 
 		fprintf(stderr, "echo: --poke-rx: writing into the RX buffer\n");
 		*(volatile uint8_t *)(uintptr_t)iov[0].base = 'X';
 	}
-	if (e == NULL || (int)dlibos_core_index(c) == opt_hoard)
+	if (e == NULL || e->closed || (int)dlibos_core_index(c) == opt_hoard)
 		return; /* hoarding core: keep everything, return nothing */
-	for (unsigned i = 0; i < n; i++) {
-		if (e->npend == MAX_PENDING) {
-			/* Cannot remember more pieces: the window will close
-			 * long before this with sane settings. */
-			fprintf(stderr, "echo: too many pending pieces on a connection\n");
-			dlibos_close(c, conn);
-			return;
-		}
-		e->pend[e->npend++] = iov[i];
+	if (dlibos_rx_push(c, conn, iov, n) != 0) {
+		/* Cannot remember more pieces: the window closes long before
+		 * this with sane settings. Closing releases them. */
+		ec->cnt[0]++;
+		close_conn(c, e);
+		return;
 	}
-	pump(c, e);
+	pump(c, ec, e);
 }
 
-static void on_data_acked(struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes)
+static void on_writable(struct dlibos_core *c, dlibos_conn_t conn)
 {
 	struct ecore *ec = dlibos_core_data(c);
 	struct econn *e = connmap_get(&ec->map, conn);
 
-	if (e == NULL)
-		return;
-	e->head += bytes;
-	if (e->head > e->tail)
-		e->head = e->tail;
-	pump(c, e);
+	if (e != NULL)
+		pump(c, ec, e);
 }
 
 static void on_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
@@ -261,12 +225,11 @@ static void on_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
 	struct ecore *ec = dlibos_core_data(c);
 	struct econn *e = connmap_get(&ec->map, conn);
 
+	(void)why; /* after a reset nothing is queued any more: close now */
 	if (e == NULL)
 		return;
 	e->peer_closed = true;
-	if (why != DLIBOS_CLOSED_FIN)
-		e->npend = 0; /* reset: nothing more to echo */
-	pump(c, e);
+	pump(c, ec, e);
 }
 
 static void on_cleanup(struct dlibos_core *c, dlibos_conn_t conn)
@@ -283,10 +246,19 @@ static void on_cleanup(struct dlibos_core *c, dlibos_conn_t conn)
 static void on_cmd_error(struct dlibos_core *c, dlibos_conn_t conn, enum dlibos_cmd cmd, int err,
 			 uint64_t context)
 {
-	(void)conn;
-	if (cmd == DLIBOS_CMD_LISTEN)
+	struct ecore *ec = dlibos_core_data(c);
+	struct econn *e;
+
+	if (cmd == DLIBOS_CMD_LISTEN) {
 		fprintf(stderr, "echo: app core %u: cannot listen on port %llu: %s\n",
 			dlibos_core_index(c), (unsigned long long)context, strerror(err));
+		return;
+	}
+	/* A send the network core refused: the echoed stream has a hole. */
+	if (cmd == DLIBOS_CMD_SEND && (e = connmap_get(&ec->map, conn)) != NULL) {
+		ec->cnt[1]++;
+		close_conn(c, e);
+	}
 }
 
 static const struct dlibos_app echo_app = {
@@ -302,10 +274,10 @@ static const struct dlibos_app echo_app = {
 		{
 			.new_conn = on_new_conn,
 			.new_data = on_new_data,
-			.data_acked = on_data_acked,
 			.remote_closed = on_remote_closed,
 			.cleanup = on_cleanup,
 			.cmd_error = on_cmd_error,
+			.writable = on_writable,
 		},
 };
 

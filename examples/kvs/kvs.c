@@ -10,7 +10,7 @@
  *  - kvs_store.c: the items, in TX memory (one dlibos_tx_alloc'd arena of
  *    --memory MiB), shared by every application core;
  *  - kvs_conn.c: one session per connection (parsing, store operations,
- *    zero-copy responses, acknowledgement bookkeeping);
+ *    zero-copy responses released by send completions);
  *  - kvs_text.c, kvs_binary.c: the two protocols' parsers.
  * Each application core keeps its sessions in a connmap, a pool of session
  * structs and a slice of TX memory for their scratch rings, and counts what
@@ -66,54 +66,41 @@ static struct kvs_info info;
 static struct kvs_core *cores[KVS_MAX_CORES];
 
 static const struct kvs_io kvs_dlibos_io = {
-    .send = dlibos_send,
+    .send_ref = dlibos_send_ref,
     .recv_done = dlibos_recv_done,
     .close = dlibos_close,
 };
 
 /* ---- options ---------------------------------------------------------------- */
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 static int kvs_parse(int key, const char *value, char *err, size_t errlen)
 {
-	unsigned long x;
+	unsigned long long x;
 
 	switch (key) {
 	case OPT_PORT:
-		if (parse_num(value, 1, 65535, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("port", value, 1, 65535, &x, err, errlen) != 0)
+			return -1;
 		opt_port = (unsigned)x;
 		return 0;
 	case OPT_MEMORY:
-		if (parse_num(value, 2, 1 << 20, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("memory", value, 2, 1 << 20, &x, err, errlen) != 0)
+			return -1;
 		opt_memory = (size_t)x << 20;
 		return 0;
 	case OPT_MAX_CONNS:
-		if (parse_num(value, 1, 1u << 20, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("max-conns", value, 1, 1u << 20, &x, err, errlen) != 0)
+			return -1;
 		opt_max_conns = (unsigned)x;
 		return 0;
 	case OPT_SCRATCH_KB:
-		if (parse_num(value, KVS_RING_MIN / 1024, 4096, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("scratch-kb", value, KVS_RING_MIN / 1024, 4096, &x, err, errlen) !=
+		    0)
+			return -1;
 		opt_ring = (uint32_t)x * 1024;
 		return 0;
 	}
-bad:
-	snprintf(err, errlen, "invalid value '%s'", value);
+	snprintf(err, errlen, "unknown option key %d", key);
 	return -1;
 }
 
@@ -319,14 +306,6 @@ static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct 
 		kvs_conn_data(kconn, iov, n);
 }
 
-static void on_data_acked(struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes)
-{
-	struct kvs_conn *kconn = conn_of(c, conn);
-
-	if (kconn != NULL)
-		kvs_conn_acked(kconn, bytes);
-}
-
 static void on_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
 			     enum dlibos_close_reason why)
 {
@@ -377,7 +356,6 @@ static const struct dlibos_app kvs_app = {
 	{
 	    .new_conn = on_new_conn,
 	    .new_data = on_new_data,
-	    .data_acked = on_data_acked,
 	    .remote_closed = on_remote_closed,
 	    .cleanup = on_cleanup,
 	    .cmd_error = on_cmd_error,

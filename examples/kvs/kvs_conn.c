@@ -2,15 +2,16 @@
  * kvs_conn.c - a memcached-protocol session (see kvs_conn.h).
  *
  * kvs_conn_process() runs the session's state machine until it needs more
- * input, runs out of output room (stalled: resumed by kvs_conn_acked) or
+ * input, runs out of output room (stalled: resumed by a send's completion) or
  * closes:
  *   KS_REQ      parse the next request (text line or binary header + fixed
  *               part) and answer it, or start reading a data block;
  *   KS_NREAD    copy data-block bytes into the new item, then store it;
  *   KS_SWALLOW  discard the data block of a rejected storage request.
  * Before a request produces output it checks that the scratch ring and the
- * record queue have room for its largest response, so a response is never
- * half-built. Sends are gathered and issued once per pass, received bytes
+ * batch and item FIFOs have room for its largest response, so a response
+ * is never half-built. Sends are gathered and issued once per pass (one
+ * dlibos_send_ref whose completion releases them), received bytes
  * returned once per pass.
  */
 #include "kvs_conn.h"
@@ -68,7 +69,6 @@ const char *const kvs_cnt_names[KVS_NCNT] = {
     [KVS_CNT_ERR_SEND_REJECTED] = "err_send_rejected",
     [KVS_CNT_ERR_CMD] = "err_command_failed",
     [KVS_CNT_ERR_IOV_OVERFLOW] = "err_too_many_segments",
-    [KVS_CNT_ERR_ACK_OVERRUN] = "err_ack_beyond_sent",
     [KVS_CNT_OUT_STALLS] = "out_of_room_stalls",
     [KVS_CNT_RESETS] = "conn_reset_by_peer",
 };
@@ -246,35 +246,82 @@ static const uint8_t *in_contig(struct kvs_conn *c, size_t n)
 /* ---- output ---------------------------------------------------------------- */
 
 static void conn_close(struct kvs_conn *c);
+static void process(struct kvs_conn *c);
+
+/* The oldest send in flight completed (acknowledged, or the connection
+ * ended: status < 0): give back its ring bytes and item references. */
+static void batch_done(struct dlibos_core *core, dlibos_conn_t conn, void *arg, int status)
+{
+	struct kvs_conn *c = arg;
+	struct kvs_batch *b = &c->batches[c->b_head];
+
+	(void)core;
+	(void)conn;
+	assert(c->b_n > 0 && c->i_n - c->i_pending >= b->nitems);
+	c->ring_r = b->ring_pos;
+	for (uint32_t i = 0; i < b->nitems; i++) {
+		kvs_store_release(c->env->store, c->items[c->i_head]);
+		c->i_head = (c->i_head + 1) % KVS_MAX_ITEMS;
+		c->i_n--;
+	}
+	c->frags_inflight -= b->frags;
+	c->bytes_inflight -= b->bytes;
+	c->b_head = (c->b_head + 1) % KVS_MAX_BATCHES;
+	c->b_n--;
+	if (status == 0 && c->stalled && !c->closed)
+		process(c);
+}
 
 static void flush(struct kvs_conn *c)
 {
 	if (c->nfrags == 0 || c->closed)
 		return;
-	int rc = c->env->io->send(c->env->core, c->id, c->frags, c->nfrags);
+	assert(c->b_n < KVS_MAX_BATCHES);
+	c->batches[(c->b_head + c->b_n) % KVS_MAX_BATCHES] = (struct kvs_batch){
+	    .ring_pos = c->ring_w, .bytes = c->pend_bytes, .nitems = c->i_pending,
+	    .frags = c->pend_frags};
+	c->b_n++;
+	c->frags_inflight += c->pend_frags;
+	c->bytes_inflight += c->pend_bytes;
+	int rc = c->env->io->send_ref(c->env->core, c->id, c->frags, c->nfrags, batch_done, c);
 	c->nfrags = 0;
+	c->i_pending = 0;
+	c->pend_bytes = 0;
+	c->pend_frags = 0;
 	if (rc < 0) {
-		/* The stream is no longer what the records say: give up. */
+		/* Not sent, no completion will come: the batch is ours to
+		 * undo, and the stream has a hole: give up. */
+		c->b_n--;
+		struct kvs_batch *b = &c->batches[(c->b_head + c->b_n) % KVS_MAX_BATCHES];
+		c->frags_inflight -= b->frags;
+		c->bytes_inflight -= b->bytes;
+		for (uint32_t i = 0; i < b->nitems; i++) {
+			c->i_n--;
+			kvs_store_release(c->env->store,
+					  c->items[(c->i_head + c->i_n) % KVS_MAX_ITEMS]);
+		}
+		if (c->b_n == 0)
+			c->ring_r = c->ring_w;
 		c->env->cnt[KVS_CNT_ERR_SEND_REJECTED]++;
 		conn_close(c);
 	}
 }
 
 /*
- * Room for one more response: `scratch` ring bytes, KVS_RESP_RECS records,
- * and the network core's limits on what a connection may have queued
- * unacknowledged (fragments, bytes) not reached.
+ * Room for one more response: `scratch` ring bytes, a batch and the items
+ * one response may add, and the network core's limits on what a connection
+ * may have queued unacknowledged (fragments, bytes) not reached.
  */
 static bool room(struct kvs_conn *c, uint32_t scratch)
 {
-	if (c->nfrags + 8 > KVS_MAX_FRAGS)
+	if (c->nfrags + 8 > KVS_MAX_FRAGS || c->i_pending + 1 > KVS_MAX_ITEMS / 2)
 		flush(c);
 	uint32_t at = (uint32_t)(c->ring_w % c->ring_size);
 	uint64_t need = at + scratch <= c->ring_size ? scratch : c->ring_size - at + scratch;
 	return c->ring_w - c->ring_r + need <= c->ring_size &&
-	       c->rec_n + KVS_RESP_RECS <= KVS_MAX_RECS &&
-	       c->frags_inflight + KVS_RESP_FRAGS <= KVS_MAX_INFLIGHT_FRAGS &&
-	       c->sent - c->acked < KVS_MAX_INFLIGHT_BYTES;
+	       c->b_n + 1 < KVS_MAX_BATCHES && c->i_n + 1 <= KVS_MAX_ITEMS &&
+	       c->frags_inflight + c->pend_frags + KVS_RESP_FRAGS <= KVS_MAX_INFLIGHT_FRAGS &&
+	       c->bytes_inflight + c->pend_bytes < KVS_MAX_INFLIGHT_BYTES;
 }
 
 static bool stall(struct kvs_conn *c)
@@ -295,19 +342,6 @@ static uint8_t *scratch(struct kvs_conn *c, uint32_t len)
 	assert(c->ring_w + len - c->ring_r <= c->ring_size);
 	c->ring_w += len;
 	return c->ring + at;
-}
-
-static struct kvs_rec *rec_last(struct kvs_conn *c)
-{
-	return c->rec_n ? &c->recs[(c->rec_head + c->rec_n - 1) % KVS_MAX_RECS] : NULL;
-}
-
-static void rec_push(struct kvs_conn *c, struct kvs_item *it, uint32_t frags)
-{
-	assert(c->rec_n < KVS_MAX_RECS);
-	c->recs[(c->rec_head + c->rec_n) % KVS_MAX_RECS] =
-	    (struct kvs_rec){.end = c->sent, .ring_pos = c->ring_w, .item = it, .frags = frags};
-	c->rec_n++;
 }
 
 /* Fragments the network core counts for len bytes (references are cut at 64 KiB). */
@@ -332,16 +366,15 @@ static void emit(struct kvs_conn *c, const void *p, uint32_t len, enum frag_kind
 		nf = net_frags(len);
 		c->frags[c->nfrags++] = (struct dlibos_frag){p, len};
 	}
-	c->sent += len;
-	c->frags_inflight += nf;
+	c->pend_bytes += len;
+	c->pend_frags += nf;
 	c->env->cnt[KVS_CNT_BYTES_WRITTEN] += len;
-	struct kvs_rec *r = rec_last(c);
-	if (kind != FK_ITEM && r != NULL && r->item == NULL) {
-		r->end = c->sent; /* extend: released together */
-		r->ring_pos = c->ring_w;
-		r->frags += nf;
-	} else {
-		rec_push(c, kind == FK_ITEM ? it : NULL, nf);
+	if (kind == FK_ITEM) {
+		/* Its reference is held until the send's completion. */
+		assert(c->i_n < KVS_MAX_ITEMS);
+		c->items[(c->i_head + c->i_n) % KVS_MAX_ITEMS] = it;
+		c->i_n++;
+		c->i_pending++;
 	}
 }
 
@@ -1387,29 +1420,6 @@ void kvs_conn_data(struct kvs_conn *c, const struct dlibos_iov *iov, unsigned n)
 	process(c);
 }
 
-void kvs_conn_acked(struct kvs_conn *c, uint32_t bytes)
-{
-	c->acked += bytes;
-	if (c->acked > c->sent) {
-		c->env->cnt[KVS_CNT_ERR_ACK_OVERRUN]++;
-		c->acked = c->sent;
-	}
-	while (c->rec_n > 0 && c->recs[c->rec_head].end <= c->acked) {
-		struct kvs_rec *r = &c->recs[c->rec_head];
-		c->ring_r = r->ring_pos;
-		assert(c->frags_inflight >= r->frags);
-		c->frags_inflight -= r->frags;
-		if (r->item != NULL)
-			kvs_store_release(c->env->store, r->item);
-		c->rec_head = (c->rec_head + 1) % KVS_MAX_RECS;
-		c->rec_n--;
-	}
-	if (c->rec_n == 0 && c->acked == c->sent)
-		c->ring_r = c->ring_w;
-	if (c->stalled && !c->closed)
-		process(c);
-}
-
 void kvs_conn_remote_closed(struct kvs_conn *c, bool reset)
 {
 	c->peer_closed = true;
@@ -1441,12 +1451,13 @@ void kvs_conn_failed(struct kvs_conn *c)
 
 void kvs_conn_fini(struct kvs_conn *c)
 {
-	while (c->rec_n > 0) {
-		struct kvs_rec *r = &c->recs[c->rec_head];
-		if (r->item != NULL)
-			kvs_store_release(c->env->store, r->item);
-		c->rec_head = (c->rec_head + 1) % KVS_MAX_RECS;
-		c->rec_n--;
+	/* Completions ran before cleanup; only what was gathered and never
+	 * sent (a close in mid-pass) is left. */
+	assert(c->b_n == 0);
+	while (c->i_n > 0) {
+		kvs_store_release(c->env->store, c->items[c->i_head]);
+		c->i_head = (c->i_head + 1) % KVS_MAX_ITEMS;
+		c->i_n--;
 	}
 	if (c->ps.item != NULL) {
 		kvs_store_discard(c->env->store, c->ps.item);
@@ -1461,10 +1472,5 @@ void kvs_conn_fini(struct kvs_conn *c)
 
 unsigned kvs_conn_items_in_flight(const struct kvs_conn *c)
 {
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < c->rec_n; i++)
-		if (c->recs[(c->rec_head + i) % KVS_MAX_RECS].item != NULL)
-			n++;
-	return n;
+	return c->i_n;
 }

@@ -21,14 +21,17 @@
  *    taken from the item, a binary one references the value;
  *  - headers that vary (gets lines with cas, binary headers, numbers,
  *    stats) in the session's scratch ring.
- * Every item fragment holds an in-flight reference on the item, and every
- * scratch fragment holds its ring bytes, until the acknowledgements cover it:
- * a queue of records (end offset in the byte stream, item, ring position)
- * is popped as data_acked events arrive. When the ring or the record queue
- * is full, or the unacknowledged fragments or bytes reach the session's
- * bounds (below what the network core accepts per connection), the session
- * stops reading requests (the peer is throttled by TCP) and resumes on the
- * next acknowledgement; a multi-key get resumes at the key where it stopped.
+ * The fragments gathered in a pass go out with one dlibos_send_ref()
+ * whose completion (the library calls it when the peer has acknowledged
+ * them, or when the connection ends) releases what they hold: the item
+ * references taken for them and their scratch ring bytes. Completions come
+ * in send order, so a FIFO of batches (ring position, items, fragments,
+ * bytes) and one of items is all the session keeps; it never counts
+ * acknowledged bytes itself. When the ring or a FIFO is full, or the
+ * unacknowledged fragments or bytes reach the session's bounds (below what
+ * the network core accepts per connection), the session stops reading
+ * requests (the peer is throttled by TCP) and resumes at the next
+ * completion; a multi-get resumes at the key where it stopped.
  */
 #ifndef KVS_CONN_H
 #define KVS_CONN_H
@@ -47,8 +50,8 @@
 #define KVS_STATS_ROOM 8192  /* scratch a stats response may need */
 #define KVS_RING_MIN   (2 * KVS_STATS_ROOM)
 #define KVS_MAX_FRAGS  64  /* fragments gathered before a send */
-#define KVS_MAX_RECS   256 /* unacknowledged records per session */
-#define KVS_RESP_RECS  3   /* records one response (or one key of a get) may add */
+#define KVS_MAX_BATCHES 64  /* sends (batches) in flight per session */
+#define KVS_MAX_ITEMS	256 /* item references in flight per session */
 #define KVS_RESP_FRAGS 24  /* network fragments one response may add (1 MiB item: 17) */
 /* What a session keeps queued unacknowledged at most (the network core's
  * own limits are 1024 fragments and 256 MiB per connection by default). */
@@ -59,8 +62,8 @@
 
 /** How a session acts on its connection (signatures of the dlibos commands). */
 struct kvs_io {
-	int (*send)(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_frag *frags,
-		    unsigned n);
+	int (*send_ref)(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_frag *frags,
+			unsigned n, dlibos_send_done_fn done, void *arg);
 	int (*recv_done)(struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes);
 	int (*close)(struct dlibos_core *c, dlibos_conn_t conn);
 };
@@ -109,7 +112,6 @@ enum kvs_cnt {
 	KVS_CNT_ERR_SEND_REJECTED,
 	KVS_CNT_ERR_CMD,
 	KVS_CNT_ERR_IOV_OVERFLOW,
-	KVS_CNT_ERR_ACK_OVERRUN,
 	KVS_CNT_OUT_STALLS,
 	KVS_CNT_RESETS,
 	KVS_NCNT
@@ -189,11 +191,12 @@ struct kvs_env {
 
 enum kvs_proto { KVS_PROTO_UNKNOWN, KVS_PROTO_TEXT, KVS_PROTO_BINARY };
 
-/** A record of what to release when the stream has been acknowledged up to end. */
-struct kvs_rec {
-	uint64_t end;
+/** What one send holds until its completion: ring bytes up to ring_pos,
+ *  nitems item references (the oldest of the item FIFO). */
+struct kvs_batch {
 	uint64_t ring_pos;
-	struct kvs_item *item;
+	uint64_t bytes;
+	uint32_t nitems;
 	uint32_t frags; /* network fragments it covers */
 };
 
@@ -232,10 +235,15 @@ struct kvs_conn {
 	uint8_t *ring;
 	uint32_t ring_size;
 	uint64_t ring_w, ring_r;
-	struct kvs_rec recs[KVS_MAX_RECS];
-	unsigned rec_head, rec_n;
-	uint64_t sent, acked;
-	uint32_t frags_inflight; /* network fragments sent, not acknowledged */
+	struct kvs_batch batches[KVS_MAX_BATCHES]; /* sent, not completed */
+	unsigned b_head, b_n;
+	struct kvs_item *items[KVS_MAX_ITEMS]; /* held by them, oldest first */
+	unsigned i_head, i_n;
+	unsigned i_pending;	 /* of those, gathered for the next send */
+	uint64_t bytes_inflight; /* sent, not completed */
+	uint32_t frags_inflight; /* network fragments sent, not completed */
+	uint64_t pend_bytes;	 /* gathered for the next send */
+	uint32_t pend_frags;
 	struct dlibos_frag frags[KVS_MAX_FRAGS];
 	unsigned nfrags;
 
@@ -254,16 +262,14 @@ void kvs_conn_init(struct kvs_conn *c, struct kvs_env *env, dlibos_conn_t id, ui
 /** Received data (new_data). */
 void kvs_conn_data(struct kvs_conn *c, const struct dlibos_iov *iov, unsigned n);
 
-/** bytes more of the sent stream were acknowledged (data_acked). */
-void kvs_conn_acked(struct kvs_conn *c, uint32_t bytes);
-
 /** The peer closed (FIN: finish the requests received; reset: close now). */
 void kvs_conn_remote_closed(struct kvs_conn *c, bool reset);
 
 /** A command failed at the network core: the stream is no longer known; close. */
 void kvs_conn_failed(struct kvs_conn *c);
 
-/** The connection is gone (cleanup): release every reference held. */
+/** The connection is gone (cleanup, after the library completed its sends,
+ *  aborted): release what is left. */
 void kvs_conn_fini(struct kvs_conn *c);
 
 /** Items referenced by unacknowledged responses of this session. */

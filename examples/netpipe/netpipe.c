@@ -3,7 +3,7 @@
  * (the paper's §5.2 ping-pong benchmark server).
  *
  *   dlibos-netpipe [EAL args] -- --ip 10.0.0.2/24 [--port 5002] [--nocopy]
- *                  [--integrity] [--perturbation P] [--ring-kb 256]
+ *                  [--integrity] [--perturbation P] [--tx-copy-kb 4096]
  *                  [--nocopy-max-kb 16384] [--nocopy-mb 128] [--max-conns 64]
  *
  * then, from a Linux host: `NPtcp -h 10.0.0.2` (add `-i` and start the
@@ -47,7 +47,8 @@ static const struct dlibos_opt np_opts[] = {
     {"integrity", NULL, "the transmitter runs NPtcp -i: 1 trial per size, perturbation 0",
      OPT_INTEGRITY},
     {"perturbation", "P", "the transmitter's NPtcp -p (default 3)", OPT_PERTURBATION},
-    {"ring-kb", "KB", "copy ring per connection in KiB (default 256)", OPT_RING_KB},
+    {"ring-kb", "KB", "obsolete, ignored (copies use the library's memory: --tx-copy-kb)",
+     OPT_RING_KB},
     {"nocopy-max-kb", "KB", "largest message stored by --nocopy, KiB (default 16384)",
      OPT_NOCOPY_MAX_KB},
     {"nocopy-mb", "MB", "TX memory for --nocopy stores in all, MiB (default 128)", OPT_NOCOPY_MB},
@@ -58,7 +59,6 @@ static const struct dlibos_opt np_opts[] = {
 static struct np_config opt_cfg = {
     .perturbation = NP_PERTURBATION,
     .trials = NP_TRIALS,
-    .ring_size = 256 * 1024,
     .nocopy_max = 16u << 20,
     .max_conns = 64,
 };
@@ -74,23 +74,10 @@ static struct {
 	bool registered;
 } np_stats[MAX_APP_CORES];
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || v[0] == '-' || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 static int np_parse(int key, const char *value, char *err, size_t errlen)
 {
-	unsigned long x = 0;
-	unsigned long lo = 0, hi = 0;
+	unsigned long long x = 0, lo = 0, hi = 0;
+	const char *name = "";
 
 	switch (key) {
 	case OPT_NOCOPY:
@@ -103,31 +90,35 @@ static int np_parse(int key, const char *value, char *err, size_t errlen)
 		opt_cfg.quiet = true;
 		return 0;
 	case OPT_PORT:
+		name = "port";
 		lo = 1, hi = 65535;
 		break;
 	case OPT_PERTURBATION:
+		name = "perturbation";
 		lo = 0, hi = NP_MAX_PERTURBATION;
 		break;
 	case OPT_RING_KB:
+		name = "ring-kb";
 		lo = 4, hi = 1u << 20;
 		break;
 	case OPT_NOCOPY_MAX_KB:
+		name = "nocopy-max-kb";
 		lo = 1, hi = (NP_MAX_SIZE >> 10);
 		break;
 	case OPT_NOCOPY_MB:
+		name = "nocopy-mb";
 		lo = 1, hi = 1u << 16;
 		break;
 	case OPT_MAX_CONNS:
+		name = "max-conns";
 		lo = 1, hi = 1u << 20;
 		break;
 	default:
 		snprintf(err, errlen, "unknown option key %d", key);
 		return -1;
 	}
-	if (parse_num(value, lo, hi, &x) != 0) {
-		snprintf(err, errlen, "invalid value '%s' (expected %lu..%lu)", value, lo, hi);
+	if (dlibos_opt_uint(name, value, lo, hi, &x, err, errlen) != 0)
 		return -1;
-	}
 	switch (key) {
 	case OPT_PORT:
 		opt_port = (unsigned)x;
@@ -137,8 +128,7 @@ static int np_parse(int key, const char *value, char *err, size_t errlen)
 		opt_pert_given = true;
 		break;
 	case OPT_RING_KB:
-		opt_cfg.ring_size = (uint32_t)(x * 1024);
-		break;
+		break; /* obsolete */
 	case OPT_NOCOPY_MAX_KB:
 		opt_cfg.nocopy_max = (uint32_t)(x * 1024);
 		break;
@@ -180,9 +170,8 @@ static struct np_config core_config(void)
 
 static size_t np_tx_memory(void)
 {
-	/* Enough for the rings of max_conns connections however they are
-	 * shared out (each core rounds up by one), the constants of every
-	 * core, and the nocopy stores. */
+	/* The constants of every core and the nocopy stores (copies use the
+	 * library's memory, --tx-copy-kb). */
 	struct np_config cfg = opt_cfg;
 	cfg.max_conns = opt_cfg.max_conns + MAX_APP_CORES;
 	size_t bytes = np_core_tx_bytes(&cfg) + (size_t)MAX_APP_CORES * 1024;
@@ -215,9 +204,9 @@ static int np_core_init(struct dlibos_core *c)
 	dlibos_set_core_data(c, k);
 	if (idx == 0)
 		printf("netpipe: port %u, %s mode, perturbation %u, %u trial(s) per size, "
-		       "%u connection(s) per app core, ring %u KiB\n",
+		       "%u connection(s) per app core\n",
 		       opt_port, opt_cfg.nocopy ? "nocopy" : "copy", cfg.perturbation, cfg.trials,
-		       cfg.max_conns, cfg.ring_size / 1024);
+		       cfg.max_conns);
 	return dlibos_listen(c, (uint16_t)opt_port, 128);
 }
 
@@ -245,9 +234,9 @@ static void on_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct 
 	np_new_data(core_of(c), c, conn, iov, n);
 }
 
-static void on_data_acked(struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes)
+static void on_writable(struct dlibos_core *c, dlibos_conn_t conn)
 {
-	np_data_acked(core_of(c), c, conn, bytes);
+	np_writable(core_of(c), c, conn);
 }
 
 static void on_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
@@ -287,7 +276,7 @@ static const struct dlibos_app np_app = {
 	{
 	    .new_conn = on_new_conn,
 	    .new_data = on_new_data,
-	    .data_acked = on_data_acked,
+	    .writable = on_writable,
 	    .remote_closed = on_remote_closed,
 	    .cleanup = on_cleanup,
 	    .cmd_error = on_cmd_error,

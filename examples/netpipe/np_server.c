@@ -2,14 +2,17 @@
  * np_server.c - the NetPIPE receiver's connections on one application core
  * (see np_server.h for what it does; this file is how).
  *
- * Received iovecs are queued per connection (they stay valid until
+ * Received iovecs are queued with dlibos_rx_push() (they stay valid until
  * returned) and pumped through the connection's np_sm: each step consumes
- * a prefix of the oldest iovec and produces at most one send. Consumed
- * bytes are returned with one recv_done per pump. A step needs room for
- * one more span in the sent queue, and payload that goes through the ring
- * needs ring space: when either is missing the pump stops, keeps the rest
- * of the input, and resumes on data_acked. That back-pressure is what
- * bounds memory: the peer's window closes instead of our buffers growing.
+ * a prefix of the front iovec (dlibos_rx_peek, dlibos_rx_consume) and
+ * produces at most one send. Payload answered by copy goes through
+ * dlibos_send_copy(), as far as dlibos_send_copy_room() says it fits: when
+ * nothing fits the pump stops, keeps the rest of the input, and the
+ * `writable` event resumes it. That back-pressure is what bounds memory:
+ * the peer's window closes instead of our buffers growing. Constant
+ * replies and nocopy stores go by reference (dlibos_send_ref); a store
+ * counts its replies in flight and its completion callback frees a
+ * retired store after the last one.
  */
 #include "np_server.h"
 
@@ -21,11 +24,8 @@
 
 #include "../common/connmap.h"
 
-#define SENTQ	       32    /* sent spans per connection */
-#define PEND_INIT      64    /* pending iovecs, initial capacity */
-#define PEND_MAX       65536 /* ... and the most a connection may hold */
-#define CONST_SYNC_OFF 0     /* "SyncMe" in the constants block */
-#define CONST_QUIT_OFF 64    /* "QUIT\0" */
+#define CONST_SYNC_OFF 0  /* "SyncMe" in the constants block */
+#define CONST_QUIT_OFF 64 /* "QUIT\0" */
 #define CONST_BYTES    128
 
 const char *const np_cnt_names[NP_NCNT] = {
@@ -38,7 +38,6 @@ const char *const np_cnt_names[NP_NCNT] = {
     [NP_CNT_SEND_ERRORS] = "send_rejected",
     [NP_CNT_CMD_ERRORS] = "cmd_errors",
     [NP_CNT_PEND_OVERFLOW] = "pending_iov_overflow",
-    [NP_CNT_ACK_UNEXPECTED] = "ack_beyond_sent",
     [NP_CNT_DATA_AFTER_CLOSE] = "data_after_close",
     [NP_CNT_DATA_POINTS] = "data_points",
     [NP_CNT_MESSAGES] = "messages",
@@ -53,37 +52,19 @@ const char *const np_cnt_names[NP_NCNT] = {
 struct store {
 	uint8_t *buf; /* TX memory */
 	uint32_t len;
-	bool filled;	    /* the first message has been copied in */
-	uint64_t unacked;   /* bytes of replies from it not yet acknowledged */
-	struct store *next; /* in the retired list */
+	bool filled;	   /* the first message has been copied in */
+	bool retired;	   /* no longer the connection's: freed after its last reply */
+	uint32_t inflight; /* replies from it sent, not yet completed */
 };
 
-enum span_kind { SPAN_RING, SPAN_CONST, SPAN_STORE };
-
-/* Sent bytes awaiting acknowledgement, in send order. */
-struct span {
-	enum span_kind kind;
-	uint64_t len;
-	struct store *store; /* SPAN_STORE */
-};
-
-enum route { ROUTE_RING, ROUTE_STORE };
+enum route { ROUTE_COPY, ROUTE_STORE };
 
 struct conn {
 	dlibos_conn_t id;
 	struct np_sm sm;
-	/* received, not yet consumed: a circular array of iovecs */
-	struct dlibos_iov *pend;
-	uint32_t pend_cap, pend_head, pend_n, pend_off;
-	/* copy ring: [head, tail) sent and unacknowledged, offsets mod size */
-	uint8_t *ring;
-	uint64_t ring_head, ring_tail;
-	struct span q[SENTQ];
-	unsigned q_head, q_n;
 	/* nocopy */
-	struct store *store;   /* the current size's store */
-	struct store *retired; /* older stores waiting for their last ack */
-	uint32_t route_point;  /* data point whose route is decided */
+	struct store *store;  /* the current size's store */
+	uint32_t route_point; /* data point whose route is decided */
 	enum route route;
 	bool peer_closed;
 	bool closing; /* dlibos_close issued */
@@ -97,14 +78,13 @@ struct np_core {
 	struct conn *slots;
 	struct conn *free;
 	unsigned nopen;
-	uint8_t *rings;	 /* TX memory: max_conns rings */
 	uint8_t *consts; /* TX memory: the constant replies */
 };
 
 size_t np_core_tx_bytes(const struct np_config *cfg)
 {
-	/* Two allocations, each with a 64-byte header, plus rounding. */
-	return (size_t)cfg->ring_size * cfg->max_conns + CONST_BYTES + 4 * 64;
+	(void)cfg;
+	return CONST_BYTES + 2 * 64; /* one allocation, its header, rounding */
 }
 
 unsigned np_core_conns(const struct np_core *k)
@@ -116,7 +96,7 @@ struct np_core *np_core_create(const struct np_config *cfg, uint64_t *counters)
 {
 	struct np_core *k = calloc(1, sizeof(*k));
 
-	assert(cfg->max_conns > 0 && cfg->ring_size > 0 && cfg->trials > 0);
+	assert(cfg->max_conns > 0 && cfg->trials > 0);
 	if (k == NULL)
 		return NULL;
 	k->cfg = *cfg;
@@ -124,19 +104,13 @@ struct np_core *np_core_create(const struct np_config *cfg, uint64_t *counters)
 	if (connmap_init(&k->map, cfg->max_conns) != 0)
 		goto fail;
 	k->slots = calloc(cfg->max_conns, sizeof(*k->slots));
-	k->rings = dlibos_tx_alloc((size_t)cfg->ring_size * cfg->max_conns);
 	k->consts = dlibos_tx_alloc(CONST_BYTES);
-	if (k->slots == NULL || k->rings == NULL || k->consts == NULL)
+	if (k->slots == NULL || k->consts == NULL)
 		goto fail;
 	memcpy(k->consts + CONST_SYNC_OFF, NP_SYNC, NP_SYNC_LEN);
 	memcpy(k->consts + CONST_QUIT_OFF, NP_QUIT, NP_QUIT_LEN); /* with its NUL */
 	for (unsigned i = cfg->max_conns; i-- > 0;) {
 		struct conn *nc = &k->slots[i];
-		nc->ring = k->rings + (size_t)i * cfg->ring_size;
-		nc->pend = malloc(PEND_INIT * sizeof(*nc->pend));
-		if (nc->pend == NULL)
-			goto fail;
-		nc->pend_cap = PEND_INIT;
 		nc->next_free = k->free;
 		k->free = nc;
 	}
@@ -154,111 +128,39 @@ static void free_store(struct store *s)
 	free(s);
 }
 
-/* Release what a slot holds beyond its ring (at cleanup or shutdown). */
-static void release_stores(struct conn *nc)
+/* Let go of a store: now, or after its last reply completes. */
+static void retire_store(struct conn *nc)
 {
-	free_store(nc->store);
+	struct store *s = nc->store;
+
+	if (s == NULL)
+		return;
 	nc->store = NULL;
-	while (nc->retired != NULL) {
-		struct store *s = nc->retired;
-		nc->retired = s->next;
+	if (s->inflight == 0)
 		free_store(s);
-	}
+	else
+		s->retired = true;
 }
 
 void np_core_destroy(struct np_core *k)
 {
 	if (k == NULL)
 		return;
-	if (k->slots != NULL) {
-		for (unsigned i = 0; i < k->cfg.max_conns; i++) {
-			release_stores(&k->slots[i]);
-			free(k->slots[i].pend);
-		}
-	}
+	if (k->slots != NULL)
+		for (unsigned i = 0; i < k->cfg.max_conns; i++)
+			retire_store(&k->slots[i]);
 	if (k->map.slots != NULL)
 		connmap_fini(&k->map);
 	free(k->slots);
-	if (k->rings != NULL)
-		dlibos_tx_free(k->rings);
 	if (k->consts != NULL)
 		dlibos_tx_free(k->consts);
 	free(k);
 }
 
-/* ---- sending and acknowledgements --------------------------------------- */
+/* ---- sending ------------------------------------------------------------------ */
 
-static unsigned sentq_room(const struct conn *nc)
+static int sent(struct np_core *k, struct conn *nc, int rc)
 {
-	return SENTQ - nc->q_n;
-}
-
-/* Record sent bytes; merges with the newest span of the same kind. */
-static void sentq_push(struct conn *nc, enum span_kind kind, uint64_t len, struct store *s)
-{
-	if (nc->q_n > 0) {
-		struct span *last = &nc->q[(nc->q_head + nc->q_n - 1) % SENTQ];
-		if (last->kind == kind && last->store == s) {
-			last->len += len;
-			return;
-		}
-	}
-	assert(nc->q_n < SENTQ);
-	struct span *sp = &nc->q[(nc->q_head + nc->q_n) % SENTQ];
-	sp->kind = kind;
-	sp->len = len;
-	sp->store = s;
-	nc->q_n++;
-}
-
-/* Free retired stores whose replies are all acknowledged. */
-static void reap_retired(struct conn *nc)
-{
-	for (struct store **pp = &nc->retired; *pp != NULL;) {
-		struct store *s = *pp;
-		if (s->unacked == 0) {
-			*pp = s->next;
-			free_store(s);
-		} else {
-			pp = &s->next;
-		}
-	}
-}
-
-/* Apply an acknowledgement of `bytes` to the oldest spans. */
-static void sentq_ack(struct np_core *k, struct conn *nc, uint64_t bytes)
-{
-	bool reap = false;
-
-	while (bytes > 0 && nc->q_n > 0) {
-		struct span *sp = &nc->q[nc->q_head];
-		uint64_t n = sp->len < bytes ? sp->len : bytes;
-		if (sp->kind == SPAN_RING) {
-			nc->ring_head += n;
-			assert(nc->ring_head <= nc->ring_tail);
-		} else if (sp->kind == SPAN_STORE) {
-			assert(sp->store->unacked >= n);
-			sp->store->unacked -= n;
-			reap |= sp->store->unacked == 0;
-		}
-		sp->len -= n;
-		bytes -= n;
-		if (sp->len == 0) {
-			nc->q_head = (nc->q_head + 1) % SENTQ;
-			nc->q_n--;
-		}
-	}
-	if (bytes > 0)
-		k->cnt[NP_CNT_ACK_UNEXPECTED]++;
-	if (reap)
-		reap_retired(nc);
-}
-
-static int send_frags(struct np_core *k, struct dlibos_core *c, struct conn *nc,
-		      const struct dlibos_frag *f, unsigned n)
-{
-	int rc = dlibos_send(c, nc->id, f, n);
-
 	if (rc < 0) {
 		k->cnt[NP_CNT_SEND_ERRORS]++;
 		if (!k->cfg.quiet)
@@ -273,35 +175,35 @@ static int send_const(struct np_core *k, struct dlibos_core *c, struct conn *nc,
 {
 	struct dlibos_frag f = {k->consts + off, len};
 
-	if (send_frags(k, c, nc, &f, 1) < 0)
-		return -1;
-	sentq_push(nc, SPAN_CONST, len, NULL);
-	return 0;
+	/* Constant: nothing to learn when it is acknowledged. */
+	return sent(k, nc, dlibos_send_ref(c, nc->id, &f, 1, NULL, NULL));
 }
 
-static uint32_t ring_free(const struct np_core *k, const struct conn *nc)
-{
-	return k->cfg.ring_size - (uint32_t)(nc->ring_tail - nc->ring_head);
-}
-
-/* Copy payload into the ring and send it from there. */
+/* Copy payload (n bytes, which dlibos_send_copy_room said fit). */
 static int send_copy(struct np_core *k, struct dlibos_core *c, struct conn *nc, const uint8_t *p,
 		     uint32_t n)
 {
-	uint32_t size = k->cfg.ring_size;
-	uint32_t at = (uint32_t)(nc->ring_tail % size);
-	uint32_t first = size - at < n ? size - at : n;
-	struct dlibos_frag f[2] = {{nc->ring + at, first}, {nc->ring, n - first}};
+	int rc = dlibos_send_copy(c, nc->id, p, n);
 
-	assert(n <= ring_free(k, nc));
-	memcpy(nc->ring + at, p, first);
-	memcpy(nc->ring, p + first, n - first);
-	if (send_frags(k, c, nc, f, n > first ? 2 : 1) < 0)
+	if (rc >= 0 && (uint32_t)rc != n)
+		rc = -ENOBUFS; /* cannot happen: the room was asked for first */
+	if (sent(k, nc, rc) < 0)
 		return -1;
-	nc->ring_tail += n;
-	sentq_push(nc, SPAN_RING, n, NULL);
 	k->cnt[NP_CNT_BYTES_COPIED] += n;
 	return 0;
+}
+
+/* A reply from a store was acknowledged, or its connection ended. */
+static void store_done(struct dlibos_core *c, dlibos_conn_t conn, void *arg, int status)
+{
+	struct store *s = arg;
+
+	(void)c;
+	(void)conn;
+	(void)status;
+	assert(s->inflight > 0);
+	if (--s->inflight == 0 && s->retired)
+		free_store(s);
 }
 
 static int send_store(struct np_core *k, struct dlibos_core *c, struct conn *nc)
@@ -310,30 +212,14 @@ static int send_store(struct np_core *k, struct dlibos_core *c, struct conn *nc)
 	struct dlibos_frag f = {s->buf, s->len};
 
 	assert(s->filled);
-	if (send_frags(k, c, nc, &f, 1) < 0)
+	if (sent(k, nc, dlibos_send_ref(c, nc->id, &f, 1, store_done, s)) < 0)
 		return -1;
-	s->unacked += s->len;
-	sentq_push(nc, SPAN_STORE, s->len, s);
+	s->inflight++;
 	k->cnt[NP_CNT_STORE_REPLIES]++;
 	return 0;
 }
 
 /* ---- nocopy routing -------------------------------------------------------- */
-
-static void retire_store(struct conn *nc)
-{
-	struct store *s = nc->store;
-
-	if (s == NULL)
-		return;
-	nc->store = NULL;
-	if (s->unacked == 0) {
-		free_store(s);
-		return;
-	}
-	s->next = nc->retired;
-	nc->retired = s;
-}
 
 /* At the first message of a data point: answer it from a store or by copy. */
 static void choose_route(struct np_core *k, struct conn *nc)
@@ -344,7 +230,7 @@ static void choose_route(struct np_core *k, struct conn *nc)
 		return;
 	assert(sm->trial == 0 && sm->msg == 0 && sm->msg_off == 0);
 	nc->route_point = sm->points;
-	nc->route = ROUTE_RING;
+	nc->route = ROUTE_COPY;
 	if (sm->size > k->cfg.nocopy_max) {
 		k->cnt[NP_CNT_NOCOPY_TOO_BIG]++;
 		return;
@@ -367,15 +253,19 @@ static void choose_route(struct np_core *k, struct conn *nc)
 	nc->route = ROUTE_STORE;
 }
 
-/* Most payload bytes the next step may take. */
-static uint32_t payload_budget(struct np_core *k, struct conn *nc)
+/* Most payload bytes the next step may take, of the `avail` at hand: all
+ * of them for a store, else what copy memory holds now (when that is
+ * less, `writable` follows once more fits). */
+static uint32_t payload_budget(struct np_core *k, struct dlibos_core *c, struct conn *nc,
+			       uint32_t avail)
 {
 	if (k->cfg.nocopy && nc->sm.phase == NP_DATA) {
 		choose_route(k, nc);
 		if (nc->route == ROUTE_STORE)
 			return UINT32_MAX;
 	}
-	return ring_free(k, nc);
+	size_t room = dlibos_send_copy_room(c, nc->id, avail);
+	return room < avail ? (uint32_t)room : avail;
 }
 
 static int on_payload(struct np_core *k, struct dlibos_core *c, struct conn *nc, const uint8_t *p,
@@ -383,7 +273,7 @@ static int on_payload(struct np_core *k, struct dlibos_core *c, struct conn *nc,
 {
 	if (st->msg_end)
 		k->cnt[NP_CNT_MESSAGES]++;
-	if (st->msg_len == 0 || !k->cfg.nocopy || nc->route == ROUTE_RING)
+	if (st->msg_len == 0 || !k->cfg.nocopy || nc->route == ROUTE_COPY)
 		return send_copy(k, c, nc, p, st->used);
 	struct store *s = nc->store;
 	assert(s != NULL && s->len == st->msg_len);
@@ -400,18 +290,12 @@ static int on_payload(struct np_core *k, struct dlibos_core *c, struct conn *nc,
 
 /* ---- the pump ----------------------------------------------------------------- */
 
-static void pend_drop(struct conn *nc)
-{
-	nc->pend_head = nc->pend_n = nc->pend_off = 0;
-}
-
 static void start_close(struct dlibos_core *c, struct conn *nc)
 {
 	if (nc->closing)
 		return;
 	nc->closing = true;
-	pend_drop(nc); /* the runtime releases unreturned data at close */
-	dlibos_close(c, nc->id);
+	dlibos_close(c, nc->id); /* releases the unreturned input too */
 }
 
 static void proto_error(struct np_core *k, struct conn *nc)
@@ -422,45 +306,22 @@ static void proto_error(struct np_core *k, struct conn *nc)
 			(unsigned long long)nc->id, np_sm_error(&nc->sm));
 }
 
-/* Consume `used` bytes of the oldest pending iovec. */
-static void pend_consume(struct conn *nc, uint32_t used)
-{
-	struct dlibos_iov *v = &nc->pend[nc->pend_head];
-
-	nc->pend_off += used;
-	assert(nc->pend_off <= v->len);
-	if (nc->pend_off == v->len) {
-		nc->pend_head = (nc->pend_head + 1) % nc->pend_cap;
-		nc->pend_n--;
-		nc->pend_off = 0;
-	}
-}
-
-/* Feed pending input to the state machine while it makes progress. */
+/* Feed queued input to the state machine while it makes progress. */
 static void pump(struct np_core *k, struct dlibos_core *c, struct conn *nc)
 {
-	uint32_t returned = 0;
+	struct dlibos_iov v;
 	bool close_now = false;
 
-	while (nc->pend_n > 0 && !nc->closing) {
-		const struct dlibos_iov *v = &nc->pend[nc->pend_head];
-		const uint8_t *p = v->base + nc->pend_off;
-		uint32_t n = v->len - nc->pend_off;
-		if (n == 0) {
-			pend_consume(nc, 0);
-			continue;
-		}
-		if (sentq_room(nc) < 2)
-			break; /* wait for acks */
-		uint32_t budget = payload_budget(k, nc);
+	while (!nc->closing && dlibos_rx_peek(c, nc->id, &v) > 0) {
+		uint32_t budget = payload_budget(k, c, nc, v.len);
 		uint32_t points = nc->sm.points;
-		struct np_step st = np_sm_step(&nc->sm, p, n, budget);
+		struct np_step st = np_sm_step(&nc->sm, v.base, v.len, budget);
 		int rc = 0;
 		switch (st.ev) {
 		case NP_EV_NONE:
 			break;
 		case NP_EV_PAYLOAD:
-			rc = on_payload(k, c, nc, p, &st);
+			rc = on_payload(k, c, nc, v.base, &st);
 			break;
 		case NP_EV_SYNC:
 			rc = send_const(k, c, nc, CONST_SYNC_OFF, NP_SYNC_LEN);
@@ -476,19 +337,16 @@ static void pump(struct np_core *k, struct dlibos_core *c, struct conn *nc)
 			break;
 		}
 		k->cnt[NP_CNT_DATA_POINTS] += nc->sm.points - points;
-		returned += st.used;
 		if (st.used > 0)
-			pend_consume(nc, st.used);
+			dlibos_rx_consume(c, nc->id, st.used);
 		if (rc < 0 || close_now) {
 			close_now = true;
 			break;
 		}
 		if (st.used == 0)
-			break; /* needs ring space */
+			break; /* waits for copy memory: writable */
 	}
-	if (returned > 0)
-		dlibos_recv_done(c, nc->id, returned);
-	if (!close_now && nc->peer_closed && nc->pend_n == 0 && !nc->closing) {
+	if (!close_now && nc->peer_closed && !nc->closing && dlibos_rx_avail(c, nc->id) == 0) {
 		/* The peer is gone and everything it sent is answered. */
 		if (nc->sm.phase != NP_DONE)
 			k->cnt[NP_CNT_PEER_CLOSED]++;
@@ -515,39 +373,12 @@ void np_new_conn(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn)
 		return;
 	}
 	k->free = nc->next_free;
-	/* Keep the slot's ring and iovec array, reset the rest. */
-	struct dlibos_iov *pend = nc->pend;
-	uint32_t cap = nc->pend_cap;
-	uint8_t *ring = nc->ring;
 	memset(nc, 0, sizeof(*nc));
-	nc->pend = pend;
-	nc->pend_cap = cap;
-	nc->ring = ring;
 	nc->id = conn;
 	np_sm_init(&nc->sm, k->cfg.perturbation, k->cfg.trials);
 	k->nopen++;
 	k->cnt[NP_CNT_ACCEPTED]++;
 	dlibos_accept(c, conn);
-}
-
-/* Make room for one more pending iovec. */
-static int pend_grow(struct conn *nc)
-{
-	uint32_t cap = nc->pend_cap * 2;
-	struct dlibos_iov *p;
-
-	if (cap > PEND_MAX)
-		return -1;
-	p = malloc(cap * sizeof(*p));
-	if (p == NULL)
-		return -1;
-	for (uint32_t i = 0; i < nc->pend_n; i++)
-		p[i] = nc->pend[(nc->pend_head + i) % nc->pend_cap];
-	free(nc->pend);
-	nc->pend = p;
-	nc->pend_cap = cap;
-	nc->pend_head = 0;
-	return 0;
 }
 
 void np_new_data(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn,
@@ -561,26 +392,20 @@ void np_new_data(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn,
 		k->cnt[NP_CNT_DATA_AFTER_CLOSE]++;
 		return;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		if (nc->pend_n == nc->pend_cap && pend_grow(nc) != 0) {
-			k->cnt[NP_CNT_PEND_OVERFLOW]++;
-			start_close(c, nc);
-			return;
-		}
-		nc->pend[(nc->pend_head + nc->pend_n) % nc->pend_cap] = iov[i];
-		nc->pend_n++;
+	if (dlibos_rx_push(c, conn, iov, n) != 0) {
+		k->cnt[NP_CNT_PEND_OVERFLOW]++;
+		start_close(c, nc);
+		return;
 	}
 	pump(k, c, nc);
 }
 
-void np_data_acked(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes)
+void np_writable(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn)
 {
 	struct conn *nc = connmap_get(&k->map, conn);
 
-	if (nc == NULL)
-		return;
-	sentq_ack(k, nc, bytes);
-	pump(k, c, nc);
+	if (nc != NULL)
+		pump(k, c, nc);
 }
 
 void np_remote_closed(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn,
@@ -607,10 +432,8 @@ void np_cleanup(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn)
 	(void)c;
 	if (nc == NULL)
 		return;
-	/* The stack no longer references anything we sent. */
-	release_stores(nc);
-	pend_drop(nc);
-	nc->q_n = 0;
+	/* The library ran the completions of its replies (aborted) first. */
+	retire_store(nc);
 	nc->next_free = k->free;
 	k->free = nc;
 	assert(k->nopen > 0);

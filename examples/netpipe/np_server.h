@@ -8,11 +8,10 @@
  * stream and answers:
  *  - sync strings and QUIT with constant replies prepared once in TX memory
  *    (shared by every connection, zero-touch);
- *  - message payload, in copy mode, by copying it into a per-connection ring
- *    in TX memory and sending it from there as it arrives: received bytes
- *    are returned (recv_done) once copied, ring space once acknowledged, so
- *    an 8 MB message streams through a ring of --ring-kb without ever being
- *    held whole;
+ *  - message payload, in copy mode, with dlibos_send_copy as it arrives:
+ *    received bytes are returned once copied, the library frees the copies
+ *    as they are acknowledged, so an 8 MB message streams through the
+ *    core's copy memory (--tx-copy-kb) without ever being held whole;
  *  - in nocopy mode, the first message of each data point is copied once
  *    into a buffer of its size in TX memory (the "store"); every message of
  *    that size is then discarded as it arrives (returned at once) and
@@ -21,11 +20,12 @@
  *    cannot be allocated, fall back to copy mode for that data point
  *    (counted). The latency phase (size unknown) is always copied.
  *
- * A queue of sent spans per connection (ring / constant / store bytes, in
- * send order) turns data_acked byte counts into ring space and store
- * releases. Per-connection memory is bounded by the ring, the sent queue,
- * the pending-iovec array (bounded) and, in nocopy mode, one store of at
- * most nocopy_max bytes plus stores waiting for their last acknowledgement.
+ * The library keeps the accounting: copies are its own, constants and
+ * stores go by reference (dlibos_send_ref), a store counting its replies
+ * in flight through the completion callback. Per-connection memory is
+ * bounded by the library's share of copy memory, its receive queue
+ * (bounded) and, in nocopy mode, one store of at most nocopy_max bytes plus
+ * stores waiting for their last acknowledgement.
  */
 #ifndef NP_SERVER_H
 #define NP_SERVER_H
@@ -48,11 +48,10 @@ enum np_cnt {
 	NP_CNT_SEND_ERRORS,	 /* dlibos_send rejected on the spot */
 	NP_CNT_CMD_ERRORS,	 /* cmd_error events */
 	NP_CNT_PEND_OVERFLOW,	 /* too many unprocessed iovecs: closed */
-	NP_CNT_ACK_UNEXPECTED,	 /* acknowledged more than was sent (ignored) */
 	NP_CNT_DATA_AFTER_CLOSE, /* data for a connection being closed (returned) */
 	NP_CNT_DATA_POINTS,	 /* data points started */
 	NP_CNT_MESSAGES,	 /* messages answered */
-	NP_CNT_BYTES_COPIED,	 /* payload bytes copied into rings (copy mode) */
+	NP_CNT_BYTES_COPIED,	 /* payload bytes sent by copy (copy mode) */
 	NP_CNT_STORES,		 /* nocopy stores filled */
 	NP_CNT_STORE_REPLIES,	 /* replies sent from a store */
 	NP_CNT_NOCOPY_TOO_BIG,	 /* nocopy data points copied: size > nocopy_max */
@@ -68,7 +67,6 @@ struct np_config {
 	bool nocopy;	       /* reply from stores instead of copying */
 	uint32_t perturbation; /* transmitter's -p (0 with -i) */
 	uint32_t trials;       /* trials per data point (1 with -i) */
-	uint32_t ring_size;    /* copy ring per connection, bytes */
 	uint32_t nocopy_max;   /* largest message kept in a store, bytes */
 	unsigned max_conns;    /* connections on this core */
 	bool quiet;	       /* no per-connection messages on stderr */
@@ -77,8 +75,8 @@ struct np_config {
 struct np_core;
 
 /**
- * Create one core's state: connection slots with their rings and the
- * constant replies, all in TX memory (dlibos_tx_alloc).
+ * Create one core's state: connection slots and the constant replies (in
+ * TX memory, dlibos_tx_alloc).
  * @param counters NP_NCNT counters written by this core only
  * @return NULL when memory runs out
  */
@@ -97,7 +95,8 @@ unsigned np_core_conns(const struct np_core *k);
 void np_new_conn(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn);
 void np_new_data(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn,
 		 const struct dlibos_iov *iov, unsigned n);
-void np_data_acked(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn, uint32_t bytes);
+/* Copy memory is back after a payload waited for it (writable). */
+void np_writable(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn);
 void np_remote_closed(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn,
 		      enum dlibos_close_reason why);
 void np_cleanup(struct np_core *k, struct dlibos_core *c, dlibos_conn_t conn);

@@ -52,6 +52,12 @@
  *    dlibos_tx_alloc(). The memory must not change until the `data_acked`
  *    events have covered it (acknowledgements count bytes in send order, per
  *    connection). Responses prepared once can be sent on many connections.
+ *    The send helpers keep that accounting for the application:
+ *    dlibos_send_copy() copies into memory the library releases itself,
+ *    dlibos_send_ref() sends references and calls a completion once they
+ *    are acknowledged; the receive helpers (dlibos_rx_*) gather lines and
+ *    frames that span several iovecs and return the bytes in order.
+ *    docs/api.md is the tutorial.
  *  - Connections are named `<net core, id>` (dlibos_conn_t); the application
  *    core that accepted (or opened) a connection owns it: all its events go
  *    to that core and only that core may command it.
@@ -168,6 +174,11 @@ struct dlibos_callbacks {
 	 *  context: the listen port or connect cookie, else 0). */
 	void (*cmd_error)(struct dlibos_core *c, dlibos_conn_t conn, enum dlibos_cmd cmd, int err,
 			  uint64_t context);
+	/** dlibos_send_copy() took fewer bytes than asked on this connection
+	 *  (or dlibos_send_copy_room() reported less than wanted) and copy
+	 *  memory is back: send again. Called once per shortage, on the
+	 *  connection's core, never after its cleanup. */
+	void (*writable)(struct dlibos_core *c, dlibos_conn_t conn);
 };
 
 /** One application option (`--name VALUE`, or a flag when arg_name is NULL). */
@@ -226,6 +237,22 @@ int dlibos_main(int argc, char **argv, const struct dlibos_app *app);
 /** Ask every core to stop (async-signal-safe). */
 void dlibos_stop(void);
 
+/**
+ * Parse the value of an application option as an unsigned decimal in
+ * [@p min, @p max]: digits only (no sign, blank, suffix or leading '+'),
+ * no overflow. For parse_opt:
+ *
+ *     case OPT_PORT:
+ *         if (dlibos_opt_uint("port", value, 1, 65535, &v, err, errlen) != 0)
+ *             return -1;
+ *
+ * @param name the option's name without dashes (for the message).
+ * @return 0 with *out set, or -1 after writing
+ *         "--NAME 'VALUE': expected an integer in MIN..MAX" into @p err.
+ */
+int dlibos_opt_uint(const char *name, const char *value, unsigned long long min,
+		    unsigned long long max, unsigned long long *out, char *err, size_t errlen);
+
 /* ---- commands (application core -> network core) ---------------------- */
 
 /**
@@ -270,6 +297,229 @@ int dlibos_shutdown(struct dlibos_core *c, dlibos_conn_t conn, int how);
  * unreturned received data is released. `cleanup` follows.
  */
 int dlibos_close(struct dlibos_core *c, dlibos_conn_t conn);
+
+/* ---- send helpers: the library keeps the transmit accounting ------------ */
+
+/**
+ * @name Send helpers
+ *
+ * dlibos_send() leaves the application to keep every sent byte unchanged
+ * until `data_acked` covers it. The helpers do that bookkeeping:
+ *  - dlibos_send_copy() copies the bytes into transmit memory the library
+ *    manages per application core (`--tx-copy-kb`, default 4096 KiB per
+ *    core) and frees it exactly when the acknowledgements of that
+ *    connection cover it, whatever the order in which acknowledgements of
+ *    different connections arrive;
+ *  - dlibos_send_ref() sends references to the application's own transmit
+ *    memory, zero-touch as dlibos_send(), and calls a completion when they
+ *    are acknowledged (or when the connection dies first).
+ *
+ * **Rule**: on a connection where a helper sends, every send goes through
+ * the helpers (dlibos_send_ref() with a NULL completion for memory the
+ * application manages itself). The library counts the connection's byte
+ * stream from the helpers' sends; a dlibos_send() on the same connection
+ * would shift the count and free memory too early (`api.ack_beyond_sent`
+ * counts what that looks like). The application's own `data_acked`
+ * callback is still called, after the library's release.
+ *
+ * Thread-safety: the calling application core only (like every command).
+ * @{
+ */
+
+/**
+ * What a dlibos_send_ref() completion learns.
+ * @param c the application core that sent
+ * @param conn the connection
+ * @param arg as given to dlibos_send_ref()
+ * @param status 0: the peer acknowledged every byte of those fragments;
+ *        -ECONNABORTED: the connection ended (reset, closed, aborted)
+ *        before it did. Either way the memory may be reused now.
+ */
+typedef void (*dlibos_send_done_fn)(struct dlibos_core *c, dlibos_conn_t conn, void *arg,
+				    int status);
+
+/**
+ * Copy @p len bytes and send them on @p conn. The copy lives in transmit
+ * memory the library manages per application core and is freed once the
+ * peer has acknowledged it (or at the connection's cleanup): the caller's
+ * buffer is free again when the call returns.
+ *
+ * When memory is short (the core's copy memory is exhausted, or the
+ * connection already holds its share: at most half the core's memory and
+ * at most 1 MiB) the call takes a prefix of the data, possibly none, and
+ * the `writable` callback follows once for this connection when memory is
+ * back (when the rest fits, or a quarter of its share if the rest is
+ * larger); send the rest then. Keep the rest meanwhile (or keep the
+ * received bytes it came from unreturned, which throttles the peer).
+ *
+ * @param c the application core owning @p conn
+ * @param conn the connection
+ * @param data the bytes (any memory)
+ * @param len how many (0 is a no-op)
+ * @return the bytes taken (0 .. len, at most INT_MAX), or a negative errno:
+ *         -EINVAL (bad argument, or a connection this core does not own),
+ *         -ENOMEM (no copy memory could be set up, or no memory for the
+ *         connection's state). Failures found later by the network core
+ *         arrive as `cmd_error` (DLIBOS_CMD_SEND); the connection's stream
+ *         is then broken: close it. A negative value after bytes were taken
+ *         (a NoC failure) means the same.
+ */
+int dlibos_send_copy(struct dlibos_core *c, dlibos_conn_t conn, const void *data, size_t len);
+
+/**
+ * How many bytes dlibos_send_copy() would take on @p conn now. When that is
+ * less than @p want, the `writable` callback follows once for this
+ * connection when at least @p want bytes fit (@p want is capped at the
+ * connection's share): the way to send a response whole or not at all.
+ * @return the bytes that fit now (0 on a bad argument).
+ */
+size_t dlibos_send_copy_room(struct dlibos_core *c, dlibos_conn_t conn, size_t want);
+
+/**
+ * Send references to transmit memory (as dlibos_send(): every fragment in
+ * memory from dlibos_tx_alloc(), unchanged until acknowledged) and learn
+ * when they are acknowledged: @p done is called once, with status 0 when
+ * the peer acknowledged the last byte of these fragments, or -ECONNABORTED
+ * when the connection ended first (then before its `cleanup` callback).
+ * Completions of one connection run in send order.
+ *
+ * @param done may be NULL (nothing to learn: memory that lives forever, or
+ *        managed another way; the bytes still count in the stream)
+ * @param arg passed to @p done
+ * @return 0, or a negative errno with nothing sent and @p done never
+ *         called: -EINVAL, -EFAULT (a fragment outside transmit memory),
+ *         -ENOMEM (no memory to track it).
+ */
+int dlibos_send_ref(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_frag *frags,
+		    unsigned n, dlibos_send_done_fn done, void *arg);
+
+/** @} */
+
+/* ---- receive helpers: gather messages, return bytes in order ------------ */
+
+/**
+ * @name Receive helpers
+ *
+ * new_data hands over iovecs in RX memory that stay valid until their bytes
+ * are returned with dlibos_recv_done(). A protocol message may span several
+ * of them and several events. The receive helpers keep a connection's
+ * unreturned iovecs in a queue and find messages at its front:
+ *
+ *     static void on_data(struct dlibos_core *c, dlibos_conn_t conn,
+ *                         const struct dlibos_iov *iov, unsigned n)
+ *     {
+ *             char buf[1024];
+ *             struct dlibos_iov line;
+ *             int r;
+ *
+ *             dlibos_rx_push(c, conn, iov, n);
+ *             while ((r = dlibos_rx_line(c, conn, '\n', buf, sizeof(buf), &line)) > 0) {
+ *                     handle(c, conn, line.base, line.len);
+ *                     dlibos_rx_consume(c, conn, line.len);
+ *             }
+ *             if (r < 0)
+ *                     dlibos_close(c, conn); // line longer than buf
+ *     }
+ *
+ * A message that lies in one iovec is returned in place (zero copy); one
+ * that spans several is copied once into the caller's buffer. Either way it
+ * stays valid until the next dlibos_rx_consume() or dlibos_rx_copy() on
+ * the connection (or the end of the connection). dlibos_rx_consume() drops
+ * bytes from the front and returns them (recv_done), oldest first, never
+ * more than were pushed.
+ *
+ * **Rules**: on a connection whose data goes to dlibos_rx_push(), return
+ * bytes only with dlibos_rx_consume() / dlibos_rx_copy() (not with
+ * dlibos_recv_done() as well). The queue is dropped, unreturned, when the
+ * application closes the connection (dlibos_close() releases received data
+ * itself) and when the peer resets it (remote_closed with a reason other
+ * than DLIBOS_CLOSED_FIN); after an orderly FIN the queued bytes stay until
+ * consumed.
+ *
+ * Thread-safety: the calling application core only.
+ * @{
+ */
+
+/**
+ * Queue the iovecs of a new_data event (call it from new_data, with what
+ * new_data got). The bytes stay where they are, in RX memory.
+ * @return 0; -EINVAL on a bad argument; -ENOBUFS when the connection has
+ *         65536 pieces queued already, -ENOMEM when out of memory (the
+ *         iovecs were not queued: close the connection, which releases
+ *         them).
+ */
+int dlibos_rx_push(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_iov *iov,
+		   unsigned n);
+
+/** Bytes queued on @p conn (pushed, not yet consumed). */
+uint64_t dlibos_rx_avail(struct dlibos_core *c, dlibos_conn_t conn);
+
+/**
+ * The queued bytes at the front that lie in one iovec, in place.
+ * @return 1 with @p out set, 0 when nothing is queued.
+ */
+int dlibos_rx_peek(struct dlibos_core *c, dlibos_conn_t conn, struct dlibos_iov *out);
+
+/**
+ * The first line: the queued bytes up to and including the first byte
+ * equal to @p delim.
+ * @param buf where a line that spans iovecs is copied (@p cap bytes)
+ * @param cap the longest line accepted, delimiter included
+ * @param msg set to the line (in RX memory or in @p buf) on success
+ * @return 1 (a line), 0 (no delimiter yet: wait for more data), -EMSGSIZE
+ *         (no delimiter in the first @p cap bytes), -EINVAL.
+ */
+int dlibos_rx_line(struct dlibos_core *c, dlibos_conn_t conn, int delim, void *buf, size_t cap,
+		   struct dlibos_iov *msg);
+
+/**
+ * The first @p len queued bytes (a fixed-size message or header).
+ * @param buf where they are copied when they span iovecs (@p len bytes)
+ * @return 1 (msg set), 0 (fewer than @p len bytes queued), -EINVAL.
+ */
+int dlibos_rx_fixed(struct dlibos_core *c, dlibos_conn_t conn, size_t len, void *buf,
+		    struct dlibos_iov *msg);
+
+/** The layout of a length-prefixed frame (dlibos_rx_frame()). */
+struct dlibos_frame_fmt {
+	uint32_t hdr_len;      /**< bytes of the fixed header, 1 .. 256 */
+	uint32_t len_off;      /**< offset of the length field in the header */
+	uint8_t len_size;      /**< 1, 2, 4 or 8 bytes, big-endian (network order) */
+	bool len_includes_hdr; /**< the field counts the header too (else only what
+				    follows the header) */
+};
+
+/**
+ * The first length-prefixed frame, header included: e.g. a 4-byte length
+ * then the payload is {4, 0, 4, false}; a memcached binary request (24-byte
+ * header, body length at offset 8) is {24, 8, 4, false}.
+ * @param buf where a frame that spans iovecs is copied (@p cap bytes)
+ * @param cap the longest frame accepted
+ * @return 1 (msg set to the whole frame), 0 (incomplete), -EMSGSIZE (the
+ *         frame would be longer than @p cap, or shorter than its header),
+ *         -EINVAL (bad format or argument).
+ */
+int dlibos_rx_frame(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_frame_fmt *fmt,
+		    void *buf, size_t cap, struct dlibos_iov *msg);
+
+/**
+ * Copy up to @p len queued bytes into @p dst and consume them (return them
+ * with recv_done): e.g. a value straight into its place in transmit memory.
+ * @return the bytes copied (fewer when fewer are queued).
+ */
+size_t dlibos_rx_copy(struct dlibos_core *c, dlibos_conn_t conn, void *dst, size_t len);
+
+/**
+ * Drop @p bytes from the front of the queue and return them to the network
+ * core (dlibos_recv_done()), in order. Messages found before point into
+ * memory that may be reused from now on.
+ * @return the bytes still queued (so a loop knows when to stop without
+ *         another call; 0 after dlibos_close()), or -EINVAL (more than
+ *         queued: nothing is consumed).
+ */
+long dlibos_rx_consume(struct dlibos_core *c, dlibos_conn_t conn, size_t bytes);
+
+/** @} */
 
 /* ---- memory and context ------------------------------------------------ */
 

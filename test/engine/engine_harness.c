@@ -2,6 +2,7 @@
  * engine_harness.c - see engine_harness.h.
  */
 #include "engine_harness.h"
+#include "core_bind.h"
 #include "dl_engine_priv.h"
 
 #include <stdio.h>
@@ -18,6 +19,8 @@
 
 struct h_server_stats h_server;
 uint64_t h_rx_credit;
+size_t h_tx_copy;
+const struct dlibos_app *h_app = &h_echo_app;
 static struct harness *cur; /* the harness the callbacks belong to */
 
 /* ---- server: a small echo application ----------------------------------- */
@@ -161,6 +164,98 @@ const struct dlibos_app h_echo_app = {
 	       .cleanup = s_cleanup},
 };
 
+/* ---- server: the same echo on the send and receive helpers ------------------ */
+
+/* Received data stays queued (dlibos_rx_push) until dlibos_send_copy took
+ * it; a short copy waits for writable. No ring, no acknowledgement count. */
+static void hh_new_conn(struct dlibos_core *c, dlibos_conn_t conn,
+			const struct dlibos_conn_info *info)
+{
+	struct sconn *s = calloc(1, sizeof(*s));
+	(void)info;
+	s->conn = conn;
+	s->core = dlibos_core_index(c);
+	if (connmap_put(&smap, conn, s) != 0) {
+		free(s);
+		dlibos_close(c, conn);
+		return;
+	}
+	h_server.accepted[s->core]++;
+	dlibos_accept(c, conn);
+}
+
+static void hh_pump(struct dlibos_core *c, struct sconn *s)
+{
+	struct dlibos_iov v;
+	long left = 1;
+
+	while (left > 0 && dlibos_rx_peek(c, s->conn, &v) > 0) {
+		int n = dlibos_send_copy(c, s->conn, v.base, v.len);
+		if (n <= 0)
+			break; /* writable follows */
+		left = dlibos_rx_consume(c, s->conn, (size_t)n);
+		h_server.bytes_echoed += (uint64_t)n;
+		if ((uint32_t)n < v.len)
+			break;
+	}
+	if (s->peer_closed && dlibos_rx_avail(c, s->conn) == 0 && !s->closed) {
+		s->closed = true;
+		dlibos_close(c, s->conn);
+	}
+}
+
+static void hh_new_data(struct dlibos_core *c, dlibos_conn_t conn, const struct dlibos_iov *iov,
+			unsigned n)
+{
+	struct sconn *s = sconn_of(c, conn);
+	if (s == NULL || dlibos_core_index(c) == cur->hoard_core)
+		return;
+	if (dlibos_rx_push(c, conn, iov, n) != 0) {
+		h_server.errors++;
+		return;
+	}
+	hh_pump(c, s);
+}
+
+static void hh_writable(struct dlibos_core *c, dlibos_conn_t conn)
+{
+	struct sconn *s = sconn_of(c, conn);
+	h_server.writables++;
+	if (s != NULL)
+		hh_pump(c, s);
+}
+
+static void hh_remote_closed(struct dlibos_core *c, dlibos_conn_t conn,
+			     enum dlibos_close_reason why)
+{
+	struct sconn *s = sconn_of(c, conn);
+	(void)why; /* a reset drops the queue: nothing more to echo */
+	if (s == NULL)
+		return;
+	s->peer_closed = true;
+	hh_pump(c, s);
+}
+
+static void hh_cleanup(struct dlibos_core *c, dlibos_conn_t conn)
+{
+	struct sconn *s = sconn_of(c, conn);
+	if (s == NULL)
+		return;
+	connmap_del(&smap, conn);
+	free(s);
+	h_server.cleanups++;
+}
+
+const struct dlibos_app h_echo_helper_app = {
+	.name = "harness-echo-helpers",
+	.core_init = s_core_init,
+	.cb = {.new_conn = hh_new_conn,
+	       .new_data = hh_new_data,
+	       .remote_closed = hh_remote_closed,
+	       .cleanup = hh_cleanup,
+	       .writable = hh_writable},
+};
+
 /* ---- client: a plain stack whose upcalls check the echo -------------------- */
 
 static struct dl_region *pattern_region;
@@ -293,17 +388,20 @@ int h_setup(struct harness *h, enum dl_mode mode, unsigned ncores, unsigned net_
 	ec.stack.ip = SERVER_IP;
 	ec.stack.prefix_len = 24;
 	ec.nic = dl_memwire_nic(h->w, 0);
-	ec.app = &h_echo_app;
+	ec.app = h_app;
 	ec.quiet = true;
 	ec.app_rx_credit = h_rx_credit;
+	ec.tx_copy_bytes = h_tx_copy;
 	h->e = dl_engine_create(&ec, err, sizeof(err));
 	if (h->e == NULL) {
 		fprintf(stderr, "engine: %s\n", err);
 		return -1;
 	}
-	for (unsigned i = 0; i < ncores; i++)
+	for (unsigned i = 0; i < ncores; i++) {
+		test_core_bind(i); /* UDN: core i's endpoint is tile i's */
 		if (dl_engine_core_start(h->e, i, h->now) != 0)
 			return -1;
+	}
 
 	dl_stack_config_defaults(&sc);
 	sc.ip = CLIENT_IP;
@@ -360,6 +458,7 @@ void h_round(struct harness *h, uint64_t step_us)
 		h->before_engine();
 	for (unsigned i = 0; i < h->e->ncores; i++) {
 		h->core_iters++;
+		test_core_bind(i);
 		bool idle = dl_engine_core_iter(h->e, i, h->now) == 0;
 		h->idle_iters += idle;
 		h->idle_core[i] += idle;
@@ -389,6 +488,11 @@ unsigned h_run(struct harness *h, unsigned max_rounds)
 			break;
 	}
 	return done;
+}
+
+void h_core_enter(unsigned core)
+{
+	test_core_bind(core);
 }
 
 unsigned h_teardown(struct harness *h)

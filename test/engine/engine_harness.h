@@ -6,7 +6,7 @@
  * benchmark.
  *
  * The server application is a small echo (per-connection ring in TX
- * memory); it records on which application core each connection's events
+ * memory, or the send and receive helpers: h_app); it records on which application core each connection's events
  * arrive, so tests can check that a connection never changes core. The
  * client opens connections, sends a seeded byte pattern and verifies the
  * echo byte for byte.
@@ -54,6 +54,8 @@ struct h_server_stats {
 	uint64_t wrong_core_events; /* an event for a connection on another core */
 	uint64_t cleanups;
 	uint64_t bytes_echoed;
+	uint64_t writables; /* helper echo: writable events */
+	uint64_t errors;    /* helper echo: helper calls that failed */
 };
 
 extern struct h_server_stats h_server;
@@ -61,8 +63,18 @@ extern struct h_server_stats h_server;
 /** RX credit per application core for the next h_setup (0: default). */
 extern uint64_t h_rx_credit;
 
-/** The echo application used as the server. */
+/** The echo application used as the server: its own ring per connection. */
 extern const struct dlibos_app h_echo_app;
+
+/** The same echo on the send and receive helpers (dlibos_rx_push,
+ *  dlibos_send_copy, writable): no ring, no acknowledgement count. */
+extern const struct dlibos_app h_echo_helper_app;
+
+/** The application the next h_setup serves with (default &h_echo_app). */
+extern const struct dlibos_app *h_app;
+
+/** Copy memory per application core for the next h_setup (0: default). */
+extern size_t h_tx_copy;
 
 /**
  * Build wire, engine (mode/cores/net_cores/layout), client stack.
@@ -73,6 +85,13 @@ int h_setup(struct harness *h, enum dl_mode mode, unsigned ncores, unsigned net_
 
 /** Open n connections to the echo port, each to transfer `bytes` bytes. */
 void h_open(struct harness *h, unsigned n, uint64_t bytes);
+
+/**
+ * Run the calling thread where engine core @p core runs (h_round() does it
+ * before each core's iteration): nothing on the ring transport, the
+ * core's tile on the UDN (test/noc/bind).
+ */
+void h_core_enter(unsigned core);
 
 /** One round: every engine core, then the client; advances `now` by step_us. */
 void h_round(struct harness *h, uint64_t step_us);

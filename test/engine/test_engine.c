@@ -6,6 +6,7 @@
  * reach another application core; an application core that hoards received
  * data stalls only its own connections; layout errors are explained.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +109,136 @@ static void test_dlibos_quadrant_dedicated(void **s)
 	run_echo(DL_MODE_DLIBOS, 4, 2, DL_LAYOUT_QUADRANT_DEDICATED, DL_DISPATCH_RR, 40, 10000);
 }
 
+/* More cores than a 64-bit mask holds: core sets, channel plans and the
+ * NoC endpoints work past bit 63 (DL_MAX_CORES is 128 by default). */
+static void test_dlibos_beyond_64_cores(void **s)
+{
+	(void)s;
+	if (DL_MAX_CORES < 100)
+		skip();
+	run_echo(DL_MODE_DLIBOS, 100, 4, DL_LAYOUT_NAIVE, DL_DISPATCH_RR, 640, 1000);
+}
+
+/* The echo on the send and receive helpers: byte-exact, every copy chunk
+ * back in its pool and every connection's state gone once the connections
+ * are cleaned up, nothing acknowledged beyond what the helpers sent; with a
+ * small pool, copies come up short and writable events resume them. */
+static void run_helper_echo(enum dl_mode mode, unsigned ncores, unsigned net, unsigned nconns,
+			    uint64_t bytes, size_t tx_copy, bool expect_short)
+{
+	struct harness h;
+
+	h_app = &h_echo_helper_app;
+	h_tx_copy = tx_copy;
+	assert_int_equal(h_setup(&h, mode, ncores, net, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	h_open(&h, nconns, bytes);
+	unsigned done = h_run(&h, 400000);
+	if (done != nconns)
+		dl_stats_dump(stderr, false);
+	assert_int_equal(done, nconns);
+	assert_int_equal(h.corrupt, 0);
+	for (unsigned i = 0; i < nconns; i++)
+		assert_int_equal(h.conns[i].recvd, bytes);
+	assert_int_equal(h_server.wrong_core_events, 0);
+	for (int r = 0; r < 20000 && h_server.cleanups < nconns; r++)
+		h_round(&h, 100);
+	assert_int_equal(h_server.cleanups, nconns);
+	assert_int_equal(h_server.errors, 0);
+	assert_int_equal(dl_stats_get("api", "copy_bytes"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "rx_bytes_queued"), nconns * bytes);
+	assert_int_equal(dl_stats_get("api", "copy_chunks_in_use"), 0);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(dl_stats_get("api", "ack_beyond_sent"), 0);
+	assert_int_equal(dl_stats_get("api", "rx_consume_beyond_queued"), 0);
+	uint64_t shorts = dl_stats_get("api", "copy_short_pool_empty") +
+			  dl_stats_get("api", "copy_short_conn_limit");
+	if (expect_short) {
+		assert_true(shorts > 0);
+		assert_int_equal(h_server.writables, dl_stats_get("api", "writable_events"));
+		assert_true(h_server.writables > 0);
+	}
+	assert_int_equal(h_teardown(&h), 0);
+	h_app = &h_echo_app;
+	h_tx_copy = 0;
+}
+
+static void test_helper_echo_rtc(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 0, false);
+}
+
+static void test_helper_echo_dlibos(void **s)
+{
+	(void)s;
+	run_helper_echo(DL_MODE_DLIBOS, 2, 1, 50, 100000, 0, false);
+	run_helper_echo(DL_MODE_DLIBOS, 4, 2, 60, 20000, 0, false);
+}
+
+static void test_helper_echo_small_pool(void **s)
+{
+	(void)s;
+	/* 64 KiB per core: 32 chunks, 16 per connection, for 50 connections. */
+	run_helper_echo(DL_MODE_RTC, 1, 0, 50, 100000, 64 * 1024, true);
+	run_helper_echo(DL_MODE_DLIBOS, 3, 1, 50, 100000, 64 * 1024, true);
+}
+
+/* Stopped with copies unacknowledged and data queued: the cleanups of the
+ * aborted connections free everything, no buffer leaks. */
+static void test_helper_echo_stop_in_flight(void **s)
+{
+	struct harness h;
+	(void)s;
+
+	for (int mode = 0; mode < 2; mode++) {
+		h_app = &h_echo_helper_app;
+		assert_int_equal(h_setup(&h, mode ? DL_MODE_DLIBOS : DL_MODE_RTC, mode ? 2 : 1,
+					 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR),
+				 0);
+		h_open(&h, 20, 1000000);
+		for (int r = 0; r < 300; r++)
+			h_round(&h, 10);
+		assert_true(h_server.bytes_echoed > 0);
+		assert_true(dl_stats_get("api", "copy_chunks_in_use") > 0);
+		assert_int_equal(h_teardown(&h), 0);
+		h_app = &h_echo_app;
+	}
+}
+
+/* The public helper functions refuse what is not this core's connection,
+ * and a core that never used them keeps the application's callbacks. */
+static void test_helper_api_arguments(void **s)
+{
+	struct harness h;
+	struct dlibos_frag f;
+	(void)s;
+
+	assert_int_equal(h_setup(&h, DL_MODE_DLIBOS, 3, 1, DL_LAYOUT_NAIVE, DL_DISPATCH_RR), 0);
+	struct dlibos_core *a = h.e->cores[1].app, *b = h.e->cores[2].app;
+	assert_non_null(a);
+	assert_ptr_equal(a->cb, &h_echo_app.cb); /* no helper used yet */
+	dlibos_conn_t foreign = dlibos_conn_make(7, 1); /* no network core 7 */
+	uint64_t rej = dl_stats_get("engine", "commands_rejected_locally");
+	assert_int_equal(dlibos_send_copy(a, foreign, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, DLIBOS_CONN_NONE, "x", 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), NULL, 1), -EINVAL);
+	assert_int_equal(dlibos_send_copy(a, dlibos_conn_make(0, 1), "x", 0), 0);
+	struct dlibos_iov v = {(const uint8_t *)"x", 1};
+	assert_int_equal(dlibos_rx_push(a, foreign, &v, 1), -EINVAL);
+	f = (struct dlibos_frag){"x", 1}; /* not TX memory */
+	assert_int_equal(dlibos_send_ref(a, dlibos_conn_make(0, 1), &f, 1, NULL, NULL), -EFAULT);
+	assert_int_equal(dlibos_rx_avail(b, dlibos_conn_make(0, 1)), 0);
+	assert_int_equal(dlibos_rx_peek(b, dlibos_conn_make(0, 1), &v), 0);
+	assert_int_equal(dlibos_rx_consume(b, dlibos_conn_make(0, 1), 1), -EINVAL);
+	assert_ptr_equal(b->cb, &h_echo_app.cb); /* reading never switches */
+	assert_ptr_not_equal(a->cb, &h_echo_app.cb); /* a helper call did */
+	/* Refused on the spot: the foreign and the NONE copy, the NULL data,
+	 * the foreign push, the fragment outside TX memory. */
+	assert_int_equal(dl_stats_get("engine", "commands_rejected_locally"), rej + 5);
+	assert_int_equal(dl_stats_get("api", "conns_tracked"), 0);
+	assert_int_equal(h_teardown(&h), 0);
+}
+
 /* Request/response in dlibos mode: the data_acked of the previous answer
  * travels with the next request (ACKED_NEW_DATA) and the answer with the
  * recv_done of the request (SEND_RECV_DONE): two NoC messages per
@@ -162,6 +293,137 @@ static void test_hoarding_core_stalls_only_itself(void **s)
 	assert_int_equal(h_teardown(&h), 0);
 }
 
+/* The dispatch decision itself: with the network core's load figures set
+ * to {5, 9, 0}, least-loaded offers the next connection to application
+ * core 2, round robin to core 0 whatever the load. */
+static void test_dispatch_decision(void **s)
+{
+	(void)s;
+	for (int least = 0; least < 2; least++) {
+		struct harness h;
+		struct dl_netcore *g;
+
+		assert_int_equal(h_setup(&h, DL_MODE_DLIBOS, 4, 1, DL_LAYOUT_NAIVE,
+					 least ? DL_DISPATCH_LEAST_LOADED : DL_DISPATCH_RR),
+				 0);
+		g = h.e->cores[h.e->net_core[0]].net;
+		assert_non_null(g);
+		g->app_conns[0] = 5;
+		g->app_conns[1] = 9;
+		g->app_conns[2] = 0;
+		h_open(&h, 1, 1000);
+		assert_int_equal(h_run(&h, 100000), 1);
+		for (unsigned a = 0; a < 3; a++)
+			assert_int_equal(h_server.accepted[a], a == (least ? 2u : 0u));
+		/* Back to the real counts before the closes decrement them. */
+		g->app_conns[0] = least ? 0 : 1;
+		g->app_conns[1] = 0;
+		g->app_conns[2] = least ? 1 : 0;
+		assert_int_equal(h_teardown(&h), 0);
+	}
+}
+
+/* An engine over @p n cores with the given topology (x < 0: no mesh),
+ * not started: where the layout put the network cores. */
+static struct dl_engine *layout_engine(struct dl_memwire *w, unsigned n, unsigned net,
+				       enum dl_layout layout, const int *l3, int mesh_w)
+{
+	struct dl_engine_conf ec;
+	char err[256];
+	struct dl_engine *e;
+
+	memset(&ec, 0, sizeof(ec));
+	ec.nic = dl_memwire_nic(w, 0);
+	ec.app = &h_echo_app;
+	ec.quiet = true;
+	ec.mode = DL_MODE_DLIBOS;
+	ec.layout = layout;
+	ec.ncores = n;
+	ec.net_cores = net;
+	for (unsigned i = 0; i < n; i++)
+		ec.cores[i] = (struct dl_core_info){.id = i,
+						    .hw_id = i,
+						    .cpu = (int)i,
+						    .l3_domain = l3 != NULL ? l3[i] : 0,
+						    .x = mesh_w > 0 ? (int)i % mesh_w : -1,
+						    .y = mesh_w > 0 ? (int)i / mesh_w : -1};
+	dl_stack_config_defaults(&ec.stack);
+	e = dl_engine_create(&ec, err, sizeof(err));
+	if (e == NULL)
+		fprintf(stderr, "engine: %s\n", err);
+	return e;
+}
+
+static bool is_net(const struct dl_engine *e, unsigned i)
+{
+	return (e->cores[i].role & DL_ROLE_NET) != 0;
+}
+
+/* Where each layout puts the network cores: naive the first ones; the
+ * quadrant layouts one share per quadrant, quadrants being L3 domains on
+ * x86 and the four quarters of the mesh on TILE-Gx (paper Figure 3);
+ * quadrant-dedicated links an application core only to the network cores
+ * of its quadrant. */
+static void test_layout_placements(void **s)
+{
+	struct dl_memwire *w = dl_memwire_create(&(struct dl_memwire_config){.nqueues = 4});
+	const int l3[8] = {0, 0, 0, 0, 4, 4, 4, 4};
+	struct dl_engine *e;
+	(void)s;
+
+	/* naive: cores 0..2 of 8. */
+	e = layout_engine(w, 8, 3, DL_LAYOUT_NAIVE, NULL, 0);
+	assert_non_null(e);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(is_net(e, i), i < 3);
+	dl_engine_destroy(e);
+
+	/* quadrant-all over two L3 domains of 4 cores: one network core in
+	 * each, the first of its domain, and every application core talks
+	 * to both. */
+	e = layout_engine(w, 8, 2, DL_LAYOUT_QUADRANT_ALL, l3, 0);
+	assert_non_null(e);
+	assert_int_equal(e->nquadrants, 2);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(e->cores[i].quadrant, i < 4 ? 0 : 1);
+		assert_int_equal(is_net(e, i), i == 0 || i == 4);
+		if (!is_net(e, i))
+			assert_true(dl_coreset_has(&e->links[i], 0) &&
+				    dl_coreset_has(&e->links[i], 4));
+	}
+	dl_engine_destroy(e);
+
+	/* quadrant-dedicated on a 6x6 mesh (36 tiles, one L3 domain), 4
+	 * network cores: one per 3x3 quarter; an application tile links
+	 * only to its own quarter's network tile. */
+	w = (dl_memwire_destroy(w), dl_memwire_create(&(struct dl_memwire_config){.nqueues = 4}));
+	e = layout_engine(w, 36, 4, DL_LAYOUT_QUADRANT_DEDICATED, NULL, 6);
+	assert_non_null(e);
+	assert_int_equal(e->nquadrants, 4);
+	unsigned per_quarter[4] = {0};
+	int net_of_quarter[4] = {-1, -1, -1, -1};
+	for (unsigned i = 0; i < 36; i++) {
+		unsigned x = i % 6, y = i / 6, q = (y >= 3) * 2 + (x >= 3);
+		/* Dense numbering in order of first appearance: 0 1 (row 0), 2 3 (row 3). */
+		assert_int_equal(e->cores[i].quadrant, (int)q);
+		if (is_net(e, i)) {
+			per_quarter[q]++;
+			net_of_quarter[q] = (int)i;
+		}
+	}
+	for (unsigned q = 0; q < 4; q++)
+		assert_int_equal(per_quarter[q], 1);
+	for (unsigned i = 0; i < 36; i++) {
+		if (is_net(e, i))
+			continue;
+		for (unsigned q = 0; q < 4; q++)
+			assert_int_equal(dl_coreset_has(&e->links[i], (unsigned)net_of_quarter[q]),
+					 q == (unsigned)e->cores[i].quadrant);
+	}
+	dl_engine_destroy(e);
+	dl_memwire_destroy(w);
+}
+
 static void test_layout_errors_are_explained(void **s)
 {
 	struct dl_engine_conf ec;
@@ -206,8 +468,16 @@ int main(void)
 		cmocka_unit_test(test_dlibos_1_3_least_loaded),
 		cmocka_unit_test(test_dlibos_quadrant_all),
 		cmocka_unit_test(test_dlibos_quadrant_dedicated),
+		cmocka_unit_test(test_dlibos_beyond_64_cores),
 		cmocka_unit_test(test_dlibos_pairs_messages),
+		cmocka_unit_test(test_helper_echo_rtc),
+		cmocka_unit_test(test_helper_echo_dlibos),
+		cmocka_unit_test(test_helper_echo_small_pool),
+		cmocka_unit_test(test_helper_echo_stop_in_flight),
+		cmocka_unit_test(test_helper_api_arguments),
 		cmocka_unit_test(test_hoarding_core_stalls_only_itself),
+		cmocka_unit_test(test_dispatch_decision),
+		cmocka_unit_test(test_layout_placements),
 		cmocka_unit_test(test_layout_errors_are_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,9 @@ with the counts; exits 0 only if every connection completed byte-exact
 (or, with --allow-stalled, if the ones that did not finish only stalled
 without corruption).
 
+--upper expects the echo in upper case (ASCII a-z to A-Z, every other byte
+unchanged): the tutorial's server (docs/tutorial/upper.c).
+
 --hold S keeps every connection open until all have finished their echo,
 prints "holding N open" (N connections open at once), waits S seconds (the
 caller inspects the server meanwhile) and only then closes them all.
@@ -39,9 +42,10 @@ class Hold:
         await self.release.wait()
 
 
-async def one(host, port, idx, nbytes, seed, timeout, result, hold=None):
+async def one(host, port, idx, nbytes, seed, timeout, result, hold=None, upper=False):
     rng = random.Random(seed * 1000003 + idx)
     data = rng.randbytes(nbytes)
+    want = data.upper() if upper else data  # bytes.upper(): ASCII a-z only
     t0 = time.monotonic()
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -76,10 +80,10 @@ async def one(host, port, idx, nbytes, seed, timeout, result, hold=None):
         pass
     except Exception as e:  # noqa: BLE001
         result["errors"].append(f"conn {idx}: {e!r}")
-    if bytes(received) == data:
+    if bytes(received) == want:
         result["ok"] += 1
         result["max_s"] = max(result["max_s"], time.monotonic() - t0)
-    elif data.startswith(bytes(received)):
+    elif want.startswith(bytes(received)):
         result["stalled"] += 1
     else:
         result["corrupt"] += 1
@@ -102,13 +106,15 @@ async def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--allow-stalled", action="store_true")
+    ap.add_argument("--upper", action="store_true", help="expect the echo in upper case")
     ap.add_argument("--hold", type=float, default=None,
                     help="keep all open until every echo finished, then S seconds more")
     a = ap.parse_args()
     result = {"conns": a.conns, "bytes": a.bytes, "ok": 0, "stalled": 0, "corrupt": 0,
               "connect_failed": 0, "max_s": 0.0, "errors": []}
     hold = Hold(a.conns, a.hold) if a.hold is not None else None
-    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.seed, a.timeout, result, hold)
+    await asyncio.gather(*(one(a.host, a.port, i, a.bytes, a.seed, a.timeout, result, hold,
+                               a.upper)
                            for i in range(a.conns)))
     result["errors"] = result["errors"][:10]
     print(json.dumps(result))
