@@ -58,13 +58,21 @@ extern "C" {
 /** "No application core" (a connection not yet accepted). */
 #define DL_APP_NONE 0xffff
 
+/** Congestion control algorithms (dl_tcp_params.cc). */
+enum dl_tcp_cc {
+	DL_TCP_CC_NEWRENO = 0, /**< RFC 5681 / RFC 6582 */
+	DL_TCP_CC_CUBIC = 1,   /**< RFC 9438 with HyStart++ (RFC 9406): the default */
+	DL_TCP_CC_N
+};
+
 /** TCP tunables (defaults from dl_stack_config_defaults()). */
 struct dl_tcp_params {
 	uint32_t max_conns;      /**< connection table size per net core */
 	uint32_t syn_backlog;    /**< half-open (SYN_RCVD) connections per listener */
 	uint32_t accept_backlog; /**< established, not yet accepted, per listener */
 	uint32_t rcv_wnd;        /**< receive window (bytes of RX buffer credit) per connection */
-	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection */
+	uint32_t ooo_max_bytes;  /**< out-of-order bytes held per connection; 0 (the
+				      default) = rcv_wnd */
 	uint32_t ooo_max_segs;   /**< out-of-order segments held per connection; 0 (the
 				      default) = rcv_wnd / MSS + 16, a full window of
 				      full-sized segments behind one hole */
@@ -107,6 +115,55 @@ struct dl_tcp_params {
 	uint32_t fin_wait2_us;    /**< FIN_WAIT_2 limit once the application closed */
 	uint32_t challenge_ack_limit; /**< RFC 5961 challenge ACKs per second per net core */
 	uint16_t port_min, port_max;  /**< ephemeral ports for dl_stack_connect */
+	/* --- loss recovery and congestion control (docs/tcp.md) --- */
+	uint8_t cc;          /**< enum dl_tcp_cc (default DL_TCP_CC_CUBIC) */
+	bool sack;           /**< offer and accept SACK (RFC 2018, D-SACK RFC 2883; default on) */
+	bool tlp;            /**< tail loss probes (RFC 8985 7; SACK connections; default on) */
+	/**
+	 * What the probe timeout allows for the peer's delayed ACK when a
+	 * single segment is in flight (RFC 8985's WCDelAckT, which it
+	 * recommends at 200 ms, the minimum RTO: a lost last segment then
+	 * waits as long as without probes). Default 50 ms: Linux and DLibOS
+	 * peers delay at most 40 ms once out of quick ACK mode; a probe the
+	 * peer did not need costs one segment and comes back as a D-SACK
+	 * (tcp.tlp_spurious).
+	 */
+	uint32_t tlp_delack_us;
+	bool hystart;        /**< HyStart++ in CUBIC's slow start (RFC 9406; default on) */
+	bool restart_after_idle; /**< cwnd back to the initial window after an idle RTO
+				      (RFC 5681 4.1; default on) */
+	/**
+	 * Scoreboards (per-connection recovery state, about 700 bytes) a net
+	 * core may have at once; a connection that needs one when none is
+	 * left recovers NewReno-style (counted: tcp.sb_exhausted). Default 4096.
+	 */
+	uint32_t sack_pool;
+	/* --- TIME_WAIT --- */
+	/**
+	 * Compact TIME_WAIT entries (40 bytes each) kept per net core; beyond
+	 * it the oldest is dropped (counted: tcp.time_wait_evicted), as
+	 * Linux's tcp_max_tw_buckets. 0 = none kept. Default 262144.
+	 */
+	uint32_t tw_max;
+	bool tw_reuse; /**< connect may reuse a TIME_WAIT 4-tuple when timestamps
+			    make it safe (RFC 6191; default on) */
+	/* --- core-wide receive limits --- */
+	/**
+	 * RX buffers all connections of the net core may hold out of order.
+	 * When all are taken, a connection holding less than an equal share
+	 * (this / connections holding some) takes the last buffer of the
+	 * largest holder (counted: tcp.ooo_evicted_for_fair_share); others'
+	 * segments are dropped (counted: tcp.drop_ooo_core_limit). 0 = 4096.
+	 */
+	uint32_t ooo_core_bufs;
+	/**
+	 * RX buffers one application core may hold in order (delivered and
+	 * not returned, or waiting for delivery) over all its connections of
+	 * the net core; beyond it in-order payload is dropped (counted:
+	 * tcp.drop_app_rx_bufs) and the peer retransmits. 0 = no limit.
+	 */
+	uint32_t app_rx_bufs;
+	uint32_t pmtu_expire_us; /**< lifetime of a lowered path MTU (RFC 1191; default 10 min) */
 };
 
 /** Configuration of one net core's stack. */
@@ -155,7 +212,13 @@ struct dl_stack_upcalls {
 			 uint16_t peer_port);
 	/** An active open succeeded. */
 	void (*connected)(void *arg, uint16_t app, uint32_t id, uint64_t cookie);
-	/** An active open failed (err: positive errno, e.g. ECONNREFUSED, ETIMEDOUT). */
+	/**
+	 * An active open failed (err: positive errno): ECONNREFUSED (RST, or
+	 * ICMP port unreachable), EHOSTUNREACH / ENETUNREACH / EHOSTDOWN /
+	 * ENOPROTOOPT (ICMP destination unreachable, at once), ETIMEDOUT (SYN
+	 * retries exhausted; an earlier ICMP soft error is reported instead
+	 * when there was one), ECONNABORTED (the stack was destroyed).
+	 */
 	void (*connect_failed)(void *arg, uint16_t app, uint64_t cookie, int err);
 	/** In-order payload, held until dl_stack_recv_done() returns it. */
 	void (*new_data)(void *arg, uint16_t app, uint32_t id, const struct dl_rx_ref *refs,
@@ -228,6 +291,10 @@ struct dl_stack_tcp_mem {
 	uint32_t chunks_used; /**< send-queue chunks holding fragments */
 	size_t timers;        /**< timers armed on the wheel */
 	size_t fixed_bytes;   /**< per-core TCP state, listeners, wheel */
+	uint32_t time_wait;   /**< compact TIME_WAIT entries (not in conns) */
+	size_t tw_bytes;      /**< TIME_WAIT entry chunks allocated */
+	uint32_t sb_used;     /**< scoreboards held by recovering connections */
+	size_t sb_bytes;      /**< scoreboard pool allocated */
 	size_t total_bytes;   /**< everything above */
 };
 

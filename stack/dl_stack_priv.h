@@ -92,6 +92,8 @@ enum dl_icmp_cnt {
 	ICMP_RX_ECHO_REQUEST,
 	ICMP_TX_ECHO_REPLY,
 	ICMP_RX_DEST_UNREACH,
+	ICMP_RX_ERROR_TCP,	/* errors quoting TCP, handed to TCP */
+	ICMP_DROP_ERROR_NOT_TCP,	/* errors quoting something else (or too little) */
 	ICMP_DROP_TRUNCATED,
 	ICMP_DROP_BAD_CHECKSUM,
 	ICMP_DROP_UNSUPPORTED,
@@ -233,6 +235,12 @@ void dl_tcp_poll(struct dl_stack *s);
  * Called by dl_stack_flush() before the frames go to the NIC.
  */
 void dl_tcp_flush(struct dl_stack *s);
+/**
+ * An ICMP error (type, code, next-hop MTU for frag-needed) quoting q/qlen
+ * (the offending IPv4 header and what follows of it) that carries TCP.
+ */
+void dl_tcp_icmp_error(struct dl_stack *s, uint8_t type, uint8_t code, uint16_t mtu,
+		       const uint8_t *q, size_t qlen);
 /** Earliest TCP deadline (see dl_stack_next_deadline). */
 uint64_t dl_tcp_next_deadline(const struct dl_stack *s);
 

@@ -185,6 +185,56 @@ enum dl_tcp_cnt {
 	TCP_SEND_EPIPE,
 	TCP_CONNECT_NO_PORT,
 	TCP_CONNECT_NO_CONN,
+	/* SACK, RACK-TLP, PRR (tcp_sack.c) */
+	TCP_SACK_CONNS,		/**< connections that negotiated SACK */
+	TCP_RX_SACK_BLOCKS,	/**< SACK blocks received (D-SACK included) */
+	TCP_RX_DSACK,		/**< D-SACK blocks received (RFC 2883) */
+	TCP_DROP_SACK_INVALID,	/**< SACK blocks outside SND.UNA..SND.MAX or empty */
+	TCP_TX_SACK_BLOCKS,	/**< SACK blocks sent */
+	TCP_TX_DSACK,		/**< D-SACK blocks sent */
+	TCP_SB_ALLOC,		/**< scoreboards taken from the pool */
+	TCP_SB_EXHAUSTED,	/**< scoreboard wanted, pool empty: NewReno fallback */
+	TCP_SB_OVERFLOW,	/**< range table full: a SACK block or mark not recorded */
+	TCP_SACK_RECOVERY,	/**< fast recoveries entered on RACK-marked losses */
+	TCP_RACK_LOST,		/**< ranges RACK marked lost */
+	TCP_RACK_REO_TIMER,	/**< RACK reordering timer expirations */
+	TCP_RACK_REORDER,	/**< reordering detected (RACK.reordering_seen) */
+	TCP_RACK_LOST_REXMIT,	/**< retransmissions RACK found lost again */
+	TCP_TLP_PROBES,		/**< tail loss probes sent */
+	TCP_TLP_NEW_DATA,	/**< ... of them new data */
+	TCP_TLP_RECOVERED,	/**< probes that repaired a tail loss (cwnd reduced) */
+	TCP_TLP_SPURIOUS,	/**< probes the peer D-SACKed: nothing was lost */
+	TCP_RTO_AFTER_TLP,	/**< RTOs that fired although a probe was sent */
+	TCP_SACK_RENEGING,	/**< RTOs that found SND.UNA SACKed: SACKs forgotten */
+	TCP_SPURIOUS_REXMIT,	/**< retransmissions the peer reported with D-SACK */
+	/* congestion control */
+	TCP_CC_CUBIC,		/**< connections established with CUBIC */
+	TCP_CC_NEWRENO,		/**< connections established with NewReno */
+	TCP_HYSTART_CSS,	/**< HyStart++ entered conservative slow start */
+	TCP_HYSTART_EXIT,	/**< HyStart++ ended slow start (no loss) */
+	TCP_CWND_RESTART,	/**< cwnd restarted after an idle period (RFC 5681 4.1) */
+	TCP_RTT_SAMPLES_TS,	/**< RTT samples from timestamp echoes (RFC 7323 4) */
+	/* ICMP errors and path MTU (tcp_icmp.c) */
+	TCP_ICMP_RX,		/**< ICMP errors quoting one of our TCP segments */
+	TCP_ICMP_NO_CONN,	/**< ... for no connection */
+	TCP_ICMP_BAD_SEQ,	/**< ... quoting a sequence number not in flight (RFC 5927) */
+	TCP_ICMP_BAD_QUOTE,	/**< ... whose quoted header is not ours or truncated */
+	TCP_ICMP_CONNECT_FAILED, /**< connects failed at once by an unreachable */
+	TCP_ICMP_SOFT_ERR,	/**< soft errors recorded (established connections) */
+	TCP_ICMP_IGNORED,	/**< codes and types with no effect (source quench ...) */
+	TCP_PMTU_FRAG_NEEDED,	/**< fragmentation needed received */
+	TCP_PMTU_REDUCED,	/**< path MTU estimates lowered */
+	TCP_PMTU_IGNORED,	/**< frag-needed not lowering the estimate (or below 552) */
+	/* TIME_WAIT (tcp_tw.c) */
+	TCP_TW_ENTERED,		/**< compact TIME_WAIT entries created */
+	TCP_TW_EVICTED,		/**< entries evicted, oldest first, at time_wait_max */
+	TCP_TW_REUSED_ACTIVE,	/**< TIME_WAIT tuples reused by connect (RFC 6191) */
+	TCP_TW_RST_KILLED,	/**< entries ended by a RST */
+	/* core-wide receive limits */
+	TCP_DROP_OOO_CORE,	/**< out-of-order segments over the core's ooo_core_bufs */
+	TCP_OOO_EVICTED,	/**< out-of-order buffers taken from the largest holder */
+	TCP_DROP_APP_BUFS,	/**< in-order segments over an app core's app_rx_bufs */
+	TCP_SIMOPEN,		/**< simultaneous opens completed by a SYN-ACK in SYN_RCVD */
 	TCP_NCNT
 };
 
@@ -246,8 +296,8 @@ enum dl_tcb_flags {
 	TF_FIN_UPCALL = 1u << 9,  /**< remote_closed(FIN) owed after accept */
 	TF_ACKNOW = 1u << 10,	  /**< send an ACK at the next output */
 	TF_PERSIST = 1u << 11,	  /**< t_rtx is the persist timer */
-	TF_RECOVERY = 1u << 12,	  /**< NewReno fast recovery */
-	TF_RTT = 1u << 13,	  /**< timing rtt_seq */
+	TF_RECOVERY = 1u << 12,	  /**< fast recovery (NewReno, or SACK/PRR with sb) */
+	TF_LOSS = 1u << 13,	  /**< RTO recovery with a scoreboard (with TF_RECOVERY) */
 	TF_SYN_REXMIT = 1u << 14, /**< SYN or SYN-ACK was retransmitted (IW = 1) */
 	TF_DEFERRED = 1u << 15,	  /**< on the deferred list */
 	TF_OUTPUT = 1u << 16,	  /**< run tcp_output at the next flush */
@@ -257,12 +307,36 @@ enum dl_tcb_flags {
 	TF_RX_RELEASE = 1u << 20, /**< free held RX buffers at the next flush */
 	TF_WND_UPDATE = 1u << 21, /**< the window opened: advertise it */
 	TF_LISTENER = 1u << 22,	  /**< counted in listener `lst` (SYN_RCVD / unaccepted) */
+	TF_SACK = 1u << 23,	  /**< SACK negotiated (RFC 2018) */
+	TF_PTO = 1u << 24,	  /**< t_rtx is the tail loss probe timeout */
+	TF_TLP_OUT = 1u << 25,	  /**< a loss probe is unacknowledged (tlp_end) */
+	TF_TLP_REXMIT = 1u << 26, /**< ... and it was a retransmission */
+	TF_TLP_NEED_RTT = 1u << 27, /**< no RTT sample since the last probe */
+	TF_DSACK = 1u << 28,	  /**< a D-SACK block (dsack) waits to be sent */
+	TF_REORDER = 1u << 29,	  /**< RACK saw reordering (RACK.reordering_seen) */
+	TF_DSACK_ROUND = 1u << 30, /**< dsack_round is set (RFC 8985 6.2 step 4) */
+	TF_ICMP_DEAD = 1u << 31,  /**< failed by an ICMP error: connect_failed given */
 };
+
+/** More connection flags (dl_tcb.fl2). */
+enum dl_tcb_flags2 {
+	TF2_CWND_LIMITED = 1u << 0, /**< the last output was limited by cwnd (RFC 7661) */
+	TF2_SB_FAILED = 1u << 1,    /**< no scoreboard could be had in this episode */
+	TF2_PMTU_LOWERED = 1u << 2, /**< mss lowered by a frag-needed */
+};
+
+/** Round-trip time probes a connection times at once (microsecond samples). */
+#define DL_TCP_RTT_PROBES 3
+
+/** Bytes of congestion control state in a TCB (dl_tcp_cc.h). */
+#define DL_TCP_CC_PRIV 48
+
+struct dl_tcp_sb;
 
 /**
  * One connection. Kept compact (see dl_stack_tcp_mem): an idle
  * established connection costs this, its hash chain head share and no
- * timer, chunk or buffer.
+ * timer, chunk, scoreboard or buffer.
  */
 struct dl_tcb {
 	/* identity and lookup */
@@ -287,11 +361,27 @@ struct dl_tcb {
 	uint8_t backoff;   /**< RTO / persist exponent */
 	uint8_t ka_probes; /**< unanswered keepalives */
 	uint8_t tso_segs;  /**< MSS-sized segments per TSO packet (0: no TSO) */
-	uint16_t pad0;
+	uint8_t cc;	   /**< congestion control (enum dl_tcp_cc) */
+	uint8_t soft_err;  /**< last ICMP soft error (errno), 0: none */
+	uint8_t fl2;	   /**< dl_tcb_flags2 */
+	uint32_t snd_last; /**< timestamp tick of the last data sent (idle restart) */
+	uint32_t acked_batch; /**< bytes cumulatively acknowledged since the last output */
 
 	/* round-trip time (RFC 6298), microseconds; srtt << 3, rttvar << 2 */
 	uint32_t srtt8, rttvar4, rto;
-	uint32_t rtt_seq, rtt_start;
+	uint32_t min_rtt;	/**< microseconds (windowed minimum; 0: no sample) */
+	uint32_t min_rtt_stamp; /**< timestamp tick of min_rtt */
+	/* timed segments: first byte and send time (us), oldest first */
+	uint32_t rtp_seq[DL_TCP_RTT_PROBES], rtp_t[DL_TCP_RTT_PROBES];
+	uint8_t rtp_n;
+
+	/* RACK-TLP state that outlives a scoreboard (RFC 8985) */
+	uint8_t reo_mult;    /**< RACK.reo_wnd_mult */
+	uint8_t reo_persist; /**< RACK.reo_wnd_persist */
+	uint8_t nrsack;	     /**< SACK blocks to report (rsack) */
+	uint32_t dsack_round; /**< RACK.dsack_round (TF_DSACK_ROUND) */
+	uint32_t tlp_end;     /**< TLP.end_seq (TF_TLP_OUT) */
+	struct dl_tcp_sb *sb; /**< sender scoreboard, only while recovering */
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, ts_recent_age, ts_off;
@@ -309,6 +399,10 @@ struct dl_tcb {
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
 	uint16_t pad1;
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
+	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
+	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */
+	uint32_t rsack[DL_TCP_MAX_SACK][2];
+	uint32_t dsack[2];
 
 	/* send queue */
 	struct dl_tcp_chunk *sq_tail;
@@ -317,10 +411,55 @@ struct dl_tcb {
 	uint32_t sq_seq, sq_bytes;
 	uint16_t sq_nfrags;
 
+	/* congestion control state (dl_tcp_cc.h), by algorithm */
+	uint32_t ca[DL_TCP_CC_PRIV / 4];
+
 	/* timers: one wheel node, three deadlines (0 = off) */
 	struct dl_wheel_node tn;
 	uint64_t t_rtx, t_delack, t_idle;
 	uint64_t cookie; /**< connect cookie */
+};
+
+/* --- sender scoreboard (tcp_sack.c) ----------------------------------------- */
+
+/** Range flags (dl_tcp_sbr.fl). */
+enum {
+	SB_SACKED = 1,	     /**< the peer holds it (SACK) */
+	SB_LOST = 2,	     /**< marked lost (RACK or RTO) */
+	SB_REXMIT = 4,	     /**< retransmitted since it was marked lost (in flight) */
+	SB_EVER_REXMIT = 8,  /**< retransmitted at least once (RTT ambiguity) */
+};
+
+/** A run of sent sequence space with one send time and state. */
+struct dl_tcp_sbr {
+	uint32_t end; /**< sequence number after it (start: the previous end) */
+	uint32_t ts;  /**< last (re)transmission time, microseconds (truncated) */
+	uint8_t fl;   /**< SB_* */
+};
+
+#define DL_TCP_SB_RANGES 48
+
+/**
+ * The scoreboard of one connection while it recovers (RFC 6675 terms,
+ * RACK-TLP loss detection, PRR), from a per-core pool: [una, snd_max)
+ * cut in ranges. Allocated when the first SACK block arrives (or at an
+ * RTO of a SACK connection), released once recovery is over and nothing
+ * is SACKed or lost.
+ */
+struct dl_tcp_sb {
+	struct dl_tcp_sb *next; /**< pool free list */
+	uint32_t una;		/**< start of r[0] */
+	uint16_t n;		/**< ranges used */
+	uint32_t sacked;	/**< bytes SACKed */
+	uint32_t lost;		/**< bytes marked lost and not retransmitted */
+	uint32_t fack;		/**< highest SACKed sequence (end) */
+	/* RACK (RFC 8985 6): the most recently sent segment delivered */
+	uint32_t rack_ts, rack_end, rack_rtt;
+	bool rack_valid;
+	uint64_t t_reo; /**< RACK reordering timer deadline (0: off) */
+	/* PRR (RFC 6937) */
+	uint32_t prr_delivered, prr_out, recover_fs;
+	struct dl_tcp_sbr r[DL_TCP_SB_RANGES];
 };
 
 /* --- listeners ------------------------------------------------------------- */
@@ -331,6 +470,39 @@ struct dl_tcp_listener {
 	uint32_t n_syn;	      /**< SYN_RCVD children */
 	uint32_t n_acc;	      /**< established, not accepted */
 	uint32_t cookie_slot; /**< 1 + cookie time slot of the last SYN cookie sent (0: none) */
+};
+
+/* --- compact TIME_WAIT (tcp_tw.c) ----------------------------------------- */
+
+/**
+ * What a connection in TIME_WAIT still needs (RFC 9293 3.6.1, RFC 7323,
+ * RFC 6191): its 4-tuple, both sequence numbers, the timestamps to echo
+ * and check, and when it ends. Kept in a per-core ring in creation order
+ * (the oldest is evicted first) and in the 4-tuple hash beside the TCBs.
+ */
+struct dl_tcp_tw {
+	uint32_t rip;
+	uint16_t lport, rport;
+	uint32_t hnext;			    /**< hash chain, as dl_tcb.hnext */
+	uint32_t snd_nxt, rcv_nxt;
+	uint32_t ts_recent, ts_off, ts_recent_age; /**< with TW_TS */
+	uint32_t expire;		    /**< timestamp tick at which it ends */
+	uint16_t wnd;			    /**< window field of our ACKs */
+	uint8_t fl;			    /**< TW_LIVE, TW_TS */
+	uint8_t pad;
+};
+enum { TW_LIVE = 1, TW_TS = 2 };
+#define DL_TCP_TW_CHUNK 1024u
+/** Hash chain values with this bit name a TIME_WAIT entry (ring slot). */
+#define DL_TCP_HTW 0x80000000u
+
+/* --- path MTU cache (tcp_icmp.c) -------------------------------------------- */
+
+#define DL_TCP_PMTU_SLOTS 256
+struct dl_tcp_pmtu {
+	uint32_t ip;	  /**< destination, 0: free */
+	uint16_t mtu;	  /**< lowered path MTU */
+	uint64_t expires; /**< time it stops applying to new connections */
 };
 
 /* --- per-core TCP state --------------------------------------------------- */
@@ -355,10 +527,12 @@ struct dl_tcp {
 	uint8_t idx_bits;
 	uint32_t idx_mask;
 
-	/* 4-tuple hash: heads are slot index + 1 */
+	/* 4-tuple hash (SipHash-1-3, keyed): heads are slot index + 1, or
+	 * DL_TCP_HTW | ring slot for a TIME_WAIT entry */
 	uint32_t *htab;
 	uint32_t hmask;
-	uint32_t hseed;
+	uint64_t hkey[2];
+	uint32_t lk_last; /**< slot + 1 of the last connection found (segments come in runs) */
 
 	struct dl_tcp_listener *lst;
 	uint16_t nlst;
@@ -380,8 +554,32 @@ struct dl_tcp {
 	uint64_t chal_window;
 	uint32_t chal_count;
 
+	/* scoreboard pool (tcp_sack.c) */
+	struct dl_tcp_sb *sb_free;
+	void **sb_slabs;
+	uint32_t sb_nslabs, sb_slab_cap;
+	uint32_t sb_total, sb_used;
+
+	/* compact TIME_WAIT ring (tcp_tw.c): positions head..tail, slot =
+	 * position % tw_cap, entries in chunks of DL_TCP_TW_CHUNK */
+	struct dl_tcp_tw **tw_chunks;
+	uint32_t tw_cap, tw_nchunks;
+	uint32_t tw_head, tw_tail, tw_live;
+
+	struct dl_tcp_pmtu pmtu[DL_TCP_PMTU_SLOTS];
+
+	/* core-wide receive limits */
+	uint32_t ooo_bufs;  /**< RX buffers held out of order, all connections */
+	uint32_t ooo_conns; /**< connections holding out-of-order data */
+	uint32_t ooo_list;   /**< slot + 1 of the first connection holding some */
+	uint32_t ooo_cursor; /**< slot + 1 where the next victim search starts */
+	/* Per application core (indexed by its DLibOS core number, below
+	 * DL_MAX_CORES, dl_coreset.h via dl_hal.h); a connection owned by
+	 * no core (DL_APP_NONE) is counted in neither. */
+	uint32_t app_bufs[DL_MAX_CORES]; /**< per app core: in-order RX buffers held */
+
 	uint16_t port_next;	/**< ephemeral port search offset */
-	uint64_t app_unret[64]; /**< per app core: delivered bytes not yet returned */
+	uint64_t app_unret[DL_MAX_CORES]; /**< per app core: delivered bytes not yet returned */
 	uint16_t rcv_mss;	/**< MSS we advertise (MTU - 40) */
 	uint32_t rx_bufs_max;	/**< RX buffers one connection may hold */
 	uint32_t sws_thresh;	/**< receiver SWS: min(rcv_wnd / 2, rcv_mss) */
@@ -423,7 +621,12 @@ static inline uint32_t tcb_fin_seq(const struct dl_tcb *c)
 }
 
 /* tcp.c */
-struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport);
+/** The connection with this 4-tuple; a TIME_WAIT entry in *tw (may be NULL) instead. */
+struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			     struct dl_tcp_tw **tw);
+uint32_t dl_tcp_tuple_hash(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport);
+/** The chain link holding `me` (TCB slot + 1, or DL_TCP_HTW | TIME_WAIT slot) in chain `head`. */
+uint32_t *dl_tcp_hash_link(struct dl_tcp *t, uint32_t head, uint32_t me);
 struct dl_tcb *dl_tcp_tcb_new(struct dl_tcp *t);
 void dl_tcp_hash_insert(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_hash_remove(struct dl_tcp *t, struct dl_tcb *c);
@@ -450,6 +653,88 @@ void dl_tcp_up_connected(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_up_connect_failed(struct dl_tcp *t, struct dl_tcb *c, int err);
 void dl_tcp_up_data_acked(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes);
 void dl_tcp_up_remote_closed(struct dl_tcp *t, struct dl_tcb *c, enum dl_close_reason why);
+
+/* tcp_sack.c: SACK both ways, scoreboard, RACK-TLP, PRR */
+
+/** SACK blocks of an incoming ACK, checked against our sequence space. */
+struct dl_tcp_sack_in {
+	uint8_t n;			  /**< valid blocks in b[], ascending */
+	bool dsack;			  /**< the first block was a D-SACK */
+	uint32_t dsack_s, dsack_e;	  /**< ... for these bytes */
+	uint32_t b[DL_TCP_MAX_SACK][2];	  /**< [start, end) within SND.UNA..SND.MAX */
+};
+void dl_tcp_sack_parse(struct dl_tcp *t, const struct dl_tcb *c, const struct dl_tcp_hdr *h,
+		       struct dl_tcp_sack_in *si);
+/**
+ * An ACK of a SACK connection (after SND.UNA moved by `cum` bytes):
+ * scoreboard, RACK, recovery and cwnd. @return false when no scoreboard
+ * is in charge (none needed, or none left): the caller runs NewReno.
+ */
+bool dl_tcp_sack_ack(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_sack_in *si,
+		     uint32_t cum);
+/** Take a scoreboard for c; what is in flight was sent at least `age` us ago. */
+bool dl_tcp_sb_start(struct dl_tcp *t, struct dl_tcb *c, uint32_t age);
+/** Give the scoreboard back (a go-back-N or a zero window follows). */
+void dl_tcp_sb_drop(struct dl_tcp *t, struct dl_tcb *c);
+/** Record a (re)transmission of [s, e) at now. */
+void dl_tcp_sb_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e, bool rexmit);
+/** May new data be recorded (room in the range table)? */
+bool dl_tcp_sb_can_append(struct dl_tcp *t, struct dl_tcb *c);
+/** RTO or path MTU drop: everything not SACKed is lost (forget_sacked: SACKs too). */
+void dl_tcp_sb_mark_all_lost(struct dl_tcp *t, struct dl_tcb *c, bool forget_sacked);
+/** Bytes in flight (RFC 6675 pipe). */
+uint32_t dl_tcp_sb_pipe(const struct dl_tcb *c);
+/** The first range lost and not retransmitted. */
+bool dl_tcp_sb_next_lost(const struct dl_tcb *c, uint32_t *s, uint32_t *e);
+void dl_tcp_sb_pool_free(struct dl_tcp *t);
+void dl_tcp_rack_timeout(struct dl_tcp *t, struct dl_tcb *c);
+/** May a probe timeout be armed for c (RFC 8985 7.2)? */
+static inline bool dl_tcp_tlp_allowed(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	return (c->flags & (TF_SACK | TF_RECOVERY | TF_PERSIST | TF_TLP_OUT)) == TF_SACK &&
+	       t->p.tlp && (c->sb == NULL || c->sb->sacked == 0) && c->snd_nxt == c->snd_max &&
+	       tcb_synchronized(c) && c->state != DL_TCP_TIME_WAIT;
+}
+
+void dl_tcp_tlp_fire(struct dl_tcp *t, struct dl_tcb *c);
+void dl_tcp_tlp_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t ack, const struct dl_tcp_sack_in *si,
+		    bool dupack);
+/** Out-of-order data [s, e) is one contiguous run now: report it first. */
+void dl_tcp_rsack_add(struct dl_tcb *c, uint32_t s, uint32_t e);
+/** Forget blocks RCV.NXT passed. */
+void dl_tcp_rsack_trim(struct dl_tcb *c);
+/** A duplicate [s, e) arrived: report it once (RFC 2883). */
+void dl_tcp_dsack_note(struct dl_tcb *c, uint32_t s, uint32_t e);
+/** The blocks for an outgoing ACK (D-SACK first), at most max. */
+unsigned dl_tcp_sack_blocks(struct dl_tcp *t, struct dl_tcb *c, uint32_t (*out)[2], unsigned max);
+
+/* tcp_tw.c: compact TIME_WAIT */
+
+/** The TIME_WAIT entry in ring slot `slot` (its chunk exists). */
+static inline struct dl_tcp_tw *dl_tcp_tw_at(const struct dl_tcp *t, uint32_t slot)
+{
+	return &t->tw_chunks[slot / DL_TCP_TW_CHUNK][slot % DL_TCP_TW_CHUNK];
+}
+/**
+ * Replace connection c (in TIME_WAIT, its id given up) by a compact entry
+ * and close c. With tw_max 0 (or no memory) c just closes.
+ */
+void dl_tcp_tw_enter(struct dl_tcp *t, struct dl_tcb *c);
+/** What dl_tcp_tw_input decided. */
+enum dl_tcp_tw_verdict { DL_TW_DONE, DL_TW_REOPEN };
+/** A segment for a TIME_WAIT entry (RFC 9293 3.10.7.4, RFC 7323, RFC 6191). */
+enum dl_tcp_tw_verdict dl_tcp_tw_input(struct dl_tcp *t, struct dl_tcp_tw *w,
+				       const struct dl_tcp_hdr *h, uint32_t plen);
+/** connect() may take this TIME_WAIT 4-tuple (RFC 6191: timestamps, a second old). */
+bool dl_tcp_tw_reusable(const struct dl_tcp *t, const struct dl_tcp_tw *w);
+/** Forget an entry now (reused, reset). */
+void dl_tcp_tw_remove(struct dl_tcp *t, struct dl_tcp_tw *w);
+void dl_tcp_tw_poll(struct dl_tcp *t);
+uint64_t dl_tcp_tw_next(const struct dl_tcp *t);
+void dl_tcp_tw_destroy(struct dl_tcp *t);
+
+/* tcp_icmp.c: the lowered path MTU toward ip (0: none known) */
+uint16_t dl_tcp_pmtu_get(const struct dl_tcp *t, uint32_t ip);
 
 /* tcp_in.c */
 void dl_tcp_reset_conn(struct dl_tcp *t, struct dl_tcb *c, enum dl_close_reason why, int err);
@@ -478,6 +763,17 @@ void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rp
 		     uint32_t ack, uint8_t flags);
 void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_retransmit_first(struct dl_tcp *t, struct dl_tcb *c);
+/** Retransmit [s, e) (at most a TSO packet; the FIN with it when e passes
+ *  the data). @return sequence space sent (0: nothing). */
+uint32_t dl_tcp_retransmit_range(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e);
+/** One segment of new data, at most max bytes, the peer's window allowing
+ *  (cwnd not checked: a loss probe). @return bytes sent. */
+uint32_t dl_tcp_send_new(struct dl_tcp *t, struct dl_tcb *c, uint32_t max);
+/** Arm the retransmission timer: a loss probe timeout when RFC 8985 7.2
+ *  allows, else the RTO (restart: even if armed). */
+void dl_tcp_arm_rtx(struct dl_tcp *t, struct dl_tcb *c, bool restart);
+/** A segment of no connection with the header h (RST, cookie SYN-ACK, TIME_WAIT ACK). */
+int dl_tcp_send_segment(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h);
 void dl_tcp_send_probe(struct dl_tcp *t, struct dl_tcb *c);
 uint32_t dl_tcp_rcv_window(const struct dl_tcp *t, const struct dl_tcb *c);
 
@@ -526,7 +822,32 @@ static inline uint32_t dl_tcp_rto_backed_off(const struct dl_tcp *t, const struc
 
 	return r > t->p.rto_max_us ? t->p.rto_max_us : (uint32_t)r;
 }
-void dl_tcp_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
+
+/** The probe timeout (RFC 8985 7.2; see tcp_sack.c). */
+static inline uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint32_t srtt = c->srtt8 >> 3, pto, rto = dl_tcp_rto_backed_off(t, c);
+
+	if (c->srtt8 == 0)
+		return min_u32(1000000u, rto);
+	pto = 2 * srtt;
+	/* One segment in flight: the peer may delay its ACK (WCDelAckT).
+	 * More: 2 ms beyond 2 SRTT, as Linux (TCP_TIMEOUT_MIN), so that the
+	 * jitter of a loaded host or of a receiver coalescing ACKs does not
+	 * trigger probes on a LAN where SRTT is tens of microseconds. */
+	if (c->snd_max - c->snd_una <= c->mss)
+		pto += t->p.tlp_delack_us;
+	else
+		pto += 2000; /* Linux's TCP_TIMEOUT_MIN */
+	return min_u32(pto, rto);
+}
+/**
+ * An RTT sample (RFC 6298; with `per_rtt` samples expected per round
+ * trip the gains are divided by it, RFC 7323 appendix G).
+ */
+void dl_tcp_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us, uint32_t per_rtt);
+/** Forget timed segments in [s, e) (Karn: they were retransmitted). */
+void dl_tcp_rtt_forget(struct dl_tcb *c, uint32_t s, uint32_t e);
 void dl_tcp_enter_time_wait(struct dl_tcp *t, struct dl_tcb *c);
 
 /** Request output for c at the next flush. */
@@ -548,18 +869,36 @@ static inline bool dl_tcp_output_due(const struct dl_tcb *c)
 	       tcb_unsent(c) > 0 || (c->flags & (TF_ACKNOW | TF_WND_UPDATE | TF_SHUT_WR)) != 0;
 }
 
+static_assert(DL_MAX_CORES <= DL_APP_NONE, "a core number fits c->app and is not DL_APP_NONE");
+
 /* Per application core: received bytes delivered and not yet returned
  * (what --app-rx-credit limits). */
 static inline void dl_tcp_app_unret(struct dl_tcp *t, const struct dl_tcb *c, int64_t delta)
 {
-	if (c->app < 64)
+	if (c->app < DL_MAX_CORES)
 		t->app_unret[c->app] += (uint64_t)delta;
+}
+
+/* c starts / stops holding out-of-order data (the core's holders list). */
+void dl_tcp_ooo_holder(struct dl_tcp *t, struct dl_tcb *c, bool holds);
+
+/* In-order RX buffers held by the owner of c change by n. */
+static inline void dl_tcp_app_bufs(struct dl_tcp *t, const struct dl_tcb *c, int n)
+{
+	if (c->app < DL_MAX_CORES)
+		t->app_bufs[c->app] += (uint32_t)n;
+}
+
+/* True when the owner of c holds app_rx_bufs in-order buffers or more. */
+static inline bool dl_tcp_app_over_bufs(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	return t->p.app_rx_bufs != 0 && c->app < DL_MAX_CORES && t->app_bufs[c->app] >= t->p.app_rx_bufs;
 }
 
 /* True when the owner of c holds more unreturned data than its credit. */
 static inline bool dl_tcp_app_over_credit(const struct dl_tcp *t, const struct dl_tcb *c)
 {
-	return t->p.app_rx_credit != 0 && c->app < 64 && t->app_unret[c->app] > t->p.app_rx_credit;
+	return t->p.app_rx_credit != 0 && c->app < DL_MAX_CORES && t->app_unret[c->app] > t->p.app_rx_credit;
 }
 
 #endif /* DL_TCP_H */

@@ -1,7 +1,7 @@
 /*
  * dl_tcp_wire.h - the TCP header (RFC 9293 3.1) and the options DLibOS
- * speaks: MSS, window scale and timestamps (RFC 7323), SACK-permitted
- * (recognised, never offered).
+ * speaks: MSS, window scale and timestamps (RFC 7323), SACK-permitted and
+ * SACK blocks (RFC 2018, D-SACK RFC 2883).
  *
  * dl_tcp_parse() validates once (length, data offset, option syntax) and
  * produces a checked representation in host byte order; behaviour code
@@ -37,7 +37,11 @@
 #define DL_TCPOPT_MSS	 2
 #define DL_TCPOPT_WS	 3
 #define DL_TCPOPT_SACKOK 4
+#define DL_TCPOPT_SACK	 5
 #define DL_TCPOPT_TS	 8
+
+/** Most SACK blocks one option carries (40 bytes of option space). */
+#define DL_TCP_MAX_SACK 4
 
 /** Largest window shift (RFC 7323 2.3). */
 #define DL_TCP_MAX_WSCALE 14
@@ -48,6 +52,7 @@ enum dl_tcp_opt_flags {
 	DL_TCP_OPT_WS = 1u << 1,
 	DL_TCP_OPT_TS = 1u << 2,
 	DL_TCP_OPT_SACKOK = 1u << 3,
+	DL_TCP_OPT_SACK = 1u << 4, /**< nsack blocks in sack[] */
 };
 
 /** A TCP header with its options, host byte order. */
@@ -62,6 +67,8 @@ struct dl_tcp_hdr {
 	uint8_t wscale;	       /**< DL_TCP_OPT_WS: shift, clamped to 14 */
 	uint16_t mss;	       /**< DL_TCP_OPT_MSS */
 	uint32_t tsval, tsecr; /**< DL_TCP_OPT_TS */
+	uint8_t nsack;	       /**< DL_TCP_OPT_SACK: blocks in sack[] (1..4) */
+	uint32_t sack[DL_TCP_MAX_SACK][2]; /**< [start, end) of each block, as sent */
 };
 
 /**
@@ -69,7 +76,9 @@ struct dl_tcp_hdr {
  * DL_WIRE_TRUNCATED (shorter than 20 bytes), DL_WIRE_BAD_LENGTH (data
  * offset below 5 or past the segment), DL_WIRE_BAD_FORMAT (an option whose
  * length byte is missing, below 2 or runs past the header). Known options
- * with an unexpected length are ignored, as unknown ones are.
+ * with an unexpected length are ignored, as unknown ones are (a SACK
+ * option must be 2 + 8n bytes, n = 1..4). SACK blocks are copied as sent:
+ * behaviour code checks them against its sequence space.
  */
 enum dl_wire_err dl_tcp_parse(const uint8_t *buf, size_t len, struct dl_tcp_hdr *out);
 
@@ -79,16 +88,30 @@ enum dl_wire_err dl_tcp_parse(const uint8_t *buf, size_t len, struct dl_tcp_hdr 
  */
 bool dl_tcp_cksum_ok(uint32_t src, uint32_t dst, const uint8_t *seg, size_t len);
 
-/** Bytes of options dl_tcp_build writes for this opts set (multiple of 4). */
-static inline unsigned dl_tcp_opts_len(unsigned opts)
+/** Bytes of a SACK option with n blocks, with its two leading NOPs. */
+static inline unsigned dl_tcp_sack_len(unsigned n)
 {
-	return ((opts & DL_TCP_OPT_MSS) ? 4u : 0u) + ((opts & DL_TCP_OPT_WS) ? 4u : 0u) +
-	       ((opts & DL_TCP_OPT_SACKOK) ? 4u : 0u) + ((opts & DL_TCP_OPT_TS) ? 12u : 0u);
+	return n == 0 ? 0u : 4u + 8u * n;
 }
+
+/** Bytes of options dl_tcp_build writes for h (multiple of 4). */
+static inline unsigned dl_tcp_opts_len(const struct dl_tcp_hdr *h)
+{
+	unsigned opts = h->opts;
+
+	return ((opts & DL_TCP_OPT_MSS) ? 4u : 0u) + ((opts & DL_TCP_OPT_WS) ? 4u : 0u) +
+	       ((opts & DL_TCP_OPT_SACKOK) ? 4u : 0u) + ((opts & DL_TCP_OPT_TS) ? 12u : 0u) +
+	       ((opts & DL_TCP_OPT_SACK) ? dl_tcp_sack_len(h->nsack) : 0u);
+}
+
+/** Write n SACK blocks (NOP, NOP, kind 5, length, blocks) at o. @return bytes written. */
+unsigned dl_tcp_put_sack(uint8_t *o, const uint32_t (*blocks)[2], unsigned n);
 
 /**
  * Write the header h (options per h->opts, in the order MSS, NOP+WS,
- * NOP+NOP+SACKOK, NOP+NOP+TS) at buf with a zero checksum.
+ * NOP+NOP+SACKOK, NOP+NOP+TS, NOP+NOP+SACK) at buf with a zero checksum.
+ * The caller keeps the options within 40 bytes (at most 3 SACK blocks
+ * with timestamps, 4 without).
  * @return the header length written (also stored in h->hlen).
  */
 unsigned dl_tcp_build(uint8_t *buf, struct dl_tcp_hdr *h);

@@ -131,7 +131,10 @@ static inline bool dl_ipv4_is_fragment(const struct dl_ipv4_hdr *h)
 #define DL_ICMP_HLEN 8
 #define DL_ICMP_ECHO_REPLY 0
 #define DL_ICMP_DEST_UNREACH 3
+#define DL_ICMP_SOURCE_QUENCH 4
 #define DL_ICMP_ECHO_REQUEST 8
+#define DL_ICMP_TIME_EXCEEDED 11
+#define DL_ICMP_PARAM_PROBLEM 12
 
 struct dl_icmp_hdr {
 	uint8_t type;

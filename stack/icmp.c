@@ -1,5 +1,8 @@
 /*
- * icmp.c - ICMP: echo reply, and counting of everything else.
+ * icmp.c - ICMP: echo reply; errors (destination unreachable, source
+ * quench, time exceeded, parameter problem) that quote a TCP segment go
+ * to TCP (tcp_icmp.c), on the net core that owns the flow; everything
+ * else is counted.
  *
  * The reply reuses the request's checksum with an incremental update
  * (RFC 1624: only the type changes from 8 to 0), so the payload is never
@@ -28,8 +31,33 @@ void dl_icmp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ip
 		s->icmp_cnt[ICMP_DROP_TRUNCATED]++;
 		goto drop;
 	}
-	if (h.type == DL_ICMP_DEST_UNREACH) {
-		s->icmp_cnt[ICMP_RX_DEST_UNREACH]++;
+	if (h.type == DL_ICMP_DEST_UNREACH || h.type == DL_ICMP_SOURCE_QUENCH ||
+	    h.type == DL_ICMP_TIME_EXCEEDED || h.type == DL_ICMP_PARAM_PROBLEM) {
+		const uint8_t *q = l4 + DL_ICMP_HLEN;
+		size_t qlen = len - DL_ICMP_HLEN;
+		unsigned ihl;
+
+		if (h.type == DL_ICMP_DEST_UNREACH)
+			s->icmp_cnt[ICMP_RX_DEST_UNREACH]++;
+		if (ip->dst != s->cfg.ip || qlen < DL_IPV4_HLEN || q[9] != DL_IPPROTO_TCP ||
+		    qlen < (ihl = (q[0] & 15u) * 4u) + 8) {
+			s->icmp_cnt[ICMP_DROP_ERROR_NOT_TCP]++;
+			goto drop;
+		}
+		if (s->n_net > 1 && !(pkt->flags & DL_RX_HANDOFF) && s->up != NULL &&
+		    s->up->handoff != NULL) {
+			/* The quote is our segment: its owner is the core that
+			 * receives the flow (remote -> us). */
+			unsigned owner = dl_stack_flow_owner(s, dl_get32(q + 16), dl_get32(q + 12),
+							     dl_get16(q + ihl + 2), dl_get16(q + ihl));
+			if (owner != s->net_index) {
+				s->eth_cnt[ETH_HANDOFF_OUT]++;
+				s->up->handoff(s->up_arg, owner, pkt);
+				return;
+			}
+		}
+		s->icmp_cnt[ICMP_RX_ERROR_TCP]++;
+		dl_tcp_icmp_error(s, h.type, h.code, h.seq, q, qlen);
 		goto drop;
 	}
 	if (h.type != DL_ICMP_ECHO_REQUEST || h.code != 0) {

@@ -1,8 +1,8 @@
 /*
- * siphash.c - SipHash-2-4 (see dl_siphash.h): two compression rounds per
- * 8-byte little-endian message word, four finalisation rounds. Written from
- * the paper's description; verified against its published test vectors
- * (test/tcp/test_tcp_misc.c).
+ * siphash.c - SipHash-c-d (see dl_siphash.h): c compression rounds per
+ * 8-byte little-endian message word, d finalisation rounds; SipHash-2-4 is
+ * c = 2, d = 4. Written from the paper's description; verified against its
+ * published test vectors (test/tcp/test_tcp_misc.c).
  */
 #include "dl_siphash.h"
 
@@ -42,15 +42,15 @@ static inline void sip_round(struct sip_state *s)
 	s->v2 = rotl(s->v2, 32);
 }
 
-static inline void sip_compress(struct sip_state *s, uint64_t m)
+static inline void sip_compress(struct sip_state *s, uint64_t m, unsigned c)
 {
 	s->v3 ^= m;
-	sip_round(s);
-	sip_round(s);
+	for (unsigned i = 0; i < c; i++)
+		sip_round(s);
 	s->v0 ^= m;
 }
 
-uint64_t dl_siphash24(const uint8_t key[16], const void *msg, size_t len)
+uint64_t dl_siphash_cd(const uint8_t key[16], unsigned c, unsigned d, const void *msg, size_t len)
 {
 	const uint8_t *p = msg;
 	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
@@ -64,14 +64,19 @@ uint64_t dl_siphash24(const uint8_t key[16], const void *msg, size_t len)
 	uint64_t last;
 
 	for (; left >= 8; left -= 8, p += 8)
-		sip_compress(&s, load_le64(p));
+		sip_compress(&s, load_le64(p), c);
 	/* Final word: the remaining bytes, length mod 256 in the top byte. */
 	last = (uint64_t)(len & 0xff) << 56;
 	for (size_t i = 0; i < left; i++)
 		last |= (uint64_t)p[i] << (8 * i);
-	sip_compress(&s, last);
+	sip_compress(&s, last, c);
 	s.v2 ^= 0xff;
-	for (int i = 0; i < 4; i++)
+	for (unsigned i = 0; i < d; i++)
 		sip_round(&s);
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+uint64_t dl_siphash24(const uint8_t key[16], const void *msg, size_t len)
+{
+	return dl_siphash_cd(key, 2, 4, msg, len);
 }

@@ -15,7 +15,7 @@
  * the deferred list and happens in dl_stack_flush(). See dl_tcp.h for the
  * deferred list and the life of a connection.
  */
-#include "dl_tcp.h"
+#include "dl_tcp_cc.h"
 #include "dl_siphash.h"
 #include "dl_log.h"
 
@@ -119,6 +119,51 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_SEND_EPIPE] = "cmd_send_after_shutdown",
     [TCP_CONNECT_NO_PORT] = "cmd_connect_no_port",
     [TCP_CONNECT_NO_CONN] = "cmd_connect_table_full",
+    [TCP_SACK_CONNS] = "sack_connections",
+    [TCP_RX_SACK_BLOCKS] = "rx_sack_blocks",
+    [TCP_RX_DSACK] = "rx_dsack_blocks",
+    [TCP_DROP_SACK_INVALID] = "drop_sack_block_invalid",
+    [TCP_TX_SACK_BLOCKS] = "tx_sack_blocks",
+    [TCP_TX_DSACK] = "tx_dsack_blocks",
+    [TCP_SB_ALLOC] = "sb_allocated",
+    [TCP_SB_EXHAUSTED] = "sb_exhausted",
+    [TCP_SB_OVERFLOW] = "sb_range_overflow",
+    [TCP_SACK_RECOVERY] = "sack_recoveries",
+    [TCP_RACK_LOST] = "rack_marked_lost",
+    [TCP_RACK_REO_TIMER] = "rack_reorder_timeouts",
+    [TCP_RACK_REORDER] = "rack_reordering_seen",
+    [TCP_RACK_LOST_REXMIT] = "rack_lost_retransmits",
+    [TCP_TLP_PROBES] = "tlp_probes",
+    [TCP_TLP_NEW_DATA] = "tlp_probes_new_data",
+    [TCP_TLP_RECOVERED] = "tlp_recoveries",
+    [TCP_TLP_SPURIOUS] = "tlp_spurious",
+    [TCP_RTO_AFTER_TLP] = "rto_after_tlp",
+    [TCP_SACK_RENEGING] = "sack_reneging",
+    [TCP_SPURIOUS_REXMIT] = "spurious_retransmits_dsack",
+    [TCP_CC_CUBIC] = "cc_cubic_connections",
+    [TCP_CC_NEWRENO] = "cc_newreno_connections",
+    [TCP_HYSTART_CSS] = "hystart_css_entered",
+    [TCP_HYSTART_EXIT] = "hystart_slow_start_exits",
+    [TCP_CWND_RESTART] = "cwnd_restarts_after_idle",
+    [TCP_RTT_SAMPLES_TS] = "rtt_samples_timestamp",
+    [TCP_ICMP_RX] = "icmp_errors",
+    [TCP_ICMP_NO_CONN] = "icmp_drop_no_connection",
+    [TCP_ICMP_BAD_SEQ] = "icmp_drop_seq_not_in_flight",
+    [TCP_ICMP_BAD_QUOTE] = "icmp_drop_bad_quote",
+    [TCP_ICMP_CONNECT_FAILED] = "icmp_connects_failed",
+    [TCP_ICMP_SOFT_ERR] = "icmp_soft_errors",
+    [TCP_ICMP_IGNORED] = "icmp_ignored",
+    [TCP_PMTU_FRAG_NEEDED] = "icmp_frag_needed",
+    [TCP_PMTU_REDUCED] = "pmtu_reductions",
+    [TCP_PMTU_IGNORED] = "pmtu_frag_needed_ignored",
+    [TCP_TW_ENTERED] = "time_wait_entered",
+    [TCP_TW_EVICTED] = "time_wait_evicted",
+    [TCP_TW_REUSED_ACTIVE] = "time_wait_reused_by_connect",
+    [TCP_TW_RST_KILLED] = "time_wait_killed_by_rst",
+    [TCP_DROP_OOO_CORE] = "drop_ooo_core_limit",
+    [TCP_OOO_EVICTED] = "ooo_evicted_for_fair_share",
+    [TCP_DROP_APP_BUFS] = "drop_app_rx_bufs",
+    [TCP_SIMOPEN] = "simultaneous_opens",
 };
 
 static const char *const state_names[DL_TCP_NSTATES] = {
@@ -165,7 +210,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->syn_backlog = 1024;
 	t->accept_backlog = 1024;
 	t->rcv_wnd = 256u * 1024;
-	t->ooo_max_bytes = 256u * 1024;
+	t->ooo_max_bytes = 0;
 	t->ooo_max_segs = 0;
 	t->rto_min_us = 200u * 1000;
 	t->rto_max_us = 60u * 1000 * 1000;
@@ -191,14 +236,29 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->challenge_ack_limit = 1000;
 	t->port_min = 32768;
 	t->port_max = 60999;
+	t->cc = DL_TCP_CC_CUBIC;
+	t->sack = true;
+	t->tlp = true;
+	t->tlp_delack_us = 50000;
+	t->hystart = true;
+	t->restart_after_idle = true;
+	t->sack_pool = 4096;
+	t->tw_max = 262144;
+	t->tw_reuse = true;
+	t->ooo_core_bufs = 0;
+	t->app_rx_bufs = 0;
+	t->pmtu_expire_us = 600u * 1000 * 1000;
 }
 
 static int check_params(struct dl_tcp_params *p)
 {
 	if (p->max_conns == 0 || p->max_conns > (1u << 24) || p->rcv_wnd < 1024 ||
 	    p->wscale > DL_TCP_MAX_WSCALE || p->rto_min_us == 0 || p->rto_max_us < p->rto_min_us ||
-	    p->port_min == 0 || p->port_max < p->port_min || p->snd_queue_frags == 0)
+	    p->port_min == 0 || p->port_max < p->port_min || p->snd_queue_frags == 0 ||
+	    p->cc >= DL_TCP_CC_N || p->tw_max > (1u << 30))
 		return -EINVAL;
+	if (p->ooo_core_bufs == 0)
+		p->ooo_core_bufs = 4096;
 	if (p->rcv_wnd > (65535u << p->wscale))
 		p->rcv_wnd = 65535u << p->wscale;
 	if (p->rto_init_us < p->rto_min_us)
@@ -243,8 +303,10 @@ struct dl_tcp *dl_tcp_create(struct dl_stack *s)
 	}
 	uint8_t hk[16];
 	random_key(hk);
-	memcpy(&t->hseed, hk, sizeof(t->hseed));
+	memcpy(t->hkey, hk, sizeof(t->hkey));
+	random_key(hk);
 	t->port_next = (uint16_t)(hk[4] | hk[5] << 8);
+	t->tw_cap = pow2_at_least(t->p.tw_max > DL_TCP_TW_CHUNK ? t->p.tw_max : DL_TCP_TW_CHUNK);
 
 	t->rcv_mss = (uint16_t)(s->cfg.mtu - DL_IPV4_HLEN - DL_TCP_HLEN);
 	t->rx_bufs_max = t->p.rx_bufs_max;
@@ -256,6 +318,10 @@ struct dl_tcp *dl_tcp_create(struct dl_stack *s)
 	 * dropped segment or an RTO (Linux over TAP with 1% loss: 6x slower). */
 	if (t->p.ooo_max_segs == 0)
 		t->p.ooo_max_segs = t->p.rcv_wnd / t->rcv_mss + 16;
+	/* A whole window may wait behind one hole (with SACK the sender
+	 * fills the hole without resending it). */
+	if (t->p.ooo_max_bytes == 0)
+		t->p.ooo_max_bytes = t->p.rcv_wnd;
 	/* The per-connection counts they bound are 16-bit (rx_nbufs,
 	 * ooo_segs): windows over about 47 MB must not wrap them. */
 	t->rx_bufs_max = min_u32(t->rx_bufs_max, UINT16_MAX);
@@ -344,30 +410,73 @@ static struct dl_tcb *tcb_by_id(struct dl_tcp *t, uint32_t id)
 	return c;
 }
 
-static uint32_t tuple_hash(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport)
+/* SipHash-1-3 over the whole 4-tuple under a per-core random key: which
+ * tuples share a chain cannot be computed offline. */
+uint32_t dl_tcp_tuple_hash(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport)
 {
-	uint64_t k = ((uint64_t)(rip ^ t->hseed) << 32) | ((uint32_t)lport << 16 | rport);
+	uint64_t m0 = (uint64_t)rip | (uint64_t)lport << 32 | (uint64_t)rport << 48;
 
-	k *= 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(k >> 32) & t->hmask;
+	return (uint32_t)dl_siphash13_2u64(t->hkey[0], t->hkey[1], m0, t->s->cfg.ip) & t->hmask;
 }
 
-struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport)
+struct dl_tcb *dl_tcp_lookup(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
+			     struct dl_tcp_tw **tw)
 {
-	uint32_t i = t->htab[tuple_hash(t, rip, lport, rport)];
+	uint32_t i;
 
-	while (i != 0) {
-		struct dl_tcb *c = tcb_at(t, i - 1);
-		if (c->rip == rip && c->lport == lport && c->rport == rport)
+	if (tw != NULL)
+		*tw = NULL;
+	/* The last connection found first: segments come in runs of one
+	 * flow, and the keyed hash costs some 100 instructions. A closed
+	 * slot is unhashed (CLOSED), so it never matches here wrongly. */
+	if (t->lk_last != 0) {
+		struct dl_tcb *c = tcb_at(t, t->lk_last - 1);
+		if (c->rip == rip && c->lport == lport && c->rport == rport &&
+		    c->state != DL_TCP_CLOSED)
 			return c;
+	}
+	i = t->htab[dl_tcp_tuple_hash(t, rip, lport, rport)];
+	while (i != 0) {
+		if (i & DL_TCP_HTW) {
+			struct dl_tcp_tw *w = dl_tcp_tw_at(t, i & ~DL_TCP_HTW);
+			if (w->rip == rip && w->lport == lport && w->rport == rport) {
+				if (tw != NULL)
+					*tw = w;
+				return NULL;
+			}
+			i = w->hnext;
+			continue;
+		}
+		struct dl_tcb *c = tcb_at(t, i - 1);
+		if (c->rip == rip && c->lport == lport && c->rport == rport) {
+			t->lk_last = i;
+			return c;
+		}
 		i = c->hnext;
 	}
 	return NULL;
 }
 
+/* The chain link that holds `me` (a TCB slot + 1 or DL_TCP_HTW | ring slot). */
+uint32_t *dl_tcp_hash_link(struct dl_tcp *t, uint32_t head, uint32_t me)
+{
+	uint32_t *pp = &t->htab[head];
+
+	while (*pp != 0) {
+		if (*pp == me)
+			return pp;
+		if (*pp & DL_TCP_HTW)
+			pp = &dl_tcp_tw_at(t, *pp & ~DL_TCP_HTW)->hnext;
+		else
+			pp = &tcb_at(t, *pp - 1)->hnext;
+	}
+	assert(!"entry not in its hash chain");
+	return NULL;
+}
+
 void dl_tcp_hash_insert(struct dl_tcp *t, struct dl_tcb *c)
 {
-	uint32_t *head = &t->htab[tuple_hash(t, c->rip, c->lport, c->rport)];
+	uint32_t *head = &t->htab[dl_tcp_tuple_hash(t, c->rip, c->lport, c->rport)];
 
 	c->hnext = *head;
 	*head = tcb_index(t, c) + 1;
@@ -375,18 +484,11 @@ void dl_tcp_hash_insert(struct dl_tcp *t, struct dl_tcb *c)
 
 void dl_tcp_hash_remove(struct dl_tcp *t, struct dl_tcb *c)
 {
-	uint32_t *pp = &t->htab[tuple_hash(t, c->rip, c->lport, c->rport)];
-	uint32_t me = tcb_index(t, c) + 1;
+	uint32_t *pp = dl_tcp_hash_link(t, dl_tcp_tuple_hash(t, c->rip, c->lport, c->rport),
+					tcb_index(t, c) + 1);
 
-	while (*pp != 0) {
-		if (*pp == me) {
-			*pp = c->hnext;
-			c->hnext = 0;
-			return;
-		}
-		pp = &tcb_at(t, *pp - 1)->hnext;
-	}
-	assert(!"TCB not in its hash chain");
+	*pp = c->hnext;
+	c->hnext = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -626,6 +728,7 @@ void dl_tcp_rx_free_all(struct dl_tcp *t, struct dl_tcb *c)
 	for (b = c->rx_head; b != NULL; b = next) {
 		next = b->next;
 		rxb_free(t, c, b);
+		dl_tcp_app_bufs(t, c, -1);
 	}
 	for (b = c->ooo_head; b != NULL; b = next) {
 		next = b->next;
@@ -636,8 +739,38 @@ void dl_tcp_rx_free_all(struct dl_tcp *t, struct dl_tcb *c)
 	dl_tcp_app_unret(t, c, -(int64_t)c->rx_unret);
 	c->rx_held = c->rx_unret = 0;
 	c->ooo_bytes = 0;
-	c->ooo_segs = 0;
+	if (c->ooo_segs > 0) {
+		t->ooo_bufs -= c->ooo_segs;
+		c->ooo_segs = 0;
+		dl_tcp_ooo_holder(t, c, false);
+	}
+	c->nrsack = 0;
 	assert(c->rx_nbufs == 0);
+}
+
+void dl_tcp_ooo_holder(struct dl_tcp *t, struct dl_tcb *c, bool holds)
+{
+	uint32_t me = tcb_index(t, c) + 1;
+
+	if (holds) {
+		c->ooo_prev = 0;
+		c->ooo_next = t->ooo_list;
+		if (t->ooo_list != 0)
+			tcb_at(t, t->ooo_list - 1)->ooo_prev = me;
+		t->ooo_list = me;
+		t->ooo_conns++;
+		return;
+	}
+	if (c->ooo_prev != 0)
+		tcb_at(t, c->ooo_prev - 1)->ooo_next = c->ooo_next;
+	else
+		t->ooo_list = c->ooo_next;
+	if (c->ooo_next != 0)
+		tcb_at(t, c->ooo_next - 1)->ooo_prev = c->ooo_prev;
+	if (t->ooo_cursor == me)
+		t->ooo_cursor = c->ooo_next;
+	c->ooo_prev = c->ooo_next = 0;
+	t->ooo_conns--;
 }
 
 /* The application returned `bytes` delivered bytes: free their buffers. */
@@ -660,6 +793,7 @@ static void rx_release(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 			c->rx_tail = NULL;
 		c->rx_head_off = 0;
 		rxb_free(t, c, b);
+		dl_tcp_app_bufs(t, c, -1);
 	}
 }
 
@@ -836,6 +970,7 @@ void dl_tcp_close_now(struct dl_tcp *t, struct dl_tcb *c)
 	dl_tcp_hash_remove(t, c);
 	dl_wheel_cancel(&t->wheel, &c->tn);
 	c->t_rtx = c->t_delack = c->t_idle = 0;
+	dl_tcp_sb_drop(t, c);
 	dl_tcp_listener_leave(t, c);
 	c->state = DL_TCP_CLOSED;
 	dl_tcp_defer(t, c, TF_FREE);
@@ -866,12 +1001,15 @@ static void run_deferred(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_output(t, c);
 	}
 	if (c->flags & TF_DETACH) {
-		/* Closed by the application and now in TIME_WAIT: the id dies
-		 * here, the TCB stays until 2*MSL. */
+		/* Closed by the application and now in TIME_WAIT (its last ACK
+		 * sent just above): the id dies here, a compact entry keeps
+		 * the 4-tuple for 2*MSL and the TCB goes. */
 		c->flags &= ~TF_DETACH;
 		up_cleanup(t, c);
 		dl_tcp_rx_free_all(t, c);
 		sq_free_all(t, c);
+		if (c->state == DL_TCP_TIME_WAIT)
+			dl_tcp_tw_enter(t, c);
 	}
 }
 
@@ -898,15 +1036,21 @@ void dl_tcp_flush(struct dl_stack *s)
 void dl_tcp_poll(struct dl_stack *s)
 {
 	dl_wheel_advance(&s->tcp->wheel, s->now);
+	if (s->tcp->tw_head != s->tcp->tw_tail)
+		dl_tcp_tw_poll(s->tcp);
 }
 
 uint64_t dl_tcp_next_deadline(const struct dl_stack *s)
 {
 	const struct dl_tcp *t = s->tcp;
+	uint64_t d, w;
 
 	if (t->def_head != NULL)
 		return s->now;
-	return dl_wheel_next(&t->wheel);
+	d = dl_wheel_next(&t->wheel);
+	if (t->tw_head != t->tw_tail && (w = dl_tcp_tw_next(t)) < d)
+		d = w;
+	return d;
 }
 
 void dl_tcp_destroy(struct dl_stack *s)
@@ -929,6 +1073,9 @@ void dl_tcp_destroy(struct dl_stack *s)
 	assert(t->nconns == 0);
 	assert(dl_wheel_count(&t->wheel) == 0);
 	assert(t->chunks_used == 0);
+	assert(t->sb_used == 0);
+	dl_tcp_tw_destroy(t);
+	dl_tcp_sb_pool_free(t);
 	for (uint32_t i = 0; i < t->nslabs; i++)
 		free(t->slabs[i]);
 	for (uint32_t i = 0; i < t->chunk_nslabs; i++)
@@ -956,7 +1103,16 @@ void dl_stack_tcp_mem(const struct dl_stack *s, struct dl_stack_tcp_mem *m)
 	m->chunks_used = t->chunks_used;
 	m->timers = dl_wheel_count(&t->wheel);
 	m->fixed_bytes = sizeof(*t) + DL_TCP_MAX_LISTENERS * sizeof(*t->lst);
-	m->total_bytes = m->slab_bytes + m->table_bytes + m->chunk_bytes + m->fixed_bytes;
+	m->time_wait = t->tw_live;
+	m->tw_bytes = t->tw_nchunks * sizeof(*t->tw_chunks);
+	for (uint32_t k = 0; k < t->tw_nchunks; k++)
+		if (t->tw_chunks[k] != NULL)
+			m->tw_bytes += DL_TCP_TW_CHUNK * sizeof(struct dl_tcp_tw);
+	m->sb_used = t->sb_used;
+	m->sb_bytes = (size_t)t->sb_total * sizeof(struct dl_tcp_sb) +
+		      t->sb_slab_cap * sizeof(void *);
+	m->total_bytes = m->slab_bytes + m->table_bytes + m->chunk_bytes + m->fixed_bytes +
+			 m->tw_bytes + m->sb_bytes;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1054,15 +1210,19 @@ int dl_stack_accept(struct dl_stack *s, uint16_t app, uint32_t id)
 	if (c->state == DL_TCP_CLOSED) /* reset before it was accepted */
 		return cmd_err(t, TCP_CMD_ENOENT, -ENOENT);
 	c->app = app;
+	dl_tcp_app_bufs(t, c, (int)(c->rx_nbufs - c->ooo_segs));
 	dl_tcp_listener_leave(t, c);
 	dl_tcp_deliver(t, c);
 	return 0;
 }
 
 /* An ephemeral port whose replies the NIC steers to this net core and
- * whose 4-tuple is free (RFC 6056 style: a per-destination offset plus a
- * moving counter). 0 when none. */
-static uint16_t pick_port(struct dl_tcp *t, uint32_t dst, uint16_t dport)
+ * whose 4-tuple is free, or held by a TIME_WAIT entry that may be reused
+ * (RFC 6191; *tw_snd_nxt then receives its send sequence, and *reused is
+ * set) (RFC 6056 style: a per-destination offset plus a moving counter).
+ * 0 when none. */
+static uint16_t pick_port(struct dl_tcp *t, uint32_t dst, uint16_t dport, uint32_t *tw_snd_nxt,
+			  bool *reused)
 {
 	struct dl_stack *s = t->s;
 	uint32_t range = (uint32_t)t->p.port_max - t->p.port_min + 1;
@@ -1077,10 +1237,19 @@ static uint16_t pick_port(struct dl_tcp *t, uint32_t dst, uint16_t dport)
 		uint16_t port = (uint16_t)(t->p.port_min + off);
 		if (++off == range)
 			off = 0;
+		struct dl_tcp_tw *tw;
 		if (dl_stack_flow_owner(s, dst, s->cfg.ip, dport, port) != s->net_index)
 			continue;
-		if (dl_tcp_lookup(t, dst, port, dport) != NULL)
+		if (dl_tcp_lookup(t, dst, port, dport, &tw) != NULL)
 			continue;
+		if (tw != NULL) {
+			if (!dl_tcp_tw_reusable(t, tw))
+				continue;
+			*tw_snd_nxt = tw->snd_nxt;
+			*reused = true;
+			t->cnt[TCP_TW_REUSED_ACTIVE]++;
+			dl_tcp_tw_remove(t, tw);
+		}
 		t->port_next = (uint16_t)(t->port_next + i + 1);
 		return port;
 	}
@@ -1092,6 +1261,8 @@ int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t
 {
 	struct dl_tcp *t = s->tcp;
 	struct dl_tcb *c;
+	uint32_t tw_nxt = 0;
+	bool reused = false;
 	uint16_t port;
 
 	if (app == DL_APP_NONE || dst_port == 0 || dst_ip == 0 || dst_ip == s->cfg.ip ||
@@ -1099,12 +1270,14 @@ int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t
 		return cmd_err(t, TCP_CMD_EINVAL, -EINVAL);
 	if (!dl_stack_on_link(s, dst_ip) && s->cfg.gw == 0)
 		return cmd_err(t, TCP_CMD_EINVAL, -ENETUNREACH);
-	port = pick_port(t, dst_ip, dst_port);
-	if (port == 0)
-		return cmd_err(t, TCP_CONNECT_NO_PORT, -EADDRNOTAVAIL);
-	c = dl_tcp_tcb_new(t);
+	c = dl_tcp_tcb_new(t); /* before the port: a reused TIME_WAIT entry is gone */
 	if (c == NULL)
 		return cmd_err(t, TCP_CONNECT_NO_CONN, -ENOBUFS);
+	port = pick_port(t, dst_ip, dst_port, &tw_nxt, &reused);
+	if (port == 0) {
+		tcb_release(t, c);
+		return cmd_err(t, TCP_CONNECT_NO_PORT, -EADDRNOTAVAIL);
+	}
 	c->rip = dst_ip;
 	c->lport = port;
 	c->rport = dst_port;
@@ -1113,6 +1286,10 @@ int dl_stack_connect(struct dl_stack *s, uint16_t app, uint64_t cookie, uint32_t
 	c->flags = TF_ACTIVE;
 	c->state = DL_TCP_SYN_SENT;
 	c->iss = dl_tcp_isn(t, dst_ip, port, dst_port, &c->ts_off);
+	/* A reused TIME_WAIT tuple: start past anything the old connection
+	 * sent (Linux: its snd_nxt + 64 KiB + 2). */
+	if (reused && seq_lt(c->iss, tw_nxt + 65537u))
+		c->iss = tw_nxt + 65537u;
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
 	c->sq_seq = c->iss + 1;
 	c->recover = c->iss;

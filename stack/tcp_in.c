@@ -20,10 +20,11 @@
  * sets TF_ACKNOW/TF_OUTPUT and tcp_output() runs at the flush, except the
  * RFC 5681 "every second full-sized segment" ACK, which goes out at once.
  */
-#include "dl_tcp.h"
+#include "dl_tcp_cc.h"
 #include "dl_siphash.h"
 
 #include <errno.h>
+#include <string.h>
 
 /** A segment being processed: the parsed header plus the payload window
  *  still to be handled (trimmed as the checks go). */
@@ -79,8 +80,10 @@ static void rst_reply(struct dl_tcp *t, const struct seg *sg)
 static void set_mss(struct dl_tcp *t, struct dl_tcb *c, uint32_t peer_mss)
 {
 	uint32_t m = min_u32(peer_mss, t->rcv_mss);
-	uint16_t tso_max = t->s->nic->tso_max;
+	uint16_t tso_max = t->s->nic->tso_max, pmtu = dl_tcp_pmtu_get(t, c->rip);
 
+	if (pmtu != 0) /* a frag-needed lowered the path MTU (RFC 1191) */
+		m = min_u32(m, pmtu - 40u);
 	if (m < 64)
 		m = 64; /* refuse to be made to send tiny segments */
 	if (c->flags & TF_TS)
@@ -107,6 +110,8 @@ static void negotiate(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hd
 		c->ts_recent = h->tsval;
 		c->ts_recent_age = dl_tcp_ts_now(t);
 	}
+	if ((h->opts & DL_TCP_OPT_SACKOK) && t->p.sack)
+		c->flags |= TF_SACK;
 	set_mss(t, c, (h->opts & DL_TCP_OPT_MSS) ? h->mss : 536);
 }
 
@@ -120,9 +125,13 @@ void dl_tcp_init_cc(struct dl_tcp *t, struct dl_tcb *c)
 		c->cwnd = mss;
 	else
 		c->cwnd = min_u32(n * mss, max_u32(2 * mss, n * 1460));
-	c->ssthresh = 1u << 30;
+	c->ssthresh = DL_TCP_SSTHRESH_INIT;
 	c->recover = c->snd_una;
 	c->bytes_acked = 0;
+	c->cc = t->p.cc;
+	c->reo_mult = 1;
+	c->snd_last = 0;
+	dl_tcp_cc(c)->init(t, c);
 }
 
 static void establish(struct dl_tcp *t, struct dl_tcb *c)
@@ -130,6 +139,9 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 	c->state = DL_TCP_ESTABLISHED;
 	t->cnt[TCP_CONN_ESTAB]++;
 	dl_tcp_init_cc(t, c);
+	t->cnt[c->cc == DL_TCP_CC_CUBIC ? TCP_CC_CUBIC : TCP_CC_NEWRENO]++;
+	if (c->flags & TF_SACK)
+		t->cnt[TCP_SACK_CONNS]++;
 	c->backoff = 0;
 	if (c->flags & TF_SHUT_WR)
 		c->state = DL_TCP_FIN_WAIT_1;
@@ -400,10 +412,9 @@ static void syn_sent(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		dl_tcp_want_output(t, c);
 		return;
 	}
-	if ((c->flags & TF_RTT) && seq_gt(h->ack, c->rtt_seq)) {
-		c->flags &= ~TF_RTT;
-		dl_tcp_rtt_sample(t, c, (uint32_t)t->s->now - c->rtt_start);
-	}
+	if (c->rtp_n > 0 && seq_gt(h->ack, c->rtp_seq[0]))
+		dl_tcp_rtt_sample(t, c, (uint32_t)t->s->now - c->rtp_t[0], 1);
+	c->rtp_n = 0;
 	c->snd_wl2 = h->ack;
 	c->snd_una = h->ack;
 	c->t_rtx = 0;
@@ -465,9 +476,11 @@ static void update_window(struct dl_tcp *t, struct dl_tcb *c, const struct seg *
 		if (c->sq_bytes > 0 && !(c->flags & TF_PERSIST)) {
 			/* What we sent past the left edge is not kept by the
 			 * peer: go back and probe the window (persist). */
+			dl_tcp_sb_drop(t, c);
 			c->snd_nxt = c->snd_una;
 			c->sq_cur = c->sq_head;
-			c->flags = (c->flags & ~(TF_RTT | TF_RECOVERY)) | TF_PERSIST;
+			c->rtp_n = 0;
+			c->flags = (c->flags & ~(TF_RECOVERY | TF_PTO)) | TF_PERSIST;
 			dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
 		}
 	} else if (was_zero || (c->flags & TF_PERSIST)) {
@@ -477,7 +490,7 @@ static void update_window(struct dl_tcp *t, struct dl_tcb *c, const struct seg *
 			c->snd_nxt = c->snd_una;
 			c->sq_cur = c->sq_head;
 		}
-		c->flags &= ~TF_PERSIST;
+		c->flags &= ~(TF_PERSIST | TF_PTO);
 		c->backoff = 0;
 		c->t_rtx = 0;
 		if (c->snd_max != c->snd_una)
@@ -486,11 +499,10 @@ static void update_window(struct dl_tcp *t, struct dl_tcb *c, const struct seg *
 	}
 }
 
-/* RFC 5681 duplicate ACK; RFC 6582 fast retransmit / recovery entry. */
+/* RFC 5681 duplicate ACK; RFC 6582 fast retransmit / recovery entry
+ * (connections without a scoreboard). */
 static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 {
-	uint32_t flight;
-
 	if ((c->flags & TF_PERSIST) || c->snd_wnd == 0)
 		return;
 	t->cnt[TCP_RX_DUPACK]++;
@@ -507,8 +519,7 @@ static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 	}
 	if (c->dupacks != 3 || !seq_ge(c->snd_una, c->recover))
 		return;
-	flight = c->snd_max - c->snd_una;
-	c->ssthresh = max_u32(flight >> 1, 2u * c->mss);
+	c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	t->cnt[TCP_FAST_REXMIT]++;
@@ -517,7 +528,9 @@ static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 	dl_tcp_want_output(t, c);
 }
 
-/* Congestion window on an ACK of new data (RFC 5681 / 6582 / 3465). */
+/* Congestion window on an ACK of new data without a scoreboard: NewReno
+ * recovery (RFC 6582) or the algorithm's growth, the latter only when
+ * the last output was cwnd-limited (RFC 7661). */
 static void cc_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 {
 	uint32_t mss = c->mss;
@@ -543,17 +556,40 @@ static void cc_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 		return;
 	}
 	c->dupacks = 0;
-	if (c->cwnd < c->ssthresh) {
-		c->cwnd += min_u32(acked, 2u * mss); /* slow start, L = 2 (RFC 3465) */
-	} else {
-		c->bytes_acked += acked; /* congestion avoidance by byte counting */
-		if (c->bytes_acked >= c->cwnd) {
-			c->bytes_acked -= c->cwnd;
-			c->cwnd += mss;
+	if (c->fl2 & TF2_CWND_LIMITED)
+		dl_tcp_cc(c)->cong_avoid(t, c, acked);
+}
+
+/* RTT samples of an ACK that moved SND.UNA to `ack`: the newest timed
+ * segment it covers (microseconds), else the timestamp it echoes (RFC
+ * 7323 4: every ACK, in 1.024 ms ticks; used from 2 ticks on, where the
+ * tick is precise enough, weighted by the samples expected per RTT). */
+static void rtt_samples(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hdr *h,
+			uint32_t ack)
+{
+	uint32_t now = (uint32_t)t->s->now;
+	unsigned k = 0;
+
+	while (k < c->rtp_n && seq_gt(ack, c->rtp_seq[k]))
+		k++;
+	if (k > 0) {
+		uint32_t r = now - c->rtp_t[k - 1];
+		c->rtp_n = (uint8_t)(c->rtp_n - k);
+		for (unsigned j = 0; j < c->rtp_n; j++) {
+			c->rtp_seq[j] = c->rtp_seq[j + k];
+			c->rtp_t[j] = c->rtp_t[j + k];
+		}
+		dl_tcp_rtt_sample(t, c, r, 1);
+		return;
+	}
+	if ((c->flags & TF_TS) && (h->opts & DL_TCP_OPT_TS) && h->tsecr != 0) {
+		uint32_t ticks = dl_tcp_ts_now(t) + c->ts_off - h->tsecr;
+		if (ticks >= 2 && ticks < (1u << 20)) {
+			uint32_t per = (c->snd_max - c->snd_una) / (2u * c->mss) + 1;
+			t->cnt[TCP_RTT_SAMPLES_TS]++;
+			dl_tcp_rtt_sample(t, c, ticks << DL_TCP_TS_SHIFT, per);
 		}
 	}
-	if (c->cwnd > (1u << 30))
-		c->cwnd = 1u << 30;
 }
 
 static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
@@ -561,14 +597,27 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	const struct dl_tcp_hdr *h = &sg->h;
 	uint32_t ack = h->ack;
 	uint32_t wnd = (uint32_t)h->wnd << c->snd_ws;
+	uint32_t old_una = c->snd_una;
 	uint64_t now = t->s->now;
 	uint32_t acked, data = 0;
-	bool fin_acked;
+	struct dl_tcp_sack_in si = {0};
+	bool fin_acked, sack_in = (c->flags & TF_SACK) && (h->opts & DL_TCP_OPT_SACK);
 
+	if (sack_in)
+		dl_tcp_sack_parse(t, c, h, &si);
 	if (seq_le(ack, c->snd_una)) {
-		if (ack == c->snd_una && sg->plen == 0 && !(h->flags & (DL_TCP_SYN | DL_TCP_FIN)) &&
-		    wnd == c->snd_wnd && c->snd_max != c->snd_una)
+		bool dup = ack == c->snd_una && sg->plen == 0 &&
+			   !(h->flags & (DL_TCP_SYN | DL_TCP_FIN)) && wnd == c->snd_wnd &&
+			   c->snd_max != c->snd_una;
+		if (ack == c->snd_una && (si.n > 0 || si.dsack || c->sb != NULL) &&
+		    dl_tcp_sack_ack(t, c, &si, 0)) {
+			if (dup)
+				t->cnt[TCP_RX_DUPACK]++;
+		} else if (dup) {
 			dupack(t, c);
+		}
+		if (ack == c->snd_una && (c->flags & TF_TLP_OUT))
+			dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, dup);
 		update_window(t, c, sg, wnd);
 		return;
 	}
@@ -576,11 +625,9 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	if (seq_gt(ack, c->sq_seq))
 		data = min_u32(ack - c->sq_seq, c->sq_bytes);
 	fin_acked = (c->flags & TF_FIN_SENT) && seq_gt(ack, tcb_fin_seq(c));
-	if ((c->flags & TF_RTT) && seq_gt(ack, c->rtt_seq)) {
-		c->flags &= ~TF_RTT;
-		dl_tcp_rtt_sample(t, c, (uint32_t)now - c->rtt_start);
-	}
+	rtt_samples(t, c, h, ack);
 	c->backoff = 0;
+	c->acked_batch += ack - old_una;
 	c->snd_una = ack;
 	if (data > 0)
 		dl_tcp_sq_ack(t, c, data);
@@ -588,13 +635,22 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		c->snd_nxt = ack;
 		c->sq_cur = c->sq_head;
 	}
-	cc_on_ack(t, c, acked);
-	/* RFC 6298 5.2 / 5.3 */
+	if (!((sack_in || c->sb != NULL) && dl_tcp_sack_ack(t, c, &si, ack - old_una)))
+		cc_on_ack(t, c, acked);
+	if (c->flags & TF_TLP_OUT)
+		dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, false);
+	/* RFC 6298 5.2 / 5.3, or a new probe timeout (RFC 8985 7.2) */
 	if (!(c->flags & TF_PERSIST)) {
-		if (c->snd_una == c->snd_max)
+		if (c->snd_una == c->snd_max) {
 			c->t_rtx = 0;
-		else
+			c->flags &= ~TF_PTO;
+		} else if (dl_tcp_tlp_allowed(t, c)) {
+			c->flags |= TF_PTO;
+			dl_tcp_set_rtx(t, c, now + dl_tcp_pto(t, c));
+		} else {
+			c->flags &= ~TF_PTO;
 			dl_tcp_set_rtx(t, c, now + c->rto);
+		}
 	}
 	update_window(t, c, sg, wnd);
 	if (fin_acked) {
@@ -653,37 +709,113 @@ static void rx_append(struct dl_tcb *c, struct dl_tcp_rxb *b)
 	c->rx_held += b->len;
 }
 
+/* A connection other than c holding more out-of-order buffers than
+ * `share`: the largest of the next 16 holders from a cursor that goes
+ * round the core's holders list, so a flood costs a bounded walk per
+ * segment, and repeated searches spread over every holder. */
+static struct dl_tcb *ooo_victim(struct dl_tcp *t, const struct dl_tcb *c, uint32_t share)
+{
+	struct dl_tcb *best = NULL;
+	uint32_t i = t->ooo_cursor != 0 ? t->ooo_cursor : t->ooo_list;
+
+	for (unsigned k = 0; k < 16 && k < t->ooo_conns && i != 0; k++) {
+		struct dl_tcb *x = tcb_at(t, i - 1);
+		if (x != c && x->ooo_segs > share && (best == NULL || x->ooo_segs > best->ooo_segs))
+			best = x;
+		i = x->ooo_next != 0 ? x->ooo_next : t->ooo_list;
+	}
+	t->ooo_cursor = i;
+	return best;
+}
+
+/* Take back v's highest out-of-order buffer (RFC 2018 allows a receiver
+ * to discard data it reported; the SACK blocks stop reporting it). */
+static void ooo_renege_tail(struct dl_tcp *t, struct dl_tcb *v)
+{
+	struct dl_tcp_rxb **pp = &v->ooo_head, *b;
+	unsigned n = 0;
+
+	while ((*pp)->next != NULL)
+		pp = &(*pp)->next;
+	b = *pp;
+	*pp = NULL;
+	v->ooo_bytes -= b->len;
+	if (--v->ooo_segs == 0)
+		dl_tcp_ooo_holder(t, v, false);
+	t->ooo_bufs--;
+	v->rx_nbufs--;
+	for (unsigned k = 0; k < v->nrsack; k++) {
+		if (seq_ge(v->rsack[k][0], b->seq))
+			continue;
+		v->rsack[n][0] = v->rsack[k][0];
+		v->rsack[n][1] = seq_min(v->rsack[k][1], b->seq);
+		n++;
+	}
+	v->nrsack = (uint8_t)n;
+	dl_nic_buf_free(t->s->nic, b->buf);
+	t->cnt[TCP_OOO_EVICTED]++;
+}
+
+/* May c park one more out-of-order buffer? Per connection (segments,
+ * bytes, buffers) and per core (ooo_core_bufs). When the core's are all
+ * taken, a connection below an equal share of them (ooo_core_bufs / the
+ * connections holding some) takes one from a connection above it, the
+ * largest: 64 peers parking one-byte segments cannot keep a 65th
+ * connection from its share. */
+static bool ooo_room(struct dl_tcp *t, struct dl_tcb *c, uint32_t len)
+{
+	uint32_t cap = t->p.ooo_core_bufs, share;
+	struct dl_tcb *v;
+
+	if (c->ooo_segs >= t->p.ooo_max_segs || c->ooo_bytes + len > t->p.ooo_max_bytes ||
+	    c->rx_nbufs >= t->rx_bufs_max) {
+		t->cnt[TCP_DROP_OOO_LIMIT]++;
+		return false;
+	}
+	if (t->ooo_bufs < cap)
+		return true;
+	share = cap / (t->ooo_conns + (c->ooo_segs == 0));
+	if (c->ooo_segs >= share || (v = ooo_victim(t, c, share)) == NULL) {
+		t->cnt[TCP_DROP_OOO_CORE]++;
+		return false;
+	}
+	ooo_renege_tail(t, v);
+	return true;
+}
+
 /* Insert an out-of-order segment, keeping the list sorted and without
- * overlap (new bytes already held are cut away). */
+ * overlap (new bytes already held are cut away), and report the run of
+ * contiguous out-of-order data it joined as the first SACK block. */
 static void ooo_insert(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 {
 	struct dl_tcp_rxb **pp = &c->ooo_head;
 	uint32_t s = sg->seq, e = sg->seq + sg->len;
+	uint32_t run_s = s, prev_end = 0;
+	bool have_prev = false;
 
-	if (c->ooo_segs >= t->p.ooo_max_segs || c->ooo_bytes + sg->len > t->p.ooo_max_bytes ||
-	    c->rx_nbufs >= t->rx_bufs_max) {
-		t->cnt[TCP_DROP_OOO_LIMIT]++;
+	if (!ooo_room(t, c, sg->len))
 		return;
-	}
 	while (*pp != NULL) {
 		struct dl_tcp_rxb *n = *pp;
 		uint32_t ns = n->seq, ne = n->seq + n->len;
 
 		if (seq_le(e, ns))
 			break;
-		if (seq_ge(s, ne)) {
-			pp = &n->next;
-			continue;
-		}
 		if (seq_ge(s, ns) && seq_le(e, ne)) {
 			t->cnt[TCP_DROP_DUPLICATE]++;
-			return; /* nothing new */
+			dl_tcp_dsack_note(c, s, e); /* nothing new (RFC 2883) */
+			return;
 		}
 		if (seq_lt(s, ns)) {
 			e = ns; /* keep the part before n */
 			break;
 		}
-		s = ne; /* starts inside n: keep what follows it */
+		if (!(have_prev && prev_end == ns))
+			run_s = ns;
+		prev_end = ne;
+		have_prev = true;
+		if (seq_lt(s, ne))
+			s = ne; /* starts inside n: keep what follows it */
 		pp = &n->next;
 	}
 	sg->data += s - sg->seq;
@@ -692,9 +824,17 @@ static void ooo_insert(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 	struct dl_tcp_rxb *b = hold(c, sg);
 	b->next = *pp;
 	*pp = b;
-	c->ooo_segs++;
+	if (c->ooo_segs++ == 0)
+		dl_tcp_ooo_holder(t, c, true);
+	t->ooo_bufs++;
 	c->ooo_bytes += b->len;
 	t->cnt[TCP_RX_OOO]++;
+	if (!(have_prev && prev_end == s))
+		run_s = s;
+	for (struct dl_tcp_rxb *n = b->next; n != NULL && n->seq == e; n = n->next)
+		e = n->seq + n->len;
+	if (c->flags & TF_SACK)
+		dl_tcp_rsack_add(c, run_s, e);
 }
 
 /* Move out-of-order segments that became in order to the receive queue.
@@ -706,7 +846,9 @@ static bool ooo_pull(struct dl_tcp *t, struct dl_tcb *c)
 
 	while ((b = c->ooo_head) != NULL && seq_le(b->seq, c->rcv_nxt)) {
 		c->ooo_head = b->next;
-		c->ooo_segs--;
+		if (--c->ooo_segs == 0)
+			dl_tcp_ooo_holder(t, c, false);
+		t->ooo_bufs--;
 		c->ooo_bytes -= b->len;
 		moved = true;
 		if (seq_le(b->seq + b->len, c->rcv_nxt)) {
@@ -719,8 +861,11 @@ static bool ooo_pull(struct dl_tcp *t, struct dl_tcb *c)
 		b->seq += d;
 		b->len = (uint16_t)(b->len - d);
 		rx_append(c, b);
+		dl_tcp_app_bufs(t, c, 1);
 		t->cnt[TCP_RX_BYTES] += b->len;
 	}
+	if (moved)
+		dl_tcp_rsack_trim(c);
 	return moved;
 }
 
@@ -776,8 +921,14 @@ static void data_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		want_ack(t, c);
 		return;
 	}
+	if (__builtin_expect(dl_tcp_app_over_bufs(t, c), 0)) {
+		t->cnt[TCP_DROP_APP_BUFS]++;
+		want_ack(t, c);
+		return;
+	}
 	b = hold(c, sg);
 	rx_append(c, b);
+	dl_tcp_app_bufs(t, c, 1);
 	t->cnt[TCP_RX_BYTES] += b->len;
 	if (c->ooo_head != NULL)
 		filled = ooo_pull(t, c);
@@ -845,13 +996,16 @@ static bool acceptable(uint32_t rcv_nxt, uint32_t wnd, uint32_t seq, uint32_t se
 	       (seq_ge(seq + seglen - 1, rcv_nxt) && seq_lt(seq + seglen - 1, rcv_nxt + wnd));
 }
 
-/* Keep only the payload inside [rcv_nxt, rcv_nxt + wnd). */
-static void trim(const struct dl_tcb *c, struct seg *sg, uint32_t wnd)
+/* Keep only the payload inside [rcv_nxt, rcv_nxt + wnd); what lies
+ * before rcv_nxt was a duplicate (a D-SACK block reports it). */
+static void trim(struct dl_tcb *c, struct seg *sg, uint32_t wnd)
 {
 	uint32_t right = c->rcv_nxt + wnd;
 
 	if (seq_lt(sg->seq, c->rcv_nxt)) {
 		uint32_t d = min_u32(c->rcv_nxt - sg->seq, sg->len);
+		if (d > 0)
+			dl_tcp_dsack_note(c, sg->seq, sg->seq + d);
 		sg->data += d;
 		sg->seq += d;
 		sg->len -= d;
@@ -904,6 +1058,19 @@ static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		return;
 	}
 
+	/* Simultaneous open (RFC 9293 3.10.7.4, figure 8): in SYN_RCVD after
+	 * our own SYN, the peer's SYN-ACK. Its SYN is the one we answered;
+	 * what is left is the ACK of ours. */
+	if ((fl & (DL_TCP_SYN | DL_TCP_ACK | DL_TCP_RST)) == (DL_TCP_SYN | DL_TCP_ACK) &&
+	    c->state == DL_TCP_SYN_RCVD && (c->flags & TF_ACTIVE) && h->seq == c->irs &&
+	    seq_gt(h->ack, c->snd_una) && seq_le(h->ack, c->snd_max)) {
+		sg->h.flags &= (uint8_t)~DL_TCP_SYN;
+		sg->h.seq++;
+		sg->h.wnd = (uint16_t)(sg->h.wnd >> c->snd_ws); /* a SYN's window is not scaled */
+		fl = sg->h.flags;
+		t->cnt[TCP_SIMOPEN]++;
+		want_ack(t, c);
+	}
 	/* First: sequence number. */
 	wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	seglen = sg->plen + !!(fl & DL_TCP_SYN) + !!(fl & DL_TCP_FIN);
@@ -932,8 +1099,10 @@ static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 				sg->fin = false;
 			want_ack(t, c);
 		} else {
-			t->cnt[seq_le(h->seq + seglen, c->rcv_nxt) ? TCP_DROP_DUPLICATE
-								   : TCP_DROP_OUT_OF_WINDOW]++;
+			bool dup = seq_le(h->seq + seglen, c->rcv_nxt);
+			t->cnt[dup ? TCP_DROP_DUPLICATE : TCP_DROP_OUT_OF_WINDOW]++;
+			if (dup && sg->plen > 0)
+				dl_tcp_dsack_note(c, sg->seq, sg->seq + sg->plen);
 			want_ack(t, c);
 			return;
 		}
@@ -1066,7 +1235,10 @@ void dl_tcp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ipv
 	sg.end = sg.seq + sg.len;
 	sg.fin = (sg.h.flags & DL_TCP_FIN) != 0;
 
-	c = dl_tcp_lookup(t, sg.src, sg.h.dport, sg.h.sport);
+	struct dl_tcp_tw *tw;
+	c = dl_tcp_lookup(t, sg.src, sg.h.dport, sg.h.sport, &tw);
+	if (tw != NULL && dl_tcp_tw_input(t, tw, &sg.h, sg.plen) == DL_TW_DONE)
+		goto drop;
 	if (c != NULL && c->state == DL_TCP_TIME_WAIT && time_wait_reuse(t, c, &sg))
 		c = NULL;
 	if (c != NULL)

@@ -8,8 +8,15 @@
  * deferred list (see dl_tcp.h); it sends as much queued data as the
  * congestion and peer windows allow, MSS-sized segments or, with TSO,
  * packets of up to tso_segs segments that the NIC (or lib/offload.c)
- * cuts. Any segment it sends carries the ACK, so a pure ACK is only sent
- * when nothing else went out. Checksums are always left to the backend.
+ * cuts, but at most a quarter of cwnd per packet (at least 2 segments):
+ * a window goes out as several packets, not one line-rate burst. With a
+ * scoreboard (tcp_sack.c) it first retransmits the ranges RACK marked
+ * lost, within cwnd - pipe, then sends new data. After an idle period
+ * longer than the RTO, cwnd restarts from the initial window (RFC 5681
+ * 4.1). Any segment it sends carries the ACK, so a pure ACK is only sent
+ * when nothing else went out; SACK blocks ride on pure ACKs only (an ACK
+ * with them goes ahead of data), so data segments never lose payload to
+ * options. Checksums are always left to the backend.
  *
  * The receive window we advertise follows what the application returned
  * (rcv_wnd - bytes held) and how many buffers the connection pins (each
@@ -17,7 +24,7 @@
  * (RFC 9293 3.8.6.2.2) and only moves it forward by a useful amount
  * (receiver SWS avoidance).
  */
-#include "dl_tcp.h"
+#include "dl_tcp_cc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -102,27 +109,30 @@ static unsigned put_syn_header(const struct dl_tcp *t, const struct dl_tcb *c, u
 	};
 
 	if (c->state == DL_TCP_SYN_SENT)
-		h.opts |= DL_TCP_OPT_WS | (t->p.timestamps ? DL_TCP_OPT_TS : 0);
+		h.opts |= DL_TCP_OPT_WS | (t->p.timestamps ? DL_TCP_OPT_TS : 0) |
+			  (t->p.sack ? DL_TCP_OPT_SACKOK : 0);
 	else
 		h.opts |= ((c->flags & TF_WS) ? DL_TCP_OPT_WS : 0) |
-			  ((c->flags & TF_TS) ? DL_TCP_OPT_TS : 0);
+			  ((c->flags & TF_TS) ? DL_TCP_OPT_TS : 0) |
+			  ((c->flags & TF_SACK) ? DL_TCP_OPT_SACKOK : 0);
 	return dl_tcp_build(l4, &h);
 }
 
 /* Header of any other segment, written directly (the hot path): 20 bytes,
- * plus NOP, NOP, timestamps when they were negotiated. */
+ * plus NOP, NOP, timestamps when they were negotiated, plus nsack SACK
+ * blocks (written after the returned fixed part by the caller). */
 static unsigned put_header(const struct dl_tcp *t, const struct dl_tcb *c, uint8_t *l4,
-			   uint32_t seq, uint8_t flags, uint16_t wnd)
+			   uint32_t seq, uint8_t flags, uint16_t wnd, unsigned sacklen)
 {
 	uint32_t w[8];
-	unsigned hlen = (c->flags & TF_TS) ? DL_TCP_HLEN + 12 : DL_TCP_HLEN;
+	unsigned hlen = ((c->flags & TF_TS) ? DL_TCP_HLEN + 12 : DL_TCP_HLEN) + sacklen;
 
 	w[0] = htonl((uint32_t)c->lport << 16 | c->rport);
 	w[1] = htonl(seq);
 	w[2] = htonl((flags & DL_TCP_ACK) ? c->rcv_nxt : 0);
 	w[3] = htonl((uint32_t)(hlen / 4) << 28 | (uint32_t)flags << 16 | wnd);
 	w[4] = 0; /* checksum (the NIC's) and urgent pointer */
-	if (hlen == DL_TCP_HLEN) {
+	if (!(c->flags & TF_TS)) {
 		memcpy(l4, w, DL_TCP_HLEN);
 		return hlen;
 	}
@@ -146,8 +156,8 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 	struct dl_tx_pkt *p;
 	uint8_t *l4;
 	uint16_t room;
-	uint32_t got = 0, wnd, edge;
-	unsigned hlen;
+	uint32_t got = 0, wnd, edge, blocks[DL_TCP_MAX_SACK][2];
+	unsigned hlen, nsack = 0;
 
 	p = dl_ip_tx_begin(s, &l4, &room);
 	if (p == NULL) {
@@ -164,7 +174,13 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		edge = c->rcv_nxt + min_u32(wnd, 65535);
 	} else {
 		uint16_t field = (uint16_t)min_u32(wnd >> c->rcv_ws, 65535);
-		hlen = put_header(t, c, l4, seq, flags, field);
+		if (len == 0 && (c->flags & TF_SACK) && (c->nrsack > 0 || (c->flags & TF_DSACK)) &&
+		    (flags & DL_TCP_ACK) && !(flags & DL_TCP_RST))
+			nsack = dl_tcp_sack_blocks(t, c, blocks, (c->flags & TF_TS) ? 3 : 4);
+		hlen = put_header(t, c, l4, seq, flags, field, dl_tcp_sack_len(nsack));
+		if (nsack > 0)
+			dl_tcp_put_sack(l4 + hlen - dl_tcp_sack_len(nsack),
+					(const uint32_t(*)[2])blocks, nsack);
 		edge = c->rcv_nxt + ((uint32_t)field << c->rcv_ws);
 	}
 	if (got > c->mss) {
@@ -207,11 +223,11 @@ static void send_syn(struct dl_tcp *t, struct dl_tcb *c)
 	if (seq_gt(c->snd_nxt, c->snd_max))
 		c->snd_max = c->snd_nxt;
 	if (c->flags & TF_SYN_REXMIT) {
-		c->flags &= ~TF_RTT; /* Karn */
+		c->rtp_n = 0; /* Karn */
 	} else {
-		c->flags |= TF_RTT;
-		c->rtt_seq = c->iss;
-		c->rtt_start = (uint32_t)t->s->now;
+		c->rtp_n = 1;
+		c->rtp_seq[0] = c->iss;
+		c->rtp_t[0] = (uint32_t)t->s->now;
 	}
 	arm_rtx_if_idle(t, c);
 }
@@ -243,8 +259,7 @@ void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c)
 		t->cnt[TCP_TX_KEEPALIVE]++;
 }
 
-/* A segment of no connection (RST, cookie SYN-ACK). @return 0 or -ENOBUFS. */
-static int send_stateless(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h)
+int dl_tcp_send_segment(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h)
 {
 	struct dl_stack *s = t->s;
 	struct dl_tx_pkt *p;
@@ -269,7 +284,7 @@ void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rp
 	struct dl_tcp_hdr h = {
 	    .sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
 
-	if (send_stateless(t, rip, &h) == 0)
+	if (dl_tcp_send_segment(t, rip, &h) == 0)
 		t->cnt[TCP_TX_RST]++;
 }
 
@@ -287,8 +302,80 @@ void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, u
 	    .mss = t->rcv_mss,
 	};
 
-	if (send_stateless(t, rip, &h) == 0)
+	if (dl_tcp_send_segment(t, rip, &h) == 0)
 		t->cnt[TCP_SYNCOOKIE_SENT]++;
+}
+
+/* A send-queue position at sequence number seq (sq_seq <= seq <= end). */
+static struct dl_tcp_sqpos sq_pos_at(const struct dl_tcb *c, uint32_t seq)
+{
+	struct dl_tcp_sqpos pos = c->sq_head;
+	uint32_t skip = seq - c->sq_seq;
+
+	while (skip > 0) {
+		const struct dl_tcp_frag *f = &pos.c->f[pos.i];
+		uint32_t rem = f->len - pos.off;
+
+		if (skip < rem) {
+			pos.off += skip;
+			break;
+		}
+		skip -= rem;
+		if (pos.i + 1 < pos.c->n) {
+			pos.i++;
+			pos.off = 0;
+		} else if (pos.c->next != NULL) {
+			pos.c = pos.c->next;
+			pos.i = 0;
+			pos.off = 0;
+		} else {
+			pos.off = f->len; /* the end of the queue */
+			break;
+		}
+	}
+	return pos;
+}
+
+/* Segment size limit of a packet: tso_segs MSS, at most cwnd / 4 (at
+ * least 2 segments), so a window leaves as several packets. */
+static uint32_t max_packet(const struct dl_tcb *c)
+{
+	uint32_t segs;
+
+	if (c->tso_segs == 0)
+		return c->mss;
+	segs = max_u32(c->cwnd / (4u * c->mss), 2);
+	return min_u32(segs, c->tso_segs) * (uint32_t)c->mss;
+}
+
+uint32_t dl_tcp_retransmit_range(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e)
+{
+	uint32_t fin_seq = tcb_fin_seq(c), data_end, n, got;
+	struct dl_tcp_sqpos pos;
+	bool fin;
+
+	s = seq_max(s, c->sq_seq);
+	e = seq_min(e, c->snd_max);
+	if (!seq_lt(s, e))
+		return 0;
+	data_end = (c->flags & TF_FIN_SENT) ? seq_min(e, fin_seq) : e;
+	n = seq_gt(data_end, s) ? data_end - s : 0;
+	n = min_u32(n, max_packet(c));
+	fin = (c->flags & TF_FIN_SENT) && s + n == fin_seq && seq_gt(e, fin_seq);
+	if (n == 0 && !fin)
+		return 0;
+	pos = sq_pos_at(c, s);
+	if (emit(t, c, s, DL_TCP_ACK | (fin ? DL_TCP_FIN : 0), &pos, n, &got) != 0)
+		return 0;
+	fin = fin && got == n;
+	t->cnt[TCP_TX_REXMIT_SEGS]++;
+	t->cnt[TCP_TX_REXMIT_BYTES] += got;
+	dl_tcp_rtt_forget(c, s, s + got + (fin ? 1u : 0u)); /* Karn */
+	dl_tcp_sb_sent(t, c, s, s + got + (fin ? 1u : 0u), true);
+	if (c->sb != NULL && (c->flags & TF_RECOVERY))
+		c->sb->prr_out += got + (fin ? 1u : 0u);
+	c->snd_last = dl_tcp_ts_now(t);
+	return got + (fin ? 1u : 0u);
 }
 
 /* Retransmit the oldest unacknowledged segment (fast retransmit, NewReno
@@ -298,21 +385,17 @@ void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, u
  * peer's ACK of it would look like an ACK of unsent data. */
 void dl_tcp_retransmit_first(struct dl_tcp *t, struct dl_tcb *c)
 {
-	struct dl_tcp_sqpos pos = c->sq_head;
-	uint32_t sent = c->snd_max - c->sq_seq - ((c->flags & TF_FIN_SENT) ? 1u : 0u);
+	uint32_t fin = (c->flags & TF_FIN_SENT) ? 1u : 0u;
+	uint32_t sent = c->snd_max - c->sq_seq - fin;
 	uint32_t n = min_u32(min_u32(c->sq_bytes, c->mss), sent), got;
-	bool fin = (c->flags & TF_FIN_SENT) && n == c->sq_bytes;
 
 	if (n == 0 && !fin)
 		return;
-	if (emit(t, c, c->sq_seq, DL_TCP_ACK | (fin ? DL_TCP_FIN : 0), &pos, n, &got) != 0)
-		return;
-	t->cnt[TCP_TX_REXMIT_SEGS]++;
-	t->cnt[TCP_TX_REXMIT_BYTES] += got;
-	c->flags &= ~TF_RTT; /* Karn: no sample from a retransmitted segment */
-	if (seq_lt(c->snd_nxt, c->sq_seq + got)) {
+	got = dl_tcp_retransmit_range(t, c, c->sq_seq,
+				      c->sq_seq + n + (fin && n == c->sq_bytes ? 1u : 0u));
+	if (got > 0 && seq_lt(c->snd_nxt, c->sq_seq + got)) {
 		c->snd_nxt = c->sq_seq + got;
-		c->sq_cur = pos;
+		c->sq_cur = sq_pos_at(c, seq_min(c->snd_nxt, c->sq_seq + c->sq_bytes));
 	}
 }
 
@@ -341,10 +424,134 @@ static uint32_t tcb_cwnd_limited_transmit(const struct dl_tcb *c)
 	return c->cwnd + (uint32_t)c->dupacks * c->mss;
 }
 
+void dl_tcp_arm_rtx(struct dl_tcp *t, struct dl_tcb *c, bool restart)
+{
+	uint64_t now = t->s->now;
+
+	if (c->snd_una == c->snd_max) {
+		c->t_rtx = 0;
+		c->flags &= ~TF_PTO;
+		return;
+	}
+	if (dl_tcp_tlp_allowed(t, c)) {
+		c->flags |= TF_PTO;
+		dl_tcp_set_rtx(t, c, now + dl_tcp_pto(t, c));
+		return;
+	}
+	if (restart || c->t_rtx == 0 || (c->flags & TF_PTO)) {
+		c->flags &= ~TF_PTO;
+		dl_tcp_set_rtx(t, c, now + dl_tcp_rto_backed_off(t, c));
+	}
+}
+
+/* Time the segment starting at seq (a free probe slot). */
+static void rtt_probe(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq)
+{
+	if (c->rtp_n >= DL_TCP_RTT_PROBES)
+		return;
+	c->rtp_seq[c->rtp_n] = seq;
+	c->rtp_t[c->rtp_n] = (uint32_t)t->s->now;
+	c->rtp_n++;
+}
+
+/*
+ * One segment (or TSO packet) of new data at snd_nxt, at most `usable`
+ * bytes. @return 1 sent, 0 nothing to send now, -1 no header buffer.
+ */
+static inline __attribute__((always_inline)) int send_new(struct dl_tcp *t, struct dl_tcb *c,
+						      uint32_t usable)
+{
+	uint32_t unsent = tcb_unsent(c), n, seq, got;
+	bool want_fin = (c->flags & TF_SHUT_WR) && seq_le(c->snd_nxt, tcb_fin_seq(c));
+	struct dl_tcp_sqpos pos;
+	bool fin;
+	uint8_t flags;
+
+	if (unsent == 0 && !want_fin)
+		return 0;
+	n = min_u32(unsent, min_u32(usable, max_packet(c)));
+	if (n < unsent) {
+		if (n == 0)
+			return 0;
+		/* Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short
+		 * segment only when nothing is in flight. */
+		if (n < c->mss && n < (c->max_snd_wnd >> 1) && c->snd_nxt != c->snd_una)
+			return 0;
+		if (n > c->mss)
+			n -= n % c->mss; /* whole segments when more follows */
+	}
+	if (c->sb != NULL && seq_ge(c->snd_nxt, c->snd_max) && !dl_tcp_sb_can_append(t, c))
+		return 0; /* the scoreboard is full: retransmissions first */
+	fin = want_fin && n == unsent;
+	flags = DL_TCP_ACK | (fin ? DL_TCP_FIN : 0) | (n > 0 && n == unsent ? DL_TCP_PSH : 0);
+	seq = c->snd_nxt;
+	pos = c->sq_cur;
+	if (emit(t, c, seq, flags, &pos, n, &got) != 0)
+		return -1;
+	fin = fin && got == n;
+	if (seq_lt(seq, c->snd_max)) {
+		t->cnt[TCP_TX_REXMIT_SEGS]++;
+		t->cnt[TCP_TX_REXMIT_BYTES] += min_u32(got, c->snd_max - seq);
+	} else if (got > 0) {
+		rtt_probe(t, c, seq);
+	}
+	c->sq_cur = pos;
+	c->snd_nxt = seq + got + (fin ? 1u : 0u);
+	if (fin)
+		c->flags |= TF_FIN_SENT;
+	if (seq_gt(c->snd_nxt, c->snd_max)) {
+		if (c->sb != NULL)
+			dl_tcp_sb_sent(t, c, seq_max(seq, c->snd_max), c->snd_nxt, false);
+		c->snd_max = c->snd_nxt;
+	}
+	if (c->sb != NULL && (c->flags & TF_RECOVERY))
+		c->sb->prr_out += got + (fin ? 1u : 0u);
+	c->snd_last = dl_tcp_ts_now(t);
+	return 1;
+}
+
+uint32_t dl_tcp_send_new(struct dl_tcp *t, struct dl_tcb *c, uint32_t max)
+{
+	uint32_t before = c->snd_max, wnd_left;
+
+	if (c->snd_nxt != c->snd_max)
+		return 0;
+	wnd_left = seq_gt(c->snd_una + c->snd_wnd, c->snd_nxt) ? c->snd_una + c->snd_wnd - c->snd_nxt
+							       : 0;
+	if (send_new(t, c, min_u32(max, wnd_left)) <= 0)
+		return 0;
+	return c->snd_max - before;
+}
+
+/* RFC 5681 4.1: after an idle period longer than the RTO, the window
+ * restarts at the initial one (what the network allowed then says little
+ * about now, and a full window would leave as one burst). */
+static void restart_after_idle(struct dl_tcp *t, struct dl_tcb *c)
+{
+	uint32_t idle_us, iw;
+
+	if (!t->p.restart_after_idle || c->snd_una != c->snd_max || tcb_unsent(c) == 0 ||
+	    c->snd_last == 0)
+		return;
+	idle_us = (dl_tcp_ts_now(t) - c->snd_last) << DL_TCP_TS_SHIFT;
+	if (idle_us < c->rto)
+		return;
+	iw = min_u32(t->p.init_cwnd_segs * (uint32_t)c->mss,
+		     max_u32(2u * c->mss, t->p.init_cwnd_segs * 1460u));
+	if (c->cwnd > iw) {
+		c->cwnd = iw;
+		c->bytes_acked = 0;
+		t->cnt[TCP_CWND_RESTART]++;
+		if (dl_tcp_cc(c)->restart != NULL)
+			dl_tcp_cc(c)->restart(t, c);
+	}
+	c->snd_last = dl_tcp_ts_now(t);
+}
+
 void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 {
 	uint64_t now = t->s->now;
-	bool sent = false;
+	bool sent = false, sent_new = false;
 
 	switch (c->state) {
 	case DL_TCP_CLOSED:
@@ -363,69 +570,78 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	default:
 		break;
 	}
-	for (;;) {
-		uint32_t unsent = tcb_unsent(c);
-		bool want_fin = (c->flags & TF_SHUT_WR) && seq_le(c->snd_nxt, tcb_fin_seq(c));
-		uint32_t lim, usable, maxseg, n, seq, got;
-		struct dl_tcp_sqpos pos;
-		bool fin;
-		uint8_t flags;
-
-		if (unsent == 0 && !want_fin)
-			break;
-		lim = c->snd_una + min_u32(c->snd_wnd, tcb_cwnd_limited_transmit(c));
-		usable = seq_gt(lim, c->snd_nxt) ? lim - c->snd_nxt : 0;
-		maxseg = c->tso_segs ? (uint32_t)c->tso_segs * c->mss : c->mss;
-		n = min_u32(unsent, min_u32(usable, maxseg));
-		if (n < unsent) {
-			if (n == 0)
-				break;
-			/* Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short
-			 * segment only when nothing is in flight. */
-			if (n < c->mss && n < (c->max_snd_wnd >> 1) && c->snd_nxt != c->snd_una)
-				break;
-			if (n > c->mss)
-				n -= n % c->mss; /* whole segments when more follows */
-		}
-		fin = want_fin && n == unsent;
-		flags =
-		    DL_TCP_ACK | (fin ? DL_TCP_FIN : 0) | (n > 0 && n == unsent ? DL_TCP_PSH : 0);
-		seq = c->snd_nxt;
-		pos = c->sq_cur;
-		if (emit(t, c, seq, flags, &pos, n, &got) != 0) {
-			arm_rtx_if_idle(t, c); /* try again later */
-			break;
-		}
-		fin = fin && got == n;
-		if (seq_lt(seq, c->snd_max)) {
-			t->cnt[TCP_TX_REXMIT_SEGS]++;
-			t->cnt[TCP_TX_REXMIT_BYTES] += min_u32(got, c->snd_max - seq);
-		} else if (got > 0 && !(c->flags & TF_RTT)) {
-			c->flags |= TF_RTT;
-			c->rtt_seq = seq;
-			c->rtt_start = (uint32_t)now;
-		}
-		c->sq_cur = pos;
-		c->snd_nxt = seq + got + (fin ? 1u : 0u);
-		if (fin)
-			c->flags |= TF_FIN_SENT;
-		if (seq_gt(c->snd_nxt, c->snd_max))
-			c->snd_max = c->snd_nxt;
-		if (c->t_rtx == 0 || (c->flags & TF_PERSIST)) {
-			c->flags &= ~TF_PERSIST;
-			dl_tcp_set_rtx(t, c, now + dl_tcp_rto_backed_off(t, c));
-		}
+	if (c->snd_una == c->snd_max)
+		restart_after_idle(t, c);
+	c->acked_batch = 0;
+	/* SACK blocks ride on a pure ACK ahead of the data (options would
+	 * cost the data segments payload). */
+	if ((c->nrsack > 0 || (c->flags & TF_DSACK)) && (c->flags & TF_SACK) &&
+	    (c->flags & (TF_ACKNOW | TF_WND_UPDATE)) && (tcb_unsent(c) > 0 || c->sb != NULL)) {
+		dl_tcp_send_ack(t, c);
 		sent = true;
+	}
+	for (;;) {
+		uint32_t usable, lim, s, e;
+		int rc;
+
+		if (c->sb != NULL) {
+			uint32_t pipe = dl_tcp_sb_pipe(c);
+			uint32_t room = c->cwnd > pipe ? c->cwnd - pipe : 0;
+
+			if (dl_tcp_sb_next_lost(c, &s, &e)) {
+				uint32_t n = min_u32(e - s, room);
+				if (n == 0 || (n < e - s && n < c->mss))
+					break; /* no room for a segment yet */
+				if (dl_tcp_retransmit_range(t, c, s, s + n) == 0)
+					break;
+				sent = true;
+				continue;
+			}
+			lim = c->snd_una + c->snd_wnd;
+			usable = seq_gt(lim, c->snd_nxt) ? min_u32(lim - c->snd_nxt, room) : 0;
+		} else {
+			lim = c->snd_una + min_u32(c->snd_wnd, tcb_cwnd_limited_transmit(c));
+			usable = seq_gt(lim, c->snd_nxt) ? lim - c->snd_nxt : 0;
+		}
+		rc = send_new(t, c, usable);
+		if (rc < 0) {
+			arm_rtx_if_idle(t, c); /* no header buffer: try again later */
+			break;
+		}
+		if (rc == 0)
+			break;
+		sent = sent_new = true;
+	}
+	if (sent_new || (sent && (c->t_rtx == 0 || (c->flags & TF_PERSIST)))) {
+		if (c->flags & TF_PERSIST) {
+			c->flags &= ~TF_PERSIST;
+			dl_tcp_arm_rtx(t, c, true);
+		} else {
+			/* RFC 8985 7.2: a probe timeout after new data; else RFC
+			 * 6298 5.1: the RTO runs from the first segment out. */
+			dl_tcp_arm_rtx(t, c, false);
+		}
 	}
 	if (!sent && (c->flags & (TF_ACKNOW | TF_WND_UPDATE))) {
 		if (!(c->flags & TF_ACKNOW))
 			t->cnt[TCP_TX_WINUPD]++;
 		dl_tcp_send_ack(t, c);
 	}
+	/* RFC 7661: only a window that was used may grow. */
+	{
+		uint32_t flight = c->snd_max - c->snd_una;
+		if (c->sb != NULL)
+			flight = dl_tcp_sb_pipe(c);
+		if (flight + c->mss > c->cwnd || (c->cwnd < c->ssthresh && 2 * flight >= c->cwnd))
+			c->fl2 |= TF2_CWND_LIMITED;
+		else
+			c->fl2 &= (uint8_t)~TF2_CWND_LIMITED;
+	}
 	/* Data waits behind a zero window and nothing is in flight: persist. */
 	if (c->snd_wnd == 0 && !(c->flags & TF_PERSIST) && tcb_unsent(c) > 0 &&
 	    c->snd_nxt == c->snd_una) {
 		c->flags |= TF_PERSIST;
+		c->flags &= ~TF_PTO;
 		dl_tcp_set_rtx(t, c, now + dl_tcp_rto_backed_off(t, c));
 	}
 }

@@ -46,6 +46,16 @@ static enum dl_wire_err parse_options(const uint8_t *o, unsigned n, struct dl_tc
 			if (l == 2)
 				h->opts |= DL_TCP_OPT_SACKOK;
 			break;
+		case DL_TCPOPT_SACK:
+			if (l >= 10 && (l - 2) % 8 == 0 && (l - 2) / 8 <= DL_TCP_MAX_SACK) {
+				h->opts |= DL_TCP_OPT_SACK;
+				h->nsack = (uint8_t)((l - 2) / 8);
+				for (unsigned k = 0; k < h->nsack; k++) {
+					h->sack[k][0] = dl_get32(o + i + 2 + 8 * k);
+					h->sack[k][1] = dl_get32(o + i + 6 + 8 * k);
+				}
+			}
+			break;
 		case DL_TCPOPT_TS:
 			if (l == 10) {
 				h->opts |= DL_TCP_OPT_TS;
@@ -119,9 +129,22 @@ bool dl_tcp_cksum_ok(uint32_t src, uint32_t dst, const uint8_t *seg, size_t len)
 	return dl_cksum_fold(sum) == 0xffff;
 }
 
+unsigned dl_tcp_put_sack(uint8_t *o, const uint32_t (*blocks)[2], unsigned n)
+{
+	o[0] = DL_TCPOPT_NOP;
+	o[1] = DL_TCPOPT_NOP;
+	o[2] = DL_TCPOPT_SACK;
+	o[3] = (uint8_t)(2 + 8 * n);
+	for (unsigned k = 0; k < n; k++) {
+		dl_put32(o + 4 + 8 * k, blocks[k][0]);
+		dl_put32(o + 8 + 8 * k, blocks[k][1]);
+	}
+	return dl_tcp_sack_len(n);
+}
+
 unsigned dl_tcp_build(uint8_t *b, struct dl_tcp_hdr *h)
 {
-	unsigned hlen = DL_TCP_HLEN + dl_tcp_opts_len(h->opts);
+	unsigned hlen = DL_TCP_HLEN + dl_tcp_opts_len(h);
 	uint8_t *o = b + DL_TCP_HLEN;
 
 	dl_put16(b, h->sport);
@@ -158,7 +181,10 @@ unsigned dl_tcp_build(uint8_t *b, struct dl_tcp_hdr *h)
 		dl_put32(o, 0x0101080au);
 		dl_put32(o + 4, h->tsval);
 		dl_put32(o + 8, h->tsecr);
+		o += 12;
 	}
+	if ((h->opts & DL_TCP_OPT_SACK) && h->nsack > 0)
+		dl_tcp_put_sack(o, (const uint32_t(*)[2])h->sack, h->nsack);
 	h->hlen = (uint8_t)hlen;
 	return hlen;
 }

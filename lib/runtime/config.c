@@ -76,8 +76,11 @@ static const struct dl_app_opt common_opts[] = {
      OPT_IMPAIR},
     {"tcp", "SPEC",
      "TCP tunables, SPEC = syn_backlog=N,accept_backlog=N,max_conns=N,rcv_wnd=BYTES,"
-     "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1 (any subset; "
-     "defaults 1024,1024,65536,262144,40000,0 (off),200,1,1)",
+     "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1,"
+     "cc=cubic|newreno,sack=0|1,tlp=0|1,hystart=0|1,slow_start_after_idle=0|1,"
+     "sack_pool=N,time_wait_max=N,tw_reuse=0|1,ooo_core_bufs=N,app_rx_bufs=N,tlp_delack_ms=N "
+     "(any subset; defaults 1024,1024,65536,262144,40000,0 (off),200,1,1,cubic,1,1,1,1,4096,"
+     "262144,1, a quarter and three quarters of --rx-bufs, 50; docs/tcp.md)",
      OPT_TCP},
     {"port-id", "N", "DPDK port to use (default 0)", OPT_PORT_ID},
     {"rx-desc", "N", "RX descriptors per queue (default 1024)", OPT_RX_DESC},
@@ -232,7 +235,7 @@ typedef int kv_item_fn(void *ctx, const char *key, const char *val, char *err, s
 static int parse_kv_list(const char *opt, const char *spec, kv_item_fn *fn, void *ctx, char *err,
 			 size_t errlen)
 {
-	char buf[256];
+	char buf[512]; /* every --tcp key at once fits */
 	char *save = NULL, *item;
 
 	if (spec == NULL || *spec == '\0')
@@ -306,14 +309,17 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 }
 
 /* --tcp keys: name, range, where the value goes (a uint32_t field, or a
- * bool one for the 0..1 keys). */
-#define TCP_U32(key, field, lo, hi) [key] = {#field, lo, hi, offsetof(struct dl_tcp_opts, field), false}
-#define TCP_BOOL(key, field) [key] = {#field, 0, 1, offsetof(struct dl_tcp_opts, field), true}
+ * bool one for the 0..1 keys, or a uint32_t index into a list of names). */
+static const char *const tcp_cc_names[] = {"newreno", "cubic", NULL};
+#define TCP_U32(key, field, lo, hi) [key] = {#field, lo, hi, offsetof(struct dl_tcp_opts, field), false, NULL}
+#define TCP_BOOL(key, field) [key] = {#field, 0, 1, offsetof(struct dl_tcp_opts, field), true, NULL}
+#define TCP_ENUM(key, field, names) [key] = {#field, 0, 0, offsetof(struct dl_tcp_opts, field), false, names}
 static const struct tcp_key {
 	const char *name;
 	unsigned long long min, max;
 	size_t off;
 	bool is_bool;
+	const char *const *names;
 } tcp_keys[DL_TCPO_NKEYS] = {
     TCP_U32(DL_TCPO_SYN_BACKLOG, syn_backlog, 1, 1u << 20),
     TCP_U32(DL_TCPO_ACCEPT_BACKLOG, accept_backlog, 1, 1u << 20),
@@ -324,9 +330,21 @@ static const struct tcp_key {
     TCP_U32(DL_TCPO_RTO_MIN_MS, rto_min_ms, 1, 60000),
     TCP_BOOL(DL_TCPO_SYN_COOKIES, syn_cookies),
     TCP_BOOL(DL_TCPO_TIMESTAMPS, timestamps),
+    TCP_ENUM(DL_TCPO_CC, cc, tcp_cc_names),
+    TCP_BOOL(DL_TCPO_SACK, sack),
+    TCP_BOOL(DL_TCPO_TLP, tlp),
+    TCP_BOOL(DL_TCPO_HYSTART, hystart),
+    TCP_BOOL(DL_TCPO_RESTART_IDLE, slow_start_after_idle),
+    TCP_U32(DL_TCPO_SACK_POOL, sack_pool, 0, 1u << 20),
+    TCP_U32(DL_TCPO_TW_MAX, time_wait_max, 0, 1u << 24),
+    TCP_BOOL(DL_TCPO_TW_REUSE, tw_reuse),
+    TCP_U32(DL_TCPO_OOO_CORE_BUFS, ooo_core_bufs, 16, 1u << 22),
+    TCP_U32(DL_TCPO_APP_RX_BUFS, app_rx_bufs, 0, 1u << 22),
+    TCP_U32(DL_TCPO_TLP_DELACK_MS, tlp_delack_ms, 0, 1000),
 };
 #undef TCP_U32
 #undef TCP_BOOL
+#undef TCP_ENUM
 
 static int tcp_item(void *ctx, const char *key, const char *val, char *err, size_t errlen)
 {
@@ -341,8 +359,19 @@ static int tcp_item(void *ctx, const char *key, const char *val, char *err, size
 		return dl_errf(err, errlen,
 			       "--tcp: unknown key '%s' (use syn_backlog, accept_backlog, "
 			       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
-			       "syn_cookies, timestamps)",
+			       "syn_cookies, timestamps, cc, sack, tlp, hystart, "
+			       "slow_start_after_idle, sack_pool, time_wait_max, tw_reuse, "
+			       "ooo_core_bufs, app_rx_bufs, tlp_delack_ms)",
 			       key);
+	if (tcp_keys[k].names != NULL) {
+		int e = parse_enum(val, tcp_keys[k].names, 2);
+		if (e < 0)
+			return dl_errf(err, errlen, "--tcp: %s='%s' must be %s|%s", key, val,
+				       tcp_keys[k].names[1], tcp_keys[k].names[0]);
+		*(uint32_t *)((char *)c + tcp_keys[k].off) = (uint32_t)e;
+		c->set |= 1u << k;
+		return 0;
+	}
 	if (dl_parse_uint(val, tcp_keys[k].min, tcp_keys[k].max, &u) != 0)
 		return dl_errf(err, errlen, "--tcp: %s='%s' must be %llu..%llu", key, val,
 			       tcp_keys[k].min, tcp_keys[k].max);

@@ -46,6 +46,17 @@ enum dl_tcp_opt_key {
 	DL_TCPO_RTO_MIN_MS,
 	DL_TCPO_SYN_COOKIES,
 	DL_TCPO_TIMESTAMPS,
+	DL_TCPO_CC,
+	DL_TCPO_SACK,
+	DL_TCPO_TLP,
+	DL_TCPO_HYSTART,
+	DL_TCPO_RESTART_IDLE,
+	DL_TCPO_SACK_POOL,
+	DL_TCPO_TW_MAX,
+	DL_TCPO_TW_REUSE,
+	DL_TCPO_OOO_CORE_BUFS,
+	DL_TCPO_APP_RX_BUFS,
+	DL_TCPO_TLP_DELACK_MS,
 	DL_TCPO_NKEYS
 };
 
@@ -55,6 +66,9 @@ struct dl_tcp_opts {
 	uint32_t syn_backlog, accept_backlog, max_conns, rcv_wnd, delack_us, keepalive_s,
 	    rto_min_ms;
 	bool syn_cookies, timestamps;
+	uint32_t cc; /**< enum dl_tcp_cc (cc=cubic|newreno) */
+	bool sack, tlp, hystart, slow_start_after_idle, tw_reuse;
+	uint32_t sack_pool, time_wait_max, ooo_core_bufs, app_rx_bufs, tlp_delack_ms;
 };
 
 /** The parsed common arguments. */

@@ -271,6 +271,28 @@ static void apply_tcp_opts(const struct dl_tcp_opts *o, struct dl_tcp_params *p)
 		p->syn_cookies = o->syn_cookies;
 	if (GIVEN(DL_TCPO_TIMESTAMPS))
 		p->timestamps = o->timestamps;
+	if (GIVEN(DL_TCPO_CC))
+		p->cc = (uint8_t)o->cc;
+	if (GIVEN(DL_TCPO_SACK))
+		p->sack = o->sack;
+	if (GIVEN(DL_TCPO_TLP))
+		p->tlp = o->tlp;
+	if (GIVEN(DL_TCPO_HYSTART))
+		p->hystart = o->hystart;
+	if (GIVEN(DL_TCPO_RESTART_IDLE))
+		p->restart_after_idle = o->slow_start_after_idle;
+	if (GIVEN(DL_TCPO_SACK_POOL))
+		p->sack_pool = o->sack_pool;
+	if (GIVEN(DL_TCPO_TW_MAX))
+		p->tw_max = o->time_wait_max;
+	if (GIVEN(DL_TCPO_TW_REUSE))
+		p->tw_reuse = o->tw_reuse;
+	if (GIVEN(DL_TCPO_OOO_CORE_BUFS))
+		p->ooo_core_bufs = o->ooo_core_bufs;
+	if (GIVEN(DL_TCPO_APP_RX_BUFS))
+		p->app_rx_bufs = o->app_rx_bufs;
+	if (GIVEN(DL_TCPO_TLP_DELACK_MS))
+		p->tlp_delack_us = o->tlp_delack_ms * 1000u;
 #undef GIVEN
 }
 
@@ -285,6 +307,11 @@ static void build_stack_config(struct dl_runtime *rt)
 	memcpy(sc->mac, rt->nic->mac, 6);
 	sc->mtu = rt->nic->mtu;
 	sc->tcp.tso = sc->tcp.tso && (rt->nic->caps & DL_NIC_CAP_TSO);
+	/* Out-of-order data may pin a quarter of a queue's RX buffers, one
+	 * application core three quarters (--tcp overrides both). */
+	uint32_t rxb = rt->cfg.rx_bufs ? rt->cfg.rx_bufs : 8192;
+	sc->tcp.ooo_core_bufs = rxb / 4;
+	sc->tcp.app_rx_bufs = rxb / 4 * 3;
 	apply_tcp_opts(&rt->cfg.tcp, &sc->tcp);
 	/* RFC 6528: the ISN secret is random per process. */
 	if (getrandom(sc->tcp.isn_key, sizeof(sc->tcp.isn_key), 0) !=

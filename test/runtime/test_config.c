@@ -414,6 +414,9 @@ static void test_err_impair(void **state)
 	    "loss=0.000000000000000000000000000000000000000000000000000000000000000000000000"
 	    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
 	    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+	    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+	    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+	    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
 	    "0000000000000000000000000000000000000000000000000000000000000000001");
 }
 
@@ -427,7 +430,9 @@ static void test_tcp_opts(void **state)
 	assert_int_equal(
 	    parse("--ip", "10.0.0.2/24", "--tcp",
 		  "syn_backlog=4096,accept_backlog=512,max_conns=200000,rcv_wnd=1048576,"
-		  "delack_us=0,keepalive_s=60,rto_min_ms=5,syn_cookies=0,timestamps=0",
+		  "delack_us=0,keepalive_s=60,rto_min_ms=5,syn_cookies=0,timestamps=0,"
+		  "cc=newreno,sack=0,tlp=0,hystart=0,slow_start_after_idle=0,sack_pool=7,"
+		  "time_wait_max=100,tw_reuse=0,ooo_core_bufs=300,app_rx_bufs=900,tlp_delack_ms=20",
 		  NULL),
 	    DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.set, (1u << DL_TCPO_NKEYS) - 1);
@@ -440,6 +445,20 @@ static void test_tcp_opts(void **state)
 	assert_int_equal(cfg.tcp.rto_min_ms, 5);
 	assert_false(cfg.tcp.syn_cookies);
 	assert_false(cfg.tcp.timestamps);
+	assert_int_equal(cfg.tcp.cc, 0); /* newreno */
+	assert_false(cfg.tcp.sack);
+	assert_false(cfg.tcp.tlp);
+	assert_false(cfg.tcp.hystart);
+	assert_false(cfg.tcp.slow_start_after_idle);
+	assert_int_equal(cfg.tcp.sack_pool, 7);
+	assert_int_equal(cfg.tcp.time_wait_max, 100);
+	assert_false(cfg.tcp.tw_reuse);
+	assert_int_equal(cfg.tcp.ooo_core_bufs, 300);
+	assert_int_equal(cfg.tcp.app_rx_bufs, 900);
+	assert_int_equal(cfg.tcp.tlp_delack_ms, 20);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "cc=cubic", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.cc, 1);
+	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_CC);
 	/* A subset, and the last of a key given twice. */
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "syn_cookies=1", "--tcp",
 			       "syn_backlog=8,syn_backlog=16", NULL),
@@ -456,6 +475,9 @@ static void test_err_tcp(void **state)
 	assert_error("'syn_cookies' is not key=value", "--ip", "10.0.0.2/24", "--tcp",
 		     "syn_cookies");
 	assert_error("unknown key 'nagle'", "--ip", "10.0.0.2/24", "--tcp", "nagle=1");
+	assert_error("cc='bbr' must be cubic|newreno", "--ip", "10.0.0.2/24", "--tcp", "cc=bbr");
+	assert_error("ooo_core_bufs='8' must be 16..4194304", "--ip", "10.0.0.2/24", "--tcp",
+		     "ooo_core_bufs=8");
 	assert_error("syn_cookies='2' must be 0..1", "--ip", "10.0.0.2/24", "--tcp",
 		     "syn_cookies=2");
 	assert_error("syn_backlog='0' must be 1..1048576", "--ip", "10.0.0.2/24", "--tcp",

@@ -133,8 +133,16 @@ struct th {
 	uint64_t stats[4];
 	uint64_t verified;
 	unsigned opened;
+	void (*obs)(struct th *h, void *arg);
+	void *obs_arg;
 	uint8_t buf[2048];
 };
+
+void th_set_observer(struct th *h, void (*fn)(struct th *h, void *arg), void *arg)
+{
+	h->obs = fn;
+	h->obs_arg = arg;
+}
 
 static struct conn *conn_find(struct side *sd, uint32_t id)
 {
@@ -408,6 +416,10 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 		h->stats[0]++;
 		return;
 	}
+	if (l->drop != NULL && l->drop(l->drop_arg, to, p, len)) {
+		h->stats[0]++;
+		return;
+	}
 	if (l->rate_bps > 0) {
 		/* Bottleneck: serialise behind what is queued; drop when full. */
 		uint64_t start = h->bottleneck_free[to] > h->now ? h->bottleneck_free[to] : h->now;
@@ -489,6 +501,9 @@ unsigned th_step(struct th *h)
 {
 	unsigned work = collect(h);
 
+	/* Deliver what is due to one side, run it, and take what it sent
+	 * off the wire at once: the other side must never receive a frame
+	 * the link has not seen. */
 	for (int i = 0; i < 2; i++) {
 		struct heap *q = &h->dir[i];
 		while (q->n > 0 && q->v[0].due <= h->now) {
@@ -498,10 +513,11 @@ unsigned th_step(struct th *h)
 			free(f.data);
 			work++;
 		}
-	}
-	for (int i = 0; i < 2; i++)
 		run_side(h, i);
-	work += collect(h);
+		work += collect(h);
+	}
+	if (h->obs != NULL)
+		h->obs(h, h->obs_arg);
 	return work;
 }
 
@@ -533,7 +549,7 @@ static bool all_done(struct th *h)
 			if (!sd->conns[k]->cleaned)
 				return false;
 		dl_stack_tcp_mem(sd->s, &m);
-		if (m.conns != 0 || m.timers != 0)
+		if (m.conns != 0 || m.timers != 0 || m.time_wait != 0)
 			return false;
 	}
 	return h->side[1].nconns == h->app.conns && h->side[0].nconns == h->app.conns &&
@@ -648,6 +664,9 @@ struct th *th_create(const struct dl_stack_config *cfg, const struct th_link *li
 		u->side = i;
 		c.ip = i == 0 ? TH_SERVER_IP : TH_CLIENT_IP;
 		c.prefix_len = 24;
+		if (h->app.simopen) { /* fixed ports: each connects to the other's */
+			c.tcp.port_min = c.tcp.port_max = i == 0 ? TH_PORT : TH_SIMOPEN_PORT;
+		}
 		memcpy(c.mac, i == 0 ? mac0 : mac1, 6);
 		c.tcp.isn_key[0] = (uint8_t)(seed + (uint64_t)i);
 		sd->s = dl_stack_create(&c, dl_memwire_nic(h->w, i), 0, 0, 1);
@@ -687,6 +706,19 @@ void th_connect_more(struct th *h, unsigned n)
 
 void th_start(struct th *h)
 {
+	if (h->app.simopen) {
+		/* Both connect at the same time: the SYNs cross. */
+		uint32_t id0, id1;
+		int rc = dl_stack_connect(h->side[0].s, 1, 0, TH_CLIENT_IP, TH_SIMOPEN_PORT, &id0);
+		assert(rc == 0);
+		rc = dl_stack_connect(h->side[1].s, 1, 0, TH_SERVER_IP, TH_PORT, &id1);
+		assert(rc == 0);
+		(void)rc;
+		conn_add(h, 0, id0);
+		conn_add(h, 1, id1);
+		h->opened = 1;
+		return;
+	}
 	assert(dl_stack_listen(h->side[0].s, TH_PORT, 0) == 0);
 	assert(dl_stack_listen(h->side[0].s, TH_PORT + 1, 0) == 0);
 	th_connect_more(h, h->app.conns);
@@ -712,6 +744,21 @@ void th_dump(struct th *h)
 				(unsigned long long)c->tx_acked, (unsigned long long)c->tx_queued,
 				(unsigned long long)c->tx_total, (unsigned long long)c->rx_done,
 				(unsigned long long)c->rx_total, (unsigned long long)c->rx_unret);
+			struct dl_tcp *t = sd->s->tcp;
+			struct dl_tcb *b = tcb_at(t, c->id & t->idx_mask);
+			if (b->id != c->id)
+				continue;
+			fprintf(stderr,
+				"      tcb %s flags %#x una %u nxt %u max %u sq %u+%u wnd %u cwnd %u "
+				"ssthresh %u rtx %llu pto %d persist %d sb %p",
+				dl_tcp_state_name(b->state), b->flags, b->snd_una, b->snd_nxt,
+				b->snd_max, b->sq_seq, b->sq_bytes, b->snd_wnd, b->cwnd, b->ssthresh,
+				(unsigned long long)b->t_rtx, !!(b->flags & TF_PTO),
+				!!(b->flags & TF_PERSIST), (void *)b->sb);
+			if (b->sb != NULL)
+				fprintf(stderr, " (n %u sacked %u lost %u pipe %u)", b->sb->n,
+					b->sb->sacked, b->sb->lost, dl_tcp_sb_pipe(b));
+			fprintf(stderr, " rcv_nxt %u ooo %u\n", b->rcv_nxt, b->ooo_segs);
 		}
 	}
 }

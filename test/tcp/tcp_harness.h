@@ -40,6 +40,10 @@ struct th_link {
 	uint32_t reorder_us; /**< extra delay of a reordered frame */
 	uint64_t rate_bps;   /**< bottleneck rate, 0 = none */
 	uint32_t queue_max;  /**< bottleneck queue (frames), drop-tail */
+	/** Optional: lose this frame (going to side `to`)? Deterministic
+	 *  loss patterns (test_tcp_loss.c). */
+	bool (*drop)(void *arg, int to, const uint8_t *frame, uint32_t len);
+	void *drop_arg;
 };
 
 /** What the applications do. */
@@ -53,7 +57,15 @@ struct th_app_cfg {
 	uint32_t slow_reader_us; /**< hold received data this long before recv_done (0 = at once) */
 	uint32_t slow_reader_bytes; /**< ... up to this many bytes */
 	bool idle_hold;		    /**< keep connections open (no data, no close) */
+	/**
+	 * Simultaneous open: no listener; side 0 connects from TH_PORT to
+	 * side 1's TH_SIMOPEN_PORT while side 1 connects back, both SYNs
+	 * crossing (RFC 9293 figure 8). One connection.
+	 */
+	bool simopen;
 };
+
+#define TH_SIMOPEN_PORT 40404
 
 struct th;
 
@@ -82,6 +94,9 @@ unsigned th_step(struct th *h);
 
 /** Open `n` more client connections (idle_hold scale tests). */
 void th_connect_more(struct th *h, unsigned n);
+
+/** Call fn(h, arg) after every step (white-box observers). */
+void th_set_observer(struct th *h, void (*fn)(struct th *h, void *arg), void *arg);
 
 /** Describe the state (failure messages). */
 void th_dump(struct th *h);

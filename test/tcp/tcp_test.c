@@ -200,7 +200,9 @@ void tf_send(struct tf *f, const struct tseg *sg)
 	    .wscale = sg->ws,
 	    .tsval = sg->tsval,
 	    .tsecr = sg->tsecr,
+	    .nsack = sg->nsack,
 	};
+	memcpy(h.sack, sg->sack, sizeof(h.sack));
 	unsigned hl = dl_tcp_build(tcp, &h);
 	uint32_t src = sg->src ? sg->src : PEER_IP;
 	size_t len = 14 + 20 + hl + sg->len;
@@ -264,6 +266,10 @@ bool tf_recv(struct tf *f, struct tseg *out)
 	out->ws = h.wscale;
 	out->tsval = h.tsval;
 	out->tsecr = h.tsecr;
+	if (h.opts & DL_TCP_OPT_SACK) {
+		out->nsack = h.nsack;
+		memcpy(out->sack, h.sack, sizeof(out->sack));
+	}
 	out->len = (uint32_t)(l4 - h.hlen);
 	out->src = ip.src;
 	out->dst = ip.dst;
@@ -340,6 +346,8 @@ uint32_t tf_open(struct tf *f, bool ts, int ws)
 		syn.opts |= DL_TCP_OPT_WS;
 		syn.ws = (uint8_t)ws;
 	}
+	if (f->p.sack_ok)
+		syn.opts |= DL_TCP_OPT_SACKOK;
 	tf_send(f, &syn);
 	assert_true(tf_recv(f, &sa));
 	assert_int_equal(sa.flags, DL_TCP_SYN | DL_TCP_ACK);
@@ -387,6 +395,8 @@ uint32_t tf_connect(struct tf *f, bool ts, int ws)
 		sa.opts |= DL_TCP_OPT_WS;
 		sa.ws = (uint8_t)ws;
 	}
+	if (f->p.sack_ok)
+		sa.opts |= DL_TCP_OPT_SACKOK;
 	tf_send(f, &sa);
 	f->id = id;
 	return id;
@@ -416,6 +426,14 @@ struct dl_tcb *tf_tcb(struct tf *f, uint32_t id)
 
 	assert_int_equal(c->id, id);
 	return c;
+}
+
+struct dl_tcp_tw *tf_tw(struct tf *f)
+{
+	struct dl_tcp_tw *w;
+
+	(void)dl_tcp_lookup(f->t, PEER_IP, f->p.our_port, f->p.port, &w);
+	return w;
 }
 
 uint64_t tf_cnt(struct tf *f, enum dl_tcp_cnt c)

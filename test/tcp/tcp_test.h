@@ -57,6 +57,8 @@ struct tseg {
 	uint16_t mss;
 	uint8_t ws;
 	uint32_t tsval, tsecr;
+	uint8_t nsack;			    /* DL_TCP_OPT_SACK blocks */
+	uint32_t sack[DL_TCP_MAX_SACK][2];
 	const uint8_t *data; /* payload to send */
 	uint32_t len;
 	uint8_t payload[2048]; /* payload received */
@@ -71,6 +73,7 @@ struct tpeer {
 	uint32_t tsval;	    /* peer's timestamp clock */
 	uint32_t ts_recent; /* last TSval the stack sent */
 	bool ts;
+	bool sack_ok;	   /* tf_open / tf_connect offer SACK-permitted */
 	uint16_t wnd;	   /* window field the peer advertises */
 	uint16_t port;	   /* the peer's port */
 	uint16_t our_port; /* the stack's port */
@@ -139,6 +142,8 @@ unsigned tf_count(const struct tf *f, int type, uint32_t id);
 const struct tf_ev *tf_last(const struct tf *f, int type);
 /** The TCB of a live id (white box). */
 struct dl_tcb *tf_tcb(struct tf *f, uint32_t id);
+/** The compact TIME_WAIT entry of the connection with the peer's port (NULL if none). */
+struct dl_tcp_tw *tf_tw(struct tf *f);
 /** Counter value of the stack's TCP module. */
 uint64_t tf_cnt(struct tf *f, enum dl_tcp_cnt c);
 

@@ -189,15 +189,17 @@ static void test_fin_wait_2_fin_to_time_wait_then_2msl(void **state)
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
 	tf_seg(f, DL_TCP_ACK | DL_TCP_FIN, NULL, 0);
 	tf_expect(f, DL_TCP_ACK, seq + 1, 1002);
-	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_TIME_WAIT);
-	/* closed by the app: the id dies now, the TCB stays 2*MSL */
+	/* closed by the app: the id dies now, the TCB goes, a compact entry
+	 * keeps the 4-tuple 2*MSL */
 	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1);
 	assert_int_equal(tf_count(f, EV_REMOTE_CLOSED, id), 0);
-	assert_int_equal(conns(f), 1);
+	assert_int_equal(conns(f), 0);
+	assert_non_null(tf_tw(f));
+	assert_int_equal(tf_cnt(f, TCP_TW_ENTERED), 1);
 	uint64_t t0 = f->now;
 	uint64_t t = tf_next(f);
-	assert_true(t >= t0 + 6000000 && t < t0 + 6000000 + (1u << DL_TCP_TICK_SHIFT));
-	assert_int_equal(conns(f), 0);
+	assert_true(t >= t0 + 6000000 && t < t0 + 6000000 + (2u << DL_TCP_TS_SHIFT));
+	assert_null(tf_tw(f));
 	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1); /* only one cleanup */
 	assert_int_equal(tf_cnt(f, TCP_TW_EXPIRED), 1);
 	assert_int_equal(dl_stack_next_deadline(f->s), UINT64_MAX);
@@ -216,7 +218,8 @@ static void test_fin_wait_1_fin_ack_together_to_time_wait(void **state)
 	f->p.ack = seq + 1;
 	tf_seg(f, DL_TCP_ACK | DL_TCP_FIN, NULL, 0);
 	tf_expect(f, DL_TCP_ACK, seq + 1, 1002);
-	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_TIME_WAIT);
+	assert_non_null(tf_tw(f));
+	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1);
 }
 
 /* Simultaneous close: both FINs cross. */
@@ -234,7 +237,8 @@ static void test_fin_wait_1_fin_simultaneous_close_closing(void **state)
 	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_CLOSING);
 	f->p.ack = seq + 1;
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
-	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_TIME_WAIT);
+	assert_non_null(tf_tw(f));
+	assert_int_equal(conns(f), 0);
 	tf_none(f);
 }
 
@@ -257,7 +261,9 @@ static void test_time_wait_fin_retransmission_reacked(void **state)
 	tf_expect(f, DL_TCP_ACK, seq + 1, 1002);
 	uint64_t t0 = f->now;
 	uint64_t t = tf_next(f);
-	assert_true(t >= t0 + 6000000); /* 2*MSL counted again from the retransmission */
+	while (tf_tw(f) != NULL)
+		t = tf_next(f);
+	assert_true(t >= t0 + 6000000 - (1u << DL_TCP_TS_SHIFT)); /* 2*MSL counted again */
 	assert_int_equal(conns(f), 0);
 	tf_free(f);
 }
@@ -275,7 +281,7 @@ static void test_time_wait_syn_reopens(void **state)
 	f->p.ack = seq + 1;
 	tf_seg(f, DL_TCP_ACK | DL_TCP_FIN, NULL, 0);
 	tf_expect(f, DL_TCP_ACK, seq + 1, 1002);
-	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_TIME_WAIT);
+	assert_non_null(tf_tw(f));
 	struct tseg syn = {.seq = 1,
 			   .flags = DL_TCP_SYN,
 			   .wnd = 65535,
@@ -286,8 +292,9 @@ static void test_time_wait_syn_reopens(void **state)
 	tf_expect(f, DL_TCP_SYN | DL_TCP_ACK, dl_tcp_isn(f->t, PEER_IP, OUR_PORT, PEER_PORT, NULL),
 		  2);
 	assert_int_equal(tf_cnt(f, TCP_TW_REUSED), 1);
-	assert_int_equal(conns(f), 1); /* the old TCB went, the new one is SYN_RCVD */
-	assert_int_equal(dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT)->state, DL_TCP_SYN_RCVD);
+	assert_null(tf_tw(f));
+	assert_int_equal(conns(f), 1); /* the entry went, the new TCB is SYN_RCVD */
+	assert_int_equal(dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT, NULL)->state, DL_TCP_SYN_RCVD);
 }
 
 static void test_time_wait_old_syn_challenged(void **state)
@@ -309,7 +316,8 @@ static void test_time_wait_old_syn_challenged(void **state)
 			   .tsval = f->p.tsval}; /* not newer */
 	tf_send(f, &syn);
 	tf_expect(f, DL_TCP_ACK, seq + 1, 1002);
-	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_TIME_WAIT);
+	assert_non_null(tf_tw(f));
+	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_CHALLENGE), 1);
 }
 
 static void test_time_wait_rst_closes(void **state)
@@ -327,6 +335,8 @@ static void test_time_wait_rst_closes(void **state)
 	tf_seg(f, DL_TCP_RST, NULL, 0);
 	tf_none(f);
 	assert_int_equal(conns(f), 0);
+	assert_null(tf_tw(f));
+	assert_int_equal(tf_cnt(f, TCP_TW_RST_KILLED), 1);
 	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1);
 }
 

@@ -694,19 +694,21 @@ static void test_established_send_mss_segments(void **state)
 static void test_established_send_scatter_gather_spans_segments(void **state)
 {
 	struct tf *f = *state;
-	static uint8_t a[100], b[2000], c[50];
+	/* three fragments apart in memory (separate arrays may be laid out
+	 * back to back, and contiguous fragments merge: clang does that) */
+	static uint8_t mem[2400];
+	uint8_t *a = mem, *b = mem + 200, *c = mem + 2300;
 	uint8_t all[2150];
-	struct dl_tx_frag fr[3] = {{a, sizeof(a), DL_REGION_NONE},
-				   {b, sizeof(b), DL_REGION_NONE},
-				   {c, sizeof(c), DL_REGION_NONE}};
+	struct dl_tx_frag fr[3] = {
+	    {a, 100, DL_REGION_NONE}, {b, 2000, DL_REGION_NONE}, {c, 50, DL_REGION_NONE}};
 	struct tseg syn = {
 	    .seq = 1000, .flags = DL_TCP_SYN, .wnd = 65535, .opts = DL_TCP_OPT_MSS, .mss = 1000};
 	struct tseg r;
 
-	memset(a, 'a', sizeof(a));
-	for (size_t i = 0; i < sizeof(b); i++)
+	memset(a, 'a', 100);
+	for (size_t i = 0; i < 2000; i++)
 		b[i] = (uint8_t)i;
-	memset(c, 'c', sizeof(c));
+	memset(c, 'c', 50);
 	memcpy(all, a, 100);
 	memcpy(all + 100, b, 2000);
 	memcpy(all + 2100, c, 50);
@@ -733,6 +735,29 @@ static void test_established_send_scatter_gather_spans_segments(void **state)
 static void edit_tso(struct dl_stack_config *c)
 {
 	c->tcp.tso = true;
+	c->tcp.init_cwnd_segs = 40; /* a packet is at most cwnd / 4 */
+}
+
+static void edit_tso_iw10(struct dl_stack_config *c)
+{
+	c->tcp.tso = true;
+}
+
+/* TSO packets are at most a quarter of cwnd (at least 2 segments): the
+ * initial window leaves as 5 packets of 2 segments, not one burst. */
+static void test_established_tso_packets_bounded_by_cwnd(void **state)
+{
+	struct tf *f = tf_new(edit_tso_iw10);
+	(void)state;
+
+	fill_big();
+	tf_open(f, false, -1);
+	uint32_t iss1 = stream_start(f);
+	assert_int_equal(send_bytes(f, big, 100000), 0);
+	assert_int_equal(tf_cnt(f, TCP_TX_TSO), 5);
+	assert_int_equal(tf_cnt(f, TCP_TX_SEGS), 1 + 5);
+	assert_int_equal(drain_data(f, big, iss1), 14600);
+	tf_free(f);
 }
 
 static void test_established_send_tso_large_packet(void **state)
@@ -757,10 +782,16 @@ static void test_established_send_tso_large_packet(void **state)
 	tf_free(f);
 }
 
+static void edit_newreno(struct dl_stack_config *c)
+{
+	c->tcp.cc = DL_TCP_CC_NEWRENO;
+}
+
 static void test_established_initial_window_ten_segments(void **state)
 {
-	struct tf *f = *state;
+	struct tf *f = tf_new(edit_newreno);
 	uint32_t iss1;
+	(void)state;
 
 	fill_big();
 	tf_open(f, false, -1);
@@ -774,6 +805,46 @@ static void test_established_initial_window_ten_segments(void **state)
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
 	assert_int_equal(c->cwnd, 14600 + 2920);
 	assert_int_equal(drain_data(f, big, iss1), 14600 + 2920);
+	tf_free(f);
+}
+
+/* CUBIC's slow start (RFC 9406 without pacing): at most L = 8 segments per ACK. */
+static void test_established_cubic_slow_start_l8(void **state)
+{
+	struct tf *f = *state;
+	uint32_t iss1;
+
+	fill_big();
+	tf_open(f, false, -1);
+	iss1 = stream_start(f);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	assert_int_equal(c->cc, DL_TCP_CC_CUBIC);
+	assert_int_equal(send_bytes(f, big, 100000), 0);
+	assert_int_equal(drain_data(f, big, iss1), 14600);
+	f->p.ack = next_seq;
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(c->cwnd, 14600 + 8 * 1460);
+	assert_int_equal(drain_data(f, big, iss1), 14600 + 8 * 1460);
+	assert_int_equal(tf_cnt(f, TCP_CC_CUBIC), 1);
+}
+
+/* RFC 7661: a window the application does not fill does not grow. */
+static void test_established_app_limited_cwnd_does_not_grow(void **state)
+{
+	struct tf *f = *state;
+	uint32_t iss1;
+
+	fill_big();
+	tf_open(f, false, -1);
+	iss1 = stream_start(f);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	for (int k = 0; k < 20; k++) {
+		assert_int_equal(send_bytes(f, big + 1000 * k, 1000), 0);
+		assert_int_equal(drain_data(f, big, iss1), 1000);
+		f->p.ack = next_seq;
+		tf_seg(f, DL_TCP_ACK, NULL, 0);
+	}
+	assert_int_equal(c->cwnd, 14600);
 }
 
 static void test_established_window_scale_applied(void **state)
@@ -1006,9 +1077,10 @@ static void test_established_rto_exhausted_resets(void **state)
  * recovery with window inflation, a partial ACK, then the full ACK. */
 static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 {
-	struct tf *f = *state;
+	struct tf *f = tf_new(edit_newreno);
 	uint32_t iss1;
 	struct tseg r;
+	(void)state;
 
 	fill_big();
 	tf_open(f, false, -1);
@@ -1053,6 +1125,7 @@ static void test_established_fast_retransmit_and_newreno_recovery(void **state)
 	tf_seg(f, DL_TCP_ACK, NULL, 0);
 	assert_false(c->flags & TF_RECOVERY);
 	assert_int_equal(c->cwnd, min_u32(flight / 2, 1460 + 1460));
+	tf_free(f);
 }
 
 /* Regression: a fast retransmission resends data that was sent, never
@@ -1232,7 +1305,10 @@ int main(void)
 	    T(test_established_send_mss_segments),
 	    T(test_established_send_scatter_gather_spans_segments),
 	    cmocka_unit_test(test_established_send_tso_large_packet),
-	    T(test_established_initial_window_ten_segments),
+	    cmocka_unit_test(test_established_tso_packets_bounded_by_cwnd),
+	    cmocka_unit_test(test_established_initial_window_ten_segments),
+	    T(test_established_cubic_slow_start_l8),
+	    T(test_established_app_limited_cwnd_does_not_grow),
 	    T(test_established_window_scale_applied),
 	    T(test_established_send_errors),
 	    cmocka_unit_test(test_established_send_queue_full_enobufs),
@@ -1243,7 +1319,7 @@ int main(void)
 	    cmocka_unit_test(test_established_rto_backoff_capped_at_max),
 	    T(test_established_small_credit_no_window_update),
 	    T(test_established_urgent_data_delivered_inline),
-	    T(test_established_fast_retransmit_and_newreno_recovery),
+	    cmocka_unit_test(test_established_fast_retransmit_and_newreno_recovery),
 	    T(test_established_fast_retransmit_resends_only_sent_data),
 	    T(test_established_zero_window_persist_probes),
 	    T(test_established_window_closes_with_data_in_flight),

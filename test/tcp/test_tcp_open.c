@@ -182,8 +182,9 @@ static void test_listen_syn_gets_syn_ack_with_options(void **state)
 	tf_send(f, &s);
 	iss = dl_tcp_isn(f->t, PEER_IP, OUR_PORT, PEER_PORT, &ts_off);
 	struct tseg r = tf_expect(f, DL_TCP_SYN | DL_TCP_ACK, iss, 1001);
-	/* MSS = MTU - 40, our shift, timestamps echoed; no SACK offered */
-	assert_int_equal(r.opts, DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS);
+	/* MSS = MTU - 40, our shift, timestamps echoed, SACK permitted */
+	assert_int_equal(r.opts,
+			 DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS | DL_TCP_OPT_SACKOK);
 	assert_int_equal(r.mss, 1460);
 	assert_int_equal(r.ws, 7);
 	assert_int_equal(r.tsecr, 777);
@@ -191,7 +192,7 @@ static void test_listen_syn_gets_syn_ack_with_options(void **state)
 	assert_int_equal(r.wnd, 65535); /* SYN windows are never scaled */
 	assert_int_equal(r.len, 0);
 	tf_none(f);
-	struct dl_tcb *c = dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT);
+	struct dl_tcb *c = dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT, NULL);
 	assert_non_null(c);
 	assert_int_equal(c->state, DL_TCP_SYN_RCVD);
 	assert_int_equal(c->snd_ws, 6);
@@ -212,7 +213,7 @@ static void test_listen_syn_without_options_defaults(void **state)
 	assert_true(tf_recv(f, &r));
 	assert_int_equal(r.flags, DL_TCP_SYN | DL_TCP_ACK);
 	assert_int_equal(r.opts, DL_TCP_OPT_MSS); /* nothing the peer did not offer */
-	struct dl_tcb *c = dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT);
+	struct dl_tcb *c = dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT, NULL);
 	assert_int_equal(c->mss, 536); /* RFC 9293 3.7.1 default */
 	assert_int_equal(c->snd_ws, 0);
 	assert_int_equal(c->rcv_ws, 0);
@@ -495,7 +496,7 @@ static void test_syn_rcvd_unacceptable_ack_gets_rst(void **state)
 	struct tseg a = {.seq = 1001, .ack = r.seq + 5, .flags = DL_TCP_ACK, .wnd = 1000};
 	tf_send(f, &a);
 	tf_expect(f, DL_TCP_RST, r.seq + 5, 0);
-	assert_int_equal(dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT)->state, DL_TCP_SYN_RCVD);
+	assert_int_equal(dl_tcp_lookup(f->t, PEER_IP, OUR_PORT, PEER_PORT, NULL)->state, DL_TCP_SYN_RCVD);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYNRCVD_BAD_ACK), 1);
 }
 
@@ -690,7 +691,8 @@ static void test_syn_sent_syn_carries_options(void **state)
 	assert_true(r.sport >= 32768 && r.sport <= 60999);
 	assert_int_equal(r.seq, dl_tcp_isn(f->t, PEER_IP, r.sport, PEER_PORT, &ts_off));
 	assert_int_equal(r.ack, 0);
-	assert_int_equal(r.opts, DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS);
+	assert_int_equal(r.opts,
+			 DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS | DL_TCP_OPT_SACKOK);
 	assert_int_equal(r.mss, 1460);
 	assert_int_equal(r.ws, 7);
 	assert_int_equal(r.tsval, (uint32_t)(f->now >> DL_TCP_TS_SHIFT) + ts_off);

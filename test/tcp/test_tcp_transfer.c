@@ -66,8 +66,10 @@ static void run_one(uint64_t seed, const struct th_link *link, const struct th_a
 		struct dl_stack_tcp_mem m;
 		dl_stack_tcp_mem(th_stack(h, i), &m);
 		assert_int_equal(m.conns, 0);
+		assert_int_equal(m.time_wait, 0);
 		assert_int_equal(m.timers, 0);
 		assert_int_equal(m.chunks_used, 0);
+		assert_int_equal(m.sb_used, 0);
 		assert_int_equal(dl_stack_next_deadline(th_stack(h, i)), UINT64_MAX);
 	}
 	/* Nothing in flight, nothing held: every buffer is back. */

@@ -1,0 +1,48 @@
+/*
+ * dl_tcp_cc.h - congestion control behind a small interface (as Linux's
+ * tcp_congestion_ops): loss detection and recovery (NewReno, or SACK with
+ * RACK-TLP and PRR) are the stack's; an algorithm only says how the
+ * congestion window grows on ACKs and what ssthresh a congestion event
+ * leaves. Two algorithms: NewReno (RFC 5681 / RFC 6582) and CUBIC (RFC
+ * 9438) with HyStart++ (RFC 9406), the default. A connection's algorithm
+ * is fixed at creation (dl_tcp_params.cc); its state lives in the TCB's
+ * ca[] (DL_TCP_CC_PRIV bytes), so an idle connection costs nothing more.
+ *
+ * Who calls what (tcp_in.c, tcp_sack.c, tcp_timer.c, tcp_out.c):
+ *   init        at establishment, cwnd already the initial window
+ *   cong_avoid  an ACK of new data outside recovery while the last output
+ *               was cwnd-limited (RFC 7661): slow start or avoidance
+ *   ssthresh    a congestion event (fast retransmit / RACK loss, RTO, a
+ *               loss repaired by a tail loss probe); the caller then sets
+ *               cwnd (ssthresh, PRR, or one segment after an RTO)
+ *   rtt_sample  every RTT sample (HyStart++), optional
+ *   restart     data starts again after an idle period, optional
+ */
+#ifndef DL_TCP_CC_H
+#define DL_TCP_CC_H
+
+#include "dl_tcp.h"
+
+struct dl_tcp_cc_ops {
+	const char *name;
+	void (*init)(struct dl_tcp *t, struct dl_tcb *c);
+	void (*cong_avoid)(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked);
+	uint32_t (*ssthresh)(struct dl_tcp *t, struct dl_tcb *c);
+	void (*rtt_sample)(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
+	void (*restart)(struct dl_tcp *t, struct dl_tcb *c);
+};
+
+extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic;
+
+static inline const struct dl_tcp_cc_ops *dl_tcp_cc(const struct dl_tcb *c)
+{
+	return c->cc == DL_TCP_CC_CUBIC ? &dl_tcp_cubic : &dl_tcp_newreno;
+}
+
+/** Initial ssthresh ("arbitrarily high", RFC 5681 3.1). */
+#define DL_TCP_SSTHRESH_INIT (1u << 30)
+
+/** Integer cube root (floor) of x. */
+uint64_t dl_tcp_cbrt(uint64_t x);
+
+#endif /* DL_TCP_CC_H */
