@@ -497,12 +497,16 @@ void h_core_enter(unsigned core)
 
 unsigned h_teardown(struct harness *h)
 {
-	unsigned leaked;
+	unsigned leaked, ncores = h->e->ncores;
 	uint8_t tmp[2048];
 
 	dl_engine_stop(h->e);
 	dl_stack_destroy(h->client);
 	dl_engine_destroy(h->e);
+	/* UDN: what the stopped cores sent and nobody read stays in the
+	 * tiles' FIFOs (the hardware's, not the process's); empty them for
+	 * the next test. Nothing on the rings. */
+	test_core_drain(ncores);
 	while (dl_memwire_pop(h->w, 0, tmp, sizeof(tmp)) > 0)
 		;
 	while (dl_memwire_pop(h->w, 1, tmp, sizeof(tmp)) > 0)

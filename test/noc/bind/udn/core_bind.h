@@ -41,4 +41,35 @@ static inline void test_core_bind(unsigned core)
 	}
 }
 
+/*
+ * After the last fabric of a test is gone: read and drop every word still
+ * waiting in the demux queues of tiles 0..ncores-1 (messages a stopped
+ * engine sent and nobody read), until a whole pass finds none, so the next
+ * test's tiles start with empty FIFOs, as a new process's do on hardware.
+ * Leaves the thread on the last tile. @return the words dropped.
+ */
+static inline unsigned long test_core_drain(unsigned ncores)
+{
+	unsigned long dropped = 0, found;
+	uint64_t w;
+
+	do {
+		found = 0;
+		for (unsigned c = 0; c < ncores; c++) {
+			test_core_bind(c);
+			while (tmc_udn0_available_count() != 0)
+				w = tmc_udn0_receive(), found++;
+			while (tmc_udn1_available_count() != 0)
+				w = tmc_udn1_receive(), found++;
+			while (tmc_udn2_available_count() != 0)
+				w = tmc_udn2_receive(), found++;
+			while (tmc_udn3_available_count() != 0)
+				w = tmc_udn3_receive(), found++;
+		}
+		dropped += found;
+	} while (found != 0);
+	(void)w;
+	return dropped;
+}
+
 #endif
