@@ -216,6 +216,7 @@ int dl_policy_parse(struct dl_policy *p, const char *text, char *err, size_t err
 		const char *nl = strchr(s, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - s) : strlen(s);
 		char line[1024];
+		struct dl_policy_rule r;
 		int rc;
 
 		lineno++;
@@ -224,13 +225,17 @@ int dl_policy_parse(struct dl_policy *p, const char *text, char *err, size_t err
 				       sizeof(line) - 1);
 		memcpy(line, s, len);
 		line[len] = '\0';
-		if (p->n == DL_POLICY_MAX_RULES && strspn(line, " \t\r") != len && line[0] != '#')
-			return dl_errf(err, errlen, "line %u: more than %d rules", lineno,
-				       DL_POLICY_MAX_RULES);
-		rc = parse_line(&p->rule[p->n], line, lineno, err, errlen);
+		/* Into a rule of our own: blank and comment lines after a full
+		 * policy are fine, and there is no rule[DL_POLICY_MAX_RULES]. */
+		rc = parse_line(&r, line, lineno, err, errlen);
 		if (rc < 0)
 			return -1;
-		p->n += (unsigned)rc;
+		if (rc > 0) {
+			if (p->n == DL_POLICY_MAX_RULES)
+				return dl_errf(err, errlen, "line %u: more than %d rules", lineno,
+					       DL_POLICY_MAX_RULES);
+			p->rule[p->n++] = r;
+		}
 		s += len + (nl != NULL);
 	}
 	return 0;

@@ -138,6 +138,36 @@ static void test_blank_comments_and_user(void **state)
 	assert_int_equal(p.rule[0].uid, 0);
 }
 
+/* A full policy (64 rules) followed by blank and comment lines parses, and
+ * nothing is written past the rules; a 65th rule is refused (found by
+ * fuzz_policy: each line after the 64th rule was parsed into rule[64],
+ * past the end of the array). */
+static void test_full_policy_then_blank_lines(void **state)
+{
+	struct {
+		struct dl_policy p;
+		uint8_t after[sizeof(struct dl_policy_rule)];
+	} s;
+	uint8_t canary[sizeof(s.after)];
+	char text[64 * 24 + 64], err[200];
+	size_t at = 0;
+
+	(void)state;
+	for (int i = 0; i < DL_POLICY_MAX_RULES; i++)
+		at += (size_t)snprintf(text + at, sizeof(text) - at, "uid=%d listen=any\n", i);
+	snprintf(text + at, sizeof(text) - at, "\n   # the end\n\n");
+	memset(s.after, 0xaa, sizeof(s.after));
+	memset(canary, 0xaa, sizeof(canary));
+	assert_int_equal(dl_policy_parse(&s.p, text, err, sizeof(err)), 0);
+	assert_int_equal(s.p.n, DL_POLICY_MAX_RULES);
+	assert_int_equal(s.p.rule[63].uid, 63);
+	assert_memory_equal(s.after, canary, sizeof(canary));
+	snprintf(text + at, sizeof(text) - at, "\n* listen=none\n");
+	assert_int_equal(dl_policy_parse(&s.p, text, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 66: more than 64 rules"));
+	assert_memory_equal(s.after, canary, sizeof(canary));
+}
+
 static void test_default_policy_is_our_uid_only(void **state)
 {
 	struct dl_policy p;
@@ -212,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(test_port_sets),
 	    cmocka_unit_test(test_errors_name_line_and_word),
 	    cmocka_unit_test(test_blank_comments_and_user),
+	    cmocka_unit_test(test_full_policy_then_blank_lines),
 	    cmocka_unit_test(test_default_policy_is_our_uid_only),
 	    cmocka_unit_test(test_format_round_trips),
 	    cmocka_unit_test(test_bucket),
