@@ -109,7 +109,9 @@ static int parse_rate(const char *v, uint64_t *out)
 	}
 	if (mult != 1)
 		num[n - 1] = '\0';
-	if (parse_u64(num, 1, UINT64_C(1) << 40, &x) != 0 || x > (UINT64_C(1) << 44) / mult)
+	/* At most 2^44 per second however it is spelled: dl_policy_rule_format()
+	 * prints rates as plain numbers, which must parse back. */
+	if (parse_u64(num, 1, UINT64_C(1) << 44, &x) != 0 || x > (UINT64_C(1) << 44) / mult)
 		return -1;
 	*out = x * mult;
 	return 0;
