@@ -92,7 +92,14 @@ const struct dl_policy_rule *dl_policy_match(const struct dl_policy *p, uint32_t
 /** True when port is in the set. */
 bool dl_port_set_has(const struct dl_port_set *s, uint16_t port);
 
-/** Print a rule in the file's syntax (logs). */
+/** A buffer of this size holds any rule dl_policy_rule_format() prints. */
+#define DL_POLICY_FORMAT_MAX 1024
+
+/**
+ * Print a rule in the file's syntax (logs); it parses back to the same
+ * rule. Truncated (always NUL-terminated) when @p len is less than
+ * DL_POLICY_FORMAT_MAX and the rule is long.
+ */
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len);
 
 /* ---- token bucket ------------------------------------------------------- */

@@ -323,7 +323,9 @@ static void format_ports(const struct dl_port_set *s, char *buf, size_t len)
 
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len)
 {
-	char who[80] = "", l[200], c[200], rate[80] = "";
+	/* Each buffer holds its part whole: 32 ranges of "65535-65535," at most. */
+	char who[80] = "", l[DL_POLICY_MAX_RANGES * 12 + 8], c[DL_POLICY_MAX_RANGES * 12 + 8],
+	     rate[80] = "";
 	size_t at = 0;
 
 	if (r->match_uid)

@@ -199,9 +199,9 @@ static void test_format_round_trips(void **state)
 	}
 	/* Large rates print as plain numbers, which parse back (found by
 	 * fuzz_policy: 2000G printed as 2000000000000, refused above 2^40). */
-	assert_int_equal(dl_policy_parse(&p, "* send-rate=2000G cmd-rate=17592186044416\n", err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dl_policy_parse(&p, "* send-rate=2000G cmd-rate=17592186044416\n", err, sizeof(err)),
+	    0);
 	assert_int_equal(p.rule[0].send_rate, 2000000000000ull);
 	assert_int_equal(p.rule[0].cmd_rate, 1ull << 44);
 	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
@@ -209,6 +209,22 @@ static void test_format_round_trips(void **state)
 	assert_int_equal(q.rule[0].send_rate, 2000000000000ull);
 	assert_int_equal(q.rule[0].cmd_rate, 1ull << 44);
 	assert_int_equal(dl_policy_parse(&q, "* send-rate=17592186044417\n", err, sizeof(err)), -1);
+	/* The longest port sets print whole (found by fuzz_policy: 32 ranges
+	 * were cut at 200 characters, and connect= dropped). */
+	char ports[400] = "", text[1024], big[1024];
+	for (int i = 0; i < DL_POLICY_MAX_RANGES; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d-%d",
+			 i ? "," : "", 65000 + 2 * i, 65001 + 2 * i);
+	snprintf(text, sizeof(text),
+		 "uid=4294967294 app=0123456789012345678901234567890 listen=%s connect=%s", ports,
+		 ports);
+	assert_int_equal(dl_policy_parse(&p, text, err, sizeof(err)), 0);
+	assert_int_equal(p.rule[0].connect.n, DL_POLICY_MAX_RANGES);
+	dl_policy_rule_format(&p.rule[0], big, sizeof(big));
+	assert_true(strlen(big) < DL_POLICY_FORMAT_MAX);
+	assert_int_equal(dl_policy_parse(&q, big, err, sizeof(err)), 0);
+	q.rule[0].line = p.rule[0].line;
+	assert_memory_equal(&q.rule[0], &p.rule[0], sizeof(q.rule[0]));
 }
 
 static void test_bucket(void **state)
