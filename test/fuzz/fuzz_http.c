@@ -347,7 +347,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc, (void)argv;
 	snprintf(root, sizeof(root), "/tmp/dlibos-fuzz-http-XXXXXX");
 	FZ_CHECK(mkdtemp(root) != NULL, "mkdtemp");
-	atexit(remove_tree);
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)('a' + (i ^ (i >> 9)) % 26);
 	put("index.html", "<html>index</html>\n", 19);
@@ -363,6 +362,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FZ_CHECK(httpd_files_scan(root, &scan, err, sizeof(err)) == 0 &&
 		     httpd_files_load(&files, root, &scan, alloc64, free, err, sizeof(err)) == 0,
 		 "root: %s", err);
+	remove_tree(); /* loaded into memory: the files are not needed any more */
 	return 0;
 }
 

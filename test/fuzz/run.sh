@@ -15,9 +15,11 @@ mode=$1 exe=$2 name=$3 src=$4 build=$5
 shift 5
 corpus="$src/corpus/$name"
 regress="$src/regressions/$name"
-art="$build/fuzz-artifacts/$name"
+art="$build/fuzz-artifacts/$name-$mode"
 log="$build/fuzz-$name-$mode.log"
-common=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+# Full-length inputs from the start: the targets read their inputs as scripts,
+# and the slow ones (fuzz_noc_hostile_app) would spend a short run on tiny ones.
+common=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -max_len=4096 -len_control=0)
 [ -f "$src/$name.dict" ] && common+=("-dict=$src/$name.dict")
 
 mkdir -p "$art"
