@@ -4,6 +4,9 @@
 #   build/       project defaults (-O2 -g, assertions on): meson test, all
 #                suites (unit, stress, integration; integration needs root)
 #   build-asan/  -Db_sanitize=address,undefined: the unit suite
+#   build-fuzz/  clang, -Dfuzz=true: the suite fuzz (every libFuzzer target
+#                over its corpus and regressions, then 30 s of fuzzing each;
+#                docs/fuzzing.md)
 #
 # Exits non-zero on any failure. Run as root on a fresh Debian 12 machine:
 # sudo ./scripts/test.sh
@@ -35,6 +38,14 @@ meson test -C build --print-errorlogs --num-processes "$JOBS" || status=1
 
 step "Tests: unit suite under ASan/UBSan (build-asan/)"
 meson test -C build-asan --suite unit --print-errorlogs --num-processes "$JOBS" || status=1
+
+step "Build: build-fuzz/ (clang, libFuzzer targets)"
+[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Db_lundef=false \
+	-Dexamples=false -Dtests=false -Dbenchmarks=false
+ninja -C build-fuzz -j "$JOBS"
+
+step "Tests: fuzz suite (build-fuzz/: regressions, then 30 s per target)"
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$JOBS" || status=1
 
 if [ "$status" = 0 ]; then
 	step "All tests passed"
