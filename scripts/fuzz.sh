@@ -49,7 +49,7 @@ nice -n 10 "$exe" -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=20
 	"${dirs[@]}" >"$log" 2>&1
 rc=$?
 set -e
-grep -E '^#[0-9]+ +(INITED|DONE)' "$log" | sed 's/^/fuzz: /'
+grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" | sed 's/^/fuzz: /'
 grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" |
 	sed 's/^/fuzz: /'
 after=$(find "$work/artifacts" -type f | wc -l)

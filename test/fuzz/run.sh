@@ -57,7 +57,7 @@ fuzz)
 	"$exe" "${common[@]}" -max_total_time="$secs" -artifact_prefix="$art/" "$@" \
 		"${dirs[@]}" >"$log" 2>&1
 	rc=$?
-	grep -E '^#[0-9]+ +(INITED|DONE)|^stat::' "$log" | tail -n 8
+	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::' "$log" | tail -n 8
 	if [ $rc -ne 0 ]; then
 		tail -n 80 "$log"
 		repro=$(grep -oE '(Test unit written to|artifact_prefix=.*; Test unit written to) [^ ]+' "$log" |
