@@ -29,7 +29,9 @@
  * Oracles (any violation aborts): no crash or sanitizer report; every data
  * event A or B receives references the RX region only, with bytes of its
  * own connections only (never the other application's), for a connection
- * the engine gave it; the client never receives a byte on B's connection
+ * the engine gave it (unless A returned data of that connection it had not
+ * read yet: the buffers may then hold anything when it reads, its own
+ * doing); the client never receives a byte on B's connection
  * (B sends nothing) and only 'X' bytes on A's (A's own TX memory); B is
  * never kicked, never gets an error, and its connection stays up while A
  * misbehaves; every command the script knows to be invalid is counted
@@ -65,6 +67,12 @@ struct app {
 	bool raw_ok;
 	uint32_t ids[MAXID]; /* connections the engine gave it */
 	uint32_t unret[MAXID];
+	/* Bytes read from data events and returned by recv_done commands sent,
+	 * per connection: once it returned what it had not read, what it reads
+	 * later may be another's data, by its own doing (the RX region is
+	 * readable by every application, docs/protected.md). */
+	uint64_t read[MAXID], returned[MAXID];
+	bool early[MAXID];
 	unsigned nids;
 	uint32_t offered[MAXID]; /* offered, not accepted */
 	unsigned noffered;
@@ -134,6 +142,8 @@ static void id_add(struct app *a, uint32_t id)
 {
 	if (!id_known(a, id, NULL) && a->nids < MAXID) {
 		a->unret[a->nids] = 0;
+		a->read[a->nids] = a->returned[a->nids] = 0;
+		a->early[a->nids] = false;
 		a->ids[a->nids++] = id;
 	}
 }
@@ -149,6 +159,9 @@ static void id_del(struct world *w, struct app *a, uint32_t id)
 		return;
 	a->ids[i] = a->ids[--a->nids];
 	a->unret[i] = a->unret[a->nids];
+	a->read[i] = a->read[a->nids];
+	a->returned[i] = a->returned[a->nids];
+	a->early[i] = a->early[a->nids];
 	w->dead[w->ndead++ % 8] = id;
 }
 
@@ -160,6 +173,10 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 	unsigned at;
 
 	(void)src;
+	if (dbg() && m->type != DL_MSG_CMD_ERROR)
+		fprintf(stderr, "slot %u: event %s conn %#x%s\n", a->slot,
+			dl_msg_type_name(m->type), m->conn,
+			m->type == DL_MSG_NEW_CONN ? " (offered)" : "");
 	switch (m->type) {
 	case DL_MSG_NEW_CONN:
 		FZ_CHECK(a == &w->a ? m->u.new_conn.local_port != 7 : m->u.new_conn.local_port == 7,
@@ -195,7 +212,7 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 			FZ_CHECK(r.region == w->rx_id && dl_region_contains(rx, r.off, r.len),
 				 "slot %u given region %u offset %llu length %u", a->slot, r.region,
 				 (unsigned long long)r.off, r.len);
-			for (uint32_t k = 0; k < r.len; k++) {
+			for (uint32_t k = 0; k < r.len && !a->early[at]; k++) {
 				char ch = (char)rx->base[r.off + k];
 				FZ_CHECK(ch >= a->tag_lo && ch <= a->tag_hi,
 					 "slot %u reads a byte %#x of another's connection",
@@ -204,6 +221,7 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 			bytes += r.len;
 		}
 		a->unret[at] += bytes;
+		a->read[at] += bytes;
 		break;
 	}
 	default:
@@ -365,6 +383,35 @@ static void run_b(struct world *w)
 }
 
 static void detach_a(struct world *w);
+
+/* The recv_done halves of what A sends (@p nwords words, messages back to
+ * back, framing not trusted): counted per connection of A. */
+static void account_sent(struct app *a, const uint64_t *m, unsigned nwords)
+{
+	for (unsigned i = 0; i < nwords;) {
+		unsigned n = dl_msg_hdr_words(m[i]), type = dl_msg_hdr_type(m[i]), at;
+
+		if (n == 0)
+			break;
+		if ((type == DL_MSG_RECV_DONE || type == DL_MSG_SEND_RECV_DONE) &&
+		    id_known(a, dl_msg_hdr_conn(m[i]), &at)) {
+			a->returned[at] += i + 1 < nwords ? (uint32_t)m[i + 1] : UINT32_MAX;
+			if (a->returned[at] > a->read[at])
+				a->early[at] = true;
+		}
+		i += n;
+	}
+}
+
+/* A word written anywhere in A's channel: any connection may be named. */
+static void account_scribble(struct app *a, uint64_t v)
+{
+	unsigned type = dl_msg_hdr_type(v);
+
+	if (type == DL_MSG_RECV_DONE || type == DL_MSG_SEND_RECV_DONE || v >> 32 == 0)
+		for (unsigned i = 0; i < a->nids; i++)
+			a->early[i] = true;
+}
 
 static void round_(struct world *w, bool poll_a)
 {
@@ -667,6 +714,7 @@ static void a_raw(struct world *w, struct fz *in)
 	if (m & 0x80) { /* scribble: the application owns these pages */
 		uint64_t v = fz_u64(in);
 		a->raw.slots[fz_u16(in) & a->raw.mask] = v;
+		account_scribble(a, v);
 		return;
 	}
 	unsigned nw = 1 + m % 16;
@@ -678,6 +726,7 @@ static void a_raw(struct world *w, struct fz *in)
 		return;
 	dl_chan_put_words(&a->raw, words, nw);
 	dl_chan_publish(&a->raw);
+	account_sent(a, words, nw);
 }
 
 /* ---- set-up and teardown --------------------------------------------------------- */
@@ -828,8 +877,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = a_command(w, &in, &is_bad);
 			if (n > 0)
 				trace_cmd("A sends", w->a.msg, n, is_bad);
-			if (n > 0 && dl_noc_send(w->a.ep[0], 0, w->a.msg, (unsigned)n) == 0)
+			if (n > 0 && dl_noc_send(w->a.ep[0], 0, w->a.msg, (unsigned)n) == 0) {
 				bad += is_bad;
+				account_sent(&w->a, w->a.msg, (unsigned)n);
+			}
 			dl_noc_flush(w->a.ep[0]);
 			break;
 		case 4: { /* a burst of it */
@@ -840,8 +891,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n > 0)
 				trace_cmd("A sends (burst)", w->a.msg, n, is_bad);
 			for (unsigned i = 0; n > 0 && i < k; i++)
-				if (dl_noc_send(w->a.ep[0], 0, w->a.msg, (unsigned)n) == 0)
+				if (dl_noc_send(w->a.ep[0], 0, w->a.msg, (unsigned)n) == 0) {
 					bad += is_bad;
+					account_sent(&w->a, w->a.msg, (unsigned)n);
+				}
 			dl_noc_flush(w->a.ep[0]);
 			break;
 		}
