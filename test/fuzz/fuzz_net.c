@@ -552,9 +552,9 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 		else if (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_FRAGMENT)
 			put16(ip + 6, 0x2000 | (plen & 7));
 		else
-			ip[0] = 0x46;
+			ip[0] = 0x46; /* 4 bytes of "options": the TCP ports */
 		put16(ip + 10, 0);
-		put16(ip + 10, ip_csum(ip, 20));
+		put16(ip + 10, ip_csum(ip, (size_t)(ip[0] & 15) * 4));
 		break;
 	case FN_CORRUPT_DST_IP:
 	case FN_CORRUPT_SRC_BCAST:
