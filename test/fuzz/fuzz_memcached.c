@@ -170,23 +170,32 @@ static void check_text(const struct fs_conn *c, const uint8_t *o, size_t len)
 		     starts(l, n, "SERVER_ERROR ") || starts(l, n, "VERSION ") ||
 		     starts(l, n, "STAT ");
 		if (!ok && starts(l, n, "VALUE ")) {
-			/* VALUE <key> <flags> <bytes> [<cas>] */
-			char buf[400], *tok[6], *save = NULL;
+			/* VALUE <key> <flags> <bytes> [<cas>]; a key is bytes (a NUL
+			 * too), split on spaces with lengths, never as a C string. */
+			struct {
+				const uint8_t *p;
+				size_t n;
+			} tok[6];
 			unsigned nt = 0;
-			unsigned long long bytes;
+			unsigned long long bytes = 0;
 
-			FZ_CHECK(n < sizeof(buf), "VALUE line of %zu bytes", n);
-			memcpy(buf, l, n);
-			buf[n] = '\0';
-			for (char *t = strtok_r(buf, " ", &save); t != NULL && nt < 6;
-			     t = strtok_r(NULL, " ", &save))
-				tok[nt++] = t;
-			FZ_CHECK((nt == 4 || nt == 5) &&
-				     all_digits((uint8_t *)tok[2], strlen(tok[2])) &&
-				     all_digits((uint8_t *)tok[3], strlen(tok[3])) &&
-				     (nt == 4 || all_digits((uint8_t *)tok[4], strlen(tok[4]))),
-				 "malformed VALUE line: %s", buf);
-			bytes = strtoull(tok[3], NULL, 10);
+			for (size_t i = 0; i < n && nt < 6;) {
+				size_t j = i;
+				while (j < n && l[j] != ' ')
+					j++;
+				if (j > i) {
+					tok[nt].p = l + i;
+					tok[nt++].n = j - i;
+				}
+				i = j + 1;
+			}
+			FZ_CHECK((nt == 4 || nt == 5) && all_digits(tok[2].p, tok[2].n) &&
+				     all_digits(tok[3].p, tok[3].n) && tok[3].n < 20 &&
+				     (nt == 4 || all_digits(tok[4].p, tok[4].n)),
+				 "malformed VALUE line: %.*s", (int)(n < 80 ? n : 80),
+				 (const char *)l);
+			for (size_t i = 0; i < tok[3].n; i++)
+				bytes = bytes * 10 + (unsigned)(tok[3].p[i] - '0');
 			if (len - off < bytes + 2) {
 				FZ_CHECK(c->reset, "data block cut short");
 				return;
