@@ -947,8 +947,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Drain A's commands: every invalid one counted (unless a rate limit
 	 * holds them back or A was kicked meanwhile). */
-	for (unsigned r = 0; r < 200 && w->a.attached; r++)
+	for (unsigned r = 0, quiet = 0; r < 400 && quiet < 8 && w->a.attached; r++) {
+		/* its overflow queue empty, then enough rounds for the ring
+		 * (256 messages a round at most) */
+		quiet = dl_noc_pending(w->a.ep[0], -1) == 0 ? quiet + 1 : 0;
 		round_(w, true);
+	}
 	if (w->a.attached && (w->pol & 3) != 2 && (w->pol & 3) != 3 &&
 	    dl_engine_slot_kicked(w->e, 0) == DL_KICK_NONE)
 		FZ_CHECK(errors_counted(w) - base >= bad,
