@@ -10,8 +10,8 @@
  *
  *     bits  0-7   type (enum dl_msg_type, 0 is invalid)
  *     bits  8-15  total word count including the header, 1..126
- *     bits 16-23  net core index (< DL_MAX_CORES)
- *     bits 24-31  reserved, 0
+ *     bits 16-27  net core index (< DL_MAX_CORES, at most 4096)
+ *     bits 28-31  reserved, 0
  *     bits 32-63  connection id (0 when the type has none)
  *
  * A connection is named <net core, id>. Payload words follow the header; the
@@ -170,7 +170,7 @@ struct dl_msg_ref {
 struct dl_msg {
 	uint8_t type;	/**< enum dl_msg_type */
 	uint8_t nwords; /**< total words including the header */
-	uint8_t core;	/**< net core index */
+	uint16_t core;	/**< net core index */
 	uint32_t conn;	/**< connection id */
 	union {
 		struct {
@@ -234,7 +234,7 @@ struct dl_msg {
 static inline uint64_t dl_msg_hdr(unsigned type, unsigned nwords, unsigned core, uint32_t conn)
 {
 	return (uint64_t)(type & 0xff) | (uint64_t)(nwords & 0xff) << 8 |
-	       (uint64_t)(core & 0xff) << 16 | (uint64_t)conn << 32;
+	       (uint64_t)(core & 0xfff) << 16 | (uint64_t)conn << 32;
 }
 
 static inline unsigned dl_msg_hdr_type(uint64_t h)
@@ -250,7 +250,7 @@ static inline unsigned dl_msg_hdr_words(uint64_t h)
 
 static inline unsigned dl_msg_hdr_core(uint64_t h)
 {
-	return (unsigned)((h >> 16) & 0xff);
+	return (unsigned)((h >> 16) & 0xfff);
 }
 
 static inline uint32_t dl_msg_hdr_conn(uint64_t h)
@@ -355,10 +355,10 @@ static inline unsigned dl_msg_decode_paired(const uint64_t *w, unsigned avail, s
 	h = w[0];
 	n = dl_msg_hdr_words(h);
 	/* Type 18 or 19 (they differ in bit 0 only) with the reserved bits
-	 * 24-31 clear, in one compare; then 3 <= n <= min(126, avail). */
+	 * 28-31 clear, in one compare; then 3 <= n <= min(126, avail). */
 	_Static_assert((DL_MSG_ACKED_NEW_DATA | 1) == DL_MSG_SEND_RECV_DONE,
 		       "the paired types differ in bit 0 only");
-	if ((h & (UINT64_C(0xff) << 24 | 0xfe)) != DL_MSG_ACKED_NEW_DATA ||
+	if ((h & (UINT64_C(0xf) << 28 | 0xfe)) != DL_MSG_ACKED_NEW_DATA ||
 	    n - 3 > DL_MSG_MAX_WORDS - 3 || n > avail || dl_msg_hdr_core(h) >= DL_MAX_CORES)
 		return 0;
 	if (w[1] - 1 > UINT64_C(0xfffffffe)) /* byte count 0, or above 32 bits */
@@ -375,7 +375,7 @@ static inline unsigned dl_msg_decode_paired(const uint64_t *w, unsigned avail, s
 	}
 	out->type = (uint8_t)h;
 	out->nwords = (uint8_t)n;
-	out->core = (uint8_t)dl_msg_hdr_core(h);
+	out->core = (uint16_t)dl_msg_hdr_core(h);
 	out->conn = dl_msg_hdr_conn(h);
 	out->u.data.refs = w + 2;
 	out->u.data.n = n - 2;

@@ -11,28 +11,28 @@
  *         ... driver / stack / application work, dl_noc_send() ...
  *         dl_noc_flush(ep);
  *
- * Sending never blocks and never drops (paper §4.3). dl_noc_send() writes
- * the message into the ring to @p dst, visible at once (as a UDN send),
- * when the out-port has credits and no older message waits; otherwise it
- * appends it to the port's overflow queue, a growable chunked list in the
- * sender's private memory. dl_noc_flush() moves overflowed messages into
- * the ring, oldest first, as credits allow, and publishes them (one
- * publication per ring): per destination, messages arrive in the order
- * they were sent. Because a core never waits for a
+ * Sending never blocks and never drops (paper §4.3). dl_noc_send() hands
+ * the message to the transport, visible to @p dst at once, when the
+ * out-port has credits and no older message waits; otherwise it appends
+ * it to the port's overflow queue, a growable chunked list in the
+ * sender's private memory. dl_noc_flush() moves overflowed messages out,
+ * oldest first, as credits allow, and publishes them (one publication per
+ * port): per destination, messages arrive in the order they were sent. Because a core never waits for a
  * credit and keeps draining its own mailbox, no cycle of full channels can
  * deadlock. The only refusals are reported: -ENOMEM (the overflow could
  * not grow), -EPIPE (the channel is broken), -EMSGSIZE/-EINVAL (malformed),
  * -EHOSTUNREACH (no channel to that core); each has a counter.
  *
- * dl_noc_poll() takes messages round-robin from all incoming channels
- * (dl_mailbox.h), decodes each with dl_msg_decode() and checks its class
+ * dl_noc_poll() takes messages fairly from every source (the transport's
+ * round robin), decodes each with dl_msg_decode() and checks its class
  * against what the source may send (dl_noc_set_accept(); an application
  * core may not send a PKT_HANDOFF): rejected and undecodable messages are
  * counted and not delivered.
  *
- * The channel (dl_chan.h) is the x86 transport. A TILE-Gx UDN transport
- * would keep this API, the codec and the overflow logic and replace the
- * ring with the UDN send/receive and its FIFO credit check.
+ * The transport is chosen by the build (dl_transport.h): SPSC rings in
+ * shared memory on x86 (noc/ring), the UDN with its switch-FIFO credit
+ * check on TILE-Gx (noc/udn). This API, the codec, the overflow queues,
+ * the accept rules and the counters are the same on both.
  *
  * Thread-safety: the fabric and endpoints are created and destroyed by one
  * control thread while no core runs; an endpoint is then used by its core
@@ -45,9 +45,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "dl_chan.h"
 #include "dl_hal.h"
 #include "dl_msg.h"
+#include "dl_transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,36 +60,43 @@ extern "C" {
 struct dl_noc_fabric;
 
 /**
- * Create the channels between cores 0..@p ncores-1 in one memory region
- * (dl_region_create(), memfd backed, so protected mode can share it).
+ * Create the channels between cores 0..@p ncores-1 (ring transport: in one
+ * memory region, dl_region_create(), memfd backed, so protected mode can
+ * share it).
  * @param words capacity of every channel (a power of two >= 8; >= 128 to
  *        carry every message size).
  * @param links NULL for a channel between every ordered pair of distinct
- *        cores, else @p ncores bit masks: bit d of links[s] asks for a
+ *        cores, else @p ncores core sets: core d in links[s] asks for a
  *        channel from core s to core d.
  * @return the fabric, or NULL with errno set (EINVAL, ENOMEM, ENOSPC).
  */
-struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, const uint64_t *links);
+struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words,
+					   const struct dl_coreset *links);
 
 /** Free the fabric and its region (its endpoints must be destroyed first). Safe on NULL. */
 void dl_noc_fabric_destroy(struct dl_noc_fabric *f);
 
-/** Memory of the channel @p src -> @p dst (dl_chan.h layout), NULL when there is none. */
-void *dl_noc_fabric_chan(const struct dl_noc_fabric *f, unsigned src, unsigned dst);
-
-/** The region holding every channel (offsets of dl_noc_fabric_chan() are relative to base). */
+/** The region holding the fabric's memory (NULL when attached or mapped, or none). */
 struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f);
 
 /** Channel capacity in words. */
 unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f);
 
+/**
+ * Place the fabric's memory on NUMA nodes: what each core receives goes
+ * on that core's node (@p node_of[core], < 0: no preference), as the
+ * consumer polls it. Pages already touched move. A transport without
+ * memory (UDN) does nothing.
+ * @return 0, or a negative errno (the first binding that failed).
+ */
+int dl_noc_fabric_place(struct dl_noc_fabric *f, const int *node_of);
+
 /*
  * Fabrics shared between processes (protected mode). The service lays the
- * channels out in a region it made (a memfd it can pass to an application
- * with SCM_RIGHTS); the application maps that memory with its own
- * permissions and attaches to it without touching it. Both sides number
- * the channels from the same (ncores, words, links), so a channel sits at
- * the same offset in both mappings (dl_noc_fabric_chan_offset()).
+ * fabric out in a region it made (a memfd it can pass to an application
+ * with SCM_RIGHTS); the application maps it with dl_noc_fabric_map(),
+ * which gives it write access only to what its own cores write. Both
+ * sides plan the fabric from the same (ncores, words, links).
  */
 
 /**
@@ -97,7 +104,7 @@ unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f);
  * @return the size (0 when there is no channel), or 0 with errno EINVAL on
  *         bad arguments.
  */
-size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const uint64_t *links);
+size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const struct dl_coreset *links);
 
 /**
  * Like dl_noc_fabric_create() but in the caller's region @p r (read-write,
@@ -105,8 +112,8 @@ size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const uint64_t *links
  * does not own: dl_noc_fabric_destroy() leaves it alone.
  * @return the fabric, or NULL with errno set (EINVAL, ENOSPC: too small, ENOMEM).
  */
-struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncores, unsigned words,
-					      const uint64_t *links);
+struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncores,
+					      unsigned words, const struct dl_coreset *links);
 
 /**
  * A fabric over channels another process initialised, mapped at @p base
@@ -115,15 +122,21 @@ struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncor
  * @return the fabric, or NULL with errno set (EINVAL, ENOSPC: @p len too small).
  */
 struct dl_noc_fabric *dl_noc_fabric_attach(void *base, size_t len, unsigned ncores, unsigned words,
-					   const uint64_t *links);
+					   const struct dl_coreset *links);
 
 /**
- * Offset of the channel @p src -> @p dst from the start of the fabric's
- * memory (its layout: dl_chan_layout()). @return 0, or -ENOENT when there
- * is no such channel.
+ * Map a fabric another process laid out (its memory is @p fd, @p len
+ * bytes) for the cores in @p local: everything read-only but what those
+ * cores write (ring transport: the producer area of every channel a local
+ * core sends on, the consumer page of every channel it reads). The fabric
+ * owns the mapping (dl_noc_fabric_destroy() unmaps it); @p fd stays the
+ * caller's.
+ * @return the fabric, or NULL with errno set (EINVAL, EPROTO: @p len is
+ *         not what this plan needs, or mmap's error).
  */
-int dl_noc_fabric_chan_offset(const struct dl_noc_fabric *f, unsigned src, unsigned dst,
-			      size_t *off);
+struct dl_noc_fabric *dl_noc_fabric_map(int fd, size_t len, unsigned ncores, unsigned words,
+					const struct dl_coreset *links,
+					const struct dl_coreset *local);
 
 /* ------------------------------------------------------------------------ */
 /* Endpoint                                                                 */
@@ -195,32 +208,37 @@ void dl_noc_ep_destroy(struct dl_noc_ep *ep);
  */
 int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigned nwords);
 
+/** Words of the endpoint's receive buffer (at least one largest message). */
+#define DL_NOC_RXBUF_WORDS 2048u
+
 /*
  * The first member of every endpoint: what the inline idle checks of
  * dl_noc_flush() and dl_noc_poll() read, so that a loop iteration with
  * nothing to send or receive makes no call. Private to noc.c otherwise.
  */
 struct dl_noc_ep_head {
-	uint64_t dirty;		     /* ports with unpublished words or overflow */
-	struct dl_chan_cons *in_one; /* the only incoming channel, NULL if 0 or >= 2 */
+	unsigned ndirty;      /* ports with an open batch or overflow */
+	struct dl_tp_in in; /* the transport's receive side */
 };
 
 /* The work of dl_noc_flush() when some port is dirty (noc.c). */
 uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep);
 /* dl_noc_poll() past its idle check (noc.c). */
-unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
-unsigned dl_noc_poll_all(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
+unsigned dl_noc_poll_ready(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg);
 
 /**
  * Move overflowed messages into their rings as credits allow and publish
- * every ring written since the last flush. Call once per loop iteration.
- * @return messages still waiting in overflow queues (all destinations).
+ * every ring written since the last flush (on the UDN: send on the parts of
+ * large messages as the switch FIFO's credit allows). Call once per loop
+ * iteration.
+ * @return messages still waiting in overflow queues or not yet wholly sent
+ *         (all destinations).
  */
 static inline uint64_t dl_noc_flush(struct dl_noc_ep *ep)
 {
 	/* A port with messages in overflow stays dirty until they are out:
 	 * no dirty port, nothing pending. */
-	if (((const struct dl_noc_ep_head *)ep)->dirty == 0)
+	if (((const struct dl_noc_ep_head *)ep)->ndirty == 0)
 		return 0;
 	return dl_noc_flush_dirty(ep);
 }
@@ -234,11 +252,9 @@ static inline unsigned dl_noc_poll(struct dl_noc_ep *ep, unsigned budget, dl_noc
 {
 	const struct dl_noc_ep_head *h = (const struct dl_noc_ep_head *)ep;
 
-	/* One incoming channel: the idle check (one load and a compare)
-	 * without a call. */
-	if (h->in_one != NULL)
-		return dl_chan_cons_ready(h->in_one) ? dl_noc_poll_one(ep, budget, fn, arg) : 0;
-	return dl_noc_poll_all(ep, budget, fn, arg);
+	/* The idle check without a call (ring transport, one incoming
+	 * channel: one load and a compare). */
+	return dl_tp_in_ready(&h->in) ? dl_noc_poll_ready(ep, budget, fn, arg) : 0;
 }
 
 /**
@@ -261,8 +277,29 @@ typedef void (*dl_noc_reject_fn)(void *arg, unsigned src, const uint64_t *msg, u
 /** Install (or with NULL remove) the handler of dropped messages. */
 void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg);
 
-/** Messages waiting in the overflow queue to @p dst (every destination if @p dst < 0). */
+/**
+ * Messages waiting in the overflow queue to @p dst (every destination if
+ * @p dst < 0), counting a message the transport is still sending in parts
+ * (UDN) as one.
+ */
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst);
+
+/** One out-port seen from outside (dl_noc_port_stat()). */
+struct dl_noc_port_stat {
+	bool present;	    /**< a channel to that core exists */
+	bool broken;	    /**< found broken: nothing goes out on it */
+	uint64_t msgs;	    /**< messages accepted for that core so far */
+	uint64_t ovf_msgs;  /**< of which waiting in the overflow queue now */
+	uint64_t ovf_words; /**< their words */
+	unsigned credits;   /**< words the channel could take now */
+};
+
+/**
+ * The out-port of @p ep to core @p dst, for telemetry: any thread may call
+ * it while the endpoint's core runs (relaxed reads of the core's own
+ * words: each value is one the core wrote, not a snapshot of all).
+ */
+void dl_noc_port_stat(const struct dl_noc_ep *ep, unsigned dst, struct dl_noc_port_stat *st);
 
 /** The endpoint's counters, indexed by enum dl_noc_cnt (read only). */
 const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep);

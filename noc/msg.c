@@ -52,11 +52,12 @@ static const struct type_info types[DL_MSG_NTYPES] = {
 
 /* Every DL_RX_* flag defined by dl_hal.h; anything else is rejected. */
 #define RX_FLAGS_KNOWN ((uint32_t)DL_RX_HANDOFF * 2u - 1u)
-#define HDR_RESERVED   (UINT64_C(0xff) << 24)
+#define HDR_RESERVED   (UINT64_C(0xf) << 28)
 #define REF_MORE       (UINT64_C(1) << 63)
 
 /* dl_msg_decode_paired() (dl_msg.h) spells these out. */
-_Static_assert(HDR_RESERVED == UINT64_C(0xff) << 24, "reserved header bits");
+_Static_assert(HDR_RESERVED == UINT64_C(0xf) << 28, "reserved header bits");
+_Static_assert(DL_MAX_CORES <= 4096, "the header's core field has 12 bits");
 _Static_assert(DL_MSG_REF_REGION_MAX == 0x7e, "region 127 is the only invalid 7-bit value");
 
 const uint8_t dl_msg_class_of[256] = {
@@ -277,7 +278,7 @@ int dl_msg_decode(const uint64_t *w, unsigned avail, struct dl_msg *out)
 	 * written (the union is large; clearing it costs more than decoding). */
 	out->type = (uint8_t)type;
 	out->nwords = (uint8_t)n;
-	out->core = (uint8_t)dl_msg_hdr_core(h);
+	out->core = (uint16_t)dl_msg_hdr_core(h);
 	out->conn = dl_msg_hdr_conn(h);
 	rc = decode_payload(w + 1, n - 1, out);
 	return rc < 0 ? rc : (int)n;

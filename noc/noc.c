@@ -1,6 +1,7 @@
 /*
- * noc.c - fabric of channels, per-core endpoints, loss-free overflow (see
- * dl_noc.h).
+ * noc.c - per-core endpoints over the transport the build chose
+ * (dl_transport.h): loss-free overflow, accept rules, decoding, counters
+ * (see dl_noc.h). Nothing here knows what the transport is.
  *
  * Overflow queue: per destination, a singly linked list of chunks of
  * OVF_CHUNK_WORDS words in the sender's private memory. Messages are stored
@@ -8,15 +9,15 @@
  * from the head chunk; a drained chunk is kept as a spare (one per port) so
  * that a port oscillating around full does not call malloc every time.
  *
- * Ports with something to do (unpublished ring words or overflowed
- * messages) are kept in a 64-bit dirty mask so dl_noc_flush() costs nothing
- * for idle destinations.
+ * Ports with something to do (an open batch or overflowed messages) are
+ * kept in a list of dirty ports so dl_noc_flush() costs nothing for idle
+ * destinations, however many cores there are.
  */
 #include "dl_noc.h"
 
 #include "dl_log.h"
-#include "dl_mailbox.h"
 #include "dl_stats.h"
+#include "dl_transport.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,10 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-_Static_assert(DL_MAX_CORES <= 64, "dirty masks are 64-bit");
-_Static_assert(DL_NOC_TX_CREDIT_RELOADS - DL_NOC_TX_CHAN_BROKEN == DL_CHAN_RELOADS - DL_CHAN_BROKEN,
-	       "producer counters are a dl_chan_cnt slice");
-_Static_assert(DL_CHAN_BROKEN == 0, "a consumer counts DL_CHAN_BROKEN only");
+_Static_assert(DL_NOC_TX_CREDIT_RELOADS == DL_NOC_TX_CHAN_BROKEN + 1,
+	       "an out-port's two counters (dl_tp_out_init()) are adjacent");
 
 const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
     [DL_NOC_TX_MSGS] = "tx_msgs",
@@ -49,176 +48,6 @@ const char *const dl_noc_cnt_names[DL_NOC_NCNT] = {
     [DL_NOC_RX_DECODE_ERR] = "rx_drop_decode_error",
     [DL_NOC_RX_REJECTED] = "rx_drop_class",
 };
-
-/* ---- fabric ---- */
-
-struct dl_noc_fabric {
-	unsigned ncores;
-	unsigned words;
-	size_t chan_size;
-	struct dl_region *region; /* NULL for an attached fabric */
-	uint8_t *base;		  /* first channel */
-	size_t len;		  /* bytes of channel memory */
-	bool owns_region;	  /* dl_noc_fabric_create() made it: destroy frees it */
-	uint64_t links[DL_MAX_CORES];
-	uint64_t has_ep;			   /* cores with an endpoint */
-	uint32_t slot[DL_MAX_CORES][DL_MAX_CORES]; /* channel index + 1, 0 = none */
-};
-
-/* Number the channels (row by row: source, then destination) and size
- * them; the same plan on both sides of a shared fabric gives the same
- * offsets. NULL with errno set on bad arguments. */
-static struct dl_noc_fabric *fabric_plan(unsigned ncores, unsigned words, const uint64_t *links)
-{
-	uint64_t all = ncores >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << ncores) - 1;
-	struct dl_noc_fabric *f;
-	unsigned nchan = 0;
-
-	if (ncores == 0 || ncores > DL_MAX_CORES || dl_chan_mem_size(words) == 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return NULL;
-	f->ncores = ncores;
-	f->words = words;
-	f->chan_size = dl_chan_mem_size(words);
-	for (unsigned s = 0; s < ncores; s++) {
-		f->links[s] = links != NULL ? links[s] : all & ~(UINT64_C(1) << s);
-		if ((f->links[s] & ~all) != 0) {
-			free(f);
-			errno = EINVAL;
-			return NULL;
-		}
-		for (unsigned d = 0; d < ncores; d++)
-			if (f->links[s] >> d & 1)
-				f->slot[s][d] = ++nchan;
-	}
-	f->len = (size_t)nchan * f->chan_size;
-	return f;
-}
-
-/* Initialise every planned channel in f->base. */
-static void fabric_init_channels(struct dl_noc_fabric *f)
-{
-	for (unsigned s = 0; s < f->ncores; s++)
-		for (unsigned d = 0; d < f->ncores; d++)
-			if (f->slot[s][d] != 0)
-				dl_chan_init(dl_noc_fabric_chan(f, s, d), f->words);
-}
-
-struct dl_noc_fabric *dl_noc_fabric_create(unsigned ncores, unsigned words, const uint64_t *links)
-{
-	struct dl_noc_fabric *f = fabric_plan(ncores, words, links);
-
-	if (f == NULL)
-		return NULL;
-	f->region = dl_region_create("noc", f->len > 0 ? f->len : 1, 0);
-	if (f->region == NULL) {
-		int e = errno;
-		free(f);
-		errno = e;
-		return NULL;
-	}
-	f->base = f->region->base;
-	f->owns_region = true;
-	fabric_init_channels(f);
-	return f;
-}
-
-size_t dl_noc_fabric_size(unsigned ncores, unsigned words, const uint64_t *links)
-{
-	struct dl_noc_fabric *f = fabric_plan(ncores, words, links);
-	size_t len;
-
-	if (f == NULL)
-		return 0;
-	len = f->len;
-	free(f);
-	return len;
-}
-
-struct dl_noc_fabric *dl_noc_fabric_create_in(struct dl_region *r, unsigned ncores, unsigned words,
-					      const uint64_t *links)
-{
-	struct dl_noc_fabric *f;
-
-	if (r == NULL || r->readonly) {
-		errno = EINVAL;
-		return NULL;
-	}
-	f = fabric_plan(ncores, words, links);
-	if (f == NULL)
-		return NULL;
-	if (f->len > r->len || (uintptr_t)r->base % (size_t)sysconf(_SC_PAGESIZE) != 0) {
-		free(f);
-		errno = ENOSPC;
-		return NULL;
-	}
-	f->region = r;
-	f->base = r->base;
-	fabric_init_channels(f);
-	return f;
-}
-
-struct dl_noc_fabric *dl_noc_fabric_attach(void *base, size_t len, unsigned ncores, unsigned words,
-					   const uint64_t *links)
-{
-	struct dl_noc_fabric *f;
-
-	if (base == NULL) {
-		errno = EINVAL;
-		return NULL;
-	}
-	f = fabric_plan(ncores, words, links);
-	if (f == NULL)
-		return NULL;
-	if (f->len > len) {
-		free(f);
-		errno = ENOSPC;
-		return NULL;
-	}
-	f->base = base;
-	return f;
-}
-
-int dl_noc_fabric_chan_offset(const struct dl_noc_fabric *f, unsigned src, unsigned dst,
-			      size_t *off)
-{
-	if (src >= f->ncores || dst >= f->ncores || f->slot[src][dst] == 0)
-		return -ENOENT;
-	*off = (size_t)(f->slot[src][dst] - 1) * f->chan_size;
-	return 0;
-}
-
-void dl_noc_fabric_destroy(struct dl_noc_fabric *f)
-{
-	if (f == NULL)
-		return;
-	if (f->has_ep != 0)
-		DL_WARN("noc: fabric destroyed with endpoints still attached");
-	if (f->owns_region)
-		dl_region_destroy(f->region);
-	free(f);
-}
-
-void *dl_noc_fabric_chan(const struct dl_noc_fabric *f, unsigned src, unsigned dst)
-{
-	if (src >= f->ncores || dst >= f->ncores || f->slot[src][dst] == 0)
-		return NULL;
-	return f->base + (size_t)(f->slot[src][dst] - 1) * f->chan_size;
-}
-
-struct dl_region *dl_noc_fabric_region(const struct dl_noc_fabric *f)
-{
-	return f->region;
-}
-
-unsigned dl_noc_fabric_words(const struct dl_noc_fabric *f)
-{
-	return f->words;
-}
 
 /* ---- overflow queue ---- */
 
@@ -328,90 +157,79 @@ static void ovf_free(struct ovf *q)
 /* ---- endpoint ---- */
 
 struct noc_port {
-	struct dl_chan_prod prod;
+	struct dl_tp_out out;
 	struct ovf ovf;
+	uint64_t msgs; /* messages accepted for this destination (dl_noc_port_stat()) */
 	bool present;
+	bool dirty; /* in the endpoint's dirty list */
 };
 
 struct dl_noc_ep {
-	struct dl_noc_ep_head h; /* dirty ports, the only incoming channel (dl_noc.h) */
+	struct dl_noc_ep_head h; /* dirty count, the in-side (dl_noc.h) */
 	unsigned core;
 	struct dl_noc_fabric *fab;
 	uint64_t ovf_limit;
-	unsigned quota;		 /* messages per channel per visit */
-	unsigned nin;		 /* incoming channels */
-	unsigned in_src;	 /* the source of the only one, when nin == 1 */
 	dl_noc_reject_fn reject; /* told about dropped messages (optional) */
 	void *reject_arg;
 	uint64_t cnt[DL_NOC_NCNT];
 	struct dl_counter_block blk;
 	bool registered;
+	uint16_t dirty[DL_MAX_CORES]; /* the dirty ports (h.ndirty of them) */
 	uint8_t accept[DL_MAX_CORES]; /* class mask per source */
 	struct noc_port port[DL_MAX_CORES];
-	struct dl_chan_cons in[DL_MAX_CORES];
-	struct dl_mailbox mb; /* two or more incoming channels */
-	/* One incoming channel: messages copied here, straight from it. */
-	uint64_t rxbuf[DL_MAILBOX_BUF_WORDS];
+	/* Messages are copied here out of the transport before delivery. */
+	uint64_t rxbuf[DL_NOC_RXBUF_WORDS];
 };
 
 _Static_assert(offsetof(struct dl_noc_ep, h) == 0, "dl_noc.h reads the head at the start");
+_Static_assert(DL_NOC_RXBUF_WORDS >= DL_MSG_MAX_WORDS, "the buffer holds any message");
 
 struct dl_noc_ep *dl_noc_ep_create(struct dl_noc_fabric *f, unsigned core,
 				   const struct dl_noc_conf *conf)
 {
 	static const struct dl_noc_conf defaults;
 	struct dl_noc_ep *ep;
+	int rc;
 
 	if (conf == NULL)
 		conf = &defaults;
-	if (f == NULL || core >= f->ncores) {
+	if (f == NULL || core >= dl_tp_fabric_ncores(f)) {
 		errno = EINVAL;
-		return NULL;
-	}
-	if (f->has_ep >> core & 1) {
-		errno = EBUSY;
 		return NULL;
 	}
 	ep = aligned_alloc(64, (sizeof(*ep) + 63) / 64 * 64);
 	if (ep == NULL)
 		return NULL;
 	memset(ep, 0, sizeof(*ep));
+	rc = dl_tp_fabric_claim(f, core);
+	if (rc != 0) {
+		free(ep);
+		errno = -rc;
+		return NULL;
+	}
 	ep->core = core;
 	ep->fab = f;
 	ep->ovf_limit = conf->ovf_limit_words;
 	memset(ep->accept, DL_MSG_CLASS_ALL, sizeof(ep->accept));
-	ep->quota = conf->quota != 0 ? conf->quota : DL_MAILBOX_DEFAULT_QUOTA;
-	dl_mailbox_init(&ep->mb, ep->quota);
-	for (unsigned o = 0; o < f->ncores; o++) {
-		void *out = dl_noc_fabric_chan(f, core, o), *in = dl_noc_fabric_chan(f, o, core);
-		int rc = 0;
-
-		if (out != NULL) {
-			rc |= dl_chan_prod_init(&ep->port[o].prod, out, f->words,
-						&ep->cnt[DL_NOC_TX_CHAN_BROKEN]);
-			ep->port[o].present = true;
-		}
-		if (in != NULL) {
-			rc |= dl_chan_cons_init(&ep->in[o], in, f->words,
-						&ep->cnt[DL_NOC_RX_CHAN_BROKEN]);
-			rc |= dl_mailbox_add(&ep->mb, o, &ep->in[o]);
-			ep->in_src = o;
-			ep->nin++;
-		}
-		if (rc != 0) { /* the fabric's memory is not what it should be */
-			DL_ERR("noc: core %u: cannot attach the channels with core %u", core, o);
-			free(ep);
-			errno = EINVAL;
-			return NULL;
-		}
+	rc = dl_tp_in_init(&ep->h.in, f, core, conf->quota, &ep->cnt[DL_NOC_RX_CHAN_BROKEN]);
+	for (unsigned d = 0; d < dl_tp_fabric_ncores(f) && rc == 0; d++) {
+		rc = dl_tp_out_init(&ep->port[d].out, f, core, d, &ep->cnt[DL_NOC_TX_CHAN_BROKEN]);
+		ep->port[d].present = rc == 0;
+		if (rc == -ENOENT)
+			rc = 0; /* no channel to d */
 	}
-	ep->h.in_one = ep->nin == 1 ? &ep->in[ep->in_src] : NULL;
+	if (rc != 0) { /* the fabric's memory is not what it should be */
+		DL_ERR("noc: core %u: cannot attach its channels", core);
+		dl_tp_fabric_release(f, core);
+		free(ep);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (!conf->no_stats) {
 		dl_stats_register(&ep->blk, "noc", dl_noc_cnt_names, DL_NOC_NCNT, ep->cnt,
 				  (int)core);
 		ep->registered = true;
 	}
-	f->has_ep |= UINT64_C(1) << core;
 	return ep;
 }
 
@@ -423,7 +241,7 @@ void dl_noc_ep_destroy(struct dl_noc_ep *ep)
 		dl_stats_unregister(&ep->blk);
 	for (unsigned d = 0; d < DL_MAX_CORES; d++)
 		ovf_free(&ep->port[d].ovf);
-	ep->fab->has_ep &= ~(UINT64_C(1) << ep->core);
+	dl_tp_fabric_release(ep->fab, ep->core);
 	free(ep);
 }
 
@@ -440,6 +258,15 @@ static void note_overflow(struct dl_noc_ep *ep, unsigned n)
 		c[DL_NOC_OVF_HWM_WORDS] = c[DL_NOC_OVF_PENDING_WORDS];
 }
 
+/* Put port @p dst on the dirty list (dl_noc_flush() moves it on). */
+static void mark_dirty(struct dl_noc_ep *ep, unsigned dst)
+{
+	if (!ep->port[dst].dirty) {
+		ep->port[dst].dirty = true;
+		ep->dirty[ep->h.ndirty++] = (uint16_t)dst;
+	}
+}
+
 /* dl_noc_send() for every case the fast path below leaves: no route, bad
  * framing, broken channel, too few credits, older messages in overflow. */
 static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned dst,
@@ -453,21 +280,22 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 		return -EHOSTUNREACH;
 	}
 	p = &ep->port[dst];
-	rc = dl_chan_check_msg(&p->prod, msg, nwords);
+	rc = dl_tp_out_check(&p->out, msg, nwords);
 	if (rc < 0) {
 		ep->cnt[DL_NOC_TX_BAD_MSG]++;
 		return rc;
 	}
-	if (p->prod.broken) {
+	if (dl_tp_out_broken(&p->out)) {
 		ep->cnt[DL_NOC_TX_BROKEN]++;
 		return -EPIPE;
 	}
-	/* Straight into the ring (visible at once) only when nothing older
-	 * waits. */
+	/* Straight out (visible at once) only when nothing older waits. */
 	if (p->ovf.msgs == 0) {
-		rc = dl_chan_reserve(&p->prod, nwords);
+		rc = dl_tp_out_reserve(&p->out, nwords);
 		if (rc == 0) {
-			dl_chan_put_now(&p->prod, msg, nwords);
+			dl_tp_out_put_now(&p->out, msg, nwords);
+			if (!dl_tp_out_idle(&p->out))
+				mark_dirty(ep, dst); /* the rest goes at dl_noc_flush() */
 			goto accepted;
 		}
 		if (rc == -EPIPE) {
@@ -481,8 +309,9 @@ static __attribute__((noinline)) int send_slow(struct dl_noc_ep *ep, unsigned ds
 		return -ENOMEM;
 	}
 	note_overflow(ep, nwords);
-	ep->h.dirty |= UINT64_C(1) << dst; /* dl_noc_flush() moves it on */
+	mark_dirty(ep, dst);
 accepted:
+	p->msgs++;
 	ep->cnt[DL_NOC_TX_MSGS]++;
 	ep->cnt[DL_NOC_TX_WORDS] += nwords;
 	return 0;
@@ -497,74 +326,71 @@ int dl_noc_send(struct dl_noc_ep *ep, unsigned dst, const uint64_t *msg, unsigne
 {
 	struct noc_port *p = &ep->port[dst < DL_MAX_CORES ? dst : 0];
 
-	/* Fast path, no stack frame: a well-framed message straight into a
-	 * ring that has the credits and no older message waiting, published
-	 * at once. The same checks as send_slow(), which handles (and counts)
+	/* Fast path, no stack frame: a well-framed message straight out on a
+	 * port that has the credits and no older message waiting, visible at
+	 * once. The same checks as send_slow(), which handles (and counts)
 	 * everything else. Outside dl_noc_flush() no batch is ever open on a
-	 * ring (dl_chan_put_now()'s condition). */
+	 * port (what dl_tp_out_put_fast() assumes). */
 	if (__builtin_expect(dst < DL_MAX_CORES && p->present && p->ovf.msgs == 0 &&
-				 dl_chan_check_msg(&p->prod, msg, nwords) == 0 &&
-				 dl_chan_credits(&p->prod) >= nwords && /* 0 when broken */
-				 dl_chan_flat(&p->prod, nwords),
+				 dl_tp_out_fast_ok(&p->out, msg, nwords),
 			     1)) {
+		p->msgs++;
 		ep->cnt[DL_NOC_TX_MSGS]++;
 		ep->cnt[DL_NOC_TX_WORDS] += nwords;
-		dl_chan_put_now_flat(&p->prod, msg, nwords);
+		dl_tp_out_put_fast(&p->out, msg, nwords);
 		return 0;
 	}
 	return send_slow(ep, dst, msg, nwords);
 }
 
-/* Move the port's overflow into its ring, oldest first, while credits last. */
+/* Move the port's overflow out, oldest first, while credits last. */
 static void drain_overflow(struct dl_noc_ep *ep, struct noc_port *p)
 {
 	const uint64_t *msg;
 	unsigned n;
 
 	while ((msg = ovf_peek(&p->ovf, &n)) != NULL) {
-		if (dl_chan_reserve(&p->prod, n) < 0)
-			break; /* no credits yet, or broken (counted by the channel) */
-		dl_chan_put_words(&p->prod, msg, n);
+		if (dl_tp_out_reserve(&p->out, n) < 0)
+			break; /* no credits yet, or broken (counted by the transport) */
+		dl_tp_out_put_batch(&p->out, msg, n);
 		ovf_pop(&p->ovf, n);
 		ep->cnt[DL_NOC_OVF_PENDING_MSGS]--;
 		ep->cnt[DL_NOC_OVF_PENDING_WORDS] -= n;
 	}
 }
 
-/* Publish every dirty port (out of line: the common idle call below
- * stays a load and a return, with no registers to save). */
-static __attribute__((noinline)) void flush_dirty(struct dl_noc_ep *ep)
+/* Drain and publish every dirty port; those still holding overflow, or a
+ * message the transport is sending in parts, stay on the list (out of
+ * line: the common idle call stays a load and a return). @return the ports
+ * whose transport still holds part of a message. */
+static __attribute__((noinline)) unsigned flush_dirty(struct dl_noc_ep *ep)
 {
-	uint64_t d = ep->h.dirty, still = 0;
+	unsigned n = ep->h.ndirty, still = 0, held = 0;
 
-	while (d != 0) {
-		unsigned dst = (unsigned)__builtin_ctzll(d);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned dst = ep->dirty[k];
 		struct noc_port *p = &ep->port[dst];
+		bool idle;
 
-		d &= d - 1;
 		if (p->ovf.msgs != 0)
 			drain_overflow(ep, p);
-		dl_chan_publish(&p->prod);
-		if (p->ovf.msgs != 0)
-			still |= UINT64_C(1) << dst;
+		dl_tp_out_publish(&p->out);
+		idle = dl_tp_out_idle(&p->out);
+		held += !idle;
+		if (p->ovf.msgs != 0 || !idle)
+			ep->dirty[still++] = (uint16_t)dst;
+		else
+			p->dirty = false;
 	}
-	ep->h.dirty = still;
+	ep->h.ndirty = still;
+	return held;
 }
 
 uint64_t dl_noc_flush_dirty(struct dl_noc_ep *ep)
 {
-	uint64_t d = ep->h.dirty;
+	unsigned held = flush_dirty(ep);
 
-	/* The usual busy case without another call: one port written,
-	 * nothing in its overflow. A port with messages in overflow stays
-	 * dirty until they are out (flush_dirty()). */
-	if ((d & (d - 1)) == 0 && ep->port[__builtin_ctzll(d)].ovf.msgs == 0) {
-		dl_chan_publish(&ep->port[__builtin_ctzll(d)].prod);
-		ep->h.dirty = 0;
-	} else {
-		flush_dirty(ep);
-	}
-	return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
+	return ep->cnt[DL_NOC_OVF_PENDING_MSGS] + held;
 }
 
 /* A message deliver() drops: counted, logged, told to the reject handler.
@@ -585,10 +411,20 @@ static __attribute__((noinline, cold)) void drop(struct dl_noc_ep *ep, unsigned 
 		ep->reject(ep->reject_arg, src, w, n, reason);
 }
 
-/* Decode, filter by class, hand to @p fn. */
-static inline __attribute__((always_inline)) void
-deliver(struct dl_noc_ep *ep, unsigned src, const uint64_t *w, unsigned n, dl_noc_fn fn, void *arg)
+/* What deliver() needs besides the message. */
+struct deliver_ctx {
+	struct dl_noc_ep *ep;
+	dl_noc_fn fn;
+	void *arg;
+};
+
+/* Decode, filter by class, hand to the endpoint's handler. Inlined into
+ * the transport's receive loop (dl_tp_in_poll()). */
+static inline __attribute__((always_inline)) void deliver(void *ctx, unsigned src,
+							  const uint64_t *w, unsigned n)
 {
+	const struct deliver_ctx *x = ctx;
+	struct dl_noc_ep *ep = x->ep;
 	struct dl_msg m;
 	int rc = (int)dl_msg_decode_paired(w, n, &m); /* the per-request types */
 
@@ -600,72 +436,15 @@ deliver(struct dl_noc_ep *ep, unsigned src, const uint64_t *w, unsigned n, dl_no
 		drop(ep, src, w, n, -EACCES);
 	else {
 		ep->cnt[DL_NOC_RX_MSGS]++;
-		fn(arg, src, &m);
+		x->fn(x->arg, src, &m);
 	}
 }
 
-/* The handler of the mailbox (two or more incoming channels). */
-struct mb_ctx {
-	struct dl_noc_ep *ep;
-	dl_noc_fn fn;
-	void *arg;
-};
-
-static void mb_deliver(void *arg, unsigned src, const uint64_t *w, unsigned n)
+unsigned dl_noc_poll_ready(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
 {
-	const struct mb_ctx *x = arg;
+	struct deliver_ctx x = {ep, fn, arg};
 
-	deliver(x->ep, src, w, n, x->fn, x->arg);
-}
-
-/* One incoming channel (an application core, a network core serving one
- * application core): no round robin to do, so the messages are taken
- * straight from the channel, a quota at a time as the mailbox would, and
- * delivered without its per-message indirect call. */
-unsigned dl_noc_poll_one(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
-{
-	struct dl_chan_cons *c = ep->h.in_one;
-	unsigned delivered = 0;
-
-	while (delivered < budget) {
-		unsigned want = budget - delivered < ep->quota ? budget - delivered : ep->quota;
-		unsigned off = 0;
-
-		if (want == 0) /* delivered < budget, and quota >= 1 (dl_noc_ep_create()) */
-			__builtin_unreachable();
-		/* Whole messages back to back, framed by the channel (each
-		 * header's count checked against the ring and the room). */
-		int got = dl_chan_recv(c, ep->rxbuf, DL_MAILBOX_BUF_WORDS, want, NULL);
-
-		if (got <= 0)
-			break; /* empty, or broken (counted by the channel) */
-		for (int k = 0; k < got; k++) {
-			unsigned n = dl_msg_hdr_words(ep->rxbuf[off]);
-
-			deliver(ep, ep->in_src, &ep->rxbuf[off], n, fn, arg);
-			off += n;
-		}
-		delivered += (unsigned)got;
-		if ((unsigned)got < want)
-			break; /* took all there was */
-	}
-	return delivered;
-}
-
-/* Two or more incoming channels: the mailbox's round robin. */
-static __attribute__((noinline)) unsigned poll_mailbox(struct dl_noc_ep *ep, unsigned budget,
-						       dl_noc_fn fn, void *arg)
-{
-	struct mb_ctx x = {ep, fn, arg};
-
-	return dl_mailbox_poll(&ep->mb, budget, mb_deliver, &x);
-}
-
-unsigned dl_noc_poll_all(struct dl_noc_ep *ep, unsigned budget, dl_noc_fn fn, void *arg)
-{
-	if (!dl_mailbox_ready(&ep->mb))
-		return 0; /* idle: no call into the mailbox */
-	return poll_mailbox(ep, budget, fn, arg);
+	return dl_tp_in_poll(&ep->h.in, budget, ep->rxbuf, DL_NOC_RXBUF_WORDS, deliver, &x);
 }
 
 int dl_noc_set_accept(struct dl_noc_ep *ep, unsigned src, unsigned class_mask)
@@ -684,9 +463,15 @@ void dl_noc_set_reject_fn(struct dl_noc_ep *ep, dl_noc_reject_fn fn, void *arg)
 
 uint64_t dl_noc_pending(const struct dl_noc_ep *ep, int dst)
 {
-	if (dst < 0)
-		return ep->cnt[DL_NOC_OVF_PENDING_MSGS];
-	return dst < DL_MAX_CORES ? ep->port[dst].ovf.msgs : 0;
+	uint64_t n = 0;
+
+	if (dst >= 0)
+		return dst < DL_MAX_CORES ? ep->port[dst].ovf.msgs + !dl_tp_out_idle(&ep->port[dst].out)
+					  : 0;
+	/* Only a dirty port can hold part of a message. */
+	for (unsigned k = 0; k < ep->h.ndirty; k++)
+		n += !dl_tp_out_idle(&ep->port[ep->dirty[k]].out);
+	return ep->cnt[DL_NOC_OVF_PENDING_MSGS] + n;
 }
 
 const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep)
@@ -697,4 +482,22 @@ const uint64_t *dl_noc_counters(const struct dl_noc_ep *ep)
 unsigned dl_noc_core(const struct dl_noc_ep *ep)
 {
 	return ep->core;
+}
+
+void dl_noc_port_stat(const struct dl_noc_ep *ep, unsigned dst, struct dl_noc_port_stat *st)
+{
+	const struct noc_port *p;
+
+	memset(st, 0, sizeof(*st));
+	if (dst >= DL_MAX_CORES || !ep->port[dst].present)
+		return;
+	p = &ep->port[dst];
+	st->present = true;
+	/* Words the owning core writes with plain stores: relaxed loads of
+	 * aligned words, a consistent-enough picture for telemetry. */
+	st->msgs = __atomic_load_n(&p->msgs, __ATOMIC_RELAXED);
+	st->ovf_msgs = __atomic_load_n(&p->ovf.msgs, __ATOMIC_RELAXED);
+	st->ovf_words = __atomic_load_n(&p->ovf.words, __ATOMIC_RELAXED);
+	st->credits = dl_tp_out_credits_now(&p->out);
+	st->broken = dl_tp_out_broken(&p->out);
 }

@@ -31,8 +31,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 
+# Root for the namespace and the TAP: as root as is (a container image has
+# no sudo), else again through sudo where there is one.
 if [ "$(id -u)" != 0 ]; then
-	echo "demo: needs root (network namespace, TAP device): sudo $0" >&2
+	command -v sudo >/dev/null && exec sudo "$0" "$@"
+	echo "demo: needs root (network namespace, TAP device): run it as root" >&2
 	exit 1
 fi
 

@@ -9,12 +9,14 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	gcc meson ninja-build pkg-config git
-	clang libclang-rt-14-dev # fuzz targets (libFuzzer, sanitizers): build-fuzz/
+	gcc clang meson ninja-build pkg-config git
+	libclang-rt-14-dev # fuzz targets (libFuzzer, sanitizers): build-fuzz/
 	dpdk libdpdk-dev libnuma-dev libcmocka-dev
 	# running and testing
 	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc
 	tcpdump nftables ethtool python3 python3-scapy
+	# dpdk-telemetry.py (the telemetry tests query through it), dpdk-dumpcap
+	dpdk-dev
 	# real clients and reference servers (integration tests, benchmarks)
 	curl wrk apache2-utils nghttp2-client libmemcached-tools memcached nginx netpipe-tcp socat
 )

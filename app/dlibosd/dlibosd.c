@@ -11,11 +11,11 @@
  * and ping (and resets TCP connection attempts). See dl_service.h and
  * docs/protected.md.
  */
-#include "dl_runtime.h"
+#include "dl_service.h"
 
 int main(int argc, char **argv)
 {
-	return dl_runtime_service_main(argc, argv, "dlibosd",
-				       "DLibOS service: runs the network cores; applications "
-				       "attach with --attach PATH (protected mode).");
+	return dl_service_main(argc, argv, "dlibosd",
+			       "DLibOS service: runs the network cores; applications "
+			       "attach with --attach PATH (protected mode).");
 }

@@ -97,6 +97,7 @@ int main(int argc, char **argv)
 	uint64_t idle_it[DL_MAX_CORES];
 	for (unsigned i = 0; i < ncores; i++) {
 		idle_it[i] = 0;
+		h_core_enter(i);
 		if (!profile)
 			CALLGRIND_TOGGLE_COLLECT;
 		for (unsigned r = 0; r < IDLE_ROUNDS; r++) {

@@ -41,7 +41,7 @@
 #include "dl_log.h"
 #include "dl_offload.h"
 #include "dl_platform.h"
-#include "dpdk/dl_dpdk.h"
+#include "dl_dpdk.h"
 #include "dl_stats.h"
 
 #include <assert.h>
@@ -755,7 +755,7 @@ static struct rte_mempool *rx_pool_extbuf_pa(struct dpdk_nic *dn, unsigned n, co
 	struct rte_pktmbuf_extmem *em = calloc(pages, sizeof(*em));
 	struct rte_mempool *mp = NULL;
 
-	dn->rx_reg = dl_region_create("rx", (size_t)pages * HUGE_2M, DL_REGION_HUGE);
+	dn->rx_reg = dl_region_create_on("rx", (size_t)pages * HUGE_2M, DL_REGION_HUGE, dn->socket);
 	if (iovas == NULL || em == NULL || dn->rx_reg == NULL) {
 		DL_WARN("%s: IOVA mode is PA and no RX region of %u hugepages (%s); "
 			"reserve more (scripts/hugepages.sh) or use --iova-mode=va",
@@ -795,7 +795,7 @@ static struct rte_mempool *rx_pool_extbuf_va(struct dpdk_nic *dn, unsigned n, co
 	struct rte_mempool *mp;
 	int rc;
 
-	dn->rx_reg = dl_region_create("rx", (size_t)n * RX_ELT, 0);
+	dn->rx_reg = dl_region_create_on("rx", (size_t)n * RX_ELT, 0, dn->socket);
 	if (dn->rx_reg == NULL) {
 		DL_WARN("%s: cannot create the RX region: %s", dn->name, strerror(errno));
 		return NULL;

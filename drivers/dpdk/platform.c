@@ -1,7 +1,9 @@
 /*
  * platform.c - dl_platform.h over DPDK's EAL: start-up from the command
  * line (like testpmd), lcores and their topology, per-core launch,
- * NUMA-local memory, and opening a port (nic.c).
+ * threads (EAL control threads once the EAL runs, plain pinned threads in
+ * a process without it), NUMA-local memory (libnuma, dl_numa.h), and
+ * opening a port (nic.c).
  *
  * DLibOS core 0 is the main lcore; cores 1..n-1 are the worker lcores in
  * EAL order. The L3 domain of a core is the first CPU of the
@@ -16,9 +18,12 @@
 #include <rte_malloc.h>
 
 #include "dl_log.h"
+#include "dl_numa.h"
 #include "dl_platform.h"
-#include "dpdk/dl_dpdk.h"
+#include "dl_dpdk.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,7 @@
 
 static unsigned core_lcore[DL_MAX_CORES];
 static unsigned n_cores;
+static bool eal_up; /* between dl_platform_init() and dl_platform_fini() */
 
 int dl_platform_init(int argc, char **argv)
 {
@@ -53,11 +59,15 @@ int dl_platform_init(int argc, char **argv)
 		}
 		core_lcore[n_cores++] = lc;
 	}
+	eal_up = true;
+	dl_dpdk_observe_init();
 	return 0;
 }
 
 void dl_platform_fini(void)
 {
+	eal_up = false;
+	dl_dpdk_observe_fini();
 	rte_eal_cleanup();
 }
 
@@ -156,15 +166,80 @@ int dl_platform_wait(unsigned i)
 	return rte_eal_wait_lcore(core_lcore[i]);
 }
 
+/* Per-core state comes from libnuma, not the EAL's heap, so that the same
+ * calls serve an attached application process, which has no EAL. */
 void *dl_platform_zmalloc(size_t size, int numa_node)
 {
-	return rte_zmalloc_socket("dlibos", size, RTE_CACHE_LINE_SIZE,
-				  numa_node < 0 ? SOCKET_ID_ANY : numa_node);
+	return dl_numa_zalloc(size, numa_node);
 }
 
 void dl_platform_free(void *p)
 {
-	rte_free(p);
+	dl_numa_free(p);
+}
+
+struct dl_thread {
+	pthread_t tid;
+	int cpu;
+	int (*fn)(void *);
+	void *arg;
+	int rc;
+};
+
+static void *thread_main(void *arg)
+{
+	struct dl_thread *t = arg;
+
+	if (t->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(t->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			DL_WARN("thread: cannot pin to CPU %d", t->cpu);
+	}
+	t->rc = t->fn(t->arg);
+	return NULL;
+}
+
+int dl_platform_thread_start(struct dl_thread **tp, const char *name, int cpu, int (*fn)(void *),
+			     void *arg)
+{
+	struct dl_thread *t = calloc(1, sizeof(*t));
+	char shortname[16];
+	int rc;
+
+	if (t == NULL)
+		return -ENOMEM;
+	t->cpu = cpu;
+	t->fn = fn;
+	t->arg = arg;
+	snprintf(shortname, sizeof(shortname), "%s", name);
+	/* A control thread of a running EAL goes where DPDK puts its own
+	 * (the CPUs no lcore uses); anything else is a plain thread. */
+	if (eal_up && cpu < 0)
+		rc = rte_ctrl_thread_create(&t->tid, shortname, NULL, thread_main, t);
+	else {
+		rc = pthread_create(&t->tid, NULL, thread_main, t);
+		if (rc == 0)
+			pthread_setname_np(t->tid, shortname);
+	}
+	if (rc != 0) {
+		free(t);
+		return rc > 0 ? -rc : rc;
+	}
+	*tp = t;
+	return 0;
+}
+
+int dl_platform_thread_join(struct dl_thread *t)
+{
+	int rc;
+
+	pthread_join(t->tid, NULL);
+	rc = t->rc;
+	free(t);
+	return rc;
 }
 
 unsigned dl_platform_port_count(void)

@@ -8,7 +8,9 @@
  * can also inject crafted frames and pop what a side transmitted.
  *
  * All RX buffers live in one dl_region, like a real backend's, so zero-copy
- * (region, offset) references work. Single-threaded use only.
+ * (region, offset) references work; a side can steer the TCP segments to a
+ * local port into buffers of another region (rx_steer), as a NIC with flow
+ * rules and a queue per region does. Single-threaded use only.
  */
 #ifndef DL_MEMWIRE_H
 #define DL_MEMWIRE_H
@@ -26,6 +28,7 @@ struct dl_memwire_config {
 				 frames are steered by a hash that differs from the
 				 stack's, like a device without RSS */
 	bool no_tso;        /**< do not offer TSO */
+	bool no_steer;      /**< do not offer rx_steer (DL_NIC_CAP_RX_STEER) */
 	uint8_t mac[2][6];  /**< MACs of side 0 and 1 (default 02:00:00:00:00:01/02) */
 };
 

@@ -75,16 +75,15 @@ static atomic_uint conns_in_use;
 static pthread_mutex_t totals_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t totals[HTTPD_NCNT];
 /* Per application core: the counters shown in the runtime's dump (SIGUSR1, exit). */
-static struct dlibos_counters *ctr_reg[64];
+static struct dlibos_counters **ctr_reg; /* per application core */
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned *out)
+/* An unsigned option into *out, range-checked. */
+static int opt_unsigned(const char *name, const char *value, unsigned lo, unsigned hi,
+			unsigned *out, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long x;
+	unsigned long long x;
 
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || x < lo || x > hi)
+	if (dlibos_opt_uint(name, value, lo, hi, &x, err, errlen) != 0)
 		return -1;
 	*out = (unsigned)x;
 	return 0;
@@ -92,31 +91,23 @@ static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned
 
 static int httpd_parse(int key, const char *value, char *err, size_t errlen)
 {
-	int rc = -1;
-
 	switch (key) {
 	case OPT_ROOT:
 		opt.root = value;
 		return 0;
 	case OPT_PORT:
-		rc = parse_num(value, 1, 65535, &opt.port);
-		break;
+		return opt_unsigned("port", value, 1, 65535, &opt.port, err, errlen);
 	case OPT_MAX_CONNS:
-		rc = parse_num(value, 1, 1u << 20, &opt.max_conns);
-		break;
+		return opt_unsigned("max-conns", value, 1, 1u << 20, &opt.max_conns, err, errlen);
 	case OPT_KEEPALIVE:
-		rc = parse_num(value, 1, 3600, &opt.keepalive_s);
-		break;
+		return opt_unsigned("keepalive-timeout", value, 1, 3600, &opt.keepalive_s, err, errlen);
 	case OPT_MAX_URI:
-		rc = parse_num(value, 16, 1u << 16, &opt.max_uri);
-		break;
+		return opt_unsigned("max-uri", value, 16, 1u << 16, &opt.max_uri, err, errlen);
 	case OPT_MAX_HEAD:
-		rc = parse_num(value, 64, 1u << 20, &opt.max_head);
-		break;
+		return opt_unsigned("max-head", value, 64, 1u << 20, &opt.max_head, err, errlen);
 	}
-	if (rc != 0)
-		snprintf(err, errlen, "invalid value '%s'", value);
-	return rc;
+	snprintf(err, errlen, "unknown option key %d", key);
+	return -1;
 }
 
 static int httpd_check(char *err, size_t errlen)
@@ -145,6 +136,11 @@ static int httpd_init(void)
 {
 	char err[512];
 
+	ctr_reg = calloc(dlibos_app_cores(), sizeof(*ctr_reg));
+	if (ctr_reg == NULL) {
+		fprintf(stderr, "httpd: out of memory\n");
+		return -1;
+	}
 	if (httpd_files_load(&files, opt.root, &root_scan, dlibos_tx_alloc, NULL, err,
 			     sizeof(err)) != 0) {
 		fprintf(stderr, "httpd: %s\n", err);
@@ -227,8 +223,7 @@ static int httpd_core_init(struct dlibos_core *c)
 		return -ENOMEM;
 	}
 	dlibos_set_core_data(c, hc);
-	if (dlibos_core_index(c) < 64)
-		ctr_reg[dlibos_core_index(c)] = dlibos_counters_register(
+	ctr_reg[dlibos_core_index(c)] = dlibos_counters_register(
 			c, "httpd", httpd_cnt_names, HTTPD_NCNT, (uint64_t *)httpd_counters(hc));
 	return dlibos_listen(c, (uint16_t)opt.port, 1024);
 }
@@ -261,10 +256,8 @@ static void httpd_core_fini(struct dlibos_core *c)
 	/* Events that still arrive for this core (connections aborted while
 	 * the runtime stops) find no state and are ignored. */
 	dlibos_set_core_data(c, NULL);
-	if (dlibos_core_index(c) < 64) {
-		dlibos_counters_unregister(ctr_reg[dlibos_core_index(c)]);
-		ctr_reg[dlibos_core_index(c)] = NULL;
-	}
+	dlibos_counters_unregister(ctr_reg[dlibos_core_index(c)]);
+	ctr_reg[dlibos_core_index(c)] = NULL;
 	httpd_core_destroy(hc);
 }
 
@@ -273,6 +266,8 @@ static void httpd_fini(void)
 	print_counters(stdout, "all app cores", totals);
 	fflush(stdout);
 	httpd_files_free(&files);
+	free(ctr_reg);
+	ctr_reg = NULL;
 }
 
 /* ---- callbacks ------------------------------------------------------------- */

@@ -73,47 +73,34 @@ static const struct kvs_io kvs_dlibos_io = {
 
 /* ---- options ---------------------------------------------------------------- */
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 static int kvs_parse(int key, const char *value, char *err, size_t errlen)
 {
-	unsigned long x;
+	unsigned long long x;
 
 	switch (key) {
 	case OPT_PORT:
-		if (parse_num(value, 1, 65535, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("port", value, 1, 65535, &x, err, errlen) != 0)
+			return -1;
 		opt_port = (unsigned)x;
 		return 0;
 	case OPT_MEMORY:
-		if (parse_num(value, 2, 1 << 20, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("memory", value, 2, 1 << 20, &x, err, errlen) != 0)
+			return -1;
 		opt_memory = (size_t)x << 20;
 		return 0;
 	case OPT_MAX_CONNS:
-		if (parse_num(value, 1, 1u << 20, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("max-conns", value, 1, 1u << 20, &x, err, errlen) != 0)
+			return -1;
 		opt_max_conns = (unsigned)x;
 		return 0;
 	case OPT_SCRATCH_KB:
-		if (parse_num(value, KVS_RING_MIN / 1024, 4096, &x) != 0)
-			goto bad;
+		if (dlibos_opt_uint("scratch-kb", value, KVS_RING_MIN / 1024, 4096, &x, err, errlen) !=
+		    0)
+			return -1;
 		opt_ring = (uint32_t)x * 1024;
 		return 0;
 	}
-bad:
-	snprintf(err, errlen, "invalid value '%s'", value);
+	snprintf(err, errlen, "unknown option key %d", key);
 	return -1;
 }
 

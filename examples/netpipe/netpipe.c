@@ -74,23 +74,10 @@ static struct {
 	bool registered;
 } np_stats[MAX_APP_CORES];
 
-static int parse_num(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || v[0] == '-' || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 static int np_parse(int key, const char *value, char *err, size_t errlen)
 {
-	unsigned long x = 0;
-	unsigned long lo = 0, hi = 0;
+	unsigned long long x = 0, lo = 0, hi = 0;
+	const char *name = "";
 
 	switch (key) {
 	case OPT_NOCOPY:
@@ -103,31 +90,35 @@ static int np_parse(int key, const char *value, char *err, size_t errlen)
 		opt_cfg.quiet = true;
 		return 0;
 	case OPT_PORT:
+		name = "port";
 		lo = 1, hi = 65535;
 		break;
 	case OPT_PERTURBATION:
+		name = "perturbation";
 		lo = 0, hi = NP_MAX_PERTURBATION;
 		break;
 	case OPT_RING_KB:
+		name = "ring-kb";
 		lo = 4, hi = 1u << 20;
 		break;
 	case OPT_NOCOPY_MAX_KB:
+		name = "nocopy-max-kb";
 		lo = 1, hi = (NP_MAX_SIZE >> 10);
 		break;
 	case OPT_NOCOPY_MB:
+		name = "nocopy-mb";
 		lo = 1, hi = 1u << 16;
 		break;
 	case OPT_MAX_CONNS:
+		name = "max-conns";
 		lo = 1, hi = 1u << 20;
 		break;
 	default:
 		snprintf(err, errlen, "unknown option key %d", key);
 		return -1;
 	}
-	if (parse_num(value, lo, hi, &x) != 0) {
-		snprintf(err, errlen, "invalid value '%s' (expected %lu..%lu)", value, lo, hi);
+	if (dlibos_opt_uint(name, value, lo, hi, &x, err, errlen) != 0)
 		return -1;
-	}
 	switch (key) {
 	case OPT_PORT:
 		opt_port = (unsigned)x;

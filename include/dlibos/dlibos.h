@@ -226,6 +226,22 @@ int dlibos_main(int argc, char **argv, const struct dlibos_app *app);
 /** Ask every core to stop (async-signal-safe). */
 void dlibos_stop(void);
 
+/**
+ * Parse the value of an application option as an unsigned decimal in
+ * [@p min, @p max]: digits only (no sign, blank, suffix or leading '+'),
+ * no overflow. For parse_opt:
+ *
+ *     case OPT_PORT:
+ *         if (dlibos_opt_uint("port", value, 1, 65535, &v, err, errlen) != 0)
+ *             return -1;
+ *
+ * @param name the option's name without dashes (for the message).
+ * @return 0 with *out set, or -1 after writing
+ *         "--NAME 'VALUE': expected an integer in MIN..MAX" into @p err.
+ */
+int dlibos_opt_uint(const char *name, const char *value, unsigned long long min,
+		    unsigned long long max, unsigned long long *out, char *err, size_t errlen);
+
 /* ---- commands (application core -> network core) ---------------------- */
 
 /**

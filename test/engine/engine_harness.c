@@ -2,6 +2,7 @@
  * engine_harness.c - see engine_harness.h.
  */
 #include "engine_harness.h"
+#include "core_bind.h"
 #include "dl_engine_priv.h"
 
 #include <stdio.h>
@@ -301,9 +302,11 @@ int h_setup(struct harness *h, enum dl_mode mode, unsigned ncores, unsigned net_
 		fprintf(stderr, "engine: %s\n", err);
 		return -1;
 	}
-	for (unsigned i = 0; i < ncores; i++)
+	for (unsigned i = 0; i < ncores; i++) {
+		test_core_bind(i); /* UDN: core i's endpoint is tile i's */
 		if (dl_engine_core_start(h->e, i, h->now) != 0)
 			return -1;
+	}
 
 	dl_stack_config_defaults(&sc);
 	sc.ip = CLIENT_IP;
@@ -360,6 +363,7 @@ void h_round(struct harness *h, uint64_t step_us)
 		h->before_engine();
 	for (unsigned i = 0; i < h->e->ncores; i++) {
 		h->core_iters++;
+		test_core_bind(i);
 		bool idle = dl_engine_core_iter(h->e, i, h->now) == 0;
 		h->idle_iters += idle;
 		h->idle_core[i] += idle;
@@ -389,6 +393,11 @@ unsigned h_run(struct harness *h, unsigned max_rounds)
 			break;
 	}
 	return done;
+}
+
+void h_core_enter(unsigned core)
+{
+	test_core_bind(core);
 }
 
 unsigned h_teardown(struct harness *h)

@@ -74,6 +74,13 @@ int h_setup(struct harness *h, enum dl_mode mode, unsigned ncores, unsigned net_
 /** Open n connections to the echo port, each to transfer `bytes` bytes. */
 void h_open(struct harness *h, unsigned n, uint64_t bytes);
 
+/**
+ * Run the calling thread where engine core @p core runs (h_round() does it
+ * before each core's iteration): nothing on the ring transport, the
+ * core's tile on the UDN (test/noc/bind).
+ */
+void h_core_enter(unsigned core);
+
 /** One round: every engine core, then the client; advances `now` by step_us. */
 void h_round(struct harness *h, uint64_t step_us);
 

@@ -27,8 +27,9 @@ out=build-cov/coverage
 rm -rf "$out"
 mkdir -p "$out"
 
-# lines FOLDER REPORT: "covered/total (pct)" of the .c files in FOLDER/ (not
-# deeper: drivers/dpdk is no boundary of these targets).
+# lines FOLDER REPORT: "covered/total (pct)" of the .c files in FOLDER/ (an
+# extended regex: lib/[^/]+ is every layer of lib/, noc(/ring)? the NoC and
+# its ring transport; nothing deeper: drivers/dpdk is no boundary here).
 lines() {
 	awk -v d="(^|/)$1/[^/]+\\.c$" '$1 ~ d { n += $8; m += $9 }
 		END { if (n) printf "%d/%d (%.1f%%)", n - m, n, 100 * (n - m) / n; else printf "-" }' "$2"
@@ -47,13 +48,13 @@ for t in "${targets[@]}"; do
 	"$profdata" merge -sparse "$out/$t"-*.profraw -o "$out/$t.profdata"
 	"$cov" report "$exe" -instr-profile="$out/$t.profdata" >"$out/$t.txt"
 	printf '%-21s %6s  %-20s %-20s %-20s %-20s\n' "$t" "$n" "$(lines stack "$out/$t.txt")" \
-		"$(lines lib "$out/$t.txt")" "$(lines noc "$out/$t.txt")" \
+		"$(lines 'lib/[^/]+' "$out/$t.txt")" "$(lines 'noc(/ring)?' "$out/$t.txt")" \
 		"$(lines 'examples/[^/]+' "$out/$t.txt")"
 	objects+=(-object "$exe")
 done
 "$profdata" merge -sparse "$out"/*.profraw -o "$out/all.profdata"
 "$cov" report "${objects[@]:1}" -instr-profile="$out/all.profdata" >"$out/all.txt"
 printf '%-21s %6s  %-20s %-20s %-20s %-20s\n' "all targets" "" "$(lines stack "$out/all.txt")" \
-	"$(lines lib "$out/all.txt")" "$(lines noc "$out/all.txt")" \
+	"$(lines 'lib/[^/]+' "$out/all.txt")" "$(lines 'noc(/ring)?' "$out/all.txt")" \
 	"$(lines 'examples/[^/]+' "$out/all.txt")"
 echo "coverage: per-file reports in $out/*.txt (llvm-cov show for the lines)"

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - the command-line parser every DLibOS program uses
- * (lib/config.c: dl_config_parse and the --impair / --tcp specification
+ * (lib/runtime/config.c: dl_config_parse and the --impair / --tcp specification
  * parsers), on arbitrary arguments.
  *
  * Input: a byte of options (the service's rules or an application's, the
@@ -135,8 +135,6 @@ static void check_msg(const char *err, size_t errlen, bool must)
 	if (must && errlen > 1)
 		FZ_CHECK(err[0] != '\0', "an error without a message");
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

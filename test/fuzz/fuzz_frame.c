@@ -225,16 +225,7 @@ static void convenience(struct fn *w, struct fz *in, bool data)
 	fn_seg(w, &sg);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	fn_global_init();
-	return 0;
-}
-
+/* LLVMFuzzerInitialize: fuzz_net.c. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz in = {data, size};

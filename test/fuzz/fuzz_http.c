@@ -335,9 +335,6 @@ static void *alloc64(size_t n)
 	return aligned_alloc(64, (n + 63) & ~(size_t)63);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static uint8_t big[100 * 1024];

@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libFuzzer's entry points, defined by each target. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 struct fz {
 	const uint8_t *p;
 	size_t n;

@@ -6,6 +6,7 @@
 #include "dl_log.h"
 #include "dl_tcp.h"
 #include "dl_tcp_check.h"
+#include "dl_wire.h" /* dl_get16 ... dl_put32: byte order only */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,28 +75,6 @@ static uint16_t l4_csum(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t
 	    (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + (uint32_t)len;
 
 	return fold(sum16(l4, len, s));
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
 }
 
 static uint8_t tx_byte(uint64_t off)
@@ -275,9 +254,9 @@ static struct fn_flow *flow_of(struct fn *w, uint32_t pip, uint16_t pport, uint1
 
 static void tcp_out(struct fn *w, const uint8_t *ip, const uint8_t *tcp, size_t len)
 {
-	uint32_t dip = get32(ip + 16);
-	uint16_t sport = get16(tcp), dport = get16(tcp + 2);
-	uint32_t seq = get32(tcp + 4), ack = get32(tcp + 8);
+	uint32_t dip = dl_get32(ip + 16);
+	uint16_t sport = dl_get16(tcp), dport = dl_get16(tcp + 2);
+	uint32_t seq = dl_get32(tcp + 4), ack = dl_get32(tcp + 8);
 	unsigned hlen = (tcp[12] >> 4) * 4u;
 	uint8_t flags = tcp[13];
 	struct fn_flow *f;
@@ -316,7 +295,7 @@ static void tcp_out(struct fn *w, const uint8_t *ip, const uint8_t *tcp, size_t 
 	f->st_seen = true;
 	if (flags & DL_TCP_ACK)
 		f->st_ack = ack;
-	f->st_wnd = get16(tcp + 14);
+	f->st_wnd = dl_get16(tcp + 14);
 	for (unsigned i = 20; i < hlen;) {
 		uint8_t kind = tcp[i];
 		if (kind == 0)
@@ -328,7 +307,7 @@ static void tcp_out(struct fn *w, const uint8_t *ip, const uint8_t *tcp, size_t 
 		FZ_CHECK(i + 1 < hlen && tcp[i + 1] >= 2 && i + tcp[i + 1] <= hlen,
 			 "malformed option from the stack");
 		if (kind == 8 && tcp[i + 1] == 10)
-			f->st_tsval = get32(tcp + i + 2);
+			f->st_tsval = dl_get32(tcp + i + 2);
 		if (kind == 3 && tcp[i + 1] == 3)
 			f->st_ws = tcp[i + 2];
 		i += tcp[i + 1];
@@ -342,21 +321,21 @@ static void frame_out(struct fn *w, const uint8_t *p, size_t len)
 	w->frames_out++;
 	FZ_CHECK(len >= 14 && len <= 14 + FN_MTU, "frame of %zu bytes", len);
 	FZ_CHECK(memcmp(p + 6, stack_mac, 6) == 0, "frame not from our MAC");
-	type = get16(p + 12);
+	type = dl_get16(p + 12);
 	if (type == 0x0806) {
-		FZ_CHECK(len >= 42 && get16(p + 14) == 1 && get16(p + 16) == 0x0800,
+		FZ_CHECK(len >= 42 && dl_get16(p + 14) == 1 && dl_get16(p + 16) == 0x0800,
 			 "malformed ARP from the stack");
-		FZ_CHECK(get32(p + 28) == FN_OUR_IP, "ARP from another address");
+		FZ_CHECK(dl_get32(p + 28) == FN_OUR_IP, "ARP from another address");
 		return;
 	}
 	FZ_CHECK(type == 0x0800, "EtherType %#x sent", type);
 	const uint8_t *ip = p + 14;
 	size_t iplen = len - 14;
 	FZ_CHECK(iplen >= 20 && ip[0] == 0x45, "IPv4 header %02x", iplen ? ip[0] : 0);
-	FZ_CHECK(get16(ip + 2) == iplen, "IPv4 total length %u in a %zu-byte packet", get16(ip + 2),
-		 iplen);
+	FZ_CHECK(dl_get16(ip + 2) == iplen, "IPv4 total length %u in a %zu-byte packet",
+		 dl_get16(ip + 2), iplen);
 	FZ_CHECK(ip_csum(ip, 20) == 0, "bad IPv4 header checksum from the stack");
-	FZ_CHECK(get32(ip + 12) == FN_OUR_IP, "IPv4 source %#x", get32(ip + 12));
+	FZ_CHECK(dl_get32(ip + 12) == FN_OUR_IP, "IPv4 source %#x", dl_get32(ip + 12));
 	FZ_CHECK(ip[8] > 0, "TTL 0 sent");
 	switch (ip[9]) {
 	case 6:
@@ -446,15 +425,15 @@ static size_t ip_header(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto, 
 
 	ip[0] = 0x45;
 	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(20 + l4len));
-	put16(ip + 4, ipid++);
-	put16(ip + 6, 0x4000);
+	dl_put16(ip + 2, (uint16_t)(20 + l4len));
+	dl_put16(ip + 4, ipid++);
+	dl_put16(ip + 6, 0x4000);
 	ip[8] = 64;
 	ip[9] = proto;
-	put16(ip + 10, 0);
-	put32(ip + 12, src);
-	put32(ip + 16, dst);
-	put16(ip + 10, ip_csum(ip, 20));
+	dl_put16(ip + 10, 0);
+	dl_put32(ip + 12, src);
+	dl_put32(ip + 16, dst);
+	dl_put16(ip + 10, ip_csum(ip, 20));
 	return 20;
 }
 
@@ -462,7 +441,7 @@ static void eth_header(uint8_t *p, const uint8_t *dst, uint16_t type)
 {
 	memcpy(p, dst, 6);
 	memcpy(p + 6, peer_mac, 6);
-	put16(p + 12, type);
+	dl_put16(p + 12, type);
 }
 
 void fn_seg(struct fn *w, const struct fn_seg *sg)
@@ -476,7 +455,7 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 
 	if (sg->mss) {
 		opt[olen++] = 2, opt[olen++] = 4;
-		put16(opt + olen, sg->mss_val), olen += 2;
+		dl_put16(opt + olen, sg->mss_val), olen += 2;
 	}
 	if (sg->ws) {
 		opt[olen++] = 1, opt[olen++] = 3, opt[olen++] = 3;
@@ -486,8 +465,8 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 		opt[olen++] = 1, opt[olen++] = 1, opt[olen++] = 4, opt[olen++] = 2;
 	if (sg->ts) {
 		opt[olen++] = 1, opt[olen++] = 1, opt[olen++] = 8, opt[olen++] = 10;
-		put32(opt + olen, sg->tsval), olen += 4;
-		put32(opt + olen, sg->tsecr), olen += 4;
+		dl_put32(opt + olen, sg->tsval), olen += 4;
+		dl_put32(opt + olen, sg->tsecr), olen += 4;
 	}
 	for (size_t i = 0; sg->raw_opts != NULL && i < sg->raw_opts_len && olen < 40; i++)
 		opt[olen++] = sg->raw_opts[i];
@@ -502,21 +481,21 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 	len = hlen + plen;
 
 	eth_header(fr, stack_mac, 0x0800);
-	put16(tcp, pport);
-	put16(tcp + 2, f->sport);
-	put32(tcp + 4, sg->seq);
-	put32(tcp + 8, sg->ack);
+	dl_put16(tcp, pport);
+	dl_put16(tcp + 2, f->sport);
+	dl_put32(tcp + 4, sg->seq);
+	dl_put32(tcp + 8, sg->ack);
 	tcp[12] = (uint8_t)((hlen / 4) << 4);
 	tcp[13] = sg->flags;
-	put16(tcp + 14, sg->wnd);
-	put16(tcp + 16, 0);
-	put16(tcp + 18, (sg->flags & DL_TCP_URG) ? (uint16_t)plen : 0);
+	dl_put16(tcp + 14, sg->wnd);
+	dl_put16(tcp + 16, 0);
+	dl_put16(tcp + 18, (sg->flags & DL_TCP_URG) ? (uint16_t)plen : 0);
 	memcpy(tcp + 20, opt, olen);
 	for (size_t i = 0; i < plen; i++)
 		tcp[hlen + i] =
 		    sg->payload != NULL ? sg->payload[i] : fn_pat(key, dseq + (uint32_t)i);
 	ip_header(ip, f->pip, FN_OUR_IP, 6, len);
-	put16(tcp + 16, l4_csum(f->pip, FN_OUR_IP, 6, tcp, len));
+	dl_put16(tcp + 16, l4_csum(f->pip, FN_OUR_IP, 6, tcp, len));
 	flen = 14 + 20 + len;
 
 	switch (sg->corrupt % FN_CORRUPT_N) {
@@ -528,18 +507,18 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 		break;
 	case FN_CORRUPT_IP_LEN_SHORT:
 	case FN_CORRUPT_IP_LEN_LONG:
-		put16(ip + 2, (uint16_t)(get16(ip + 2) +
-					 (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_IP_LEN_LONG
-					      ? 8
-					      : -(int)(1 + (plen + 20) % 31))));
-		put16(ip + 10, 0);
-		put16(ip + 10, ip_csum(ip, 20));
+		dl_put16(ip + 2, (uint16_t)(dl_get16(ip + 2) +
+					    (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_IP_LEN_LONG
+						 ? 8
+						 : -(int)(1 + (plen + 20) % 31))));
+		dl_put16(ip + 10, 0);
+		dl_put16(ip + 10, ip_csum(ip, 20));
 		break;
 	case FN_CORRUPT_DATA_OFFSET:
 		w->taint = true; /* the payload starts elsewhere: its bytes move */
 		tcp[12] = (uint8_t)((tcp[12] + 0x40) & 0xf0);
-		put16(tcp + 16, 0);
-		put16(tcp + 16, l4_csum(f->pip, FN_OUR_IP, 6, tcp, len));
+		dl_put16(tcp + 16, 0);
+		dl_put16(tcp + 16, l4_csum(f->pip, FN_OUR_IP, 6, tcp, len));
 		break;
 	case FN_CORRUPT_TRUNCATE:
 		flen = 14 + 20 + (len > 21 ? len / 2 : 1);
@@ -550,24 +529,24 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 		if (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_TTL0)
 			ip[8] = 0;
 		else if (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_FRAGMENT)
-			put16(ip + 6, 0x2000 | (plen & 7));
+			dl_put16(ip + 6, 0x2000 | (plen & 7));
 		else
 			ip[0] = 0x46; /* 4 bytes of "options": the TCP ports */
-		put16(ip + 10, 0);
-		put16(ip + 10, ip_csum(ip, (size_t)(ip[0] & 15) * 4));
+		dl_put16(ip + 10, 0);
+		dl_put16(ip + 10, ip_csum(ip, (size_t)(ip[0] & 15) * 4));
 		break;
 	case FN_CORRUPT_DST_IP:
 	case FN_CORRUPT_SRC_BCAST:
 		if (sg->corrupt % FN_CORRUPT_N == FN_CORRUPT_DST_IP)
-			put32(ip + 16, (plen & 1) ? 0x0a0000ffu : 0x0a000063u);
+			dl_put32(ip + 16, (plen & 1) ? 0x0a0000ffu : 0x0a000063u);
 		else
-			put32(ip + 12, (plen & 1)   ? 0x0a0000ffu
-				       : (plen & 2) ? 0x7f000001u
-						    : 0xe0000001u);
-		put16(ip + 10, 0);
-		put16(ip + 10, ip_csum(ip, 20));
-		put16(tcp + 16, 0);
-		put16(tcp + 16, l4_csum(get32(ip + 12), get32(ip + 16), 6, tcp, len));
+			dl_put32(ip + 12, (plen & 1)   ? 0x0a0000ffu
+					  : (plen & 2) ? 0x7f000001u
+						       : 0xe0000001u);
+		dl_put16(ip + 10, 0);
+		dl_put16(ip + 10, ip_csum(ip, 20));
+		dl_put16(tcp + 16, 0);
+		dl_put16(tcp + 16, l4_csum(dl_get32(ip + 12), dl_get32(ip + 16), 6, tcp, len));
 		break;
 	case FN_CORRUPT_DST_MAC:
 		fr[0] = (plen & 1) ? 0x01 : 0x02; /* multicast, or someone else's */
@@ -620,16 +599,16 @@ void fn_arp(struct fn *w, uint16_t op, uint32_t sip, const uint8_t smac[6], uint
 
 	eth_header(fr, op == 1 ? bcast : stack_mac, 0x0806);
 	memcpy(fr + 6, smac, 6);
-	put16(a, 1);
-	put16(a + 2, 0x0800);
+	dl_put16(a, 1);
+	dl_put16(a + 2, 0x0800);
 	a[4] = 6;
 	a[5] = 4;
-	put16(a + 6, op);
+	dl_put16(a + 6, op);
 	memcpy(a + 8, smac, 6);
-	put32(a + 14, sip);
+	dl_put32(a + 14, sip);
 	if (op != 1)
 		memcpy(a + 18, stack_mac, 6);
-	put32(a + 24, tip);
+	dl_put32(a + 24, tip);
 	inject(w, fr, sizeof(fr));
 }
 
@@ -643,12 +622,12 @@ void fn_ping(struct fn *w, uint32_t sip, uint32_t len, bool bad_csum, uint8_t ty
 	eth_header(fr, stack_mac, 0x0800);
 	ic[0] = type;
 	ic[1] = code;
-	put16(ic + 2, 0);
-	put16(ic + 4, 0x1234);
-	put16(ic + 6, (uint16_t)len);
+	dl_put16(ic + 2, 0);
+	dl_put16(ic + 4, 0x1234);
+	dl_put16(ic + 6, (uint16_t)len);
 	for (uint32_t i = 0; i < len; i++)
 		ic[8 + i] = (uint8_t)(i * 7);
-	put16(ic + 2, fold(sum16(ic, 8 + len, 0)));
+	dl_put16(ic + 2, fold(sum16(ic, 8 + len, 0)));
 	if (bad_csum)
 		ic[3] ^= 1;
 	ip_header(ip, sip, FN_OUR_IP, 1, 8 + len);
@@ -983,4 +962,12 @@ void fn_free(struct fn *w)
 		 dl_memwire_bufs_in_use(W));
 	memset(dead_ids, 0, sizeof(dead_ids));
 	free(w);
+}
+
+/* Both targets of this world (fuzz_frame, fuzz_tcp_session) start the same way. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	fn_global_init();
+	return 0;
 }

@@ -203,13 +203,16 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 		break;
 	case DL_MSG_ACKED_NEW_DATA:
 	case DL_MSG_NEW_DATA: {
-		const struct dl_region *rx = dl_region_get(w->rx_id);
+		/* Each slot reads its data in its own RX region (copied there, or
+		 * steered into its pool): never the port's, never another's. */
+		const struct dl_region *rx = dl_engine_slot_rx(w->e, a->slot);
 		uint32_t bytes = 0;
+		FZ_CHECK(rx != NULL, "data event for slot %u without an RX region", a->slot);
 		FZ_CHECK(id_known(a, m->conn, &at),
 			 "data for connection %#x never given to slot %u", m->conn, a->slot);
 		for (unsigned i = 0; i < m->u.data.n; i++) {
 			struct dl_msg_ref r = dl_msg_ref_unpack(m->u.data.refs[i]);
-			FZ_CHECK(r.region == w->rx_id && dl_region_contains(rx, r.off, r.len),
+			FZ_CHECK(r.region == rx->id && dl_region_contains(rx, r.off, r.len),
 				 "slot %u given region %u offset %llu length %u", a->slot, r.region,
 				 (unsigned long long)r.off, r.len);
 			for (uint32_t k = 0; k < r.len && !a->early[at]; k++) {
@@ -441,7 +444,7 @@ static void attach(struct world *w, struct app *a, unsigned slot, unsigned ncore
 		   const struct dl_policy_rule *rule)
 {
 	struct dl_slot_grant g;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 	char err[256], name[32];
 	struct dl_region *fr;
 	unsigned nnet = dl_engine_net_cores(w->e);
@@ -458,11 +461,11 @@ static void attach(struct world *w, struct app *a, unsigned slot, unsigned ncore
 	memset(&g, 0, sizeof(g));
 	g.n_app = ncores;
 	g.tx = a->tx;
-	g.policy = rule;
+	g.rights = rule != NULL ? &rule->may : NULL;
 	snprintf(g.name, sizeof(g.name), "app%u", slot);
 	FZ_CHECK(dl_engine_slot_attach(w->e, slot, &g, err, sizeof(err)) == 0, "attach: %s", err);
 	fr = dl_engine_slot_fabric(w->e, slot);
-	dl_ctl_slot_links(nnet, ncores, links);
+	dl_engine_slot_links(nnet, ncores, links);
 	a->fab = dl_noc_fabric_attach(fr->base, dl_engine_slot_fabric_len(w->e, slot),
 				      nnet + ncores, dl_engine_noc_words(w->e), links);
 	FZ_CHECK(a->fab != NULL, "fabric attach");
@@ -595,8 +598,10 @@ static struct dl_msg_ref pick_ref(struct world *w, struct fz *in, bool *bad)
 		r.region = (uint8_t)w->b.tx->id;
 		r.off = fz_u16(in) % (TX_LEN - 64);
 		break;
-	case 6: /* the RX region, or the slot's own fabric */
-		r.region = (uint8_t)((s & 8) ? w->rx_id : dl_engine_slot_fabric(w->e, 0)->id);
+	case 6: /* the port's RX region, B's RX region, or the slot's own fabric */
+		r.region = (uint8_t)((s & 8)	? w->rx_id
+				     : (s & 16) ? dl_engine_slot_rx(w->e, 1)->id
+						: dl_engine_slot_fabric(w->e, 0)->id);
 		r.off = fz_u16(in);
 		break;
 	default:
@@ -840,9 +845,6 @@ static uint64_t errors_counted(const struct world *w)
 
 	return c[ENG_CMD_ERRORS] + c[ENG_CMD_MALFORMED] + c[ENG_BAD_COMMAND];
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

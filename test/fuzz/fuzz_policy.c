@@ -1,6 +1,7 @@
 /*
- * fuzz_policy.c - the protected-mode policy (lib/policy.c): the policy
- * file parser and the token buckets that enforce its rates.
+ * fuzz_policy.c - the protected-mode policy: the policy file parser
+ * (lib/protected/policy.c) and the token buckets that enforce its rates
+ * (lib/engine/rights.c).
  *
  * An input starting with 0xB0 is a token-bucket script (rate, burst,
  * minimum burst, then take / advance time / check steps); any other input
@@ -10,7 +11,7 @@
  * dl_policy_load() from a file instead.
  *
  * Oracles, for a policy that parses: at most DL_POLICY_MAX_RULES rules,
- * line numbers increasing, port sets of at most DL_POLICY_MAX_RANGES
+ * line numbers increasing, port sets of at most DL_RIGHTS_MAX_RANGES
  * ranges with 1 <= lo <= hi, NUL-terminated names, rates within the
  * parser's bounds; every rule printed with dl_policy_rule_format() ("in
  * the file's syntax") parses back to the same rule; dl_policy_match() is
@@ -42,7 +43,7 @@ static bool in_ranges(const struct dl_port_set *s, uint16_t port)
 
 static void check_set(const struct dl_port_set *s)
 {
-	FZ_CHECK(s->n <= DL_POLICY_MAX_RANGES, "%u ranges", s->n);
+	FZ_CHECK(s->n <= DL_RIGHTS_MAX_RANGES, "%u ranges", s->n);
 	for (unsigned i = 0; i < s->n; i++)
 		FZ_CHECK(s->r[i].lo >= 1 && s->r[i].lo <= s->r[i].hi, "range %u-%u", s->r[i].lo,
 			 s->r[i].hi);
@@ -71,8 +72,10 @@ static void round_trip(const struct dl_policy_rule *r)
 	FZ_CHECK(p->n == 1, "the printed rule \"%s\" parses into %u rules", line, p->n);
 	const struct dl_policy_rule *q = &p->rule[0];
 	FZ_CHECK(q->match_uid == r->match_uid && q->uid == r->uid && strcmp(q->app, r->app) == 0 &&
-		     same_set(&q->listen, &r->listen) && same_set(&q->connect, &r->connect) &&
-		     q->send_rate == r->send_rate && q->cmd_rate == r->cmd_rate,
+		     same_set(&q->may.listen, &r->may.listen) &&
+		     same_set(&q->may.connect, &r->may.connect) &&
+		     q->may.send_rate == r->may.send_rate && q->may.cmd_rate == r->may.cmd_rate &&
+		     q->may.rx_memory == r->may.rx_memory,
 		 "\"%s\" parses into another rule", line);
 	free(p);
 }
@@ -109,25 +112,27 @@ static void policy_text(const uint8_t *data, size_t size)
 		const struct dl_policy_rule *r = &p->rule[i];
 		char line[512];
 
-		FZ_CHECK(r->line >= 1 && (i == 0 || r->line > p->rule[i - 1].line), "line %u",
-			 r->line);
+		FZ_CHECK(r->may.line >= 1 && (i == 0 || r->may.line > p->rule[i - 1].may.line),
+			 "line %u", r->may.line);
 		FZ_CHECK(memchr(r->app, '\0', sizeof(r->app)) != NULL, "name not terminated");
-		check_set(&r->listen);
-		check_set(&r->connect);
-		FZ_CHECK(r->send_rate <= (UINT64_C(1) << 44) && r->cmd_rate <= (UINT64_C(1) << 44),
-			 "rates %llu %llu", (unsigned long long)r->send_rate,
-			 (unsigned long long)r->cmd_rate);
+		check_set(&r->may.listen);
+		check_set(&r->may.connect);
+		FZ_CHECK(r->may.send_rate <= (UINT64_C(1) << 44) &&
+			     r->may.cmd_rate <= (UINT64_C(1) << 44),
+			 "rates %llu %llu", (unsigned long long)r->may.send_rate,
+			 (unsigned long long)r->may.cmd_rate);
 		dl_policy_rule_format(r, line, sizeof(line));
 		dl_policy_rule_format(r, line, 7); /* truncated: must stay inside */
 		round_trip(r);
 		for (unsigned k = 0; k < 8; k++) {
-			uint16_t port = (uint16_t)(k * 9973u + (uint16_t)(r->line * 31u));
-			if (r->listen.n > 0)
-				port = k & 1 ? r->listen.r[k % r->listen.n].lo
-					     : r->listen.r[k % r->listen.n].hi;
-			FZ_CHECK(dl_port_set_has(&r->listen, port) == in_ranges(&r->listen, port) &&
-				     dl_port_set_has(&r->connect, port) ==
-					 in_ranges(&r->connect, port),
+			uint16_t port = (uint16_t)(k * 9973u + (uint16_t)(r->may.line * 31u));
+			if (r->may.listen.n > 0)
+				port = k & 1 ? r->may.listen.r[k % r->may.listen.n].lo
+					     : r->may.listen.r[k % r->may.listen.n].hi;
+			FZ_CHECK(dl_port_set_has(&r->may.listen, port) ==
+					 in_ranges(&r->may.listen, port) &&
+				     dl_port_set_has(&r->may.connect, port) ==
+					 in_ranges(&r->may.connect, port),
 				 "dl_port_set_has(%u) disagrees with the ranges", port);
 		}
 	}
@@ -178,8 +183,6 @@ static void buckets(struct fz *in)
 		FZ_CHECK(ready == (dl_bucket_avail(&b) > 0), "avail disagrees with ready");
 	}
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

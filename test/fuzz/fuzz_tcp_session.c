@@ -58,16 +58,7 @@ static void peer_data(struct fn *w, unsigned flow, uint32_t len, bool fin)
 	} while (len > 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	fn_global_init();
-	return 0;
-}
-
+/* LLVMFuzzerInitialize: fuzz_net.c. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz in = {data, size};

@@ -225,7 +225,7 @@ def policies(top):
     """fuzz_policy: the policy files of the docs, headers and tests."""
     found = []
     key = re.compile(r"^\s*(#|\*|uid=|user=|app=)")
-    for pat in ("docs/*.md", "lib/dl_policy.h", "test/integration/*.sh", "test/protected/*.c"):
+    for pat in ("docs/*.md", "lib/protected/dl_policy.h", "test/integration/*.sh", "test/protected/*.c"):
         for path in sorted(glob.glob(os.path.join(top, pat))):
             block = []
             for line in open(path, encoding="utf-8", errors="replace"):

@@ -2,9 +2,9 @@
 # httpd_clients.sh HTTPD MODE - dlibos-httpd against the real clients, over a
 # TAP interface in a network namespace of its own.
 #
-# MODE: rtc, dlibos11 or dlibos12 (see httpd_common.sh, which also builds
-# the root: index.html, small.txt, 100 KB, 5 MB, a directory with an index,
-# a name with a space). Checks, in order:
+# MODE: rtc, dlibos11, dlibos12 or dlibos22 (see httpd_common.sh, which
+# also builds the root: index.html, small.txt, 100 KB, 5 MB, a directory
+# with an index, a name with a space). Checks, in order:
 #   curl    every file byte-exact (sha256), "/", HEAD, 4 parallel 5 MB downloads;
 #   raw     status codes, pipelining, keep-alive, split requests, Date
 #           (httpd_raw.py protocol);
@@ -12,10 +12,17 @@
 #   ab      -k -c 50 -n 20000: 0 failed, every request kept alive;
 #   h2load  --h1 -c 50 -t 2 -D 3: 0 failed, 0 errored, all 2xx;
 #   a clean stop on SIGTERM (exit 0) with the httpd counters printed.
+# HTTPD_CONC (concurrent connections of wrk, ab and h2load, default 50),
+# HTTPD_AB_N (ab's requests, default 20000) and HTTPD_WRK_S (wrk's seconds,
+# default 5) size the load; the TILE-Gx model build runs 200 concurrent
+# connections with fewer requests (test/integration/meson.build).
 # Needs root; exits 77 (skipped) otherwise or when a client is missing.
 set -u
 
 HTTPD_OPTS="--keepalive-timeout 10"
+CONC=${HTTPD_CONC:-50}
+AB_N=${HTTPD_AB_N:-20000}
+WRK_S=${HTTPD_WRK_S:-5}
 . "$(dirname "$0")/httpd_common.sh"
 
 # curl: byte-exact downloads.
@@ -57,7 +64,7 @@ echo "ok: 4 parallel 5 MB downloads byte-exact"
 IN $PY "$HERE/httpd_raw.py" protocol $IP 80 "$ROOT" || fail "httpd_raw.py protocol"
 
 # wrk (its first connection is a probe it closes at once).
-out=$(IN wrk -t2 -c50 -d5s --latency "http://$IP/" 2>&1)
+out=$(IN wrk -t2 -c"$CONC" -d"${WRK_S}s" --latency "http://$IP/" 2>&1)
 echo "$out"
 echo "$out" | grep -q "Socket errors" && fail "wrk: socket errors"
 echo "$out" | grep -q "Non-2xx" && fail "wrk: non-2xx responses"
@@ -65,15 +72,15 @@ reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || fail "wrk: no requests completed"
 
 # ab -k: HTTP/1.0 keep-alive.
-out=$(IN ab -k -c 50 -n 20000 "http://$IP/" 2>&1)
+out=$(IN ab -k -c "$CONC" -n "$AB_N" "http://$IP/" 2>&1)
 echo "$out" | grep -E "Complete|Failed|Keep-Alive|Requests per|Non-2xx"
-echo "$out" | grep -q "^Complete requests: *20000$" || fail "ab: not 20000 complete"
+echo "$out" | grep -q "^Complete requests: *$AB_N$" || fail "ab: not $AB_N complete"
 echo "$out" | grep -q "^Failed requests: *0$" || fail "ab: failed requests"
-echo "$out" | grep -q "^Keep-Alive requests: *20000$" || fail "ab: not every request kept alive"
+echo "$out" | grep -q "^Keep-Alive requests: *$AB_N$" || fail "ab: not every request kept alive"
 echo "$out" | grep -q "Non-2xx" && fail "ab: non-2xx responses"
 
 # h2load over HTTP/1.1.
-out=$(IN h2load --h1 -c 50 -t 2 -D 3 "http://$IP/" 2>&1)
+out=$(IN h2load --h1 -c "$CONC" -t 2 -D 3 "http://$IP/" 2>&1)
 echo "$out" | grep -E "^requests:|^status codes:|^finished"
 line=$(echo "$out" | grep '^requests:')
 echo "$line" | grep -q " 0 failed, 0 errored, 0 timeout" || fail "h2load: $line"
@@ -84,7 +91,7 @@ echo "$out" | grep -q "^status codes: $succ 2xx, 0 3xx, 0 4xx, 0 5xx" ||
 
 stop_server
 total=$(counter requests)
-[ "$total" -gt 20000 ] || fail "counter httpd requests = $total"
+[ "$total" -gt "$AB_N" ] || fail "counter httpd requests = $total"
 for c in send_failed acked_bytes_unexpected nomem date_stale_all_sets_busy; do
 	v=$(counter $c)
 	[ "$v" = 0 ] || fail "counter $c = $v"

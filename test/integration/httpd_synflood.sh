@@ -35,7 +35,7 @@ else
 		fail "a new client was served without cookies: the flood did not fill the backlog"
 fi
 stop_server
-tcpc() { awk -v c="tcp.$1" '$1 == c {v = $2} END {print v + 0}' "$LOG"; }
+tcpc() { dl_counter "tcp.$1"; }
 sent=$(tcpc syncookies_sent)
 ok=$(tcpc syncookies_accepted)
 dropped=$(tcpc drop_syn_backlog_full)

@@ -18,20 +18,14 @@ BIN=${1:?usage: $0 path/to/dlibos-netpipe rtc|dlibos11|dlibos12}
 MODE=${2:?usage: $0 path/to/dlibos-netpipe rtc|dlibos11|dlibos12}
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-case $MODE in
-rtc) EAL="-l 0" RT="--mode rtc --idle sleep" ;;
-dlibos11) EAL="-l 0-1" RT="--mode dlibos --net-cores 1 --idle sleep" ;;
-dlibos12) EAL="--lcores=(0-2)@(0-1)" RT="--mode dlibos --net-cores 1 --idle sleep" ;;
-*) echo "unknown mode $MODE"; exit 2 ;;
-esac
+dl_mode "$MODE"
+EAL=$DL_EAL
+RT=$DL_RT
 IP=$DL_IP
 
-for tool in ip NPtcp ping timeout; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool missing (scripts/deps.sh)"; exit 77; }
-done
+dl_need ip NPtcp ping timeout
 dl_init netpipe
-WORK=$(mktemp -d /tmp/dlibos-netpipe.XXXXXX)
-trap 'dl_cleanup; rm -rf "$WORK"' EXIT
+WORK=$DL_WORK
 
 fail() { dl_fail "($MODE) $*"; }
 IN() { dl_in_ns "$@"; }

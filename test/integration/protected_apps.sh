@@ -16,9 +16,7 @@ KVS=${3:?usage: protected_apps.sh dlibosd dlibos-httpd dlibos-kvs}
 HERE=$(dirname "$0")
 . "$HERE/lib.sh"
 . "$HERE/protected_common.sh"
-for tool in curl wrk memccapable memcaslap sha256sum; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool missing (scripts/deps.sh)"; exit 77; }
-done
+dl_need curl wrk memccapable memcaslap sha256sum
 prot_init papps
 
 ROOT=$PROT_WORK/root

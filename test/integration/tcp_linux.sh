@@ -41,15 +41,16 @@ PY=/usr/bin/python3
 CONNS=1000
 CONN_BYTES=20000
 
-for tool in curl socat sha256sum "$PY"; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
-done
+. "$(dirname "$0")/lib.sh"
+dl_need curl socat sha256sum "$PY"
 
 case $MODE in
 rtc) EAL="-l 0" APP="--mode rtc" ;;
 dlibos11) EAL="--lcores=(0-1)@(0-1)" APP="--mode dlibos --net-cores 1" ;;
 *) echo "unknown mode $MODE"; exit 2 ;;
 esac
+# TILE-Gx (DL_PORT=mde): one core per tile, no lcore-to-cpu maps.
+[ "${DL_PORT:-}" = mde ] && [ "$MODE" = dlibos11 ] && EAL="-l 0-1"
 MB=${TCP_LINUX_MB:-256}
 case $VARIANT in
 clean) ;;
@@ -60,7 +61,6 @@ impair)
 *) echo "unknown variant $VARIANT"; exit 2 ;;
 esac
 
-. "$(dirname "$0")/lib.sh"
 dl_init "tl$MODE${VARIANT:0:1}"
 WORK=$(mktemp -d /tmp/dlibos-tcplinux.XXXXXX)
 trap 'dl_cleanup; rm -rf "$WORK"' EXIT
@@ -69,19 +69,6 @@ BYTES=$((MB << 20))
 # Seconds since $1 (date +%s.%N), and MB/s for $2 bytes over that time.
 elapsed() { echo "$(date +%s.%N) - $1" | bc; }
 rate() { echo "scale=1; $1 / 1048576 / $2" | bc; }
-
-# dump_counters: SIGUSR1, then wait until the whole new dump is in the log
-# (it ends with a line "---").
-dump_counters() {
-	local before
-	before=$(grep -c "^---$" "$DL_LOG")
-	kill -USR1 "$DL_PID" || dl_fail "SIGUSR1 failed"
-	for _ in $(seq 50); do
-		[ "$(grep -c "^---$" "$DL_LOG")" -gt "$before" ] && return 0
-		sleep 0.1
-	done
-	dl_fail "no counter dump 5 s after SIGUSR1"
-}
 
 # last_dump: the lines of the last counter dump in the log.
 last_dump() {
@@ -93,7 +80,7 @@ last_dump() {
 wait_released() {
 	local want=$1 est rel
 	for _ in $(seq 60); do
-		dump_counters
+		dl_dump
 		est=$(dl_counter tcp.conn_established)
 		rel=$(dl_counter tcp.conn_released)
 		[ "$est" -ge "$want" ] && [ "$rel" = "$est" ] && return 0
@@ -123,6 +110,14 @@ check_stopped() {
 	[ "$v" = 0 ] || dl_fail "tcp.drop_out_of_window $v: Linux's segments judged out of window"
 	v=$(dl_counter tcp.drop_ack_of_unsent_data)
 	[ "$v" = 0 ] || dl_fail "tcp.drop_ack_of_unsent_data $v: Linux's ACKs judged beyond SND.MAX"
+	if [ "${DL_PORT:-}" = mde ]; then
+		# TILE-Gx: the application's TX memory is registered huge pages,
+		# its payloads go out by reference (mPIPE gather), never copied.
+		v=$(dl_counter mpipe.tx_unregistered_fragment_copies)
+		[ "$v" = 0 ] || dl_fail "mpipe.tx_unregistered_fragment_copies $v: payloads copied"
+		v=$(dl_counter mpipe.tx_payload_refs)
+		[ "$v" -gt 0 ] || dl_fail "mpipe.tx_payload_refs $v: no payload sent by reference"
+	fi
 	v=$(dl_in_ns nstat -asz TcpInCsumErrors | awk '/TcpInCsumErrors/ {print $2}')
 	[ "${v:-0}" = 0 ] || dl_fail "Linux counted $v TCP checksum errors (TcpInCsumErrors)"
 	last_dump | grep -E "^(tcp\.(conn_|rto_exp|fast_retr|tx_retransmit_seg|rx_out_of_order|drop_)|impair\.|engine\.conn|port\.(rx|tx)_(dropped|errors|nombuf))" |
@@ -184,7 +179,7 @@ done
 grep -q "^holding $CONNS open" "$WORK/conns.out" ||
 	{ kill $cpid 2>/dev/null; dl_fail "$CONNS connections not all open at once: $(cat "$WORK/conns.out")"; }
 s=$(elapsed "$t")
-dump_counters
+dl_dump
 live=$(($(dl_counter tcp.conn_established) - $(dl_counter tcp.conn_released)))
 [ "$live" -ge $CONNS ] ||
 	{ kill $cpid 2>/dev/null; dl_fail "only $live connections live in the stack while $CONNS are held open"; }

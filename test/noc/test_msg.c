@@ -387,7 +387,7 @@ static void test_decode_specific_errors(void **state)
 	/* Header: reserved bits, core, connection id where none exists. */
 	w[0] = dl_msg_hdr(DL_MSG_CLOSE, 1, 0, 7);
 	assert_int_equal(decode_exact(w, 1, &m), 1);
-	for (int bit = 24; bit < 32; bit++) {
+	for (int bit = 28; bit < 32; bit++) {
 		w[0] = dl_msg_hdr(DL_MSG_CLOSE, 1, 0, 7) | UINT64_C(1) << bit;
 		assert_int_equal(decode_exact(w, 1, &m), -EINVAL);
 	}
@@ -624,10 +624,10 @@ static void test_fuzz_random_words(void **state)
 			unsigned type = (unsigned)rng_below(&r, DL_MSG_NTYPES + 2);
 			unsigned nw = (unsigned)(kind == 3 ? rng_below(&r, 7)
 							   : rng_below(&r, DL_MSG_MAX_WORDS + 3));
-			w[0] = dl_msg_hdr(type, nw, (unsigned)rng_below(&r, 70),
+			w[0] = dl_msg_hdr(type, nw, (unsigned)rng_below(&r, DL_MAX_CORES + 6),
 					  rng_below(&r, 2) ? 0 : (uint32_t)rng_next(&r));
 			if (rng_below(&r, 16) == 0)
-				w[0] |= rng_next(&r) & (UINT64_C(0xff) << 24);
+				w[0] |= rng_next(&r) & (UINT64_C(0xf) << 28);
 			if (avail < nw && rng_below(&r, 2))
 				avail = nw;
 			/* CMD_ERROR's first word is narrow: make a plausible
@@ -764,7 +764,7 @@ static bool paired_model_ok(const uint64_t *w, unsigned avail)
 	unsigned t = dl_msg_hdr_type(w[0]), n = dl_msg_hdr_words(w[0]);
 
 	if (avail < 3 || (t != DL_MSG_ACKED_NEW_DATA && t != DL_MSG_SEND_RECV_DONE) || n < 3 ||
-	    n > DL_MSG_MAX_WORDS || n > avail || ((w[0] >> 24) & 0xff) != 0 ||
+	    n > DL_MSG_MAX_WORDS || n > avail || ((w[0] >> 28) & 0xf) != 0 ||
 	    dl_msg_hdr_core(w[0]) >= DL_MAX_CORES || w[1] == 0 || w[1] > 0xffffffffu)
 		return false;
 	for (unsigned i = 2; i < n; i++) {

@@ -17,6 +17,8 @@
 
 #include "dl_chan.h"
 #include "dl_mailbox.h"
+#include "dl_numa.h"
+#include "../hal/numa_maps.h"
 #include "dl_msg.h"
 #include "dl_noc.h"
 #include "dl_stats.h"
@@ -32,6 +34,7 @@ struct mb_rig {
 	struct dl_chan_cons c[MB_SRCS];
 	struct dl_mailbox mb;
 	uint64_t sent[MB_SRCS];
+	uint64_t buf[DL_MAILBOX_BUF_WORDS];
 };
 
 static void rig_open(struct mb_rig *r, unsigned words, unsigned quota)
@@ -120,7 +123,7 @@ static void test_mailbox_fairness(void **state)
 		while (rig_send(&r, 0)) /* keep the flooder's channel full */
 			;
 		unsigned before = log.n;
-		unsigned got = dl_mailbox_poll(&r.mb, budget, mb_record, &log);
+		unsigned got = dl_mailbox_poll(&r.mb, budget, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log);
 		assert_true(got <= budget);
 		assert_int_equal(got, log.n - before);
 		polls++;
@@ -144,20 +147,20 @@ static void test_mailbox_budget_and_resume(void **state)
 	(void)state;
 
 	rig_open(&r, 256, 2);
-	assert_int_equal(dl_mailbox_poll(&r.mb, 100, mb_record, &log), 0);
+	assert_int_equal(dl_mailbox_poll(&r.mb, 100, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log), 0);
 	for (int i = 0; i < 5; i++)
 		for (unsigned s = 0; s < MB_SRCS; s++)
 			assert_true(rig_send(&r, s));
 	/* budget 3, quota 2: s0 s0 s1 | s1 s2 s2 | s0 s0 s1 | ... */
-	assert_int_equal(dl_mailbox_poll(&r.mb, 3, mb_record, &log), 3);
+	assert_int_equal(dl_mailbox_poll(&r.mb, 3, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log), 3);
 	assert_int_equal(log.src[0], 0);
 	assert_int_equal(log.src[1], 0);
 	assert_int_equal(log.src[2], 1);
-	assert_int_equal(dl_mailbox_poll(&r.mb, 3, mb_record, &log), 3);
+	assert_int_equal(dl_mailbox_poll(&r.mb, 3, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log), 3);
 	assert_int_equal(log.src[3], 2); /* resumes after the last served channel */
-	assert_int_equal(dl_mailbox_poll(&r.mb, 100, mb_record, &log), 9);
+	assert_int_equal(dl_mailbox_poll(&r.mb, 100, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log), 9);
 	assert_int_equal(log.n, 15);
-	assert_int_equal(dl_mailbox_poll(&r.mb, 100, mb_record, &log), 0);
+	assert_int_equal(dl_mailbox_poll(&r.mb, 100, r.buf, DL_MAILBOX_BUF_WORDS, mb_record, &log), 0);
 	rig_close(&r);
 }
 
@@ -342,8 +345,8 @@ static void test_ep_nomem_is_reported(void **state)
 
 static void test_ep_refusals(void **state)
 {
-	uint64_t links[3] = {1u << 1, 0, 0}; /* only 0 -> 1 */
-	struct dl_noc_fabric *f = dl_noc_fabric_create(3, 8, links);
+	struct dl_coreset links[3] = {{{0}}}; /* only 0 -> 1 */
+	struct dl_noc_fabric *f;
 	struct dl_noc_conf conf = {.no_stats = true};
 	struct dl_noc_ep *e0, *e1;
 	uint64_t w[DL_MSG_MAX_WORDS];
@@ -351,6 +354,8 @@ static void test_ep_refusals(void **state)
 				     {.len = 1}, {.len = 1}, {.len = 1}, {.len = 1}};
 	(void)state;
 
+	dl_coreset_set(&links[0], 1);
+	f = dl_noc_fabric_create(3, 8, links);
 	assert_non_null(f);
 	assert_non_null(dl_noc_fabric_chan(f, 0, 1));
 	assert_null(dl_noc_fabric_chan(f, 1, 0));
@@ -385,7 +390,7 @@ static void test_ep_refusals(void **state)
 	assert_null(dl_noc_fabric_create(0, 8, NULL));
 	assert_null(dl_noc_fabric_create(DL_MAX_CORES + 1, 8, NULL));
 	assert_null(dl_noc_fabric_create(2, 12, NULL));
-	links[0] = 1u << 5; /* a core outside the fabric */
+	dl_coreset_set(&links[0], 5); /* a core outside the fabric */
 	assert_null(dl_noc_fabric_create(3, 8, links));
 	assert_int_equal(errno, EINVAL);
 }
@@ -471,9 +476,35 @@ static void test_ep_broken_channel_isolated(void **state)
 	dl_noc_fabric_destroy(f);
 }
 
+/* Channels go on their consumers' NUMA nodes (one node here: the binding
+ * is still made and shows in /proc/self/numa_maps). */
+static void test_fabric_placed_on_consumers_nodes(void **state)
+{
+	struct dl_noc_fabric *f = dl_noc_fabric_create(3, 256, NULL);
+	const int node_of[3] = {0, -1, 0};
+	char line[1024];
+	(void)state;
+
+	assert_non_null(f);
+	if (!dl_numa_available()) {
+		dl_noc_fabric_destroy(f);
+		skip();
+	}
+	assert_int_equal(dl_noc_fabric_place(f, node_of), 0);
+	/* Into core 0 and core 2: bound; into core 1: left alone. */
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 1, 0), line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "bind:0"));
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 0, 2), line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "bind:0"));
+	assert_int_equal(numa_maps_line(dl_noc_fabric_chan(f, 0, 1), line, sizeof(line)), 0);
+	assert_null(strstr(line, "bind:"));
+	dl_noc_fabric_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fabric_placed_on_consumers_nodes),
 	    cmocka_unit_test(test_mailbox_add_checks),
 	    cmocka_unit_test(test_mailbox_fairness),
 	    cmocka_unit_test(test_mailbox_budget_and_resume),

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "core_bind.h"
 #include "dl_msg.h"
 #include "dl_noc.h"
 #include "dl_stats.h"
@@ -184,6 +185,8 @@ static void *core_main(void *arg)
 	struct core_state *cs = arg;
 	struct stress *st = cs->st;
 	uint64_t next_pause_at = cs->owed / 12;
+
+	test_core_bind(cs->id); /* UDN: the thread runs on the core's tile */
 
 	while (__atomic_load_n(&st->abort, __ATOMIC_RELAXED) == 0 && cs->errors == 0) {
 		unsigned progress = dl_noc_poll(cs->ep, 64, on_msg, cs);

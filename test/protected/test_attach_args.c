@@ -82,8 +82,10 @@ static void test_app_cores_needs_attach(void **state)
 	assert_int_equal(
 	    parse(&c, false, err, sizeof(err), "--attach", "/s", "--app-cores", "0", NULL),
 	    DL_PARSE_ERROR);
+	char big[16];
+	snprintf(big, sizeof(big), "%d", DL_MAX_CORES + 1);
 	assert_int_equal(
-	    parse(&c, false, err, sizeof(err), "--attach", "/s", "--app-cores", "65", NULL),
+	    parse(&c, false, err, sizeof(err), "--attach", "/s", "--app-cores", big, NULL),
 	    DL_PARSE_ERROR);
 }
 

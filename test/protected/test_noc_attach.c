@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dl_ctl.h"
+#include "dl_engine.h"
 #include "dl_noc.h"
 
 #define WORDS 256u
@@ -32,13 +33,13 @@ struct side {
 	uint8_t *map;	     /* application: its own mapping */
 	size_t len;
 	struct dl_noc_fabric *svc, *app;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 };
 
 static void make(struct side *s)
 {
 	memset(s, 0, sizeof(*s));
-	dl_ctl_slot_links(NNET, NAPP, s->links);
+	dl_engine_slot_links(NNET, NAPP, s->links);
 	s->len = dl_noc_fabric_size(NNET + NAPP, WORDS, s->links);
 	assert_true(s->len > 0);
 	s->r = dl_region_create("test-fab", s->len, DL_REGION_SHARED);
@@ -62,14 +63,15 @@ static void unmake(struct side *s)
 
 static void test_links_are_bipartite(void **state)
 {
-	uint64_t l[4];
+	struct dl_coreset l[4];
 
 	(void)state;
-	dl_ctl_slot_links(2, 2, l);
-	assert_int_equal(l[0], 0xc);
-	assert_int_equal(l[1], 0xc);
-	assert_int_equal(l[2], 0x3);
-	assert_int_equal(l[3], 0x3);
+	dl_engine_slot_links(2, 2, l);
+	for (unsigned s = 0; s < 4; s++) {
+		assert_int_equal(dl_coreset_count(&l[s]), 2);
+		for (unsigned d = 0; d < 4; d++) /* every net core with every app core */
+			assert_int_equal(dl_coreset_has(&l[s], d), (s < 2) != (d < 2));
+	}
 }
 
 static void test_same_offsets_both_sides(void **state)
@@ -210,30 +212,6 @@ static void test_dropped_messages_are_reported(void **state)
 	unmake(&s);
 }
 
-/* The application's mapping: read-only, then its own pages read-write. */
-static uint8_t *map_like_an_application(const struct side *s, const struct dl_noc_fabric *plan)
-{
-	struct dl_chan_layout l;
-	uint8_t *m = mmap(NULL, s->len, PROT_READ, MAP_SHARED, s->r->fd, 0);
-
-	assert_true(m != MAP_FAILED);
-	assert_int_equal(dl_chan_layout(WORDS, &l), 0);
-	for (unsigned j = NNET; j < NNET + NAPP; j++) {
-		for (unsigned n = 0; n < NNET; n++) {
-			size_t out, in;
-			assert_int_equal(dl_noc_fabric_chan_offset(plan, j, n, &out), 0);
-			assert_int_equal(dl_noc_fabric_chan_offset(plan, n, j, &in), 0);
-			assert_true(mmap(m + out + l.prod_off, l.prod_len, PROT_READ | PROT_WRITE,
-					 MAP_SHARED | MAP_FIXED, s->r->fd,
-					 (off_t)(out + l.prod_off)) != MAP_FAILED);
-			assert_true(mmap(m + in + l.cons_off, l.cons_len, PROT_READ | PROT_WRITE,
-					 MAP_SHARED | MAP_FIXED, s->r->fd,
-					 (off_t)(in + l.cons_off)) != MAP_FAILED);
-		}
-	}
-	return m;
-}
-
 /* Run fn in a child; return the signal that killed it (0: exited). */
 static int in_child(void (*fn)(uint8_t *, size_t), uint8_t *m, size_t off)
 {
@@ -261,25 +239,32 @@ static void test_application_writes_only_its_side(void **state)
 	struct dl_chan_layout l;
 	struct dl_noc_fabric *plan;
 	struct dl_noc_ep *net, *app;
+	struct dl_coreset ours;
 	uint64_t msg[DL_MSG_MAX_WORDS];
-	uint8_t *m;
-	size_t a2n, n2a;
+	uint8_t *a2n, *n2a;
 
 	(void)state;
 	make(&s);
-	m = map_like_an_application(&s, s.app);
-	plan = dl_noc_fabric_attach(m, s.len, NNET + NAPP, WORDS, s.links);
+	/* The application's mapping, as dl_attach_open() makes it. */
+	dl_coreset_zero(&ours);
+	dl_coreset_fill(&ours, NNET, NNET + NAPP);
+	plan = dl_noc_fabric_map(s.r->fd, s.len, NNET + NAPP, WORDS, s.links, &ours);
 	assert_non_null(plan);
 	assert_int_equal(dl_chan_layout(WORDS, &l), 0);
-	assert_int_equal(dl_noc_fabric_chan_offset(plan, NNET, 0, &a2n), 0);
-	assert_int_equal(dl_noc_fabric_chan_offset(plan, 0, NNET, &n2a), 0);
+	a2n = dl_noc_fabric_chan(plan, NNET, 0);
+	n2a = dl_noc_fabric_chan(plan, 0, NNET);
+	assert_non_null(a2n);
+	assert_non_null(n2a);
 	/* Its own side: writable. */
-	assert_int_equal(in_child(poke, m, a2n + l.slots_off + (WORDS - 1) * 8), 0);
-	assert_int_equal(in_child(poke, m, n2a + l.cons_off + 64), 0);
+	assert_int_equal(in_child(poke, a2n, l.slots_off + (WORDS - 1) * 8), 0);
+	assert_int_equal(in_child(poke, n2a, l.cons_off + 64), 0);
 	/* The service's side: not. */
-	assert_int_equal(in_child(poke, m, n2a + l.slots_off), SIGSEGV);
-	assert_int_equal(in_child(poke, m, n2a), SIGSEGV);
-	assert_int_equal(in_child(poke, m, a2n + l.cons_off), SIGSEGV);
+	assert_int_equal(in_child(poke, n2a, l.slots_off), SIGSEGV);
+	assert_int_equal(in_child(poke, n2a, 0), SIGSEGV);
+	assert_int_equal(in_child(poke, a2n, l.cons_off), SIGSEGV);
+	/* A plan that is not the service's is refused. */
+	assert_null(dl_noc_fabric_map(s.r->fd, s.len - 4096, NNET + NAPP, WORDS, s.links, &ours));
+	assert_int_equal(errno, EPROTO);
 	/* And the channels work through that mapping. */
 	net = dl_noc_ep_create(s.svc, 0, &(struct dl_noc_conf){.no_stats = true});
 	app = dl_noc_ep_create(plan, NNET, &(struct dl_noc_conf){.no_stats = true});
@@ -299,8 +284,7 @@ static void test_application_writes_only_its_side(void **state)
 	assert_int_equal(got, 6 * WORDS);
 	dl_noc_ep_destroy(net);
 	dl_noc_ep_destroy(app);
-	dl_noc_fabric_destroy(plan);
-	munmap(m, s.len);
+	dl_noc_fabric_destroy(plan); /* unmaps it */
 	unmake(&s);
 }
 

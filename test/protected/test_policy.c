@@ -30,12 +30,12 @@ static void test_example_parses(void **state)
 	assert_true(p.rule[0].match_uid);
 	assert_int_equal(p.rule[0].uid, 0);
 	assert_string_equal(p.rule[0].app, "httpd");
-	assert_int_equal(p.rule[0].line, 3);
+	assert_int_equal(p.rule[0].may.line, 3);
 	assert_false(p.rule[1].match_uid);
 	assert_string_equal(p.rule[1].app, "kvs");
-	assert_int_equal(p.rule[2].send_rate, 100000000);
-	assert_int_equal(p.rule[3].cmd_rate, 10000);
-	assert_int_equal(p.rule[3].line, 6);
+	assert_int_equal(p.rule[2].may.send_rate, 100000000);
+	assert_int_equal(p.rule[3].may.cmd_rate, 10000);
+	assert_int_equal(p.rule[3].may.line, 6);
 }
 
 static void test_first_matching_rule_applies(void **state)
@@ -63,23 +63,23 @@ static void test_port_sets(void **state)
 
 	(void)state;
 	assert_int_equal(dl_policy_parse(&p, example, err, sizeof(err)), 0);
-	assert_true(dl_port_set_has(&p.rule[0].listen, 80));
-	assert_true(dl_port_set_has(&p.rule[0].listen, 8080));
-	assert_false(dl_port_set_has(&p.rule[0].listen, 81));
-	assert_false(dl_port_set_has(&p.rule[0].connect, 80));
-	assert_false(dl_port_set_has(&p.rule[1].connect, 11211)); /* absent = none */
-	assert_true(dl_port_set_has(&p.rule[2].listen, 10000));
-	assert_true(dl_port_set_has(&p.rule[2].listen, 10999));
-	assert_false(dl_port_set_has(&p.rule[2].listen, 9999));
-	assert_false(dl_port_set_has(&p.rule[2].listen, 11000));
-	assert_true(dl_port_set_has(&p.rule[2].connect, 1));
-	assert_true(dl_port_set_has(&p.rule[2].connect, 65535));
-	assert_false(dl_port_set_has(&p.rule[3].listen, 80));
+	assert_true(dl_port_set_has(&p.rule[0].may.listen, 80));
+	assert_true(dl_port_set_has(&p.rule[0].may.listen, 8080));
+	assert_false(dl_port_set_has(&p.rule[0].may.listen, 81));
+	assert_false(dl_port_set_has(&p.rule[0].may.connect, 80));
+	assert_false(dl_port_set_has(&p.rule[1].may.connect, 11211)); /* absent = none */
+	assert_true(dl_port_set_has(&p.rule[2].may.listen, 10000));
+	assert_true(dl_port_set_has(&p.rule[2].may.listen, 10999));
+	assert_false(dl_port_set_has(&p.rule[2].may.listen, 9999));
+	assert_false(dl_port_set_has(&p.rule[2].may.listen, 11000));
+	assert_true(dl_port_set_has(&p.rule[2].may.connect, 1));
+	assert_true(dl_port_set_has(&p.rule[2].may.connect, 65535));
+	assert_false(dl_port_set_has(&p.rule[3].may.listen, 80));
 	assert_int_equal(dl_policy_parse(&p, "* listen=1,65535,7-7\n", err, sizeof(err)), 0);
-	assert_true(dl_port_set_has(&p.rule[0].listen, 1));
-	assert_true(dl_port_set_has(&p.rule[0].listen, 65535));
-	assert_true(dl_port_set_has(&p.rule[0].listen, 7));
-	assert_false(dl_port_set_has(&p.rule[0].listen, 8));
+	assert_true(dl_port_set_has(&p.rule[0].may.listen, 1));
+	assert_true(dl_port_set_has(&p.rule[0].may.listen, 65535));
+	assert_true(dl_port_set_has(&p.rule[0].may.listen, 7));
+	assert_false(dl_port_set_has(&p.rule[0].may.listen, 8));
 }
 
 /* parse must fail and say `want` (with the line number). */
@@ -177,9 +177,9 @@ static void test_default_policy_is_our_uid_only(void **state)
 	dl_policy_default(&p, 1234);
 	r = dl_policy_match(&p, 1234, "anything");
 	assert_non_null(r);
-	assert_true(dl_port_set_has(&r->listen, 1));
-	assert_true(dl_port_set_has(&r->connect, 65535));
-	assert_int_equal(r->send_rate, 0);
+	assert_true(dl_port_set_has(&r->may.listen, 1));
+	assert_true(dl_port_set_has(&r->may.connect, 65535));
+	assert_int_equal(r->may.send_rate, 0);
 	assert_null(dl_policy_match(&p, 1235, "anything"));
 }
 
@@ -194,7 +194,7 @@ static void test_format_round_trips(void **state)
 		dl_policy_rule_format(&p.rule[i], line, sizeof(line));
 		assert_int_equal(dl_policy_parse(&q, line, err, sizeof(err)), 0);
 		assert_int_equal(q.n, 1);
-		q.rule[0].line = p.rule[i].line;
+		q.rule[0].may.line = p.rule[i].may.line;
 		assert_memory_equal(&q.rule[0], &p.rule[i], sizeof(q.rule[0]));
 	}
 	/* Large rates print as plain numbers, which parse back (found by
@@ -202,28 +202,28 @@ static void test_format_round_trips(void **state)
 	assert_int_equal(
 	    dl_policy_parse(&p, "* send-rate=2000G cmd-rate=17592186044416\n", err, sizeof(err)),
 	    0);
-	assert_int_equal(p.rule[0].send_rate, 2000000000000ull);
-	assert_int_equal(p.rule[0].cmd_rate, 1ull << 44);
+	assert_int_equal(p.rule[0].may.send_rate, 2000000000000ull);
+	assert_int_equal(p.rule[0].may.cmd_rate, 1ull << 44);
 	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
 	assert_int_equal(dl_policy_parse(&q, line, err, sizeof(err)), 0);
-	assert_int_equal(q.rule[0].send_rate, 2000000000000ull);
-	assert_int_equal(q.rule[0].cmd_rate, 1ull << 44);
+	assert_int_equal(q.rule[0].may.send_rate, 2000000000000ull);
+	assert_int_equal(q.rule[0].may.cmd_rate, 1ull << 44);
 	assert_int_equal(dl_policy_parse(&q, "* send-rate=17592186044417\n", err, sizeof(err)), -1);
 	/* The longest port sets print whole (found by fuzz_policy: 32 ranges
 	 * were cut at 200 characters, and connect= dropped). */
 	char ports[400] = "", text[1024], big[1024];
-	for (int i = 0; i < DL_POLICY_MAX_RANGES; i++)
+	for (int i = 0; i < DL_RIGHTS_MAX_RANGES; i++)
 		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d-%d",
 			 i ? "," : "", 65000 + 2 * i, 65001 + 2 * i);
 	snprintf(text, sizeof(text),
 		 "uid=4294967294 app=0123456789012345678901234567890 listen=%s connect=%s", ports,
 		 ports);
 	assert_int_equal(dl_policy_parse(&p, text, err, sizeof(err)), 0);
-	assert_int_equal(p.rule[0].connect.n, DL_POLICY_MAX_RANGES);
+	assert_int_equal(p.rule[0].may.connect.n, DL_RIGHTS_MAX_RANGES);
 	dl_policy_rule_format(&p.rule[0], big, sizeof(big));
 	assert_true(strlen(big) < DL_POLICY_FORMAT_MAX);
 	assert_int_equal(dl_policy_parse(&q, big, err, sizeof(err)), 0);
-	q.rule[0].line = p.rule[0].line;
+	q.rule[0].may.line = p.rule[0].may.line;
 	assert_memory_equal(&q.rule[0], &p.rule[0], sizeof(q.rule[0]));
 }
 

@@ -44,6 +44,7 @@ struct ev {
 	uint64_t context;
 	char data[256];
 	uint32_t len;
+	uint16_t region; /* NEW_DATA: the region of the last reference */
 };
 
 struct app {
@@ -55,6 +56,11 @@ struct app {
 	unsigned nev;
 	struct ev ev[MAX_EV];
 	uint64_t msg[DL_MSG_MAX_WORDS];
+	/* Every byte received, in order, and where the remote close came. */
+	uint8_t *all;
+	uint32_t nall, unret;
+	int closed_at; /* nall when REMOTE_CLOSED arrived, -1 before */
+	bool data_after_close;
 };
 
 /* ---- the client (Linux peer stand-in) -------------------------------------- */
@@ -195,7 +201,18 @@ static void on_event(void *arg, unsigned src, const struct dl_msg *m)
 				k = (uint32_t)sizeof(e->data) - e->len;
 			memcpy(e->data + e->len, reg->base + r.off, k);
 			e->len += k;
+			e->region = r.region;
+			if (a->all != NULL && a->nall + r.len <= (1u << 20)) {
+				memcpy(a->all + a->nall, reg->base + r.off, r.len);
+				a->nall += r.len;
+				a->unret += r.len;
+			}
+			if (a->closed_at >= 0)
+				a->data_after_close = true;
 		}
+		break;
+	case DL_MSG_REMOTE_CLOSED:
+		a->closed_at = (int)a->nall;
 		break;
 	}
 }
@@ -248,12 +265,14 @@ static void run(struct fx *f, unsigned rounds)
 		round_(f);
 }
 
-/* Attach application `k` to slot `slot` (one application core). */
-static void attach(struct fx *f, unsigned k, unsigned slot, const struct dl_policy_rule *rule)
+/* Attach application `k` to slot `slot` (one application core), with
+ * @p rx_bytes of its own RX region (0: the default). */
+static void attach_rx(struct fx *f, unsigned k, unsigned slot, const struct dl_policy_rule *rule,
+		      size_t rx_bytes)
 {
 	struct app *a = &f->a[k];
 	struct dl_slot_grant g;
-	uint64_t links[DL_MAX_CORES];
+	struct dl_coreset links[DL_MAX_CORES];
 	char err[256], name[32];
 	struct dl_region *fr;
 	unsigned nnet = dl_engine_net_cores(f->e);
@@ -267,18 +286,25 @@ static void attach(struct fx *f, unsigned k, unsigned slot, const struct dl_poli
 	memset(&g, 0, sizeof(g));
 	g.n_app = 1;
 	g.tx = a->tx;
-	g.policy = rule;
+	g.rights = rule != NULL ? &rule->may : NULL;
+	g.rx_bytes = rx_bytes;
 	snprintf(g.name, sizeof(g.name), "app%u", k);
 	assert_int_equal(dl_engine_slot_attach(f->e, slot, &g, err, sizeof(err)), 0);
 	fr = dl_engine_slot_fabric(f->e, slot);
 	assert_non_null(fr);
-	dl_ctl_slot_links(nnet, 1, links);
+	dl_engine_slot_links(nnet, 1, links);
 	a->fab = dl_noc_fabric_attach(fr->base, dl_engine_slot_fabric_len(f->e, slot), nnet + 1,
 				      dl_engine_noc_words(f->e), links);
 	assert_non_null(a->fab);
 	a->ep = dl_noc_ep_create(a->fab, nnet, &(struct dl_noc_conf){.no_stats = true});
 	assert_non_null(a->ep);
+	a->closed_at = -1;
 	run(f, 2);
+}
+
+static void attach(struct fx *f, unsigned k, unsigned slot, const struct dl_policy_rule *rule)
+{
+	attach_rx(f, k, slot, rule, 0);
 }
 
 /* Detach slot of application k and wait until released; the TX region is freed. */
@@ -311,10 +337,11 @@ static void send_cmd(struct fx *f, unsigned k, int nwords)
 	dl_noc_flush(a->ep);
 }
 
-static int setup_limit(void **state, uint32_t limit)
+static int setup_wire(void **state, uint32_t limit, bool no_steer)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct dl_memwire_config wc = {.nbufs = 4096, .fifo_len = 1024, .nqueues = 1};
+	struct dl_memwire_config wc = {
+	    .nbufs = 4096, .fifo_len = 1024, .nqueues = 1, .no_steer = no_steer};
 	struct dl_engine_conf ec;
 	struct dl_stack_config sc;
 	char err[256];
@@ -356,12 +383,18 @@ static int setup_limit(void **state, uint32_t limit)
 
 static int setup(void **state)
 {
-	return setup_limit(state, 1000);
+	return setup_wire(state, 1000, false);
 }
 
 static int setup_limit5(void **state)
 {
-	return setup_limit(state, 5);
+	return setup_wire(state, 5, false);
+}
+
+/* A port that cannot steer flows (as net_tap). */
+static int setup_no_steer(void **state)
+{
+	return setup_wire(state, 1000, true);
 }
 
 static int teardown(void **state)
@@ -809,6 +842,144 @@ static void test_command_rate_throttles(void **state)
 	assert_int_equal(n, 200);
 }
 
+/* Received data reaches each application in its own RX region: never in
+ * the port's RX buffers, never in the other application's region. */
+static void test_rx_data_in_the_applications_own_region(void **state)
+{
+	struct fx *f = *state;
+	const struct ev *d;
+	uint16_t port_rx = dl_memwire_nic(f->w, 0)->rx_region;
+
+	attach(f, 0, 0, NULL);
+	attach(f, 1, 1, NULL);
+	assert_non_null(dl_engine_slot_rx(f->e, 0));
+	assert_non_null(dl_engine_slot_rx(f->e, 1));
+	assert_int_not_equal(dl_engine_slot_rx(f->e, 0)->id, dl_engine_slot_rx(f->e, 1)->id);
+	establish(f, 0, 7);
+	peer_sends(f, 0, "secret of application zero");
+	d = last_ev(&f->a[0], DL_MSG_NEW_DATA, NULL);
+	assert_non_null(d);
+	assert_int_equal(d->region, dl_engine_slot_rx(f->e, 0)->id);
+	assert_int_not_equal(d->region, port_rx);
+	assert_int_equal(cnt(f, ENG_RXC_COPIED_BYTES), strlen("secret of application zero"));
+	assert_int_equal(cnt(f, ENG_RXC_COPIES), 1);
+	/* Nothing for application one; its region never held it. */
+	assert_null(last_ev(&f->a[1], DL_MSG_NEW_DATA, NULL));
+	const struct dl_region *r1 = dl_engine_slot_rx(f->e, 1);
+	assert_null(memmem(r1->base, r1->len, "secret of application zero", 26));
+}
+
+/* A full share holds the events back, in order (the FIN after the data),
+ * until the application returns memory; it never loses or reorders a
+ * byte, and returning more than it was given is refused. */
+static void test_rx_copy_full_holds_events_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct app *a = &f->a[0];
+	static uint8_t want[150000];
+	uint32_t conn, sent = 0;
+
+	attach_rx(f, 0, 0, NULL, 4 * DL_RXC_CHUNK); /* 64 KiB */
+	a->all = calloc(1, 1u << 20);
+	assert_non_null(a->all);
+	conn = establish(f, 0, 7);
+	for (unsigned i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 7 + i / 256);
+	/* The peer sends everything (references into a region of its own,
+	 * never reused: the stack sends without copying); the application
+	 * returns nothing yet. */
+	struct dl_region *src = dl_region_create("peer-data", sizeof(want), 0);
+	assert_non_null(src);
+	memcpy(src->base, want, sizeof(want));
+	while (sent < sizeof(want)) {
+		uint32_t len = sizeof(want) - sent > 4000 ? 4000 : sizeof(want) - sent;
+		struct dl_tx_frag fr = {src->base + sent, len, src->id};
+		if (dl_stack_send(f->client, 0, f->p.id, &fr, 1) != 0)
+			break; /* its send queue is full: the window closed */
+		sent += len;
+		run(f, 5);
+	}
+	run(f, 50);
+	assert_true(cnt(f, ENG_RXC_PENDING) > 0);
+	assert_true(cnt(f, ENG_RXC_DEFERRED) > 0);
+	assert_true(cnt(f, ENG_RXC_NO_ROOM) > 0);
+	uint32_t got_before = a->nall;
+	assert_true(got_before > 0 && got_before < sent);
+	assert_true(sent > 100000);
+	/* Returning more than was given is refused, and frees nothing. */
+	send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, a->unret + 1));
+	run(f, 3);
+	assert_int_equal(cnt(f, ENG_RXC_BAD_RETURN), 1);
+	assert_int_equal(a->nall, got_before);
+	/* The peer closes its side now: the close must come after the data. */
+	dl_stack_shutdown(f->client, 0, f->p.id, DL_SHUT_WR);
+	run(f, 10);
+	assert_int_equal(a->closed_at, -1);
+	/* The application returns what it has, round after round: everything
+	 * arrives, in order, then the close. */
+	for (int r = 0; r < 2000 && (a->nall < sent || a->closed_at < 0); r++) {
+		if (a->unret > 0) {
+			send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, a->unret));
+			a->unret = 0;
+		}
+		run(f, 2);
+	}
+	assert_int_equal(a->nall, sent);
+	assert_memory_equal(a->all, want, sent);
+	assert_int_equal((uint32_t)a->closed_at, sent);
+	assert_false(a->data_after_close);
+	assert_int_equal(cnt(f, ENG_RXC_PENDING), 0);
+	free(a->all);
+	a->all = NULL;
+	dl_region_destroy(src);
+}
+
+/* A port that steers the application's listening ports into its region:
+ * the data reaches it without a copy, and its returns free the port's
+ * buffers. Without steering (the same policy, a port like net_tap), the
+ * data is copied. */
+static void rx_steer_case(struct fx *f, bool port_steers)
+{
+	struct app *a = &f->a[0];
+	struct dl_policy pol;
+	char err[200];
+	const struct ev *d;
+	uint32_t conn, n;
+
+	assert_int_equal(dl_policy_parse(&pol, "app=app0 listen=7,9\n", err, sizeof(err)), 0);
+	attach(f, 0, 0, &pol.rule[0]);
+	assert_int_equal(f->e->slots[0].nsteered, port_steers ? 2 : 0);
+	conn = establish(f, 0, 7);
+	unsigned bufs = dl_memwire_bufs_in_use(f->w);
+	n = peer_sends(f, 0, "steered into the application's own region");
+	d = last_ev(a, DL_MSG_NEW_DATA, NULL);
+	assert_int_equal(d->region, dl_engine_slot_rx(f->e, 0)->id);
+	assert_int_equal(cnt(f, ENG_RXC_STEERED_BYTES), port_steers ? n : 0);
+	assert_int_equal(cnt(f, ENG_RXC_COPIED_BYTES), port_steers ? 0 : n);
+	/* Held by the stack until returned; more than given is refused. */
+	assert_true(dl_memwire_bufs_in_use(f->w) > bufs);
+	send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, n + 1));
+	run(f, 3);
+	assert_int_equal(cnt(f, ENG_RXC_BAD_RETURN), 1);
+	send_cmd(f, 0, dl_msg_enc_recv_done(a->msg, 0, conn, n));
+	run(f, 5);
+	assert_int_equal(dl_memwire_bufs_in_use(f->w), bufs);
+	/* Detached: the steering goes, the slot and its ports are reusable. */
+	detach(f, 0);
+	attach(f, 0, 0, &pol.rule[0]);
+	assert_int_equal(f->e->slots[0].nsteered, port_steers ? 2 : 0);
+}
+
+static void test_rx_steered_without_copy(void **state)
+{
+	rx_steer_case(*state, true);
+}
+
+static void test_rx_copied_when_the_port_cannot_steer(void **state)
+{
+	rx_steer_case(*state, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +999,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_detach_resets_peers_and_frees_the_slot, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_command_rate_throttles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_data_in_the_applications_own_region, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_copy_full_holds_events_in_order, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_steered_without_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_copied_when_the_port_cannot_steer,
+					    setup_no_steer, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "dl_config.h"
 #include "dl_runtime.h"
+#include "dlibos/dlibos.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 
@@ -310,10 +311,14 @@ static void test_err_enums(void **state)
 static void test_err_numbers(void **state)
 {
 	(void)state;
-	assert_error("--net-cores '0': expected an integer in 1..63", "--ip", "10.0.0.2/24",
-		     "--mode", "dlibos", "--net-cores", "0");
-	assert_error("--net-cores '64'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
-		     "64");
+	char msg[80], big[16];
+
+	snprintf(msg, sizeof(msg), "--net-cores '0': expected an integer in 1..%d",
+		 DL_MAX_CORES - 1);
+	assert_error(msg, "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores", "0");
+	snprintf(big, sizeof(big), "%d", DL_MAX_CORES);
+	snprintf(msg, sizeof(msg), "--net-cores '%d'", DL_MAX_CORES);
+	assert_error(msg, "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores", big);
 	assert_error("--net-cores 'two'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
 		     "two");
 	assert_error("--net-cores '-1'", "--ip", "10.0.0.2/24", "--mode", "dlibos", "--net-cores",
@@ -330,6 +335,37 @@ static void test_err_numbers(void **state)
 	assert_error("--rx-desc '1e3'", "--ip", "10.0.0.2/24", "--rx-desc", "1e3");
 	assert_error("--rx-desc '99999999999999999999999'", "--ip", "10.0.0.2/24", "--rx-desc",
 		     "99999999999999999999999");
+}
+
+/* --- --capture ------------------------------------------------------------ */
+
+static void test_capture_options(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--ip", "10.0.0.2/24", NULL), DL_PARSE_OK);
+	assert_null(cfg.capture);
+	assert_int_equal(cfg.capture_snaplen, 0);
+	assert_int_equal(cfg.capture_frames, 0);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--capture", "/tmp/x.pcapng", "--snaplen",
+			       "128", "--capture-frames=1000", NULL),
+			 DL_PARSE_OK);
+	assert_string_equal(cfg.capture, "/tmp/x.pcapng");
+	assert_int_equal(cfg.capture_snaplen, 128);
+	assert_int_equal(cfg.capture_frames, 1000);
+	assert_error("--snaplen applies to --capture FILE", "--ip", "10.0.0.2/24", "--snaplen",
+		     "128");
+	assert_error("--capture-frames applies to --capture FILE", "--ip", "10.0.0.2/24",
+		     "--capture-frames", "5");
+	assert_error("--snaplen '63': expected an integer in 64..262144", "--ip", "10.0.0.2/24",
+		     "--capture", "/x", "--snaplen", "63");
+	assert_error("--snaplen '262145'", "--ip", "10.0.0.2/24", "--capture", "/x", "--snaplen",
+		     "262145");
+	assert_error("--capture-frames '0'", "--ip", "10.0.0.2/24", "--capture", "/x",
+		     "--capture-frames", "0");
+	assert_error("option '--capture' has an empty value", "--ip", "10.0.0.2/24", "--capture=");
+	/* The service captures; an attached application cannot. */
+	assert_error("--capture is the service's option", "--attach", "/run/x.sock", "--capture",
+		     "/x");
 }
 
 /* --- --impair ------------------------------------------------------------ */
@@ -619,6 +655,29 @@ static void test_idle_sleep_backoff(void **state)
 	assert_int_equal(s.policy, DL_IDLE_SLEEP);
 }
 
+/* The helper the examples parse their numeric options with. */
+static void test_opt_uint(void **state)
+{
+	unsigned long long x = 7;
+	char msg[128];
+	(void)state;
+
+	assert_int_equal(dlibos_opt_uint("port", "80", 1, 65535, &x, msg, sizeof(msg)), 0);
+	assert_int_equal(x, 80);
+	assert_int_equal(dlibos_opt_uint("port", "65535", 1, 65535, &x, msg, sizeof(msg)), 0);
+	assert_int_equal(x, 65535);
+	const char *bad[] = {"0", "65536", "-1", "+5", " 5", "5 ", "5k", "", "0x10",
+			     "99999999999999999999999"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		x = 7;
+		assert_int_equal(dlibos_opt_uint("port", bad[i], 1, 65535, &x, msg, sizeof(msg)), -1);
+		assert_int_equal(x, 7);
+	}
+	assert_int_equal(dlibos_opt_uint("max-conns", "abc", 1, 1024, &x, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "--max-conns 'abc': expected an integer in 1..1024");
+	assert_int_equal(dlibos_opt_uint("port", NULL, 1, 2, &x, msg, sizeof(msg)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +692,8 @@ int main(void)
 	    cmocka_unit_test(test_err_gw),
 	    cmocka_unit_test(test_err_enums),
 	    cmocka_unit_test(test_err_numbers),
+	    cmocka_unit_test(test_opt_uint),
+	    cmocka_unit_test(test_capture_options),
 	    cmocka_unit_test(test_impair_subset),
 	    cmocka_unit_test(test_err_impair),
 	    cmocka_unit_test(test_tcp_opts),

@@ -1,0 +1,93 @@
+/*
+ * tcp_info.c - read-only connection summaries (see dl_stack_info.h).
+ *
+ * The one file outside tcp_*.c that reads the control block, and only to
+ * copy fields out: what telemetry shows follows the TCB here, in one
+ * place, whatever the protocol files do.
+ */
+#include "dl_stack_info.h"
+#include "dl_tcp.h"
+
+#include <errno.h>
+#include <string.h>
+
+const char *dl_stack_conn_state_name(unsigned state)
+{
+	return dl_tcp_state_name(state);
+}
+
+static void fill(const struct dl_stack *s, const struct dl_tcp *t, const struct dl_tcb *c,
+		 struct dl_stack_conn_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = c->id;
+	o->slot = tcb_index(t, c);
+	o->local_ip = s->cfg.ip;
+	o->remote_ip = c->rip;
+	o->local_port = c->lport;
+	o->remote_port = c->rport;
+	o->app = c->app;
+	o->state = c->state;
+	o->active = (c->flags & TF_ACTIVE) != 0;
+	o->app_closed = (c->flags & TF_APP_CLOSED) != 0;
+	o->mss = c->mss;
+	o->cwnd = c->cwnd;
+	o->ssthresh = c->ssthresh;
+	o->srtt_us = c->srtt8 >> 3;
+	o->rttvar_us = c->rttvar4 >> 2;
+	o->rto_us = dl_tcp_rto_backed_off(t, c);
+	o->in_flight = c->snd_max - c->snd_una;
+	o->unsent = tcb_unsent(c);
+	o->snd_wnd = c->snd_wnd;
+	o->rcv_wnd = tcb_synchronized(c) ? dl_tcp_rcv_window(t, c) : 0;
+	o->rx_held_app = c->rx_unret;
+	o->rx_held = c->rx_held;
+	o->ooo_bytes = c->ooo_bytes;
+	o->dupacks = c->dupacks;
+	o->backoff = c->backoff;
+}
+
+/* A slot that holds a live connection (not one queued to be freed). */
+static bool live(const struct dl_tcb *c)
+{
+	return c->state != DL_TCP_CLOSED && !(c->flags & TF_FREE);
+}
+
+int64_t dl_stack_conn_next(const struct dl_stack *s, uint32_t slot, struct dl_stack_conn_info *out)
+{
+	const struct dl_tcp *t = s->tcp;
+
+	for (uint32_t i = slot; t != NULL && i < t->next_fresh; i++) {
+		const struct dl_tcb *c = tcb_at(t, i);
+		if (live(c)) {
+			fill(s, t, c, out);
+			return i;
+		}
+	}
+	return -1;
+}
+
+int dl_stack_conn_get(const struct dl_stack *s, uint32_t id, struct dl_stack_conn_info *out)
+{
+	const struct dl_tcp *t = s->tcp;
+	uint32_t idx;
+	const struct dl_tcb *c;
+
+	if (t == NULL)
+		return -ENOENT;
+	idx = id & t->idx_mask;
+	if (idx >= t->next_fresh)
+		return -ENOENT;
+	c = tcb_at(t, idx);
+	if (c->id != id || !live(c))
+		return -ENOENT;
+	fill(s, t, c, out);
+	return 0;
+}
+
+uint32_t dl_stack_conn_count(const struct dl_stack *s)
+{
+	const struct dl_tcp *t = __atomic_load_n(&s->tcp, __ATOMIC_RELAXED);
+
+	return t != NULL ? __atomic_load_n(&t->nconns, __ATOMIC_RELAXED) : 0;
+}
