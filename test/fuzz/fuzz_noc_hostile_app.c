@@ -53,6 +53,10 @@
 #define TX_LEN	  (16u * 1024)
 #define MAXID	  64
 #define MAX_OPS	  300
+/* Re-attachments of A per input: each builds a slot (fabric, RX region) and
+ * costs milliseconds of page faults; more than a few made inputs slow
+ * enough to hit libFuzzer's timeout without reaching anything new. */
+#define MAX_REATTACH 4
 
 /* ---- the applications (from their side) ---------------------------------- */
 
@@ -91,6 +95,7 @@ struct world {
 	struct dl_stack *client;
 	uint64_t now;
 	struct app a, b;
+	unsigned reattached; /* times A was attached again (MAX_REATTACH) */
 	struct cconn cc[MAXID];
 	unsigned ncc;
 	uint32_t b_conn; /* B's connection (engine id), 0 before */
@@ -931,7 +936,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				detach_a(w);
 				bad = 0;
 				base = errors_counted(w);
-			} else {
+			} else if (w->reattached < MAX_REATTACH) {
+				w->reattached++;
 				attach(w, &w->a, 0, 2, 'X', policy_of(w));
 				base = errors_counted(w);
 			}
