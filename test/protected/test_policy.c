@@ -197,6 +197,16 @@ static void test_format_round_trips(void **state)
 		q.rule[0].may.line = p.rule[i].may.line;
 		assert_memory_equal(&q.rule[0], &p.rule[i], sizeof(q.rule[0]));
 	}
+	/* An rx-memory that is no whole number of KiB prints in bytes, which
+	 * parse back (found by fuzz_policy: it printed 1626k for 1665535). */
+	assert_int_equal(dl_policy_parse(&p, "* rx-memory=1665535\n", err, sizeof(err)), 0);
+	assert_int_equal(p.rule[0].may.rx_memory, 1665535);
+	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
+	assert_int_equal(dl_policy_parse(&q, line, err, sizeof(err)), 0);
+	assert_int_equal(q.rule[0].may.rx_memory, 1665535);
+	assert_int_equal(dl_policy_parse(&p, "* rx-memory=2M\n", err, sizeof(err)), 0);
+	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
+	assert_non_null(strstr(line, "rx-memory=2048k"));
 	/* Large rates print as plain numbers, which parse back (found by
 	 * fuzz_policy: 2000G printed as 2000000000000, refused above 2^40). */
 	assert_int_equal(
