@@ -105,7 +105,7 @@ static void check_ok(const struct dl_config *c)
 	}
 	FZ_CHECK(c->mode == DL_MODE_RTC || c->mode == DL_MODE_DLIBOS, "mode %d", c->mode);
 	FZ_CHECK(!c->service || c->mode == DL_MODE_RTC, "the service took --mode");
-	FZ_CHECK(c->net_cores < 64, "net cores %u", c->net_cores);
+	FZ_CHECK(c->net_cores < DL_MAX_CORES, "net cores %u", c->net_cores);
 	if (c->impair_on)
 		FZ_CHECK(c->impair.loss >= 0 && c->impair.loss <= 1 && c->impair.dup >= 0 &&
 			     c->impair.dup <= 1 && c->impair.reorder >= 0 &&
