@@ -10,6 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	gcc clang meson ninja-build pkg-config git
+	libclang-rt-14-dev # fuzz targets (libFuzzer, sanitizers): build-fuzz/
 	dpdk libdpdk-dev libnuma-dev libcmocka-dev
 	# running and testing
 	iproute2 iputils-ping iputils-arping libhugetlbfs-bin valgrind bc

@@ -12,6 +12,9 @@
 #                        driver's and the UDN transport's tests, the NoC and
 #                        engine tests over the UDN, dlibos-selftest, the
 #                        build checks, and the integration suite
+#   build-fuzz/          clang, -Dfuzz=true: the suite fuzz (every libFuzzer
+#                        target over its corpus and regressions, then a few
+#                        seconds of fuzzing each; docs/fuzzing.md)
 #
 # Every build here compiles with -Werror (warnings are errors for
 # developers and CI; a user's plain `meson setup` does not add it).
@@ -58,6 +61,10 @@ CC=clang build build-clang-release --buildtype=release
 step "Build: build-model/ (TILE-Gx on the MDE model, no DPDK)"
 build build-model -Dtarget=tilegx -Dmde=model
 
+step "Build: build-fuzz/ (clang, -Dfuzz=true: the libFuzzer targets, ASan/UBSan)"
+CC=clang build build-fuzz -Dfuzz=true -Db_lundef=false -Dexamples=false -Dtests=false \
+	-Dbenchmarks=false
+
 status=0
 step "Tests: all suites (build/)"
 meson test -C build --print-errorlogs --num-processes "$JOBS" || status=1
@@ -71,6 +78,9 @@ meson test -C build-model --print-errorlogs --num-processes "$JOBS" \
 	selftest_model noc_msg noc_stress engine_modes build_layers build_no_target_ifdefs ||
 	status=1
 meson test -C build-model --suite integration --print-errorlogs || status=1
+
+step "Tests: fuzz suite (build-fuzz/: every corpus and regression input, then 10 s per target)"
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$JOBS" || status=1
 
 if [ "$status" = 0 ]; then
 	step "All tests passed"

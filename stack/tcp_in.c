@@ -955,6 +955,13 @@ static void fin_input(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg)
 			t->cnt[TCP_IGN_OOO_FIN]++;
 		return;
 	}
+	if (c->flags & TF_FIN_RCVD) {
+		/* A FIN past the one taken: nothing follows a FIN, the state
+		 * stays (RFC 9293 3.10.7.4, eighth); ACK where the stream ended. */
+		t->cnt[TCP_DROP_DATA_AFTER_FIN]++;
+		want_ack(t, c);
+		return;
+	}
 	c->rcv_nxt++;
 	c->flags |= TF_FIN_RCVD;
 	want_ack(t, c);

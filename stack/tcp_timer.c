@@ -112,8 +112,12 @@ static void syn_timeout(struct dl_tcp *t, struct dl_tcb *c)
 
 static void persist_timeout(struct dl_tcp *t, struct dl_tcb *c)
 {
-	if (c->snd_wnd != 0 || tcb_unsent(c) == 0) {
+	/* A probe byte still in flight is probed again, even when it was the
+	 * last byte queued (nothing unsent): else it waits with no timer. */
+	if (c->snd_wnd != 0 || (tcb_unsent(c) == 0 && c->snd_nxt == c->snd_una)) {
 		c->flags &= ~TF_PERSIST;
+		if (c->snd_max != c->snd_una)
+			dl_tcp_set_rtx(t, c, t->s->now + dl_tcp_rto_backed_off(t, c));
 		dl_tcp_want_output(t, c);
 		return;
 	}

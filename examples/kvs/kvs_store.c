@@ -612,10 +612,14 @@ static struct kvs_item *item_alloc(struct kvs_store *s, const char *key, size_t 
 	it->hv = hv;
 	it->nkey = (uint8_t)nkey;
 	it->cls = (uint8_t)ci;
-	int n = snprintf(it->data, hdr_len(nkey, flags, nbytes) + 1, "VALUE %.*s %u %u\r\n",
-			 (int)nkey, key, flags, nbytes);
-	assert(n > 0 && (size_t)n == hdr_len(nkey, flags, nbytes));
-	it->nhdr = (uint16_t)n;
+	/* The key is bytes (a binary-protocol key may hold a NUL): copied, not
+	 * printed; the numbers after it are. */
+	size_t hl = hdr_len(nkey, flags, nbytes), at = KVS_ITEM_KEY_OFF + nkey;
+	memcpy(it->data, "VALUE ", KVS_ITEM_KEY_OFF);
+	memcpy(it->data + KVS_ITEM_KEY_OFF, key, nkey);
+	int n = snprintf(it->data + at, hl + 1 - at, " %u %u\r\n", flags, nbytes);
+	assert(n > 0 && at + (size_t)n == hl);
+	it->nhdr = (uint16_t)hl;
 	memcpy(kvs_item_value(it) + nbytes, "\r\n", 2);
 	*err = KVS_OK;
 	return it;

@@ -87,6 +87,11 @@ void dl_netcore_destroy(struct dl_netcore *g)
 {
 	if (g == NULL)
 		return;
+	/* A slot still on when the engine stops (its stack already gone, so
+	 * dl_engine_slot_detach_stopped() could not turn it off here) keeps
+	 * its RX copy state until now. */
+	for (unsigned s = 0; g->ns != NULL && s < g->e->nslots; s++)
+		dl_rxcopy_fini(&g->ns[s].rxc);
 	free(g->ns);
 	free(g->offers);
 	free(g);

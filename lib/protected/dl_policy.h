@@ -82,7 +82,14 @@ int dl_policy_load(struct dl_policy *p, const char *path, char *err, size_t errl
 const struct dl_policy_rule *dl_policy_match(const struct dl_policy *p, uint32_t uid,
 					     const char *app);
 
-/** Print a rule in the file's syntax (logs). */
+/** A buffer of this size holds any rule dl_policy_rule_format() prints. */
+#define DL_POLICY_FORMAT_MAX 1024
+
+/**
+ * Print a rule in the file's syntax (logs); it parses back to the same
+ * rule. Truncated (always NUL-terminated) when @p len is less than
+ * DL_POLICY_FORMAT_MAX and the rule is long.
+ */
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len);
 
 #endif /* DL_POLICY_H */

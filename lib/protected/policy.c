@@ -9,6 +9,7 @@
  * exactly what to fix. Nothing here touches the network or the engine.
  */
 #include "dl_policy.h"
+#include "dl_config.h"
 #include "dl_log.h"
 
 #include <errno.h>
@@ -28,17 +29,12 @@ void dl_policy_default(struct dl_policy *p, uint32_t uid)
 	p->rule[0].may.connect.any = true;
 }
 
-/* Strict decimal in [lo, hi]. */
+/* Strict decimal in [lo, hi]: the runtime's dl_parse_uint() (dl_config.h). */
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	char *end;
 	unsigned long long v;
 
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+	if (dl_parse_uint(s, lo, hi, &v) != 0)
 		return -1;
 	*out = v;
 	return 0;
@@ -85,8 +81,9 @@ static int parse_ports(struct dl_port_set *set, const char *v)
 	return set->n > 0 ? 0 : -1;
 }
 
-/* "500", "10k", "100M", "1G" (decimal multiples). */
-static int parse_rate(const char *v, uint64_t *out)
+/* Digits with an optional k, M or G suffix (unit^1, ^2, ^3), the result in
+ * 1..max: the one grammar of rates (unit 1000) and sizes (unit 1024). */
+static int parse_scaled(const char *v, uint64_t unit, uint64_t max, uint64_t *out)
 {
 	char num[32];
 	size_t n = strlen(v);
@@ -96,55 +93,39 @@ static int parse_rate(const char *v, uint64_t *out)
 		return -1;
 	strcpy(num, v);
 	switch (num[n - 1]) {
+	case 'G':
+		mult *= unit;
+		/* fall through */
+	case 'M':
+		mult *= unit;
+		/* fall through */
 	case 'k':
 	case 'K':
-		mult = 1000;
-		break;
-	case 'M':
-		mult = 1000000;
-		break;
-	case 'G':
-		mult = 1000000000;
+		mult *= unit;
+		num[n - 1] = '\0';
 		break;
 	}
-	if (mult != 1)
-		num[n - 1] = '\0';
-	if (parse_u64(num, 1, UINT64_C(1) << 40, &x) != 0 || x > (UINT64_C(1) << 44) / mult)
+	if (parse_u64(num, 1, max, &x) != 0 || x > max / mult)
 		return -1;
 	*out = x * mult;
 	return 0;
+}
+
+/* "500", "10k", "100M", "1G" (decimal multiples). At most 2^44 per second
+ * however it is spelled: dl_policy_rule_format() prints rates as plain
+ * numbers, which must parse back. */
+static int parse_rate(const char *v, uint64_t *out)
+{
+	return parse_scaled(v, 1000, UINT64_C(1) << 44, out);
 }
 
 /* A memory size: digits with an optional k, M or G (2^10, 2^20, 2^30),
  * 1 MiB .. 64 GiB. */
 static int parse_size(const char *v, uint64_t *out)
 {
-	char num[32];
-	size_t n = strlen(v);
-	unsigned shift = 0;
 	uint64_t x;
 
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	strcpy(num, v);
-	switch (num[n - 1]) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	}
-	if (shift != 0)
-		num[n - 1] = '\0';
-	if (parse_u64(num, 1, UINT64_C(1) << 36, &x) != 0 || x > (UINT64_C(1) << 36) >> shift)
-		return -1;
-	x <<= shift;
-	if (x < (UINT64_C(1) << 20))
+	if (parse_scaled(v, 1024, UINT64_C(1) << 36, &x) != 0 || x < (UINT64_C(1) << 20))
 		return -1;
 	*out = x;
 	return 0;
@@ -256,6 +237,7 @@ int dl_policy_parse(struct dl_policy *p, const char *text, char *err, size_t err
 		const char *nl = strchr(s, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - s) : strlen(s);
 		char line[1024];
+		struct dl_policy_rule r;
 		int rc;
 
 		lineno++;
@@ -264,13 +246,17 @@ int dl_policy_parse(struct dl_policy *p, const char *text, char *err, size_t err
 				       sizeof(line) - 1);
 		memcpy(line, s, len);
 		line[len] = '\0';
-		if (p->n == DL_POLICY_MAX_RULES && strspn(line, " \t\r") != len && line[0] != '#')
-			return dl_errf(err, errlen, "line %u: more than %d rules", lineno,
-				       DL_POLICY_MAX_RULES);
-		rc = parse_line(&p->rule[p->n], line, lineno, err, errlen);
+		/* Into a rule of our own: blank and comment lines after a full
+		 * policy are fine, and there is no rule[DL_POLICY_MAX_RULES]. */
+		rc = parse_line(&r, line, lineno, err, errlen);
 		if (rc < 0)
 			return -1;
-		p->n += (unsigned)rc;
+		if (rc > 0) {
+			if (p->n == DL_POLICY_MAX_RULES)
+				return dl_errf(err, errlen, "line %u: more than %d rules", lineno,
+					       DL_POLICY_MAX_RULES);
+			p->rule[p->n++] = r;
+		}
 		s += len + (nl != NULL);
 	}
 	return 0;
@@ -346,7 +332,9 @@ static void format_ports(const struct dl_port_set *s, char *buf, size_t len)
 
 void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len)
 {
-	char who[80] = "", l[200], c[200], rate[128] = "";
+	/* Each buffer holds its part whole: 32 ranges of "65535-65535," at most. */
+	char who[80] = "", l[DL_RIGHTS_MAX_RANGES * 12 + 8], c[DL_RIGHTS_MAX_RANGES * 12 + 8],
+	     rate[128] = "";
 	size_t at = 0;
 
 	if (r->match_uid)
@@ -362,8 +350,12 @@ void dl_policy_rule_format(const struct dl_policy_rule *r, char *buf, size_t len
 	if (r->may.cmd_rate != 0)
 		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " cmd-rate=%llu",
 			 (unsigned long long)r->may.cmd_rate);
-	if (r->may.rx_memory != 0)
+	/* In k when that is exact, else in bytes: it must parse back. */
+	if (r->may.rx_memory != 0 && r->may.rx_memory % 1024 == 0)
 		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " rx-memory=%lluk",
 			 (unsigned long long)(r->may.rx_memory >> 10));
+	else if (r->may.rx_memory != 0)
+		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), " rx-memory=%llu",
+			 (unsigned long long)r->may.rx_memory);
 	snprintf(buf, len, "%s listen=%s connect=%s%s", who, l, c, rate);
 }

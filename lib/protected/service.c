@@ -318,7 +318,7 @@ static int load_policy(struct dl_service *s)
 	}
 	DL_INFO("policy %s: %u rule(s)", s->conf.policy_path, s->policy.n);
 	for (unsigned i = 0; i < s->policy.n; i++) {
-		char line[400];
+		char line[DL_POLICY_FORMAT_MAX];
 		dl_policy_rule_format(&s->policy.rule[i], line, sizeof(line));
 		DL_INFO("  line %u: %s", s->policy.rule[i].may.line, line);
 	}

@@ -138,6 +138,36 @@ static void test_blank_comments_and_user(void **state)
 	assert_int_equal(p.rule[0].uid, 0);
 }
 
+/* A full policy (64 rules) followed by blank and comment lines parses, and
+ * nothing is written past the rules; a 65th rule is refused (found by
+ * fuzz_policy: each line after the 64th rule was parsed into rule[64],
+ * past the end of the array). */
+static void test_full_policy_then_blank_lines(void **state)
+{
+	struct {
+		struct dl_policy p;
+		uint8_t after[sizeof(struct dl_policy_rule)];
+	} s;
+	uint8_t canary[sizeof(s.after)];
+	char text[64 * 24 + 64], err[200];
+	size_t at = 0;
+
+	(void)state;
+	for (int i = 0; i < DL_POLICY_MAX_RULES; i++)
+		at += (size_t)snprintf(text + at, sizeof(text) - at, "uid=%d listen=any\n", i);
+	snprintf(text + at, sizeof(text) - at, "\n   # the end\n\n");
+	memset(s.after, 0xaa, sizeof(s.after));
+	memset(canary, 0xaa, sizeof(canary));
+	assert_int_equal(dl_policy_parse(&s.p, text, err, sizeof(err)), 0);
+	assert_int_equal(s.p.n, DL_POLICY_MAX_RULES);
+	assert_int_equal(s.p.rule[63].uid, 63);
+	assert_memory_equal(s.after, canary, sizeof(canary));
+	snprintf(text + at, sizeof(text) - at, "\n* listen=none\n");
+	assert_int_equal(dl_policy_parse(&s.p, text, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 66: more than 64 rules"));
+	assert_memory_equal(s.after, canary, sizeof(canary));
+}
+
 static void test_default_policy_is_our_uid_only(void **state)
 {
 	struct dl_policy p;
@@ -167,6 +197,44 @@ static void test_format_round_trips(void **state)
 		q.rule[0].may.line = p.rule[i].may.line;
 		assert_memory_equal(&q.rule[0], &p.rule[i], sizeof(q.rule[0]));
 	}
+	/* An rx-memory that is no whole number of KiB prints in bytes, which
+	 * parse back (found by fuzz_policy: it printed 1626k for 1665535). */
+	assert_int_equal(dl_policy_parse(&p, "* rx-memory=1665535\n", err, sizeof(err)), 0);
+	assert_int_equal(p.rule[0].may.rx_memory, 1665535);
+	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
+	assert_int_equal(dl_policy_parse(&q, line, err, sizeof(err)), 0);
+	assert_int_equal(q.rule[0].may.rx_memory, 1665535);
+	assert_int_equal(dl_policy_parse(&p, "* rx-memory=2M\n", err, sizeof(err)), 0);
+	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
+	assert_non_null(strstr(line, "rx-memory=2048k"));
+	/* Large rates print as plain numbers, which parse back (found by
+	 * fuzz_policy: 2000G printed as 2000000000000, refused above 2^40). */
+	assert_int_equal(
+	    dl_policy_parse(&p, "* send-rate=2000G cmd-rate=17592186044416\n", err, sizeof(err)),
+	    0);
+	assert_int_equal(p.rule[0].may.send_rate, 2000000000000ull);
+	assert_int_equal(p.rule[0].may.cmd_rate, 1ull << 44);
+	dl_policy_rule_format(&p.rule[0], line, sizeof(line));
+	assert_int_equal(dl_policy_parse(&q, line, err, sizeof(err)), 0);
+	assert_int_equal(q.rule[0].may.send_rate, 2000000000000ull);
+	assert_int_equal(q.rule[0].may.cmd_rate, 1ull << 44);
+	assert_int_equal(dl_policy_parse(&q, "* send-rate=17592186044417\n", err, sizeof(err)), -1);
+	/* The longest port sets print whole (found by fuzz_policy: 32 ranges
+	 * were cut at 200 characters, and connect= dropped). */
+	char ports[400] = "", text[1024], big[1024];
+	for (int i = 0; i < DL_RIGHTS_MAX_RANGES; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d-%d",
+			 i ? "," : "", 65000 + 2 * i, 65001 + 2 * i);
+	snprintf(text, sizeof(text),
+		 "uid=4294967294 app=0123456789012345678901234567890 listen=%s connect=%s", ports,
+		 ports);
+	assert_int_equal(dl_policy_parse(&p, text, err, sizeof(err)), 0);
+	assert_int_equal(p.rule[0].may.connect.n, DL_RIGHTS_MAX_RANGES);
+	dl_policy_rule_format(&p.rule[0], big, sizeof(big));
+	assert_true(strlen(big) < DL_POLICY_FORMAT_MAX);
+	assert_int_equal(dl_policy_parse(&q, big, err, sizeof(err)), 0);
+	q.rule[0].may.line = p.rule[0].may.line;
+	assert_memory_equal(&q.rule[0], &p.rule[0], sizeof(q.rule[0]));
 }
 
 static void test_bucket(void **state)
@@ -212,6 +280,7 @@ int main(void)
 	    cmocka_unit_test(test_port_sets),
 	    cmocka_unit_test(test_errors_name_line_and_word),
 	    cmocka_unit_test(test_blank_comments_and_user),
+	    cmocka_unit_test(test_full_policy_then_blank_lines),
 	    cmocka_unit_test(test_default_policy_is_our_uid_only),
 	    cmocka_unit_test(test_format_round_trips),
 	    cmocka_unit_test(test_bucket),

@@ -153,6 +153,15 @@ void tf_run(struct tf *f)
 		dl_stack_input(f->s, pkts, n, f->now);
 	dl_stack_poll(f->s, f->now);
 	dl_stack_flush(f->s);
+	tf_check(f);
+}
+
+void tf_check(struct tf *f)
+{
+	char why[512];
+
+	if (dl_stack_check(f->s, why, sizeof(why)) != 0)
+		fail_msg("stack invariant at t=%llu: %s", (unsigned long long)f->now, why);
 }
 
 void tf_advance(struct tf *f, uint64_t us)

@@ -16,6 +16,7 @@
 #include "dl_memwire.h"
 #include "dl_stack_priv.h"
 #include "dl_tcp.h"
+#include "dl_tcp_check.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -106,8 +107,10 @@ struct tf *tf_new(void (*edit)(struct dl_stack_config *cfg));
 /** Destroy, drain the wire, assert every buffer came back. */
 void tf_free(struct tf *f);
 
-/** One loop iteration at f->now (input, poll, flush). */
+/** One loop iteration at f->now (input, poll, flush), then tf_check(). */
 void tf_run(struct tf *f);
+/** Fail the test when dl_stack_check() finds the stack inconsistent. */
+void tf_check(struct tf *f);
 /** Advance the clock by us and run. */
 void tf_advance(struct tf *f, uint64_t us);
 /** Jump to the stack's next deadline and run; returns the new time. */

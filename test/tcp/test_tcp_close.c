@@ -63,6 +63,25 @@ static void test_established_fin_to_close_wait(void **state)
 	assert_memory_equal(r.payload, "still", 5);
 }
 
+/* A second FIN, past the first (nothing follows a FIN): acknowledged where
+ * the stream ended, no sequence number more, no second remote_closed
+ * (found by fuzz_frame: rcv_nxt moved one further per extra FIN). */
+static void test_close_wait_second_fin_ignored(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, false, -1);
+	uint32_t seq = our_nxt(f);
+
+	tf_seg(f, DL_TCP_ACK | DL_TCP_FIN, NULL, 0);
+	tf_expect(f, DL_TCP_ACK, seq, 1002);
+	tf_seg(f, DL_TCP_ACK | DL_TCP_FIN, NULL, 0); /* seq 1002: after the first FIN */
+	tf_expect(f, DL_TCP_ACK, seq, 1002);
+	assert_int_equal(tf_tcb(f, id)->rcv_nxt, 1002);
+	assert_int_equal(tf_count(f, EV_REMOTE_CLOSED, id), 1);
+	assert_int_equal(tf_cnt(f, TCP_DROP_DATA_AFTER_FIN), 1);
+	assert_int_equal(tf_tcb(f, id)->state, DL_TCP_CLOSE_WAIT);
+}
+
 static void test_close_wait_close_sends_fin_then_last_ack_closes(void **state)
 {
 	struct tf *f = *state;
@@ -566,6 +585,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_established_fin_to_close_wait),
+	    T(test_close_wait_second_fin_ignored),
 	    T(test_close_wait_close_sends_fin_then_last_ack_closes),
 	    T(test_established_close_sends_fin),
 	    T(test_established_close_sends_queued_data_then_fin),

@@ -1203,6 +1203,35 @@ static void test_established_zero_window_persist_probes(void **state)
 	assert_int_equal(drain_data(f, big, iss1), 5000);
 }
 
+/* The probe carried the last queued byte (nothing else unsent): the next
+ * persist timeout still probes, with the same byte, until the peer takes it
+ * (found by fuzz_tcp_session: the byte stayed in flight with no timer). */
+static void test_established_zero_window_probe_of_the_last_byte(void **state)
+{
+	struct tf *f = *state;
+	uint32_t iss1;
+
+	fill_big();
+	tf_open(f, false, -1);
+	iss1 = stream_start(f);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	f->p.wnd = 0;
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(send_bytes(f, big, 1), 0);
+	tf_none(f);
+	for (int k = 0; k < 3; k++) { /* unanswered: probe again and again */
+		tf_next(f);
+		struct tseg r = tf_expect(f, DL_TCP_ACK, iss1, 1001);
+		assert_int_equal(r.len, 1);
+		assert_true(c->flags & TF_PERSIST);
+		assert_true(c->t_rtx != 0);
+	}
+	assert_int_equal(tf_cnt(f, TCP_TX_PROBE), 3);
+	f->p.ack = iss1 + 1; /* taken at last, window still closed */
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(c->snd_una, c->snd_max);
+}
+
 /* A peer whose window closes while data is in flight: go back, persist;
  * never an RTO abort while the peer answers. */
 static void test_established_window_closes_with_data_in_flight(void **state)
@@ -1322,6 +1351,7 @@ int main(void)
 	    cmocka_unit_test(test_established_fast_retransmit_and_newreno_recovery),
 	    T(test_established_fast_retransmit_resends_only_sent_data),
 	    T(test_established_zero_window_persist_probes),
+	    T(test_established_zero_window_probe_of_the_last_byte),
 	    T(test_established_window_closes_with_data_in_flight),
 	    cmocka_unit_test(test_established_keepalive_probes_then_timeout),
 	};
