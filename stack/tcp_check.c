@@ -240,7 +240,7 @@ static int check_conn(struct ck *k, const struct dl_tcb *c, uint32_t idx, uint32
 		return fail(k, c, "slot in use in state %u (flags %#x)", c->state, c->flags);
 	if ((c->id & t->idx_mask) != idx)
 		return fail(k, c, "id does not name slot %u", idx);
-	if (dl_tcp_lookup((struct dl_tcp *)t, c->rip, c->lport, c->rport) != c)
+	if (dl_tcp_lookup((struct dl_tcp *)t, c->rip, c->lport, c->rport, NULL) != c)
 		return fail(k, c, "the 4-tuple hash does not find it");
 	if (c->busy != 0 || (c->flags & (TF_DEFERRED | TF_OUTPUT | TF_FREE | TF_DETACH)))
 		return fail(k, c, "work pending after a flush (busy %u, flags %#x)", c->busy,
@@ -266,7 +266,7 @@ int dl_stack_check(const struct dl_stack *s, char *why, size_t len)
 {
 	const struct dl_tcp *t = s->tcp;
 	struct ck k = {t, why, len};
-	uint64_t unret[64] = {0};
+	uint64_t unret[DL_MAX_CORES] = {0};
 	uint32_t conns = 0, chunks = 0, armed = 0, free_chunks = 0;
 	uint32_t n_syn[256] = {0}, n_acc[256] = {0};
 	uint64_t first = UINT64_MAX;
@@ -296,7 +296,7 @@ int dl_stack_check(const struct dl_stack *s, char *why, size_t len)
 		if (check_conn(&k, c, i, &ch, &nb) != 0)
 			return -1;
 		chunks += ch;
-		if (c->app < 64)
+		if (c->app < DL_MAX_CORES)
 			unret[c->app] += c->rx_unret;
 		if (c->flags & TF_LISTENER) {
 			if (c->state == DL_TCP_SYN_RCVD)
@@ -315,7 +315,7 @@ int dl_stack_check(const struct dl_stack *s, char *why, size_t len)
 		return fail(&k, NULL,
 			    "send-queue chunks: %u queued, %u free, counted %u used of %u (max %u)",
 			    chunks, free_chunks, t->chunks_used, t->chunks_total, t->chunks_max);
-	for (unsigned a = 0; a < 64; a++)
+	for (unsigned a = 0; a < DL_MAX_CORES; a++)
 		if (unret[a] != t->app_unret[a])
 			return fail(&k, NULL, "application core %u holds %llu bytes, counted %llu",
 				    a, (unsigned long long)unret[a],

@@ -69,7 +69,20 @@ static bool inside(const void *p, size_t len, const void *base, size_t size)
 	return b >= m && len <= size && (size_t)(b - m) <= size - len;
 }
 
-static int f_send(struct dlibos_core *c, dlibos_conn_t id, const struct dlibos_frag *f, unsigned n)
+/* dlibos_send_ref() completions, per connection, in send order: each
+ * runs once the peer acknowledged the stream up to its end (status 0) or
+ * the connection ended first (-ECONNABORTED), as the library does. */
+#define MAX_DONE 256
+struct done_rec {
+	uint64_t end; /* stream offset just after the send */
+	dlibos_send_done_fn fn;
+	void *arg;
+};
+static struct done_rec dones[NCONN][MAX_DONE];
+static unsigned done_head[NCONN], done_n[NCONN];
+
+static int f_send(struct dlibos_core *c, dlibos_conn_t id, const struct dlibos_frag *f, unsigned n,
+		  dlibos_send_done_fn done, void *arg)
 {
 	(void)c;
 	for (unsigned i = 0; i < n; i++)
@@ -79,7 +92,27 @@ static int f_send(struct dlibos_core *c, dlibos_conn_t id, const struct dlibos_f
 			 "fragment %u outside TX memory", i);
 	FZ_CHECK(n <= KVS_MAX_FRAGS, "%u fragments in one send", n);
 	fs_send(fs_of(id), f, n);
+	if (done != NULL) {
+		unsigned k = (unsigned)id;
+		FZ_CHECK(done_n[k] < MAX_DONE, "more than %d sends awaiting completion", MAX_DONE);
+		dones[k][(done_head[k] + done_n[k]++) % MAX_DONE] =
+		    (struct done_rec){fs_of(id)->sent, done, arg};
+	}
 	return 0;
+}
+
+/* Completions of connection @p k: those the acknowledgments covered
+ * (status 0), or all of them (status -ECONNABORTED). */
+static void run_dones(unsigned k, int status)
+{
+	while (done_n[k] > 0) {
+		struct done_rec d = dones[k][done_head[k]];
+		if (status == 0 && d.end > fsc[k]->acked)
+			break;
+		done_head[k] = (done_head[k] + 1) % MAX_DONE;
+		done_n[k]--;
+		d.fn(NULL, k, d.arg, status);
+	}
 }
 
 static int f_recv_done(struct dlibos_core *c, dlibos_conn_t id, uint32_t bytes)
@@ -251,8 +284,9 @@ static void ack(struct world *w, unsigned k, bool half)
 	struct fs_conn *c = fsc[k];
 	uint32_t n = fs_ack(c, half ? (c->sent - c->acked + 1) / 2 : 0);
 
+	(void)w;
 	if (n > 0 && !c->reset)
-		kvs_conn_acked(&w->conn[k], n);
+		run_dones(k, 0);
 	close_done();
 }
 
@@ -288,6 +322,7 @@ static void control(struct world *w, uint8_t b)
 		if (b == 0x89 && !c->closed && !c->reset) {
 			c->reset = true;
 			kvs_conn_remote_closed(&w->conn[w->cur], true);
+			run_dones(w->cur, -ECONNABORTED);
 			close_done();
 		}
 		break;
@@ -295,6 +330,7 @@ static void control(struct world *w, uint8_t b)
 		if (b == 0x8a && !c->closed && !c->reset) {
 			c->reset = true; /* a failed send: the stream is no longer known */
 			kvs_conn_failed(&w->conn[w->cur]);
+			run_dones(w->cur, -ECONNABORTED);
 			close_done();
 		}
 		break;
@@ -346,6 +382,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w->env.info = &info;
 	w->env.sum_counters = sum_counters;
 	for (unsigned k = 0; k < NCONN; k++) {
+		done_head[k] = done_n[k] = 0;
 		fs_conn_reset(fsc[k], k);
 		fsc[k]->accepted = true;
 		kvs_conn_init(&w->conn[k], &w->env, k, rings[k], ring_len);
@@ -393,6 +430,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned k = 0; k < NCONN; k++) {
 		FZ_CHECK(fsc[k]->closed, "session %u still open after the peer's FIN", k);
 		check_responses(fsc[k], binary[k]);
+		run_dones(k, -ECONNABORTED); /* the connection ends: before its cleanup */
 		kvs_conn_fini(&w->conn[k]);
 		fs_conn_drop(fsc[k]);
 	}

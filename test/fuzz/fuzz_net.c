@@ -270,7 +270,7 @@ static void tcp_out(struct fn *w, const uint8_t *ip, const uint8_t *tcp, size_t 
 	FZ_CHECK(sport != 0 && dport != 0, "port 0 sent");
 	plen = (uint32_t)(len - hlen);
 	if (plen > 0 && !w->taint) {
-		const struct dl_tcb *c = dl_tcp_lookup(w->s->tcp, dip, sport, dport);
+		const struct dl_tcb *c = dl_tcp_lookup(w->s->tcp, dip, sport, dport, NULL);
 		if (c != NULL && c->state != DL_TCP_CLOSED) {
 			uint32_t off = seq - (c->iss + 1);
 			for (uint32_t k = 0; k < plen; k++)
@@ -691,7 +691,7 @@ void fn_app(struct fn *w, unsigned k, unsigned op, uint32_t arg)
 void fn_app_flow(struct fn *w, unsigned flow, unsigned op, uint32_t arg)
 {
 	const struct fn_flow *f = &w->fl[flow % FN_NFLOWS];
-	const struct dl_tcb *t = dl_tcp_lookup(w->s->tcp, f->pip, f->sport, f->pport);
+	const struct dl_tcb *t = dl_tcp_lookup(w->s->tcp, f->pip, f->sport, f->pport, NULL);
 
 	app_op(w, t != NULL ? conn_find(w, t->id) : NULL, op, arg);
 }
@@ -915,8 +915,10 @@ struct fn *fn_new(uint8_t cfg)
 	w->ts_on = sc.tcp.timestamps;
 	w->s = dl_stack_create(&sc, w->nic, 0, 0, 1);
 	FZ_CHECK(w->s != NULL, "dl_stack_create");
-	/* Deterministic: the per-boot hash seed and port offset. */
-	w->s->tcp->hseed = 0x9e3779b9u;
+	/* Deterministic: the per-boot table key and port offset (the table
+	 * is empty until the listens below). */
+	w->s->tcp->hkey[0] = 0x9e3779b97f4a7c15ull;
+	w->s->tcp->hkey[1] = 0x6a09e667f3bcc909ull;
 	w->s->tcp->port_next = 0;
 	dl_stack_set_upcalls(w->s, &fn_upcalls, w);
 	dl_stack_start(w->s, w->now);
