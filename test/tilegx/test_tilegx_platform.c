@@ -71,7 +71,7 @@ static void test_rejects_what_tilegx_has_not(void **state)
 {
 	(void)state;
 	assert_int_equal(init("-l", "0", "--no-pci", NULL), -1);
-	assert_int_equal(init("-l", "0", "--vdev=net_tap0,iface=dl0", NULL), -1);
+	assert_int_equal(init("-l", "0", "--vdev=net_tap0,iface=dl0", NULL), -1); /* no DPDK: refused, as --no-pci */
 	assert_int_equal(init("--lcores=(0-1)@(0-1)", NULL), -1);
 	assert_int_equal(init("-l", "36", NULL), -1); /* no such tile on 6 x 6 */
 	assert_int_equal(init("-l", "zero", NULL), -1);
