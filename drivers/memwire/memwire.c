@@ -305,6 +305,8 @@ static int mw_rx_steer(struct dl_nic *nic, uint16_t port, struct dl_region *r, s
 	struct dl_memwire *w = sd->w;
 	struct mw_pool *pl = NULL, *free_pl = NULL;
 
+	if (!(nic->caps & DL_NIC_CAP_RX_STEER))
+		return -ENOTSUP; /* created with no_steer */
 	if (r == NULL || off > r->len || len > r->len - off || port == 0)
 		return -EINVAL;
 	for (unsigned p = 0; p < MW_STEER_POOLS; p++) {
@@ -407,17 +409,6 @@ static const struct dl_nic_ops mw_ops = {
 	.close = mw_close,
 };
 
-/* The same wire without steering (dl_memwire_config.no_steer). */
-static const struct dl_nic_ops mw_ops_nosteer = {
-	.rx_burst = mw_rx_burst,
-	.tx_burst = mw_tx_burst,
-	.hdr_alloc = mw_hdr_alloc,
-	.buf_free = mw_buf_free,
-	.link_get = mw_link_get,
-	.stats_get = mw_stats_get,
-	.close = mw_close,
-};
-
 struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg)
 {
 	struct dl_memwire_config c = cfg ? *cfg : (struct dl_memwire_config){0};
@@ -454,7 +445,7 @@ struct dl_memwire *dl_memwire_create(const struct dl_memwire_config *cfg)
 		static const uint8_t defmac[2][6] = {{2, 0, 0, 0, 0, 1}, {2, 0, 0, 0, 0, 2}};
 		w->sides[s].w = w;
 		w->sides[s].side = s;
-		nic->ops = c.no_steer ? &mw_ops_nosteer : &mw_ops;
+		nic->ops = &mw_ops; /* no_steer: the capability is not offered */
 		nic->name = s == 0 ? "memwire:0" : "memwire:1";
 		memcpy(nic->mac, mac_nonzero(c.mac[s]) ? c.mac[s] : defmac[s], 6);
 		nic->mtu = c.mtu ? c.mtu : 1500;
