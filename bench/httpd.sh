@@ -94,38 +94,7 @@ dlibos_runs
 run_nginx() {
 	local name=$1
 	veth_up "$2"
-	mkdir -p "$WORK/nginx"
-	cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_cpu_affinity 01;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	sendfile on;
-	tcp_nopush on;
-	tcp_nodelay on;
-	keepalive_timeout 65;
-	keepalive_requests 1000000;
-	default_type application/octet-stream;
-	client_body_temp_path $WORK/nginx/body;
-	proxy_temp_path $WORK/nginx/proxy;
-	fastcgi_temp_path $WORK/nginx/fastcgi;
-	uwsgi_temp_path $WORK/nginx/uwsgi;
-	scgi_temp_path $WORK/nginx/scgi;
-	server {
-		listen 10.0.1.2:80 backlog=4096;
-		root $ROOT;
-		location / { }
-	}
-}
-EOF
-	ip netns exec $NSS taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
-		>"$WORK/server.log" 2>&1 &
-	PID=$!
-	wait_http $NSC http://10.0.1.2/
+	nginx_start
 	run_wrk "$name" $NSC 10.0.1.2
 	kill -QUIT $PID
 	wait $PID

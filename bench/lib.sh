@@ -195,3 +195,41 @@ machine_lines() {
 	echo "links: veth pairs with offloads $VETH_OFFLOADS on every end (the -offl rows: on);" \
 		"DLibOS on net_af_packet (framecnt=4096) or, in the -tap rows, net_tap"
 }
+
+# nginx_start - nginx (1 worker on CPU 0, sendfile, keepalive) serving
+# $ROOT on 10.0.1.2:80 in $NSS, the server of the Linux rows; sets PID and
+# waits until it answers from $NSC.
+nginx_start() {
+	mkdir -p "$WORK/nginx"
+	cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_cpu_affinity 01;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	tcp_nodelay on;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+	default_type application/octet-stream;
+	client_body_temp_path $WORK/nginx/body;
+	proxy_temp_path $WORK/nginx/proxy;
+	fastcgi_temp_path $WORK/nginx/fastcgi;
+	uwsgi_temp_path $WORK/nginx/uwsgi;
+	scgi_temp_path $WORK/nginx/scgi;
+	server {
+		listen 10.0.1.2:80 backlog=4096;
+		root $ROOT;
+		location / { }
+	}
+}
+EOF
+	ip netns exec $NSS taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
+		>"$WORK/server.log" 2>&1 &
+	PID=$!
+	wait_http $NSC http://10.0.1.2/
+}
