@@ -11,9 +11,9 @@
 # traffic could reuse the buffers): each holds its own secret (the scan
 # works) and never the other's. With the port's RX region shared by every
 # application, as before, the web server finds the store's secret in its
-# mapping of it, and this test fails. Then: a 16 MiB download byte-exact
-# at the same time as 16 MiB of values through the store's copy path, and
-# the copy path's counters.
+# mapping of it, and this test fails. Then: a BIG_MB MiB download (64 by
+# default) byte-exact at the same time as as many MiB of values through the
+# store's copy path, and the copy path's counters.
 set -u
 DLIBOSD=${1:?usage: protected_confidential.sh dlibosd dlibos-httpd dlibos-kvs}
 HTTPD=${2:?usage: protected_confidential.sh dlibosd dlibos-httpd dlibos-kvs}
@@ -27,13 +27,15 @@ prot_init pconf
 ROOT=$PROT_WORK/root
 mkdir -p "$ROOT"
 printf 'ok\n' >"$ROOT/index.html"
-head -c 16777216 /dev/urandom >"$ROOT/16m.bin"
+BIG_MB=${BIG_MB:-64}
+NVAL=$((BIG_MB * 2)) # values of 524,000 bytes: BIG_MB MiB
+head -c $((BIG_MB << 20)) /dev/urandom >"$ROOT/big.bin"
 
 prot_service "--lcores=(0-1)@(0-1)" "--net-cores 2"
 grep -q "received data: copied by the network cores" "$DL_LOG" ||
 	prot_fail "the service does not say it copies received data"
 prot_app httpd "$HTTPD" --root "$ROOT" --port 80
-prot_app kvs "$KVS" --port 11211 --memory 64
+prot_app kvs "$KVS" --port 11211 --memory $((BIG_MB * 2 + 32))
 IN() { dl_in_ns "$@"; }
 
 # Secrets nobody else has: random, never on a command line of a process
@@ -75,24 +77,24 @@ echo "$kb" | grep -q "^$SB: found" || prot_fail "the scan does not find the stor
 echo "ok: each application's memory holds its own secret and not the other's"
 
 # A large transfer to each at once, byte-exact through the copy path: a
-# 16 MiB download, and 32 values of 524,000 bytes set and read back.
-IN curl -sS --fail -m 60 -o "$PROT_WORK/dl" "http://$DL_IP/16m.bin" &
+# BIG_MB MiB download, and NVAL values of 524,000 bytes set and read back.
+IN curl -sS --fail -m 120 -o "$PROT_WORK/dl" "http://$DL_IP/big.bin" &
 C=$!
-big=$(IN timeout 60 python3 - "$DL_IP" <<'PY'
+big=$(IN timeout 120 python3 - "$DL_IP" "$NVAL" <<'PY'
 import hashlib, os, socket, sys
-ip = sys.argv[1]
+ip, nval = sys.argv[1], int(sys.argv[2])
 value = os.urandom(524000)  # under the store's 1 MiB item limit
 s = socket.create_connection((ip, 11211), timeout=30)
-for i in range(32):
+for i in range(nval):
     s.sendall(b"set big%d 0 0 %d\r\n" % (i, len(value)) + value + b"\r\n")
 f = s.makefile("rb")
 ok = 0
-for i in range(32):
+for i in range(nval):
     if f.readline() == b"STORED\r\n":
         ok += 1
-s.sendall(b"".join(b"get big%d\r\n" % i for i in range(32)))
+s.sendall(b"".join(b"get big%d\r\n" % i for i in range(nval)))
 same = 0
-for i in range(32):
+for i in range(nval):
     hdr = f.readline()
     n = int(hdr.split()[3])
     data = f.read(n + 2)[:n]
@@ -100,19 +102,19 @@ for i in range(32):
     assert f.readline() == b"END\r\n"
 print(ok, same)
 PY
-) || prot_fail "16 MiB through the store failed"
-wait $C || prot_fail "the 16 MiB download failed"
-cmp -s "$ROOT/16m.bin" "$PROT_WORK/dl" || prot_fail "the 16 MiB download differs"
-[ "$big" = "32 32" ] || prot_fail "the store's 16 MiB: stored/identical $big of 32 values"
-echo "ok: a 16 MiB download and 16 MiB of values stored at once, byte-exact"
+) || prot_fail "$BIG_MB MiB through the store failed"
+wait $C || prot_fail "the $BIG_MB MiB download failed"
+cmp -s "$ROOT/big.bin" "$PROT_WORK/dl" || prot_fail "the $BIG_MB MiB download differs"
+[ "$big" = "$NVAL $NVAL" ] || prot_fail "the store's $BIG_MB MiB: stored/identical $big of $NVAL values"
+echo "ok: a $BIG_MB MiB download and $BIG_MB MiB of values stored at once, byte-exact"
 
 prot_stop_app httpd
 prot_stop_app kvs
 dl_stop
 copied=$(prot_counter engine.rx_copied_bytes)
-# What the applications received: the store's 32 values (the download is
+# What the applications received: the store's NVAL values (the download is
 # what the web server sends, not copied).
-[ "$copied" -gt $((32 * 524000)) ] ||
-	prot_fail "engine.rx_copied_bytes $copied: less than the store's 16 MiB of values"
+[ "$copied" -gt $((NVAL * 524000)) ] ||
+	prot_fail "engine.rx_copied_bytes $copied: less than the store's $BIG_MB MiB of values"
 echo "counters: engine.rx_copied_bytes $copied, rx_copy_deferred $(prot_counter engine.rx_copy_deferred)"
 echo "PASS: attached applications cannot read each other's received data"
