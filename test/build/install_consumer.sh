@@ -14,8 +14,15 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 meson install -C "$build" --no-rebuild --quiet --destdir "$dest" >/dev/null ||
 	fail "meson install --destdir failed"
-prefix=$(meson introspect "$build" --buildoptions |
-	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+opt() {
+	meson introspect "$build" --buildoptions |
+		python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]==sys.argv[1]][0])' "$1"
+}
+prefix=$(opt prefix)
+# A sanitizer build's library needs its runtime first in the program: a
+# consumer of it is built with the same -fsanitize (as a user would).
+san=()
+[ "$(opt b_sanitize)" = none ] || san=("-fsanitize=$(opt b_sanitize)")
 hdr=$(find "$dest" -path '*/include/dlibos/dlibos.h' | head -n 1)
 [ -n "$hdr" ] || fail "include/dlibos/dlibos.h is not installed"
 pc=$(find "$dest" -name libdlibos.pc | head -n 1)
@@ -31,7 +38,7 @@ libs=$(pkg-config "${pcflags[@]}" --libs libdlibos)
 libdir=$(pkg-config "${pcflags[@]}" --variable=libdir libdlibos)
 [ -f "$libdir/libdlibos.a" ] || fail "libdlibos.a is not installed in $libdir"
 
-cc -Wall -Wextra -Werror -o "$dest/hello" "$src" $cflags $libs || fail "shared build"
+cc "${san[@]}" -Wall -Wextra -Werror -o "$dest/hello" "$src" $cflags $libs || fail "shared build"
 LD_LIBRARY_PATH=$libdir "$dest/hello" --help >"$dest/help.txt" 2>&1 ||
 	fail "the shared program's --help failed: $(cat "$dest/help.txt")"
 grep -q -- "--ip" "$dest/help.txt" || fail "no runtime usage from the shared program"
@@ -42,7 +49,7 @@ echo "ok: built with 'pkg-config --cflags --libs libdlibos' and ran (shared)"
 
 # Static libdlibos (DPDK stays shared: Debian ships no static libsystemd,
 # which a static DPDK needs): the archive, then what it needs.
-cc -Wall -Wextra -Werror -o "$dest/hello-static" "$src" $cflags \
+cc "${san[@]}" -Wall -Wextra -Werror -o "$dest/hello-static" "$src" $cflags \
 	$(pkg-config "${pcflags[@]}" --libs-only-L libdlibos) -Wl,-Bstatic -ldlibos -Wl,-Bdynamic \
 	$(pkg-config --libs $(pkg-config --print-requires-private libdlibos | cut -d' ' -f1)) \
 	-lm -pthread || fail "static build"
