@@ -65,6 +65,15 @@ typedef void (*dl_tp_deliver_fn)(void *ctx, unsigned src, const uint64_t *msg, u
 unsigned dl_tp_fabric_ncores(const struct dl_noc_fabric *f);
 
 /**
+ * For a transport planning a fabric (noc.c, shared by every transport):
+ * the cores core @p s sends to, from the @p links argument of
+ * dl_noc_fabric_create() (NULL: every other core of @p ncores).
+ * @return 0, or -EINVAL when links[s] names a core at or past @p ncores.
+ */
+int dl_noc_links_of(const struct dl_coreset *links, unsigned ncores, unsigned s,
+		    struct dl_coreset *out);
+
+/**
  * Take core @p core's endpoint slot (one endpoint per core and fabric).
  * @return 0, -EINVAL (no such core), -EBUSY (taken).
  */

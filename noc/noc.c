@@ -501,3 +501,19 @@ void dl_noc_port_stat(const struct dl_noc_ep *ep, unsigned dst, struct dl_noc_po
 	st->credits = dl_tp_out_credits_now(&p->out);
 	st->broken = dl_tp_out_broken(&p->out);
 }
+
+int dl_noc_links_of(const struct dl_coreset *links, unsigned ncores, unsigned s,
+		    struct dl_coreset *out)
+{
+	struct dl_coreset all;
+
+	dl_coreset_zero(&all);
+	dl_coreset_fill(&all, 0, ncores);
+	if (links != NULL) {
+		*out = links[s];
+	} else {
+		*out = all;
+		dl_coreset_clr(out, s);
+	}
+	return dl_coreset_subset(out, &all) ? 0 : -EINVAL;
+}

@@ -40,7 +40,6 @@ struct dl_noc_fabric {
 static struct dl_noc_fabric *fabric_plan(unsigned ncores, unsigned words,
 					 const struct dl_coreset *links)
 {
-	struct dl_coreset all;
 	struct dl_noc_fabric *f;
 	unsigned nchan = 0;
 
@@ -54,16 +53,8 @@ static struct dl_noc_fabric *fabric_plan(unsigned ncores, unsigned words,
 	f->ncores = ncores;
 	f->words = words;
 	f->chan_size = dl_chan_mem_size(words);
-	dl_coreset_zero(&all);
-	dl_coreset_fill(&all, 0, ncores);
 	for (unsigned s = 0; s < ncores; s++) {
-		if (links != NULL) {
-			f->links[s] = links[s];
-		} else {
-			f->links[s] = all;
-			dl_coreset_clr(&f->links[s], s);
-		}
-		if (!dl_coreset_subset(&f->links[s], &all)) {
+		if (dl_noc_links_of(links, ncores, s, &f->links[s]) != 0) {
 			free(f);
 			errno = EINVAL;
 			return NULL;

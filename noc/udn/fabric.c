@@ -132,7 +132,6 @@ static struct dl_noc_fabric *plan(unsigned ncores, unsigned words, const struct 
 				  unsigned *nlinks)
 {
 	struct dl_noc_fabric *f;
-	struct dl_coreset all;
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
 
 	*nlinks = 0;
@@ -147,17 +146,9 @@ static struct dl_noc_fabric *plan(unsigned ncores, unsigned words, const struct 
 	f->ncores = ncores;
 	f->words = words;
 	f->max_words = words - 1 < DL_MSG_MAX_WORDS ? words - 1 : DL_MSG_MAX_WORDS;
-	dl_coreset_zero(&all);
-	dl_coreset_fill(&all, 0, ncores);
 	h = fnv(fnv(h, ncores), words);
 	for (unsigned s = 0; s < ncores; s++) {
-		if (links != NULL) {
-			f->links[s] = links[s];
-		} else {
-			f->links[s] = all;
-			dl_coreset_clr(&f->links[s], s);
-		}
-		if (!dl_coreset_subset(&f->links[s], &all)) {
+		if (dl_noc_links_of(links, ncores, s, &f->links[s]) != 0) {
 			free(f);
 			errno = EINVAL;
 			return NULL;
