@@ -39,6 +39,25 @@ static void test_cksum_matches_reference(void **state)
 	}
 }
 
+/* Every length to 3000 at every alignment to 8, random and all-ones bytes
+ * (the all-ones case carries the most). */
+static void test_cksum_lengths_alignments(void **state)
+{
+	static uint8_t buf[3008];
+	uint32_t x = 12345;
+	(void)state;
+	for (int fill = 0; fill < 2; fill++) {
+		for (size_t i = 0; i < sizeof(buf); i++) {
+			x = x * 1103515245u + 12345u;
+			buf[i] = fill ? 0xff : (uint8_t)(x >> 16);
+		}
+		for (size_t off = 0; off < 8; off++)
+			for (size_t len = 0; len <= 3000; len++)
+				assert_int_equal(dl_cksum(buf + off, len),
+						 htons(ref_cksum(buf + off, len, 0)));
+	}
+}
+
 static void test_cksum_fragments_odd_offsets(void **state)
 {
 	uint8_t buf[200];
@@ -202,6 +221,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cksum_matches_reference),
+		cmocka_unit_test(test_cksum_lengths_alignments),
 		cmocka_unit_test(test_cksum_fragments_odd_offsets),
 		cmocka_unit_test(test_toeplitz_microsoft_vectors),
 		cmocka_unit_test(test_sw_cksum_over_fragments),
