@@ -17,8 +17,9 @@
 #                  on this machine: it does not slow down for random loss)
 #   nginx-cubic    the same with CUBIC (congctl on the server's route to
 #                  the client): the like-for-like row
-# ROUNDS rounds; each round starts every server in turn and measures it at
-# every loss rate, so a machine whose load drifts (other jobs) weighs on
+# ROUNDS rounds; each round starts every server in turn, warms it up (one
+# download and one second of wrk, not measured) and measures it at every
+# loss rate, so a machine whose load drifts (other jobs) weighs on
 # all servers alike. Per round, server and loss rate:
 #   - DOWNLOADS downloads of a 16 MiB file with curl (a new connection
 #     each);
@@ -87,6 +88,14 @@ WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
 # round ($ROUND). Line: name loss round MiB/s... p50 p99 req/s drops.
 measure() {
 	local name=$1 ns=$2 ip=$3 loss got sp w
+	# Warm-up, not measured: one download and one second of wrk. The first
+	# 16 MiB sent by a freshly started dlibos on net_af_packet takes about
+	# twice as long as the next ones (no loss, no retransmission, cwnd not
+	# the limit; docs/tcp.md), and without this every round's 0% row
+	# measured that start-up instead of the loss rate.
+	ip netns exec "$ns" taskset -c 1 curl -sS --fail -m 120 -o /dev/null "http://$ip/f16m.bin" ||
+		die "$name: warm-up download failed"
+	ip netns exec "$ns" taskset -c 1 wrk -t1 -c"$CONNS" -d1s "http://$ip/f4k.bin" >/dev/null 2>&1
 	for loss in $LOSSES; do
 		set_loss "$ns" "$ip" "$loss"
 		sp=
