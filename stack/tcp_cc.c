@@ -13,7 +13,9 @@
  * the window follows W(t) = C (t - K)^3 + W_max, C = 0.4 segments/s^3,
  * K = cbrt((W_max - cwnd) / C), aiming at W(t + RTT) (clamped to at most
  * 1.5 cwnd), and never falls behind the Reno-friendly estimate W_est,
- * which grows by alpha = 3 (1 - beta) / (1 + beta) segments per window.
+ * which grows by alpha = 3 (1 - beta) / (1 + beta) segments per window
+ * until it reaches cwnd_prior (the window when ssthresh was last set),
+ * then by 1 segment per window, as Reno (RFC 9438 4.3, a SHOULD).
  * Time t is in milliseconds since the epoch (the first ACK in avoidance
  * after an event); the cube is taken over at most 100 s so it fits 64
  * bits.
@@ -80,6 +82,7 @@ struct cubic {
 	uint32_t origin; /**< bytes: the plateau W(K) */
 	uint32_t w_est;	 /**< bytes: Reno-friendly estimate */
 	uint32_t est_acc; /**< bytes acked toward the next W_est step */
+	uint32_t cwnd_prior; /**< bytes: cwnd when ssthresh was last set */
 	/* HyStart++ */
 	uint32_t round_end; /**< SND.NXT when the round began */
 	uint32_t last_min, cur_min; /**< us, UINT32_MAX: none */
@@ -255,8 +258,9 @@ static void cubic_cong_avoid(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 	k->est_acc += acked;
 	if (k->est_acc >= c->cwnd) {
 		uint32_t w = k->est_acc / c->cwnd;
+		uint32_t alpha = k->w_est >= k->cwnd_prior ? 1024 : CUBIC_ALPHA_1024;
 		k->est_acc -= w * c->cwnd;
-		k->w_est += (uint32_t)(((uint64_t)w * mss * CUBIC_ALPHA_1024) >> 10);
+		k->w_est += (uint32_t)(((uint64_t)w * mss * alpha) >> 10);
 	}
 	if (k->w_est > target) {
 		c->cwnd = k->w_est;
@@ -277,6 +281,7 @@ static uint32_t cubic_ssthresh(struct dl_tcp *t, struct dl_tcb *c)
 	uint32_t cwnd = c->cwnd;
 
 	(void)t;
+	k->cwnd_prior = cwnd;
 	/* RFC 9438 4.7 fast convergence */
 	if (cwnd < k->w_max)
 		k->w_max = (uint32_t)(((uint64_t)cwnd * (1024 + CUBIC_BETA_1024)) >> 11);

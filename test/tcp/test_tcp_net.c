@@ -118,6 +118,45 @@ static void test_cubic_window_follows_the_cubic_curve(void **state)
 	assert_int_equal(((uint32_t *)c.ca)[1], (uint32_t)((90000ull * (1024 + 717)) >> 11));
 }
 
+/* RFC 9438 4.3: at a round trip of 100 us the cubic term adds nothing
+ * for seconds, so the window follows the Reno-friendly estimate: alpha =
+ * 0.53 segments per window acknowledged until it is back at cwnd_prior
+ * (the window when the loss set ssthresh), then 1 segment per window. */
+static void test_cubic_reno_friendly_alpha_one_past_cwnd_prior(void **state)
+{
+	struct tf *f = *state;
+	struct dl_tcb c;
+	uint32_t before, slow_steps = 0, fast_steps = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.mss = 1000;
+	c.cwnd = 20000;
+	c.ssthresh = DL_TCP_SSTHRESH_INIT;
+	c.cc = DL_TCP_CC_CUBIC;
+	c.min_rtt = 100;
+	c.srtt8 = 100 << 3;
+	f->s->now = 10000000;
+	dl_tcp_cubic.init(f->t, &c);
+	c.ssthresh = dl_tcp_cubic.ssthresh(f->t, &c);
+	c.cwnd = c.ssthresh; /* 14,336: recovery ended at ssthresh */
+	for (int rtt = 1; rtt <= 40; rtt++) {
+		f->s->now += 100;
+		before = c.cwnd;
+		dl_tcp_cubic.cong_avoid(f->t, &c, c.cwnd);
+		if (before + 1000 <= 20000) {
+			/* below cwnd_prior: alpha = 542/1024 of a segment */
+			assert_int_equal(c.cwnd - before, 529);
+			slow_steps++;
+		} else if (before >= 20000) {
+			assert_int_equal(c.cwnd - before, 1000);
+			fast_steps++;
+		}
+	}
+	assert_true(slow_steps >= 9);
+	assert_true(fast_steps >= 20);
+	assert_true(c.cwnd > 40000);
+}
+
 /* RFC 9406: a round whose minimum RTT rose by more than
  * clamp(last / 8, 4 ms, 16 ms) enters conservative slow start (growth /
  * 4); after 5 rounds of it, slow start ends (ssthresh = cwnd). */
@@ -744,6 +783,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_cubic_window_follows_the_cubic_curve),
 	    T(test_cubic_hystart_css_then_exit),
+	    T(test_cubic_reno_friendly_alpha_one_past_cwnd_prior),
 	    T(test_established_cwnd_restart_after_idle),
 	    cmocka_unit_test(test_established_cwnd_kept_after_idle_when_off),
 	    T(test_established_rtt_from_every_timestamp_echo),
