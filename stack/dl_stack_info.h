@@ -62,4 +62,31 @@ int dl_stack_conn_get(const struct dl_stack *s, uint32_t id, struct dl_stack_con
 /** Connections in use on this stack (every state); any thread, approximate. */
 uint32_t dl_stack_conn_count(const struct dl_stack *s);
 
+/**
+ * One compact TIME_WAIT entry (a connection closed by its application
+ * that waits out 2*MSL without a TCB, docs/tcp.md "Compact TIME_WAIT"),
+ * as telemetry shows it. Addresses and ports host order.
+ */
+struct dl_stack_tw_info {
+	uint32_t local_ip, remote_ip;
+	uint16_t local_port, remote_port;
+	uint32_t expires_ms; /**< until the entry ends (a retransmitted FIN restarts 2*MSL) */
+	bool timestamps;     /**< RFC 7323 timestamps: reusable early by RFC 6191 */
+};
+
+/** The cursor that starts a TIME_WAIT listing at the oldest entry. */
+#define DL_STACK_TW_FIRST 0
+
+/**
+ * The oldest live TIME_WAIT entry at or after @p cursor
+ * (DL_STACK_TW_FIRST, or what the previous call returned): fills @p out
+ * and returns the cursor to pass next, or -1 when there is none. Entries
+ * come oldest first; ones that expire between two calls are skipped.
+ * Stack's own core only.
+ */
+int64_t dl_stack_tw_next(const struct dl_stack *s, uint64_t cursor, struct dl_stack_tw_info *out);
+
+/** Live TIME_WAIT entries on this stack; any thread, approximate. */
+uint32_t dl_stack_tw_count(const struct dl_stack *s);
+
 #endif /* DL_STACK_INFO_H */

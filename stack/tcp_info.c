@@ -91,3 +91,42 @@ uint32_t dl_stack_conn_count(const struct dl_stack *s)
 
 	return t != NULL ? __atomic_load_n(&t->nconns, __ATOMIC_RELAXED) : 0;
 }
+
+int64_t dl_stack_tw_next(const struct dl_stack *s, uint64_t cursor, struct dl_stack_tw_info *out)
+{
+	const struct dl_tcp *t = s->tcp;
+	uint32_t pos, now;
+
+	if (t == NULL || t->tw_cap == 0)
+		return -1;
+	/* A cursor is a ring position + 1; positions wrap at 2^32, so one
+	 * behind the head (popped since) starts at the head. */
+	pos = cursor == DL_STACK_TW_FIRST ? t->tw_head : (uint32_t)(cursor - 1);
+	if ((int32_t)(pos - t->tw_head) < 0)
+		pos = t->tw_head;
+	now = dl_tcp_ts_now(t);
+	for (; pos != t->tw_tail; pos++) {
+		const struct dl_tcp_tw *w = dl_tcp_tw_at(t, pos & (t->tw_cap - 1));
+		int32_t left;
+		if (!(w->fl & TW_LIVE))
+			continue;
+		left = (int32_t)(w->expire - now);
+		memset(out, 0, sizeof(*out));
+		out->local_ip = s->cfg.ip;
+		out->remote_ip = w->rip;
+		out->local_port = w->lport;
+		out->remote_port = w->rport;
+		out->expires_ms =
+		    left > 0 ? (uint32_t)(((uint64_t)(uint32_t)left << DL_TCP_TS_SHIFT) / 1000u) : 0;
+		out->timestamps = (w->fl & TW_TS) != 0;
+		return (int64_t)(uint32_t)(pos + 1) + 1;
+	}
+	return -1;
+}
+
+uint32_t dl_stack_tw_count(const struct dl_stack *s)
+{
+	const struct dl_tcp *t = __atomic_load_n(&s->tcp, __ATOMIC_RELAXED);
+
+	return t != NULL ? __atomic_load_n(&t->tw_live, __ATOMIC_RELAXED) : 0;
+}

@@ -294,6 +294,7 @@ void dl_engine_set_kick_fd(struct dl_engine *e, int fd);
 
 struct dl_noc_ep;
 struct dl_stack_conn_info;
+struct dl_stack_tw_info;
 
 /** Role bits of a core (dl_engine_core_view.role). */
 #define DL_ENGINE_ROLE_NET 1u
@@ -356,6 +357,15 @@ struct dl_engine_conn {
 unsigned dl_engine_conns_list(const struct dl_engine *e, unsigned core, uint32_t from,
 			      struct dl_engine_conn *out, struct dl_stack_conn_info *info,
 			      unsigned max, int64_t *next);
+
+/**
+ * On network core @p core's own thread (between two loop iterations):
+ * copy up to @p max of its compact TIME_WAIT entries, oldest first, from
+ * @p from on (DL_STACK_TW_FIRST, or a previous *@p next), into @p out.
+ * *@p next is the cursor to go on from (-1: no more). @return entries copied.
+ */
+unsigned dl_engine_tw_list(const struct dl_engine *e, unsigned core, uint64_t from,
+			   struct dl_stack_tw_info *out, unsigned max, int64_t *next);
 
 /**
  * On network core @p core's own thread: the connection @p conn (a

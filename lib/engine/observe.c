@@ -114,6 +114,29 @@ unsigned dl_engine_conns_list(const struct dl_engine *e, unsigned core, uint32_t
 	return n;
 }
 
+unsigned dl_engine_tw_list(const struct dl_engine *e, unsigned core, uint64_t from,
+			   struct dl_stack_tw_info *out, unsigned max, int64_t *next)
+{
+	const struct dl_ecore *c = &e->cores[core];
+	int64_t cur = (int64_t)from;
+	unsigned n = 0;
+
+	*next = -1;
+	if (core >= e->ncores || c->stack == NULL)
+		return 0;
+	while (n < max) {
+		cur = dl_stack_tw_next(c->stack, (uint64_t)cur, &out[n]);
+		if (cur < 0)
+			return n;
+		n++;
+	}
+	/* Full: say where to go on only if something is left. */
+	struct dl_stack_tw_info probe;
+	if (dl_stack_tw_next(c->stack, (uint64_t)cur, &probe) >= 0)
+		*next = cur;
+	return n;
+}
+
 int dl_engine_conn_get(const struct dl_engine *e, unsigned core, uint64_t conn,
 		       struct dl_engine_conn *out, struct dl_stack_conn_info *info)
 {

@@ -44,12 +44,13 @@
 /** How long the telemetry thread waits for a core, microseconds. */
 #define OBS_WAIT_US 1000000u
 
-enum obs_kind { OBS_LIST, OBS_GET };
+enum obs_kind { OBS_LIST, OBS_GET, OBS_TW };
 
 /* A request to one core (see the top). */
 struct dl_obs_req {
 	enum obs_kind kind;
 	uint32_t from; /* OBS_LIST: first table slot */
+	uint64_t tw_from; /* OBS_TW: cursor */
 	uint64_t conn; /* OBS_GET */
 	unsigned max;
 	/* answer */
@@ -58,6 +59,7 @@ struct dl_obs_req {
 	int rc;
 	struct dl_engine_conn out[OBS_PAGE];
 	struct dl_stack_conn_info info[OBS_PAGE];
+	struct dl_stack_tw_info tw[OBS_PAGE];
 };
 
 struct dl_obs {
@@ -84,6 +86,9 @@ void dl_core_obs_serve(struct dl_core *c)
 	if (r->kind == OBS_LIST) {
 		r->n =
 		    dl_engine_conns_list(e, c->index, r->from, r->out, r->info, r->max, &r->next);
+		r->rc = 0;
+	} else if (r->kind == OBS_TW) {
+		r->n = dl_engine_tw_list(e, c->index, r->tw_from, r->tw, r->max, &r->next);
 		r->rc = 0;
 	} else {
 		r->n = 0;
@@ -571,7 +576,7 @@ static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
 {
 	struct dl_obs *o = arg;
 	struct dl_runtime *rt = o->rt;
-	unsigned core = 0, slot = 0, total = 0;
+	unsigned core = 0, slot = 0, total = 0, tw = 0;
 	struct dl_tel *list;
 	bool more = false;
 	int rc = 0;
@@ -583,10 +588,13 @@ static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
 	for (unsigned i = 0; i < rt->n_cores; i++) {
 		struct dl_engine_core_view v;
 		dl_engine_core_view(rt->engine, i, &v);
-		if (v.stack != NULL)
+		if (v.stack != NULL) {
 			total += dl_stack_conn_count(v.stack);
+			tw += dl_stack_tw_count(v.stack);
+		}
 	}
 	dl_tel_u64(out, "total", total);
+	dl_tel_u64(out, "time_wait", tw); /* compact entries: /dlibos/timewait */
 	list = dl_tel_dict(out, "conns");
 	pthread_mutex_lock(&o->req_lock);
 	for (; core < rt->n_cores && rc == 0 && !more; core++, slot = 0) {
@@ -627,6 +635,98 @@ static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
 		dl_tel_strf(out, "error", "core %u: %s", core, errtext(rc));
 	else if (more)
 		dl_tel_strf(out, "next", "%u:%u", core, slot);
+	return 0;
+}
+
+/* Bytes of JSON one TIME_WAIT entry takes at most. */
+#define TW_JSON_MAX 200
+
+/* One TIME_WAIT entry, named CORE_LPORT_RIP_RPORT (the remote address as
+ * a number: dict names take letters, digits and '_' only). */
+static int tw_into(struct dl_tel *list, unsigned core, const struct dl_stack_tw_info *w)
+{
+	char name[48], ip[20];
+	struct dl_tel *d;
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "%u_%u_%u_%u", core, w->local_port, w->remote_ip,
+		 w->remote_port);
+	d = dl_tel_dict(list, name);
+	if (d == NULL)
+		return -ENOSPC;
+	rc |= dl_tel_u64(d, "net_core", core);
+	ip_str(w->local_ip, ip, sizeof(ip));
+	rc |= dl_tel_str(d, "local_ip", ip);
+	rc |= dl_tel_u64(d, "local_port", w->local_port);
+	ip_str(w->remote_ip, ip, sizeof(ip));
+	rc |= dl_tel_str(d, "remote_ip", ip);
+	rc |= dl_tel_u64(d, "remote_port", w->remote_port);
+	rc |= dl_tel_u64(d, "expires_ms", w->expires_ms);
+	rc |= dl_tel_u64(d, "timestamps", w->timestamps);
+	return rc != 0 ? -ENOSPC : 0;
+}
+
+/* /dlibos/timewait[,CORE:CURSOR]: the compact TIME_WAIT entries, oldest
+ * first per network core, paged as /dlibos/conns. */
+static int cmd_timewait(void *arg, const char *params, struct dl_tel *out)
+{
+	struct dl_obs *o = arg;
+	struct dl_runtime *rt = o->rt;
+	unsigned core = 0, total = 0;
+	unsigned long long cursor = DL_STACK_TW_FIRST;
+	struct dl_tel *list;
+	bool more = false;
+	int rc = 0;
+
+	if (params[0] != '\0' && sscanf(params, "%u:%llu", &core, &cursor) != 2) {
+		dl_tel_str(out, "error", "expected CORE:CURSOR (the 'next' of the previous page)");
+		return 0;
+	}
+	for (unsigned i = 0; i < rt->n_cores; i++) {
+		struct dl_engine_core_view v;
+		dl_engine_core_view(rt->engine, i, &v);
+		if (v.stack != NULL)
+			total += dl_stack_tw_count(v.stack);
+	}
+	dl_tel_u64(out, "total", total);
+	list = dl_tel_dict(out, "entries");
+	pthread_mutex_lock(&o->req_lock);
+	for (; core < rt->n_cores && rc == 0 && !more; core++, cursor = DL_STACK_TW_FIRST) {
+		struct dl_engine_core_view v;
+		int64_t next = (int64_t)cursor;
+
+		dl_engine_core_view(rt->engine, core, &v);
+		if (v.stack == NULL)
+			continue;
+		while (next >= 0) {
+			size_t room = dl_tel_json_room(out);
+			if (room < TW_JSON_MAX + 64) {
+				more = true;
+				break;
+			}
+			o->req.kind = OBS_TW;
+			o->req.tw_from = (uint64_t)next;
+			o->req.max = (unsigned)((room - 64) / TW_JSON_MAX);
+			if (o->req.max > OBS_PAGE)
+				o->req.max = OBS_PAGE;
+			rc = ask_core(o, core);
+			if (rc != 0)
+				break;
+			for (unsigned k = 0; k < o->req.n && rc == 0; k++)
+				rc = tw_into(list, core, &o->req.tw[k]);
+			if (rc != 0)
+				break;
+			next = o->req.next;
+			cursor = next >= 0 ? (unsigned long long)next : DL_STACK_TW_FIRST;
+		}
+		if (more)
+			break;
+	}
+	pthread_mutex_unlock(&o->req_lock);
+	if (rc != 0)
+		dl_tel_strf(out, "error", "core %u: %s", core, errtext(rc));
+	else if (more)
+		dl_tel_strf(out, "next", "%u:%llu", core, cursor);
 	return 0;
 }
 
@@ -830,6 +930,10 @@ static const struct {
      "param: the 'next' of the previous page",
      cmd_conns},
     {"/dlibos/conn", "one connection; param: its id from /dlibos/conns, or NET:ID", cmd_conn},
+    {"/dlibos/timewait",
+     "compact TIME_WAIT entries (4-tuple, ms left), oldest first; param: CORE:CURSOR, the "
+     "'next' of a previous page",
+     cmd_timewait},
     {"/dlibos/capture",
      "packet capture to pcapng; params: status | start,/FILE[,snaplen=N][,frames=N] | stop",
      cmd_capture},

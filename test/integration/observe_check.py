@@ -125,14 +125,72 @@ def held_connection(prefix, ip, app_core_ok):
     fail("connection %s still ESTABLISHED 5 s after our close" % cid)
 
 
+def all_timewait(prefix):
+    """Every entry of /dlibos/timewait, following 'next'."""
+    entries, cursor = {}, None
+    for pages in range(1, 101):
+        page = q1(prefix, "/dlibos/timewait" + ("" if cursor is None else "," + cursor))
+        need(page is not None and "error" not in page, "/dlibos/timewait answers", page)
+        entries.update(page.get("entries", {}))
+        cursor = page.get("next")
+        if cursor is None:
+            all_timewait.pages = pages
+            return page.get("total"), entries
+    fail("/dlibos/timewait: more than 100 pages")
+
+
+def closed_by_server(ip):
+    """One request with 'Connection: close'; returns our port."""
+    s = socket.create_connection((ip, 80), timeout=10)
+    lport = s.getsockname()[1]
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    while s.recv(65536):
+        pass  # until the server's FIN
+    s.close()
+    return lport
+
+
+def time_wait_entry(prefix, ip):
+    """Requests with 'Connection: close': the server closes first, so its
+    side of each connection waits out 2*MSL as a compact TIME_WAIT entry,
+    listed by /dlibos/timewait (more than one page for 150 of them) and
+    counted by /dlibos/conns."""
+    ports = [closed_by_server(ip) for _ in range(150)]
+    lport = ports[-1]
+    mine, seen = None, set()
+    for _ in range(50):
+        total, entries = all_timewait(prefix)
+        seen = {w.get("remote_port") for w in entries.values() if w.get("remote_ip") == "10.0.0.1"}
+        for key, w in entries.items():
+            if w.get("remote_port") == lport and w.get("remote_ip") == "10.0.0.1":
+                mine = w
+        if mine is not None and seen.issuperset(ports):
+            break
+        time.sleep(0.1)
+    need(seen.issuperset(ports), "all 150 closed connections in /dlibos/timewait",
+         sorted(set(ports) - seen))
+    need(all_timewait.pages >= 2, "/dlibos/timewait paged (150 entries)", all_timewait.pages)
+    need(mine is not None, "our closed connection (10.0.0.1:%d) in /dlibos/timewait" % lport,
+         entries)
+    need(mine["local_ip"] == ip and mine["local_port"] == 80, "TIME_WAIT 4-tuple", mine)
+    need(0 < mine["expires_ms"] <= 61000, "TIME_WAIT expires_ms within 2*MSL (60 s)", mine)
+    need(total >= 1, "/dlibos/timewait total >= 1", total)
+    conns = q1(prefix, "/dlibos/conns")
+    need(conns.get("time_wait", 0) >= 1, "/dlibos/conns time_wait >= 1", conns.get("time_wait"))
+    ok("150 connections closed by the server in /dlibos/timewait (%d pages); 10.0.0.1:%d -> "
+       "%s:80 has %d ms left (%d entries)"
+       % (all_timewait.pages, lport, ip, mine["expires_ms"], total))
+
+
 def check_common(prefix, ip):
     """Every command answers JSON; numbers move with traffic."""
     cmds = ["/dlibos/info", "/dlibos/counters", "/dlibos/counters,tcp", "/dlibos/cores",
-            "/dlibos/noc", "/dlibos/conns", "/dlibos/capture"]
+            "/dlibos/noc", "/dlibos/conns", "/dlibos/capture", "/dlibos/timewait"]
     answers = query(prefix, *cmds)
     for cmd, a in zip(cmds, answers):
         need(isinstance(a, dict) and "error" not in a, cmd + " answers without error", a)
-    info, counters, tcp, cores, noc, conns, cap = answers
+    info, counters, tcp, cores, noc, conns, cap, tw = answers
+    need("time_wait" in conns and "total" in tw and "entries" in tw, "/dlibos/timewait", tw)
     need(info["version"] and info["cores"] == len(info["roles"]), "/dlibos/info", info)
     need("tcp" in counters and "noc" in counters or info["cores"] == 1, "/dlibos/counters", None)
     need("total" in tcp and "core0" in tcp and "rx_segments" in tcp["total"],
@@ -142,7 +200,7 @@ def check_common(prefix, ip):
     ok("all %d commands answer JSON (dpdk-telemetry.py)" % len(cmds))
     # Errors are answers, not nulls.
     bad = query(prefix, "/dlibos/conn,999999999", "/dlibos/counters,nosuchmodule",
-                "/dlibos/capture,bogus", "/dlibos/conns,x")
+                "/dlibos/capture,bogus", "/dlibos/conns,x", "/dlibos/timewait,x")
     for a in bad:
         need(isinstance(a, dict) and "error" in a, "a bad parameter gets an error", a)
     need("tcp" in bad[1].get("modules", []), "unknown module: the modules are listed", bad[1])
@@ -209,6 +267,7 @@ def telemetry(prefix, ip, mode, capfile):
     app_core = (lambda c: c["app_core"] == 0) if mode == "rtc" else \
         (lambda c: c["app_core"] == 1 and c["net_core"] == 0)
     held_connection(prefix, ip, app_core)
+    time_wait_entry(prefix, ip)
     check_capture(prefix, ip, capfile)
 
 

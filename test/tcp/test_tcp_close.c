@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "dl_stack_info.h"
 #include "tcp_test.h"
 
 static int setup(void **state)
@@ -215,10 +216,24 @@ static void test_fin_wait_2_fin_to_time_wait_then_2msl(void **state)
 	assert_int_equal(conns(f), 0);
 	assert_non_null(tf_tw(f));
 	assert_int_equal(tf_cnt(f, TCP_TW_ENTERED), 1);
+	/* listed for telemetry, with its 4-tuple and 2*MSL (6 s) to go */
+	struct dl_stack_tw_info tw;
+	int64_t cur = dl_stack_tw_next(f->s, DL_STACK_TW_FIRST, &tw);
+	assert_true(cur > 0);
+	assert_int_equal(tw.local_ip, OUR_IP);
+	assert_int_equal(tw.remote_ip, PEER_IP);
+	assert_int_equal(tw.local_port, OUR_PORT);
+	assert_int_equal(tw.remote_port, f->p.port);
+	assert_true(tw.expires_ms > 5900 && tw.expires_ms <= 6002);
+	assert_false(tw.timestamps); /* tf_open(f, false, ...): no timestamps */
+	assert_int_equal(dl_stack_tw_next(f->s, (uint64_t)cur, &tw), -1);
+	assert_int_equal(dl_stack_tw_count(f->s), 1);
 	uint64_t t0 = f->now;
 	uint64_t t = tf_next(f);
 	assert_true(t >= t0 + 6000000 && t < t0 + 6000000 + (2u << DL_TCP_TS_SHIFT));
 	assert_null(tf_tw(f));
+	assert_int_equal(dl_stack_tw_next(f->s, DL_STACK_TW_FIRST, &tw), -1);
+	assert_int_equal(dl_stack_tw_count(f->s), 0);
 	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1); /* only one cleanup */
 	assert_int_equal(tf_cnt(f, TCP_TW_EXPIRED), 1);
 	assert_int_equal(dl_stack_next_deadline(f->s), UINT64_MAX);
