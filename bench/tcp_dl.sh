@@ -1,0 +1,70 @@
+#!/bin/bash
+# bench/tcp_dl.sh BUILD_DIR LOSS N [dlibos-httpd options...] - quick A/B
+# helper for the TCP stack: N downloads of a 16 MiB file (curl, a new
+# connection each, sha256 checked) from one dlibos-httpd (rtc mode,
+# net_af_packet on a veth pair, server CPU 0, client CPU 1, as
+# bench/tcp_loss.sh) while the client's namespace drops LOSS/10000 of the
+# server's frames (nft). One unmeasured warm-up download of another file
+# first (a fresh server's first 16 MiB on net_af_packet are slow,
+# docs/tcp.md). Prints one line per download (MiB/s), then the median of
+# downloads 2..N (the first of each server is slower too) and the server's
+# non-zero tcp counters.
+#
+# A/B of two builds: alternate them, same minutes, e.g.
+#   for r in 1 2 3; do for b in build-a build-b; do
+#     echo "$b $(bench/tcp_dl.sh $b 100 6 | grep median)"; done; done
+# Needs root, curl, nft, taskset, ethtool.
+set -u
+
+BUILD=${1:?usage: $0 BUILD_DIR LOSS N [dlibos-httpd options]}
+LOSS=${2:?loss in 1/10000}
+N=${3:?number of downloads}
+shift 3
+HTTPD=$BUILD/examples/httpd/dlibos-httpd
+HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH=tcp_dl
+TAG=d
+OUT=$(mktemp -d /tmp/dlibos-tcp-dl.XXXXXX)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+trap 'bench_cleanup; rm -rf "$OUT"' EXIT
+
+bench_require "$HTTPD" curl nft taskset ethtool sha256sum
+ROOT=$WORK/root
+chmod 755 "$WORK"
+mkdir -p "$ROOT"
+head -c $((16 << 20)) /dev/urandom >"$ROOT/f16m.bin"
+head -c $((16 << 20)) /dev/urandom >"$ROOT/warm.bin"
+printf 'x\n' >"$ROOT/index.html"
+WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
+
+PORT=afp
+dlibos_start tcp_dl 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
+for _ in $(seq 60); do
+	ip netns exec $DCLIENT curl -s -m 1 -o /dev/null http://10.0.0.2/ && break
+	sleep 0.5
+done
+ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o /dev/null http://10.0.0.2/warm.bin ||
+	die "warm-up download failed"
+if [ "$LOSS" != 0 ]; then
+	ip netns exec $DCLIENT nft add table inet dlbloss || die "nft"
+	ip netns exec $DCLIENT nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
+	ip netns exec $DCLIENT nft add rule inet dlbloss in ip saddr 10.0.0.2 numgen random mod 10000 \
+		'<' "$LOSS" counter drop || die "nft rule"
+fi
+speeds=()
+for i in $(seq "$N"); do
+	got=$(ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o "$WORK/dl.bin" \
+		-w '%{speed_download}' http://10.0.0.2/f16m.bin) || die "download $i failed"
+	[ "$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)" = "$WANT" ] || die "download $i differs"
+	s=$(echo "$got" | awk '{printf "%.1f", $1 / 1048576}')
+	echo "download $i: $s MiB/s"
+	[ "$i" -gt 1 ] && speeds+=("$s")
+done
+if [ ${#speeds[@]} -gt 0 ]; then
+	printf '%s\n' "${speeds[@]}" | sort -n |
+		awk '{a[NR] = $1} END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
+			printf "median of downloads 2..%d: %.1f MiB/s\n", NR + 1, m}'
+fi
+dlibos_stop tcp_dl
+grep -E '^tcp\.' "$OUT/server-tcp_dl.log" | grep -v ' 0$'
