@@ -49,8 +49,7 @@ enum obs_kind { OBS_LIST, OBS_GET, OBS_TW };
 /* A request to one core (see the top). */
 struct dl_obs_req {
 	enum obs_kind kind;
-	uint32_t from; /* OBS_LIST: first table slot */
-	uint64_t tw_from; /* OBS_TW: cursor */
+	uint64_t from; /* OBS_LIST: first table slot; OBS_TW: cursor (0: the oldest) */
 	uint64_t conn; /* OBS_GET */
 	unsigned max;
 	/* answer */
@@ -84,11 +83,11 @@ void dl_core_obs_serve(struct dl_core *c)
 	struct dl_engine *e = c->set->engine;
 
 	if (r->kind == OBS_LIST) {
-		r->n =
-		    dl_engine_conns_list(e, c->index, r->from, r->out, r->info, r->max, &r->next);
+		r->n = dl_engine_conns_list(e, c->index, (uint32_t)r->from, r->out, r->info, r->max,
+					    &r->next);
 		r->rc = 0;
 	} else if (r->kind == OBS_TW) {
-		r->n = dl_engine_tw_list(e, c->index, r->tw_from, r->tw, r->max, &r->next);
+		r->n = dl_engine_tw_list(e, c->index, r->from, r->tw, r->max, &r->next);
 		r->rc = 0;
 	} else {
 		r->n = 0;
@@ -572,14 +571,73 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 /* Bytes of JSON one connection takes at most (checked before asking). */
 #define CONN_JSON_MAX 560
 
+/* One entry of a page a core answered (entry @p k of @p r) into @p list. */
+typedef int (*page_emit_fn)(struct dl_tel *list, unsigned core, const struct dl_obs_req *r,
+			    unsigned k);
+
+/*
+ * A listing paged over the network cores (/dlibos/conns, /dlibos/timewait):
+ * from core @p core and its cursor @p cursor on (0: its first entry), ask
+ * each core for entries of @p kind, as many as the answer has room for at
+ * @p json_max bytes each, and @p emit them into @p list. Adds "next":
+ * "CORE:CURSOR" when the answer filled up, "error" when a core failed.
+ */
+static void page_cores(struct dl_obs *o, struct dl_tel *out, struct dl_tel *list, unsigned core,
+		       uint64_t cursor, enum obs_kind kind, size_t json_max, page_emit_fn emit)
+{
+	struct dl_runtime *rt = o->rt;
+	bool more = false;
+	int rc = 0;
+
+	pthread_mutex_lock(&o->req_lock);
+	for (; core < rt->n_cores; core++, cursor = 0) {
+		struct dl_engine_core_view v;
+		int64_t next = (int64_t)cursor;
+
+		dl_engine_core_view(rt->engine, core, &v);
+		if (v.stack == NULL)
+			continue;
+		while (next >= 0 && rc == 0) {
+			size_t room = dl_tel_json_room(out);
+			if (room < json_max + 64) {
+				more = true;
+				break;
+			}
+			o->req.kind = kind;
+			o->req.from = (uint64_t)next;
+			o->req.max = (unsigned)((room - 64) / json_max);
+			if (o->req.max > OBS_PAGE)
+				o->req.max = OBS_PAGE;
+			rc = ask_core(o, core);
+			for (unsigned k = 0; rc == 0 && k < o->req.n; k++)
+				rc = emit(list, core, &o->req, k);
+			next = o->req.next;
+			cursor = next >= 0 ? (uint64_t)next : 0;
+		}
+		if (more || rc != 0)
+			break;
+	}
+	pthread_mutex_unlock(&o->req_lock);
+	if (rc != 0)
+		dl_tel_strf(out, "error", "core %u: %s", core, errtext(rc));
+	else if (more)
+		dl_tel_strf(out, "next", "%u:%llu", core, (unsigned long long)cursor);
+}
+
+static int conn_emit(struct dl_tel *list, unsigned core, const struct dl_obs_req *r, unsigned k)
+{
+	char name[24];
+
+	(void)core;
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)r->out[k].conn);
+	return conn_into(dl_tel_dict(list, name), &r->out[k], &r->info[k]) != 0 ? -ENOSPC : 0;
+}
+
 static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
 {
 	struct dl_obs *o = arg;
 	struct dl_runtime *rt = o->rt;
 	unsigned core = 0, slot = 0, total = 0, tw = 0;
-	struct dl_tel *list;
-	bool more = false;
-	int rc = 0;
 
 	if (params[0] != '\0' && sscanf(params, "%u:%u", &core, &slot) != 2) {
 		dl_tel_str(out, "error", "expected CORE:SLOT (the 'next' of the previous page)");
@@ -595,46 +653,8 @@ static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
 	}
 	dl_tel_u64(out, "total", total);
 	dl_tel_u64(out, "time_wait", tw); /* compact entries: /dlibos/timewait */
-	list = dl_tel_dict(out, "conns");
-	pthread_mutex_lock(&o->req_lock);
-	for (; core < rt->n_cores && rc == 0 && !more; core++, slot = 0) {
-		struct dl_engine_core_view v;
-		int64_t next = slot;
-
-		dl_engine_core_view(rt->engine, core, &v);
-		if (v.stack == NULL)
-			continue;
-		while (next >= 0) {
-			size_t room = dl_tel_json_room(out);
-			if (room < CONN_JSON_MAX + 64) {
-				more = true;
-				break;
-			}
-			o->req.kind = OBS_LIST;
-			o->req.from = (uint32_t)next;
-			o->req.max = (unsigned)((room - 64) / CONN_JSON_MAX);
-			if (o->req.max > OBS_PAGE)
-				o->req.max = OBS_PAGE;
-			rc = ask_core(o, core);
-			if (rc != 0)
-				break;
-			for (unsigned k = 0; k < o->req.n; k++) {
-				char name[24];
-				snprintf(name, sizeof(name), "%llu",
-					 (unsigned long long)o->req.out[k].conn);
-				conn_into(dl_tel_dict(list, name), &o->req.out[k], &o->req.info[k]);
-			}
-			next = o->req.next;
-			slot = next >= 0 ? (unsigned)next : 0;
-		}
-		if (more)
-			break;
-	}
-	pthread_mutex_unlock(&o->req_lock);
-	if (rc != 0)
-		dl_tel_strf(out, "error", "core %u: %s", core, errtext(rc));
-	else if (more)
-		dl_tel_strf(out, "next", "%u:%u", core, slot);
+	page_cores(o, out, dl_tel_dict(out, "conns"), core, slot, OBS_LIST, CONN_JSON_MAX,
+		   conn_emit);
 	return 0;
 }
 
@@ -666,6 +686,11 @@ static int tw_into(struct dl_tel *list, unsigned core, const struct dl_stack_tw_
 	return rc != 0 ? -ENOSPC : 0;
 }
 
+static int tw_emit(struct dl_tel *list, unsigned core, const struct dl_obs_req *r, unsigned k)
+{
+	return tw_into(list, core, &r->tw[k]);
+}
+
 /* /dlibos/timewait[,CORE:CURSOR]: the compact TIME_WAIT entries, oldest
  * first per network core, paged as /dlibos/conns. */
 static int cmd_timewait(void *arg, const char *params, struct dl_tel *out)
@@ -674,9 +699,6 @@ static int cmd_timewait(void *arg, const char *params, struct dl_tel *out)
 	struct dl_runtime *rt = o->rt;
 	unsigned core = 0, total = 0;
 	unsigned long long cursor = DL_STACK_TW_FIRST;
-	struct dl_tel *list;
-	bool more = false;
-	int rc = 0;
 
 	if (params[0] != '\0' && sscanf(params, "%u:%llu", &core, &cursor) != 2) {
 		dl_tel_str(out, "error", "expected CORE:CURSOR (the 'next' of the previous page)");
@@ -689,44 +711,8 @@ static int cmd_timewait(void *arg, const char *params, struct dl_tel *out)
 			total += dl_stack_tw_count(v.stack);
 	}
 	dl_tel_u64(out, "total", total);
-	list = dl_tel_dict(out, "entries");
-	pthread_mutex_lock(&o->req_lock);
-	for (; core < rt->n_cores && rc == 0 && !more; core++, cursor = DL_STACK_TW_FIRST) {
-		struct dl_engine_core_view v;
-		int64_t next = (int64_t)cursor;
-
-		dl_engine_core_view(rt->engine, core, &v);
-		if (v.stack == NULL)
-			continue;
-		while (next >= 0) {
-			size_t room = dl_tel_json_room(out);
-			if (room < TW_JSON_MAX + 64) {
-				more = true;
-				break;
-			}
-			o->req.kind = OBS_TW;
-			o->req.tw_from = (uint64_t)next;
-			o->req.max = (unsigned)((room - 64) / TW_JSON_MAX);
-			if (o->req.max > OBS_PAGE)
-				o->req.max = OBS_PAGE;
-			rc = ask_core(o, core);
-			if (rc != 0)
-				break;
-			for (unsigned k = 0; k < o->req.n && rc == 0; k++)
-				rc = tw_into(list, core, &o->req.tw[k]);
-			if (rc != 0)
-				break;
-			next = o->req.next;
-			cursor = next >= 0 ? (unsigned long long)next : DL_STACK_TW_FIRST;
-		}
-		if (more)
-			break;
-	}
-	pthread_mutex_unlock(&o->req_lock);
-	if (rc != 0)
-		dl_tel_strf(out, "error", "core %u: %s", core, errtext(rc));
-	else if (more)
-		dl_tel_strf(out, "next", "%u:%llu", core, cursor);
+	page_cores(o, out, dl_tel_dict(out, "entries"), core, cursor, OBS_TW, TW_JSON_MAX,
+		   tw_emit);
 	return 0;
 }
 
