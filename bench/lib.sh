@@ -113,7 +113,8 @@ dlibos_start() {
 		ip -n $NSE link set $VETH_E up
 		# A ring of 4096 frames: the default 512 overflows under load
 		# (frames lost before DPDK sees them, tail latency of an RTO).
-		vdev=net_af_packet0,iface=$VETH_D,framecnt=4096
+		# AFP_FRAMECNT=N for another size (experiments).
+		vdev=net_af_packet0,iface=$VETH_D,framecnt=${AFP_FRAMECNT:-4096}
 		DCLIENT=$NSE
 		;;
 	*) die "PORT=${PORT}: tap or afp" ;;
@@ -193,7 +194,7 @@ machine_lines() {
 	grep -m1 'model name' /proc/cpuinfo
 	echo "kernel $(uname -r)"
 	echo "links: veth pairs with offloads $VETH_OFFLOADS on every end (the -offl rows: on);" \
-		"DLibOS on net_af_packet (framecnt=4096) or, in the -tap rows, net_tap"
+		"DLibOS on net_af_packet (framecnt=${AFP_FRAMECNT:-4096}) or, in the -tap rows, net_tap"
 }
 
 # nginx_start - nginx (1 worker on CPU 0, sendfile, keepalive) serving
