@@ -74,6 +74,21 @@ static uint32_t conns(struct tf *f)
 
 /* ---- CUBIC and HyStart++, driven directly ------------------------------------------- */
 
+/* A bare TCB with CUBIC: mss 1000 bytes, cwnd, round trip rtt_us (0: no
+ * sample yet), in its initial slow start; the clock at 10 s. */
+static void cubic_tcb(struct tf *f, struct dl_tcb *c, uint32_t cwnd, uint32_t rtt_us)
+{
+	memset(c, 0, sizeof(*c));
+	c->mss = 1000;
+	c->cwnd = cwnd;
+	c->ssthresh = DL_TCP_SSTHRESH_INIT;
+	c->cc = DL_TCP_CC_CUBIC;
+	c->min_rtt = rtt_us;
+	c->srtt8 = rtt_us << 3;
+	f->s->now = 10000000;
+	dl_tcp_cubic.init(f->t, c);
+}
+
 /* RFC 9438: after a loss at W_max = 100 segments, cwnd = 0.7 W_max; the
  * window climbs a concave curve to W_max at K = cbrt(0.3 W_max / 0.4) =
  * 4.2 s, then convex beyond it. One window acknowledged per 100 ms RTT. */
@@ -83,15 +98,7 @@ static void test_cubic_window_follows_the_cubic_curve(void **state)
 	struct dl_tcb c;
 	uint32_t at_half = 0, at_k = 0, at_2k = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.mss = 1000;
-	c.cwnd = 100000;
-	c.ssthresh = DL_TCP_SSTHRESH_INIT;
-	c.cc = DL_TCP_CC_CUBIC;
-	c.min_rtt = 100000;
-	c.srtt8 = 100000 << 3;
-	f->s->now = 10000000;
-	dl_tcp_cubic.init(f->t, &c);
+	cubic_tcb(f, &c, 100000, 100000);
 	c.ssthresh = dl_tcp_cubic.ssthresh(f->t, &c);
 	assert_int_equal(c.ssthresh, (uint32_t)((100000ull * 717) >> 10)); /* beta 0.7 */
 	c.cwnd = c.ssthresh;
@@ -128,15 +135,7 @@ static void test_cubic_reno_friendly_alpha_one_past_cwnd_prior(void **state)
 	struct dl_tcb c;
 	uint32_t before, slow_steps = 0, fast_steps = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.mss = 1000;
-	c.cwnd = 20000;
-	c.ssthresh = DL_TCP_SSTHRESH_INIT;
-	c.cc = DL_TCP_CC_CUBIC;
-	c.min_rtt = 100;
-	c.srtt8 = 100 << 3;
-	f->s->now = 10000000;
-	dl_tcp_cubic.init(f->t, &c);
+	cubic_tcb(f, &c, 20000, 100);
 	c.ssthresh = dl_tcp_cubic.ssthresh(f->t, &c);
 	c.cwnd = c.ssthresh; /* 14,336: recovery ended at ssthresh */
 	for (int rtt = 1; rtt <= 40; rtt++) {
@@ -165,14 +164,10 @@ static void test_cubic_hystart_css_then_exit(void **state)
 	struct tf *f = *state;
 	struct dl_tcb c;
 
-	memset(&c, 0, sizeof(c));
-	c.mss = 1000;
-	c.cwnd = 10000;
-	c.ssthresh = DL_TCP_SSTHRESH_INIT;
-	c.cc = DL_TCP_CC_CUBIC;
+	cubic_tcb(f, &c, 10000, 0);
 	c.snd_una = 1000;
 	c.snd_max = 1000 + c.cwnd;
-	dl_tcp_cubic.init(f->t, &c);
+	dl_tcp_cubic.init(f->t, &c); /* its first round ends at snd_una */
 	/* round 1: 8 samples of 10 ms */
 	dl_tcp_cubic.cong_avoid(f->t, &c, 0);
 	for (int k = 0; k < 8; k++)
