@@ -532,10 +532,25 @@ static int cmd_noc(void *arg, const char *params, struct dl_tel *out)
 
 /* ---- /dlibos/conns and /dlibos/conn ---------------------------------------------- */
 
+/* A connection's addresses and ports (host order) into @p d. */
+static int tuple_into(struct dl_tel *d, uint32_t lip, uint16_t lport, uint32_t rip,
+		      uint16_t rport)
+{
+	char ip[20];
+	int rc = 0;
+
+	ip_str(lip, ip, sizeof(ip));
+	rc |= dl_tel_str(d, "local_ip", ip);
+	rc |= dl_tel_u64(d, "local_port", lport);
+	ip_str(rip, ip, sizeof(ip));
+	rc |= dl_tel_str(d, "remote_ip", ip);
+	rc |= dl_tel_u64(d, "remote_port", rport);
+	return rc;
+}
+
 static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 		     const struct dl_stack_conn_info *t)
 {
-	char ip[20];
 	int rc = 0;
 
 	rc |= dl_tel_u64(d, "net", c->net);
@@ -545,12 +560,7 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 		rc |= dl_tel_int(d, "slot", c->slot);
 		rc |= dl_tel_int(d, "slot_core", c->slot_core);
 	}
-	ip_str(t->local_ip, ip, sizeof(ip));
-	rc |= dl_tel_str(d, "local_ip", ip);
-	rc |= dl_tel_u64(d, "local_port", t->local_port);
-	ip_str(t->remote_ip, ip, sizeof(ip));
-	rc |= dl_tel_str(d, "remote_ip", ip);
-	rc |= dl_tel_u64(d, "remote_port", t->remote_port);
+	rc |= tuple_into(d, t->local_ip, t->local_port, t->remote_ip, t->remote_port);
 	rc |= dl_tel_str(d, "state", c->state);
 	rc |= dl_tel_u64(d, "cwnd", t->cwnd);
 	rc |= dl_tel_u64(d, "ssthresh", t->ssthresh);
@@ -665,7 +675,7 @@ static int cmd_conns(void *arg, const char *params, struct dl_tel *out)
  * a number: dict names take letters, digits and '_' only). */
 static int tw_into(struct dl_tel *list, unsigned core, const struct dl_stack_tw_info *w)
 {
-	char name[48], ip[20];
+	char name[48];
 	struct dl_tel *d;
 	int rc = 0;
 
@@ -675,12 +685,7 @@ static int tw_into(struct dl_tel *list, unsigned core, const struct dl_stack_tw_
 	if (d == NULL)
 		return -ENOSPC;
 	rc |= dl_tel_u64(d, "net_core", core);
-	ip_str(w->local_ip, ip, sizeof(ip));
-	rc |= dl_tel_str(d, "local_ip", ip);
-	rc |= dl_tel_u64(d, "local_port", w->local_port);
-	ip_str(w->remote_ip, ip, sizeof(ip));
-	rc |= dl_tel_str(d, "remote_ip", ip);
-	rc |= dl_tel_u64(d, "remote_port", w->remote_port);
+	rc |= tuple_into(d, w->local_ip, w->local_port, w->remote_ip, w->remote_port);
 	rc |= dl_tel_u64(d, "expires_ms", w->expires_ms);
 	rc |= dl_tel_u64(d, "timestamps", w->timestamps);
 	return rc != 0 ? -ENOSPC : 0;
