@@ -54,14 +54,6 @@ mkdir -p "$ROOT"
 for s in $SIZES; do head -c "$s" /dev/urandom >"$ROOT/f$s.bin"; done
 printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
 
-wait_http() { # NS URL
-	for _ in $(seq 60); do
-		ip netns exec "$1" curl -s -m 1 -o /dev/null "$2" && return 0
-		sleep 0.5
-	done
-	die "no answer from $2"
-}
-
 # run_wrk NAME NS IP: check then load every size.
 run_wrk() {
 	local name=$1 ns=$2 ip=$3 s got want

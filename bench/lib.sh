@@ -57,6 +57,15 @@ die() {
 	exit 1
 }
 
+# wait_http NS URL: until URL answers from NS (30 s at most).
+wait_http() { # NS URL
+	for _ in $(seq 60); do
+		ip netns exec "$1" curl -s -m 1 -o /dev/null "$2" && return 0
+		sleep 0.5
+	done
+	die "no answer from $2"
+}
+
 # bench_require BINARY TOOL...: root, the built binary, the tools, 2 CPUs
 # (server and client apart). Sets NCPU.
 bench_require() {

@@ -10,8 +10,18 @@
 # downloads 2..N (the first of each server is slower too) and the server's
 # non-zero tcp counters.
 #
+# BUILD_DIR "nginx" or "nginx-cubic": the same downloads from nginx (1
+# worker on CPU 0, sendfile) behind the same kind of veth pair, with the
+# system's congestion control or CUBIC (by route, as bench/tcp_loss.sh).
+#
+# Environment: SIZE_MB (the measured file, default 16); RPS (a CPU mask:
+# the client's veth steers its input there, e.g. 2 = CPU 1, so the
+# client's kernel receive runs on the client's CPU instead of inside the
+# sender's transmit); KEEP (a folder to keep the server's log in). For
+# nginx the server namespace's non-zero TCP counters (nstat) follow.
+#
 # A/B of two builds: alternate them, same minutes, e.g.
-#   for r in 1 2 3; do for b in build-a build-b; do
+#   for r in 1 2 3; do for b in build-a build-b nginx; do
 #     echo "$b $(bench/tcp_dl.sh $b 100 6 | grep median)"; done; done
 # Needs root, curl, nft, taskset, ethtool.
 set -u
@@ -27,35 +37,53 @@ TAG=d
 OUT=$(mktemp -d /tmp/dlibos-tcp-dl.XXXXXX)
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
-trap 'bench_cleanup; rm -rf "$OUT"' EXIT
+trap 'bench_cleanup; [ -n "${KEEP:-}" ] && cp -r "$OUT" "$KEEP"; rm -rf "$OUT"' EXIT
 
+case $BUILD in
+nginx | nginx-cubic) HTTPD=$(command -v nginx) || HTTPD=/nonexistent/nginx ;;
+esac
 bench_require "$HTTPD" curl nft taskset ethtool sha256sum
 ROOT=$WORK/root
 chmod 755 "$WORK"
 mkdir -p "$ROOT"
-head -c $((16 << 20)) /dev/urandom >"$ROOT/f16m.bin"
+head -c $((${SIZE_MB:-16} << 20)) /dev/urandom >"$ROOT/f16m.bin"
 head -c $((16 << 20)) /dev/urandom >"$ROOT/warm.bin"
 printf 'x\n' >"$ROOT/index.html"
 WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
 
-PORT=afp
-dlibos_start tcp_dl 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
-for _ in $(seq 60); do
-	ip netns exec $DCLIENT curl -s -m 1 -o /dev/null http://10.0.0.2/ && break
-	sleep 0.5
-done
-ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o /dev/null http://10.0.0.2/warm.bin ||
+case $BUILD in
+nginx | nginx-cubic)
+	veth_up off
+	[ "$BUILD" = nginx-cubic ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel \
+		scope link src 10.0.1.2 congctl cubic || die "congctl cubic"; }
+	nginx_start
+	DCLIENT=$NSC
+	SIP=10.0.1.2
+	;;
+*)
+	PORT=afp
+	dlibos_start tcp_dl 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
+	SIP=10.0.0.2
+	;;
+esac
+wait_http $DCLIENT http://$SIP/
+if [ -n "${RPS:-}" ]; then # experiment: the client's veth steers its input to CPU mask RPS
+	for q in $(ip netns exec $DCLIENT sh -c 'ls -d /sys/class/net/v*/queues/rx-*'); do
+		ip netns exec $DCLIENT sh -c "echo $RPS > $q/rps_cpus" || die "rps"
+	done
+fi
+ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o /dev/null http://$SIP/warm.bin ||
 	die "warm-up download failed"
 if [ "$LOSS" != 0 ]; then
 	ip netns exec $DCLIENT nft add table inet dlbloss || die "nft"
 	ip netns exec $DCLIENT nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
-	ip netns exec $DCLIENT nft add rule inet dlbloss in ip saddr 10.0.0.2 numgen random mod 10000 \
+	ip netns exec $DCLIENT nft add rule inet dlbloss in ip saddr $SIP numgen random mod 10000 \
 		'<' "$LOSS" counter drop || die "nft rule"
 fi
 speeds=()
 for i in $(seq "$N"); do
 	got=$(ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o "$WORK/dl.bin" \
-		-w '%{speed_download}' http://10.0.0.2/f16m.bin) || die "download $i failed"
+		-w '%{speed_download}' http://$SIP/f16m.bin) || die "download $i failed"
 	[ "$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)" = "$WANT" ] || die "download $i differs"
 	s=$(echo "$got" | awk '{printf "%.1f", $1 / 1048576}')
 	echo "download $i: $s MiB/s"
@@ -66,5 +94,16 @@ if [ ${#speeds[@]} -gt 0 ]; then
 		awk '{a[NR] = $1} END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
 			printf "median of downloads 2..%d: %.1f MiB/s\n", NR + 1, m}'
 fi
-dlibos_stop tcp_dl
-grep -E '^tcp\.' "$OUT/server-tcp_dl.log" | grep -v ' 0$'
+case $BUILD in
+nginx | nginx-cubic)
+	kill -QUIT $PID
+	wait $PID
+	PID=
+	# the Linux server's TCP counters (its namespace's own)
+	ip netns exec $NSS nstat -asz 2>/dev/null | grep -E '^Tcp' | grep -vE '\s0\s' | awk '{print $1, $2}'
+	;;
+*)
+	dlibos_stop tcp_dl
+	grep -E '^tcp\.' "$OUT/server-tcp_dl.log" | grep -v ' 0$'
+	;;
+esac

@@ -63,14 +63,6 @@ printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 
-wait_http() { # NS URL
-	for _ in $(seq 60); do
-		ip netns exec "$1" curl -s -m 1 -o /dev/null "$2" && return 0
-		sleep 0.5
-	done
-	die "no answer from $2"
-}
-
 # set_loss NS SERVER_IP PER10000: the client namespace drops that share of
 # the server's frames on input.
 set_loss() {
