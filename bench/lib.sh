@@ -66,6 +66,24 @@ wait_http() { # NS URL
 	die "no answer from $2"
 }
 
+# rps NS MASK: every veth end in NS steers its input (the kernel's
+# receive work, softirq) to the CPUs in MASK (RPS; e.g. 1 = CPU 0).
+rps() {
+	local q
+	for q in $(ip netns exec "$1" sh -c 'ls -d /sys/class/net/v*/queues/rx-*'); do
+		ip netns exec "$1" sh -c "echo $2 > $q/rps_cpus" || die "rps_cpus in $1"
+	done
+}
+
+# place_kernel_work CLIENT_NS SERVER_NS: RPS=mask for the client's end,
+# SRPS=mask for the server's (unset: the kernel's default, where the
+# receive work of a veth runs on the CPU that transmitted).
+place_kernel_work() {
+	[ -n "${RPS:-}" ] && rps "$1" "$RPS"
+	[ -n "${SRPS:-}" ] && rps "$2" "$SRPS"
+	true
+}
+
 # bench_require BINARY TOOL...: root, the built binary, the tools, 2 CPUs
 # (server and client apart). Sets NCPU.
 bench_require() {

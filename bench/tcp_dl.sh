@@ -17,7 +17,8 @@
 # Environment: SIZE_MB (the measured file, default 16); RPS (a CPU mask:
 # the client's veth steers its input there, e.g. 2 = CPU 1, so the
 # client's kernel receive runs on the client's CPU instead of inside the
-# sender's transmit); KEEP (a folder to keep the server's log in). For
+# sender's transmit); SRPS (the same for the server's veth end, e.g. 1 =
+# CPU 0: the server's kernel receive work on the server's CPU); KEEP (a folder to keep the server's log in). For
 # nginx the server namespace's non-zero TCP counters (nstat) follow.
 #
 # A/B of two builds: alternate them, same minutes, e.g.
@@ -67,11 +68,10 @@ nginx | nginx-cubic)
 	;;
 esac
 wait_http $DCLIENT http://$SIP/
-if [ -n "${RPS:-}" ]; then # experiment: the client's veth steers its input to CPU mask RPS
-	for q in $(ip netns exec $DCLIENT sh -c 'ls -d /sys/class/net/v*/queues/rx-*'); do
-		ip netns exec $DCLIENT sh -c "echo $RPS > $q/rps_cpus" || die "rps"
-	done
-fi
+case $BUILD in
+nginx | nginx-cubic) place_kernel_work $DCLIENT $NSS ;;
+*) place_kernel_work $DCLIENT $NSD ;;
+esac
 ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o /dev/null http://$SIP/warm.bin ||
 	die "warm-up download failed"
 if [ "$LOSS" != 0 ]; then

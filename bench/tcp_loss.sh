@@ -31,8 +31,13 @@
 # round, server and loss rate.
 #
 # Environment: ROUNDS (5), DOWNLOADS (1), DURATION (5), CONNS (10), LOSSES
-# ("0 50 100 300", in 1/10000), OUT. Needs root, curl, wrk, nginx, nft,
-# taskset, ethtool.
+# ("0 50 100 300", in 1/10000), OUT; RPS and SRPS, CPU masks where the
+# client's and the server's veth ends do their kernel receive work (RPS=2
+# SRPS=1: each side's on its own CPU; unset: on the CPU that transmitted,
+# so a kernel server's work follows its client's packets to CPU 1 while a
+# DPDK server's stays on CPU 0, and the client's receive runs inside the
+# DPDK server's transmit). Needs root, curl, wrk, nginx, nft, taskset,
+# ethtool.
 set -u
 
 BUILD=${1:-build}
@@ -117,6 +122,7 @@ run_dlibos() { # NAME then --tcp args (may be empty)
 	PORT=afp
 	dlibos_start "$name" 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
 	wait_http $DCLIENT http://10.0.0.2/
+	place_kernel_work $DCLIENT $NSD
 	measure "$name" $DCLIENT 10.0.0.2
 	dlibos_stop "$name"
 }
@@ -146,6 +152,7 @@ run_nginx() { # NAME CC (empty: the system's)
 	wait $probe 2>/dev/null
 	echo "$name: server sockets use ${seen:-nothing seen} (want $want)" | tee -a "$OUT/cc.txt"
 	[ "$seen" = "$want" ] || die "$name: server sockets use '${seen}', not $want"
+	place_kernel_work $NSC $NSS
 	measure "$name" $NSC 10.0.1.2
 	kill -QUIT $PID
 	wait $PID
@@ -176,6 +183,7 @@ done
 
 {
 	machine_lines
+	echo "kernel receive work: client's veth end RPS=${RPS:-default}, server's SRPS=${SRPS:-default}"
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), Linux TCP: $(sysctl -n net.ipv4.tcp_congestion_control)," \
 		"sack $(sysctl -n net.ipv4.tcp_sack)"
 	echo "$ROUNDS rounds; per round, server and loss rate: $DOWNLOADS x curl of 16 MiB;" \
