@@ -31,13 +31,15 @@
 # round, server and loss rate.
 #
 # Environment: ROUNDS (5), DOWNLOADS (1), DURATION (5), CONNS (10), LOSSES
-# ("0 50 100 300", in 1/10000), OUT; RPS and SRPS, CPU masks where the
-# client's and the server's veth ends do their kernel receive work (RPS=2
-# SRPS=1: each side's on its own CPU; unset: on the CPU that transmitted,
-# so a kernel server's work follows its client's packets to CPU 1 while a
-# DPDK server's stays on CPU 0, and the client's receive runs inside the
-# DPDK server's transmit). Needs root, curl, wrk, nginx, nft, taskset,
-# ethtool.
+# ("0 50 100 300", in 1/10000), OUT; RPS (2) and SRPS (1), CPU masks
+# where the client's and the server's veth ends do their kernel receive
+# work: by default each side's on its own CPU, as the processes are. Set
+# both empty (RPS= SRPS=) for the kernel's own placement, where a veth's
+# receive work runs on the CPU that transmitted: a kernel server's TCP
+# then follows its client's packets to CPU 1 while a DPDK server's stays
+# on CPU 0, and the client's receive runs inside the DPDK server's
+# transmit (docs/tcp.md, "On another machine"). Needs root, curl, wrk,
+# nginx, nft, taskset, ethtool.
 set -u
 
 BUILD=${1:-build}
@@ -47,6 +49,8 @@ DOWNLOADS=${DOWNLOADS:-1}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-10}
 LOSSES=${LOSSES:-"0 50 100 300"}
+RPS=${RPS-2}
+SRPS=${SRPS-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE/../docs/bench-tcp-loss}
 BENCH=tcp_loss
