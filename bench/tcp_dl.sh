@@ -18,8 +18,10 @@
 # the client's veth steers its input there, e.g. 2 = CPU 1, so the
 # client's kernel receive runs on the client's CPU instead of inside the
 # sender's transmit); SRPS (the same for the server's veth end, e.g. 1 =
-# CPU 0: the server's kernel receive work on the server's CPU); KEEP (a folder to keep the server's log in). For
-# nginx the server namespace's non-zero TCP counters (nstat) follow.
+# CPU 0: the server's kernel receive work on the server's CPU; unset:
+# the kernel's placement, unlike bench/tcp_loss.sh); KEEP (a folder to
+# keep the server's log in). For nginx the server namespace's non-zero
+# TCP counters (nstat) follow.
 #
 # A/B of two builds: alternate them, same minutes, e.g.
 #   for r in 1 2 3; do for b in build-a build-b nginx; do
