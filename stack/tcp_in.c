@@ -1033,12 +1033,34 @@ static bool ts_recent_valid(const struct dl_tcp *t, const struct dl_tcb *c)
 	return dl_tcp_ts_now(t) - c->ts_recent_age < PAWS_IDLE_TICKS;
 }
 
+/* Header prediction (Van Jacobson's, as in BSD and Linux): an
+ * established connection's next in-order segment (RCV.NXT, the window
+ * open) with ACK (and PSH) only, no option but the timestamps (not older
+ * than TS.Recent) when they were negotiated, acknowledging no more than
+ * was sent. Every check of RFC 9293 3.10.7.4 before the ACK's processing
+ * passes for it, so conn_input() skips them (what exceeds the window is
+ * trimmed after the ACK, as for any acceptable segment). */
+static bool predicted(const struct dl_tcb *c, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+	uint32_t ts = c->flags & TF_TS;
+
+	return c->state == DL_TCP_ESTABLISHED && (h->flags & (uint8_t)~DL_TCP_PSH) == DL_TCP_ACK &&
+	       h->seq == c->rcv_nxt && h->opts == (ts ? DL_TCP_OPT_TS : 0) &&
+	       (!ts || seq_ge(h->tsval, c->ts_recent)) && seq_ge(h->ack, c->snd_una) &&
+	       seq_le(h->ack, c->snd_max) && seq_gt(c->rcv_adv, c->rcv_nxt);
+}
+
 static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 {
 	const struct dl_tcp_hdr *h = &sg->h;
 	uint8_t fl = h->flags;
 	uint32_t wnd, seglen;
 
+	if (predicted(c, sg)) {
+		wnd = c->rcv_adv - c->rcv_nxt;
+		goto process_ack;
+	}
 	if (c->state == DL_TCP_SYN_SENT) {
 		syn_sent(t, c, sg);
 		return;
@@ -1175,6 +1197,7 @@ static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		want_ack(t, c);
 		return;
 	}
+process_ack:
 	/* RFC 7323 4.3: remember the timestamp to echo. */
 	if ((c->flags & TF_TS) && seq_le(h->seq, c->last_ack_sent) &&
 	    seq_ge(h->tsval, c->ts_recent)) {

@@ -660,6 +660,28 @@ static void test_established_missing_timestamp_dropped(void **state)
 	(void)id;
 }
 
+/* The same when TS.Recent is in the upper half of the sequence space
+ * (a segment without the option reads as TSval 0, "newer" than it by
+ * sequence arithmetic): still dropped, header prediction included. */
+static void test_established_missing_timestamp_dropped_high_ts_recent(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, true, 2);
+
+	/* Jumps forward (each less than 2^31) are legitimate (RFC 7323 5.3). */
+	f->p.tsval += 0x70000000u;
+	tf_seg(f, DL_TCP_ACK, "h", 1);
+	f->p.tsval = 0xe0000000u;
+	tf_seg(f, DL_TCP_ACK, "i", 1);
+	assert_int_equal(f->rx_len, 2);
+	assert_int_equal(tf_tcb(f, id)->ts_recent, f->p.tsval);
+	assert_true(f->p.tsval >= 0xe0000000u);
+	f->p.ts = false;
+	tf_seg(f, DL_TCP_ACK, "nots", 4);
+	assert_int_equal(f->rx_len, 2);
+	assert_int_equal(tf_cnt(f, TCP_DROP_NO_TS), 1);
+}
+
 /* ---- transmit: zero touch, segmentation, TSO, IW ---------------------------------- */
 
 static void test_established_send_mss_segments(void **state)
@@ -1331,6 +1353,7 @@ int main(void)
 	    T(test_established_timestamps_echoed),
 	    T(test_established_paws_drops_old_timestamp),
 	    T(test_established_missing_timestamp_dropped),
+	    T(test_established_missing_timestamp_dropped_high_ts_recent),
 	    T(test_established_send_mss_segments),
 	    T(test_established_send_scatter_gather_spans_segments),
 	    cmocka_unit_test(test_established_send_tso_large_packet),
