@@ -120,13 +120,15 @@ struct dl_tcp_params {
 	bool sack;           /**< offer and accept SACK (RFC 2018, D-SACK RFC 2883; default on) */
 	bool tlp;            /**< tail loss probes (RFC 8985 7; SACK connections; default on) */
 	/**
-	 * What the probe timeout allows for the peer's delayed ACK when a
-	 * single segment is in flight (RFC 8985's WCDelAckT, which it
+	 * The most the probe timeout allows for the peer's delayed ACK when
+	 * a single segment is in flight (RFC 8985's WCDelAckT, which it
 	 * recommends at 200 ms, the minimum RTO: a lost last segment then
-	 * waits as long as without probes). Default 50 ms: Linux and DLibOS
-	 * peers delay at most 40 ms once out of quick ACK mode; a probe the
-	 * peer did not need costs one segment and comes back as a D-SACK
-	 * (tcp.tlp_spurious).
+	 * waits as long as without probes). A connection starts at an eighth
+	 * of it and doubles after each single-segment probe the peer shows
+	 * was needless (tcp.tlp_delack_raised). Default 50 ms: Linux and
+	 * DLibOS peers delay at most 40 ms once out of quick ACK mode; a
+	 * probe the peer did not need costs one segment and comes back as a
+	 * D-SACK (tcp.tlp_spurious).
 	 */
 	uint32_t tlp_delack_us;
 	bool hystart;        /**< HyStart++ in CUBIC's slow start (RFC 9406; default on) */

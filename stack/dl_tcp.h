@@ -204,6 +204,7 @@ enum dl_tcp_cnt {
 	TCP_TLP_NEW_DATA,	/**< ... of them new data */
 	TCP_TLP_RECOVERED,	/**< probes that repaired a tail loss (cwnd reduced) */
 	TCP_TLP_SPURIOUS,	/**< probes the peer D-SACKed: nothing was lost */
+	TCP_TLP_DELACK_RAISED,	/**< single-segment probe allowances doubled after a needless probe */
 	TCP_RTO_AFTER_TLP,	/**< RTOs that fired although a probe was sent */
 	TCP_SACK_RENEGING,	/**< RTOs that found SND.UNA SACKed: SACKs forgotten */
 	TCP_SPURIOUS_REXMIT,	/**< retransmissions the peer reported with D-SACK */
@@ -323,6 +324,7 @@ enum dl_tcb_flags2 {
 	TF2_CWND_LIMITED = 1u << 0, /**< the last output was limited by cwnd (RFC 7661) */
 	TF2_SB_FAILED = 1u << 1,    /**< no scoreboard could be had in this episode */
 	TF2_PMTU_LOWERED = 1u << 2, /**< mss lowered by a frag-needed */
+	TF2_TLP_ONE = 1u << 3,      /**< the probe out went after a single-segment timeout */
 };
 
 /** Round-trip time probes a connection times at once (microsecond samples). */
@@ -397,7 +399,8 @@ struct dl_tcb {
 	uint16_t ooo_segs;
 	uint16_t rx_nbufs;    /**< RX buffers held, in order and out of order */
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
-	uint16_t pad1;
+	uint8_t tlp_dack_up;  /**< doublings of the single-segment probe allowance (0-3, dl_tcp_pto) */
+	uint8_t pad1;
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
 	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
 	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */
@@ -836,11 +839,15 @@ static inline uint32_t dl_tcp_pto(const struct dl_tcp *t, const struct dl_tcb *c
 		return min_u32(1000000u, rto);
 	pto = 2 * srtt;
 	/* One segment in flight: the peer may delay its ACK (WCDelAckT).
+	 * The allowance starts at an eighth of tlp_delack_us (a request/
+	 * response peer answers at once: a lost last segment of a response
+	 * is found in milliseconds) and doubles after each probe the peer
+	 * shows was needless (it did delay its ACK), up to tlp_delack_us.
 	 * More: 2 ms beyond 2 SRTT, as Linux (TCP_TIMEOUT_MIN), so that the
 	 * jitter of a loaded host or of a receiver coalescing ACKs does not
 	 * trigger probes on a LAN where SRTT is tens of microseconds. */
 	if (c->snd_max - c->snd_una <= c->mss)
-		pto += t->p.tlp_delack_us;
+		pto += t->p.tlp_delack_us >> (3u - (c->tlp_dack_up < 3u ? c->tlp_dack_up : 3u));
 	else
 		pto += 2000; /* Linux's TCP_TIMEOUT_MIN */
 	return min_u32(pto, rto);

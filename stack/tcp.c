@@ -137,6 +137,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_TLP_NEW_DATA] = "tlp_probes_new_data",
     [TCP_TLP_RECOVERED] = "tlp_recoveries",
     [TCP_TLP_SPURIOUS] = "tlp_spurious",
+    [TCP_TLP_DELACK_RAISED] = "tlp_delack_raised",
     [TCP_RTO_AFTER_TLP] = "rto_after_tlp",
     [TCP_SACK_RENEGING] = "sack_reneging",
     [TCP_SPURIOUS_REXMIT] = "spurious_retransmits_dsack",

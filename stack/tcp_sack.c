@@ -47,9 +47,10 @@
  *
  * Tail loss probes (RFC 8985 7): on a SACK connection with data in
  * flight, not recovering and nothing SACKed, the retransmission timer is
- * first a probe timeout (PTO = 2 SRTT, plus the peer's worst-case delayed
- * ACK, tlp_delack_us, when one segment is in flight, else plus 2 ms as
- * Linux; never past the RTO). It sends one
+ * first a probe timeout (PTO = 2 SRTT, plus an allowance for the peer's
+ * delayed ACK when one segment is in flight: an eighth of tlp_delack_us,
+ * doubled after each such probe the peer D-SACKs, up to tlp_delack_us;
+ * else plus 2 ms as Linux; never past the RTO). It sends one
  * new segment, or the last one again, and re-arms the RTO. The ACK that
  * covers the probe tells whether it repaired a loss (then cwnd is
  * reduced once) or was needless (a D-SACK for it).
@@ -721,6 +722,10 @@ void dl_tcp_tlp_fire(struct dl_tcp *t, struct dl_tcb *c)
 	c->flags &= ~TF_PTO;
 	if (c->snd_una == c->snd_max)
 		return;
+	if (c->snd_max - c->snd_una <= c->mss)
+		c->fl2 |= TF2_TLP_ONE; /* the timeout had the delayed-ACK allowance */
+	else
+		c->fl2 &= (uint8_t)~TF2_TLP_ONE;
 	if (!(c->flags & TF_TLP_NEED_RTT) && dl_tcp_tlp_allowed(t, c)) {
 		if (dl_tcp_send_new(t, c, c->mss) > 0) {
 			c->flags &= ~TF_TLP_REXMIT;
@@ -757,6 +762,10 @@ void dl_tcp_tlp_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t ack, const stru
 	} else if (si != NULL && si->dsack && si->dsack_e == c->tlp_end) {
 		c->flags &= ~TF_TLP_OUT; /* the probe was needless */
 		t->cnt[TCP_TLP_SPURIOUS]++;
+		if ((c->fl2 & TF2_TLP_ONE) && c->tlp_dack_up < 3) {
+			c->tlp_dack_up++; /* the peer delays its ACKs: wait longer */
+			t->cnt[TCP_TLP_DELACK_RAISED]++;
+		}
 	} else if (seq_gt(ack, c->tlp_end)) {
 		/* Only the probe can have filled the tail: a loss, repaired;
 		 * one congestion response (RFC 8985 7.4). */

@@ -747,8 +747,9 @@ static void test_established_tail_loss_without_tlp_waits_rto(void **state)
 }
 
 /* The last segment alone lost (one segment in flight after the ACK of
- * the rest): the probe waits 2 SRTT plus the peer's worst-case delayed
- * ACK, 50 ms (tlp_delack_us), still well before the 200 ms RTO. */
+ * the rest): the probe waits 2 SRTT plus an allowance for the peer's
+ * delayed ACK, at first an eighth of tlp_delack_us (50 ms), well before
+ * the 200 ms RTO. */
 static void test_established_tlp_single_segment_tail_before_rto(void **state)
 {
 	struct tf *f = *state;
@@ -765,8 +766,44 @@ static void test_established_tlp_single_segment_tail_before_rto(void **state)
 	tf_next(f);
 	assert_int_equal(pop(f, iss1, s, 64), 1);
 	assert_int_equal(s[0].off, 2 * MSS);
-	assert_true(f->now >= t0 + 2 * 20000 + 50000 - 1000 && f->now < t0 + 100000);
+	assert_true(f->now >= t0 + 2 * 20000 + 50000 / 8 - 1000 && f->now < t0 + 2 * 20000 + 50000 / 8 + 1000);
 	assert_int_equal(tf_cnt(f, TCP_TLP_PROBES), 1);
+	assert_int_equal(tf_cnt(f, TCP_RTO), 0);
+}
+
+/* A peer that delays its ACK of a lone segment makes the single-segment
+ * probe needless (it D-SACKs it): each such probe doubles the allowance,
+ * 6.25, 12.5, 25, then 50 ms (tlp_delack_us) and no more. A probe after a
+ * timeout with more in flight changes nothing. */
+static void test_established_tlp_single_segment_allowance_adapts(void **state)
+{
+	struct tf *f = *state;
+	struct sent s[64];
+	uint32_t iss1, off = 0;
+	const uint32_t want[] = {6250, 12500, 25000, 50000, 50000};
+
+	fill_big();
+	iss1 = open_rtt(f, false, 20000);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+	for (unsigned k = 0; k < 5; k++) {
+		send_at(f, off, 2 * MSS);
+		assert_int_equal(pop(f, iss1, s, 64), 2);
+		f->now += 20000;
+		peer_ack(f, iss1, off + MSS, 0, NULL); /* one segment left in flight */
+		uint64_t t0 = f->now, pto = 2 * (uint64_t)(c->srtt8 >> 3) + want[k];
+		tf_next(f);
+		assert_int_equal(pop(f, iss1, s, 64), 1); /* the probe: the last segment again */
+		assert_true(f->now >= t0 + pto && f->now < t0 + pto + 1000);
+		/* the peer had it: it ACKs it late, then D-SACKs the probe */
+		peer_ack(f, iss1, off + 2 * MSS, 0, NULL);
+		const uint32_t d[][2] = {{off + MSS, off + 2 * MSS}};
+		peer_ack(f, iss1, off + 2 * MSS, 1, d);
+		assert_int_equal(tf_cnt(f, TCP_TLP_SPURIOUS), k + 1);
+		off += 2 * MSS;
+		f->now += 1000000; /* idle: the next send starts afresh */
+	}
+	assert_int_equal(tf_cnt(f, TCP_TLP_DELACK_RAISED), 3);
+	assert_int_equal(c->tlp_dack_up, 3);
 	assert_int_equal(tf_cnt(f, TCP_RTO), 0);
 }
 
@@ -823,6 +860,7 @@ static void test_established_tlp_spurious_dsack(void **state)
 	assert_int_equal(tf_cnt(f, TCP_TLP_RECOVERED), 0);
 	assert_true(c->cwnd >= cwnd);
 	assert_false(c->flags & TF_REORDER); /* a probe's D-SACK is no reordering */
+	assert_int_equal(c->tlp_dack_up, 0); /* two were in flight: no delayed ACK to learn */
 }
 
 /* Without SACK there is no probe (RFC 8985 7.2). */
@@ -870,6 +908,7 @@ int main(void)
 	    cmocka_unit_test(test_established_tail_loss_without_tlp_waits_rto),
 	    T(test_established_tlp_single_segment_tail_before_rto),
 	    T(test_established_tlp_repairs_single_tail_loss),
+	    T(test_established_tlp_single_segment_allowance_adapts),
 	    T(test_established_tlp_spurious_dsack),
 	    cmocka_unit_test(test_established_no_tlp_without_sack),
 	};
