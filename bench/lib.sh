@@ -84,6 +84,65 @@ place_kernel_work() {
 	true
 }
 
+# set_loss NS SERVER_IP PER10000: the client namespace NS drops that share
+# of the server's frames on input (nft; 0: the rule goes).
+set_loss() {
+	ip netns exec "$1" nft delete table inet dlbloss 2>/dev/null
+	[ "$3" = 0 ] && return 0
+	ip netns exec "$1" nft add table inet dlbloss || die "nft"
+	ip netns exec "$1" nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
+	ip netns exec "$1" nft add rule inet dlbloss in ip saddr "$2" numgen random mod 10000 \
+		'<' "$3" counter drop || die "nft rule"
+}
+
+# server_start KIND NAME [dlibos-httpd options]: one server of the quick
+# comparisons serving $ROOT: KIND nginx or nginx-cubic (nginx_start, the
+# latter with CUBIC on its route) or a build folder (its dlibos-httpd in
+# rtc mode on net_af_packet, CPU 0). Sets DCLIENT and SIP (where the
+# client runs and what it asks), places the kernel work
+# (place_kernel_work) and waits until the server answers.
+server_start() {
+	local kind=$1 name=$2
+	shift 2
+	case $kind in
+	nginx | nginx-cubic)
+		veth_up off
+		[ "$kind" = nginx-cubic ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel \
+			scope link src 10.0.1.2 congctl cubic || die "congctl cubic"; }
+		nginx_start
+		DCLIENT=$NSC
+		SIP=10.0.1.2
+		place_kernel_work $NSC $NSS
+		;;
+	*)
+		PORT=afp
+		dlibos_start "$name" 0 "$kind/examples/httpd/dlibos-httpd" -l 0 -- --mode rtc \
+			--root "$ROOT" --port 80 "$@"
+		SIP=10.0.0.2
+		place_kernel_work $DCLIENT $NSD
+		;;
+	esac
+	wait_http $DCLIENT http://$SIP/
+}
+
+# server_stop KIND NAME: stop what server_start started and print its TCP
+# counters (non-zero): dlibos-httpd's tcp.* lines, nginx's namespace's
+# nstat Tcp* lines.
+server_stop() {
+	case $1 in
+	nginx | nginx-cubic)
+		kill -QUIT $PID
+		wait $PID
+		PID=
+		ip netns exec $NSS nstat -asz 2>/dev/null | grep -E '^Tcp' | grep -vE '\s0\s' | awk '{print $1, $2}'
+		;;
+	*)
+		dlibos_stop "$2"
+		grep -E '^tcp\.' "$OUT/server-$2.log" | grep -v ' 0$'
+		;;
+	esac
+}
+
 # bench_require BINARY TOOL...: root, the built binary, the tools, 2 CPUs
 # (server and client apart). Sets NCPU.
 bench_require() {

@@ -54,34 +54,10 @@ head -c $((16 << 20)) /dev/urandom >"$ROOT/warm.bin"
 printf 'x\n' >"$ROOT/index.html"
 WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
 
-case $BUILD in
-nginx | nginx-cubic)
-	veth_up off
-	[ "$BUILD" = nginx-cubic ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel \
-		scope link src 10.0.1.2 congctl cubic || die "congctl cubic"; }
-	nginx_start
-	DCLIENT=$NSC
-	SIP=10.0.1.2
-	;;
-*)
-	PORT=afp
-	dlibos_start tcp_dl 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
-	SIP=10.0.0.2
-	;;
-esac
-wait_http $DCLIENT http://$SIP/
-case $BUILD in
-nginx | nginx-cubic) place_kernel_work $DCLIENT $NSS ;;
-*) place_kernel_work $DCLIENT $NSD ;;
-esac
+server_start "$BUILD" tcp_dl "$@"
 ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o /dev/null http://$SIP/warm.bin ||
 	die "warm-up download failed"
-if [ "$LOSS" != 0 ]; then
-	ip netns exec $DCLIENT nft add table inet dlbloss || die "nft"
-	ip netns exec $DCLIENT nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
-	ip netns exec $DCLIENT nft add rule inet dlbloss in ip saddr $SIP numgen random mod 10000 \
-		'<' "$LOSS" counter drop || die "nft rule"
-fi
+set_loss $DCLIENT $SIP "$LOSS"
 speeds=()
 for i in $(seq "$N"); do
 	got=$(ip netns exec $DCLIENT taskset -c 1 curl -sS --fail -m 120 -o "$WORK/dl.bin" \
@@ -96,16 +72,4 @@ if [ ${#speeds[@]} -gt 0 ]; then
 		awk '{a[NR] = $1} END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
 			printf "median of downloads 2..%d: %.1f MiB/s\n", NR + 1, m}'
 fi
-case $BUILD in
-nginx | nginx-cubic)
-	kill -QUIT $PID
-	wait $PID
-	PID=
-	# the Linux server's TCP counters (its namespace's own)
-	ip netns exec $NSS nstat -asz 2>/dev/null | grep -E '^Tcp' | grep -vE '\s0\s' | awk '{print $1, $2}'
-	;;
-*)
-	dlibos_stop tcp_dl
-	grep -E '^tcp\.' "$OUT/server-tcp_dl.log" | grep -v ' 0$'
-	;;
-esac
+server_stop "$BUILD" tcp_dl

@@ -72,17 +72,6 @@ printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 
-# set_loss NS SERVER_IP PER10000: the client namespace drops that share of
-# the server's frames on input.
-set_loss() {
-	ip netns exec "$1" nft delete table inet dlbloss 2>/dev/null
-	[ "$3" = 0 ] && return 0
-	ip netns exec "$1" nft add table inet dlbloss || die "nft"
-	ip netns exec "$1" nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
-	ip netns exec "$1" nft add rule inet dlbloss in ip saddr "$2" numgen random mod 10000 \
-		'<' "$3" counter drop || die "nft rule"
-}
-
 WANT=$(sha256sum <"$ROOT/f16m.bin" | cut -d' ' -f1)
 
 # measure NAME NS IP: every loss rate against one running server, one

@@ -42,43 +42,10 @@ mkdir -p "$ROOT"
 head -c 4096 /dev/urandom >"$ROOT/f4k.bin"
 printf 'x\n' >"$ROOT/index.html"
 
-case $BUILD in
-nginx | nginx-cubic)
-	veth_up off
-	[ "$BUILD" = nginx-cubic ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel \
-		scope link src 10.0.1.2 congctl cubic || die "congctl cubic"; }
-	nginx_start
-	DCLIENT=$NSC
-	SIP=10.0.1.2
-	place_kernel_work $NSC $NSS
-	;;
-*)
-	PORT=afp
-	dlibos_start tcp_rr 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
-	SIP=10.0.0.2
-	place_kernel_work $DCLIENT $NSD
-	;;
-esac
-wait_http $DCLIENT http://$SIP/
+server_start "$BUILD" tcp_rr "$@"
 # warm-up, not measured
 ip netns exec $DCLIENT taskset -c 1 ab -q -k -c 10 -t 1 -n 10000000 http://$SIP/f4k.bin >/dev/null 2>&1
-if [ "$LOSS" != 0 ]; then
-	ip netns exec $DCLIENT nft add table inet dlbloss || die "nft"
-	ip netns exec $DCLIENT nft add chain inet dlbloss in '{ type filter hook input priority 0; }'
-	ip netns exec $DCLIENT nft add rule inet dlbloss in ip saddr $SIP numgen random mod 10000 \
-		'<' "$LOSS" counter drop || die "nft rule"
-fi
+set_loss $DCLIENT $SIP "$LOSS"
 ip netns exec $DCLIENT taskset -c 1 ab -q -k -c 10 -t "$SECS" -n 100000000 http://$SIP/f4k.bin 2>&1 |
 	grep -E "Complete requests|Failed requests|Requests per second|Time per request.*\(mean\)$|^ +(50|90|95|98|99|100)%"
-case $BUILD in
-nginx | nginx-cubic)
-	kill -QUIT $PID
-	wait $PID
-	PID=
-	ip netns exec $NSS nstat -asz 2>/dev/null | grep -E '^Tcp' | grep -vE '\s0\s' | awk '{print $1, $2}'
-	;;
-*)
-	dlibos_stop tcp_rr
-	grep -E '^tcp\.' "$OUT/server-tcp_rr.log" | grep -v ' 0$'
-	;;
-esac
+server_stop "$BUILD" tcp_rr
