@@ -431,23 +431,35 @@ static void test_established_prr_counts_the_burst_before_the_loss(void **state)
 
 /* One segment SACKed (fewer than DupThresh): reordering is possible, so
  * RACK waits min_RTT / 4 on its timer before the hole counts as lost. */
-static void test_established_sack_one_segment_waits_reordering_window(void **state)
+/* A connection with an RTT of rtt us sends ten segments; one RTT later
+ * the peer acknowledges the first and SACKs the third only: the second
+ * is missing with a single SACKed segment after it, so RACK waits its
+ * reordering window (a quarter of the minimum RTT). @return iss1. */
+static uint32_t one_sacked_after_hole(struct tf *f, uint32_t rtt)
 {
-	struct tf *f = *state;
 	struct sent s[64];
 	uint32_t iss1;
 
 	fill_big();
-	iss1 = open_rtt(f, false, 20000);
-	struct dl_tcb *c = tf_tcb(f, f->id);
+	iss1 = open_rtt(f, false, rtt);
 	send_at(f, 0, 10 * MSS);
 	pop(f, iss1, s, 64);
-	f->now += 20000;
+	f->now += rtt;
 	const uint32_t b[][2] = {{2 * MSS, 3 * MSS}};
 	peer_ack(f, iss1, MSS, 1, b);
-	assert_int_equal(pop(f, iss1, s, 64), 0); /* nothing yet */
+	assert_int_equal(pop(f, iss1, s, 64), 0); /* within the window: wait */
 	assert_int_equal(tf_cnt(f, TCP_RACK_LOST), 0);
-	assert_non_null(c->sb);
+	assert_non_null(tf_tcb(f, f->id)->sb);
+	return iss1;
+}
+
+static void test_established_sack_one_segment_waits_reordering_window(void **state)
+{
+	struct tf *f = *state;
+	struct sent s[64];
+	uint32_t iss1 = one_sacked_after_hole(f, 20000);
+	struct dl_tcb *c = tf_tcb(f, f->id);
+
 	assert_true(c->sb->t_reo >= f->now + 20000 / 4);
 	uint64_t t0 = f->now;
 	tf_next(f);
@@ -466,18 +478,9 @@ static void test_established_sack_reordering_timer_precise_on_lan(void **state)
 {
 	struct tf *f = *state;
 	struct sent s[64];
-	uint32_t iss1;
-
-	fill_big();
-	iss1 = open_rtt(f, false, 80);
+	uint32_t iss1 = one_sacked_after_hole(f, 80);
 	struct dl_tcb *c = tf_tcb(f, f->id);
-	send_at(f, 0, 10 * MSS);
-	pop(f, iss1, s, 64);
-	f->now += 80;
-	const uint32_t b[][2] = {{2 * MSS, 3 * MSS}};
-	peer_ack(f, iss1, MSS, 1, b);
-	assert_int_equal(pop(f, iss1, s, 64), 0); /* within the window: wait */
-	assert_non_null(c->sb);
+
 	assert_true(c->sb->t_reo > f->now && c->sb->t_reo <= f->now + 80 / 4 + 1);
 	uint64_t due = c->sb->t_reo;
 	tf_next(f);
