@@ -295,12 +295,14 @@ static void control(struct world *w, uint8_t b)
 	case 9:
 		if (b == 0x89 && c->accepted && !c->closed && !c->reset) {
 			c->reset = true;
+			fs_abort(c);
 			httpd_on_remote_closed(w->hc, w->cur, DLIBOS_CLOSED_RESET);
 		}
 		break;
 	case 10:
 		if (b == 0x8a && c->accepted && !c->closed && !c->reset) {
 			c->reset = true; /* a failed send: the stream is no longer known */
+			fs_abort(c);
 			httpd_on_cmd_error(w->hc, w->cur, DLIBOS_CMD_SEND, ENOBUFS);
 		}
 		break;

@@ -321,6 +321,7 @@ static void control(struct world *w, uint8_t b)
 	case 9:
 		if (b == 0x89 && !c->closed && !c->reset) {
 			c->reset = true;
+			fs_abort(c);
 			kvs_conn_remote_closed(&w->conn[w->cur], true);
 			run_dones(w->cur, -ECONNABORTED);
 			close_done();
@@ -329,6 +330,7 @@ static void control(struct world *w, uint8_t b)
 	case 10:
 		if (b == 0x8a && !c->closed && !c->reset) {
 			c->reset = true; /* a failed send: the stream is no longer known */
+			fs_abort(c);
 			kvs_conn_failed(&w->conn[w->cur]);
 			run_dones(w->cur, -ECONNABORTED);
 			close_done();

@@ -241,4 +241,21 @@ static inline uint32_t fs_ack(struct fs_conn *c, uint64_t bytes)
 	return (uint32_t)done;
 }
 
+/**
+ * The connection ended without its peer acknowledging the rest (a reset,
+ * a failed send): what was sent and not acknowledged must have stayed
+ * unchanged until now (checked as an acknowledgment would), and the
+ * network reads none of it again, so the application may reuse that
+ * memory once its completions have run. Called before the application
+ * hears of the end. @return the bytes that were still unacknowledged.
+ */
+static inline uint64_t fs_abort(struct fs_conn *c)
+{
+	uint64_t left = c->sent - c->acked;
+
+	fs_ack(c, 0);
+	FZ_CHECK(c->npend == 0 && c->acked == c->sent, "fragments left after an abort");
+	return left;
+}
+
 #endif /* FUZZ_STREAM_H */
