@@ -12,6 +12,8 @@
 #                  (SACK, RACK-TLP, CUBIC)
 #   dlibos-nosack  the same with --tcp sack=0,tlp=0 (NewReno recovery on
 #                  duplicate ACKs, RTO for tails; CUBIC still)
+#   dlibos-bbr     the same with --tcp cc=bbr (model-based, as nginx's
+#                  default here; without pacing: docs/tcp.md)
 #   nginx          1 worker, sendfile, keepalive; Linux TCP with SACK,
 #                  RACK, TLP and the system's congestion control (bbr
 #                  on this machine: it does not slow down for random loss)
@@ -31,7 +33,8 @@
 # round, server and loss rate.
 #
 # Environment: ROUNDS (5), DOWNLOADS (1), DURATION (5), CONNS (10), LOSSES
-# ("0 50 100 300", in 1/10000), OUT; RPS (2) and SRPS (1), CPU masks
+# ("0 50 100 300", in 1/10000), SERVERS (all five, in the order of the
+# table; each round starts the list at another place), OUT; RPS (2) and SRPS (1), CPU masks
 # where the client's and the server's veth ends do their kernel receive
 # work: by default each side's on its own CPU, as the processes are. Set
 # both empty (RPS= SRPS=) for the kernel's own placement, where a veth's
@@ -49,6 +52,7 @@ DOWNLOADS=${DOWNLOADS:-1}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-10}
 LOSSES=${LOSSES:-"0 50 100 300"}
+SERVERS=${SERVERS:-"dlibos dlibos-bbr dlibos-nosack nginx nginx-cubic"}
 RPS=${RPS-2}
 SRPS=${SRPS-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -157,18 +161,19 @@ rm -f "$OUT"/wrk-*.txt "$OUT"/server-*.log "$OUT/cc.txt"
 for ROUND in $(seq "$ROUNDS"); do
 	echo "round $ROUND of $ROUNDS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	# the order turns each round: no server always runs first or last
-	case $((ROUND % 4)) in
-	1) order="dlibos dlibos-nosack nginx nginx-cubic" ;;
-	2) order="nginx-cubic dlibos nginx dlibos-nosack" ;;
-	3) order="nginx dlibos-nosack nginx-cubic dlibos" ;;
-	0) order="dlibos-nosack nginx-cubic dlibos nginx" ;;
-	esac
-	for srv in $order; do
+	read -ra list <<<"$SERVERS"
+	order=()
+	for i in "${!list[@]}"; do
+		order+=("${list[$(((i + (ROUND - 1) * 3) % ${#list[@]}))]}")
+	done
+	for srv in "${order[@]}"; do
 		case $srv in
 		dlibos) run_dlibos dlibos ;;
+		dlibos-bbr) run_dlibos dlibos-bbr --tcp cc=bbr ;;
 		dlibos-nosack) run_dlibos dlibos-nosack --tcp sack=0,tlp=0 ;;
 		nginx) run_nginx nginx "" ;;
 		nginx-cubic) run_nginx nginx-cubic cubic ;;
+		*) die "unknown server $srv (SERVERS)" ;;
 		esac
 		cp "$WORK/server.log" "$OUT/server-$srv-$ROUND.log" 2>/dev/null
 	done
@@ -199,8 +204,8 @@ function med(a, n) { sort(a, n); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n
   nr[k]++; P50[k, nr[k]] = ms($5); P99[k, nr[k]] = ms($6); RPS[k, nr[k]] = $7; drops[k] += $8
   if (!($2 in seen)) { seen[$2] = 1; order[n++] = $2 } }
 END {
-	split("dlibos dlibos-nosack nginx nginx-cubic", srv, " ")
-	for (i = 0; i < n; i++) for (j = 1; j <= 4; j++) {
+	ns = split(servers, srv, " ")
+	for (i = 0; i < n; i++) for (j = 1; j <= ns; j++) {
 		k = srv[j] SUBSEP order[i]
 		delete a; for (x = 1; x <= ng[k]; x++) a[x] = G[k, x]
 		gm[k] = med(a, ng[k]); glo[k] = a[1]; ghi[k] = a[ng[k]]
@@ -215,12 +220,12 @@ END {
 	printf "|---|---|---|---|---|---|---|---|\n"
 	for (i = 0; i < n; i++) {
 		l = order[i]
-		for (j = 1; j <= 4; j++) {
+		for (j = 1; j <= ns; j++) {
 			s = srv[j]; k = s SUBSEP l; g = "nginx" SUBSEP l; gc = "nginx-cubic" SUBSEP l
-			r1 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[g], p99[k] / p99[g])
-			r2 = (s ~ /^nginx/) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[gc], p99[k] / p99[gc])
+			r1 = (s ~ /^nginx/ || !(g in gm) || gm[g] == 0 || p99[g] == 0) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[g], p99[k] / p99[g])
+			r2 = (s ~ /^nginx/ || !(gc in gm) || gm[gc] == 0 || p99[gc] == 0) ? "-" : sprintf("%.2fx, %.2fx", gm[k] / gm[gc], p99[k] / p99[gc])
 			printf "| %.1f%% | %s | %.1f (%.1f-%.1f) | %.2f | %.1f (%.1f-%.1f) | %.0f | %s | %s |\n", l / 100, s,
 				gm[k], glo[k], ghi[k], p50[k], p99[k], plo[k], phi[k], rps[k], r1, r2
 		}
 	}
-}' "$RESULTS" | tee "$OUT/table.md"
+}' servers="$SERVERS" "$RESULTS" | tee "$OUT/table.md"

@@ -62,6 +62,7 @@ extern "C" {
 enum dl_tcp_cc {
 	DL_TCP_CC_NEWRENO = 0, /**< RFC 5681 / RFC 6582 */
 	DL_TCP_CC_CUBIC = 1,   /**< RFC 9438 with HyStart++ (RFC 9406): the default */
+	DL_TCP_CC_BBR = 2,     /**< model-based: BBR v1's model, cwnd-bounded (tcp_cc.c) */
 	DL_TCP_CC_N
 };
 

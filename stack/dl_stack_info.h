@@ -41,7 +41,15 @@ struct dl_stack_conn_info {
 	uint32_t ooo_bytes;   /**< out-of-order bytes held */
 	uint8_t dupacks;      /**< duplicate ACKs counted */
 	uint8_t backoff;      /**< RTO backoff exponent */
+	uint8_t cc;	      /**< congestion control (enum dl_tcp_cc) */
+	uint8_t bbr_mode;     /**< BBR: 0 Startup, 1 ProbeBW, 2 ProbeRTT */
+	uint32_t min_rtt_us;  /**< minimum RTT seen (0: no sample) */
+	uint32_t bbr_min_rtt_us; /**< BBR: its minimum RTT (of the last 10 s) */
+	uint64_t bbr_bw;      /**< BBR: bottleneck bandwidth estimate, bytes/s (0: none) */
 };
+
+/** The name of a congestion control (enum dl_tcp_cc): "newreno", "cubic", "bbr". */
+const char *dl_stack_cc_name(unsigned cc);
 
 /** The name of a connection state ("ESTABLISHED", ...). */
 const char *dl_stack_conn_state_name(unsigned state);

@@ -211,6 +211,9 @@ enum dl_tcp_cnt {
 	/* congestion control */
 	TCP_CC_CUBIC,		/**< connections established with CUBIC */
 	TCP_CC_NEWRENO,		/**< connections established with NewReno */
+	TCP_CC_BBR,		/**< connections established with BBR */
+	TCP_BBR_FULL_BW,	/**< BBR: bottleneck bandwidth found, startup ended */
+	TCP_BBR_PROBE_RTT,	/**< BBR: min RTT 10 s old, window cut to 4 segments to measure it */
 	TCP_HYSTART_CSS,	/**< HyStart++ entered conservative slow start */
 	TCP_HYSTART_EXIT,	/**< HyStart++ ended slow start (no loss) */
 	TCP_CWND_RESTART,	/**< cwnd restarted after an idle period (RFC 5681 4.1) */
@@ -331,7 +334,7 @@ enum dl_tcb_flags2 {
 #define DL_TCP_RTT_PROBES 3
 
 /** Bytes of congestion control state in a TCB (dl_tcp_cc.h). */
-#define DL_TCP_CC_PRIV 48
+#define DL_TCP_CC_PRIV 64
 
 struct dl_tcp_sb;
 

@@ -3,8 +3,9 @@
  * tcp_congestion_ops): loss detection and recovery (NewReno, or SACK with
  * RACK-TLP and PRR) are the stack's; an algorithm only says how the
  * congestion window grows on ACKs and what ssthresh a congestion event
- * leaves. Two algorithms: NewReno (RFC 5681 / RFC 6582) and CUBIC (RFC
- * 9438) with HyStart++ (RFC 9406), the default. A connection's algorithm
+ * leaves. Three algorithms: NewReno (RFC 5681 / RFC 6582), CUBIC (RFC
+ * 9438) with HyStart++ (RFC 9406), the default, and BBR (model-based:
+ * bottleneck bandwidth and minimum RTT, see tcp_cc.c). A connection's algorithm
  * is fixed at creation (dl_tcp_params.cc); its state lives in the TCB's
  * ca[] (DL_TCP_CC_PRIV bytes), so an idle connection costs nothing more.
  *
@@ -17,6 +18,9 @@
  *               cwnd (ssthresh, PRR, or one segment after an RTO)
  *   rtt_sample  every RTT sample (HyStart++), optional
  *   restart     data starts again after an idle period, optional
+ *   on_ack      every ACK that moved SND.UNA, after the stack's own
+ *               window handling (in recovery too): a model-based
+ *               algorithm's delivery-rate rounds, optional
  */
 #ifndef DL_TCP_CC_H
 #define DL_TCP_CC_H
@@ -30,14 +34,25 @@ struct dl_tcp_cc_ops {
 	uint32_t (*ssthresh)(struct dl_tcp *t, struct dl_tcb *c);
 	void (*rtt_sample)(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
 	void (*restart)(struct dl_tcp *t, struct dl_tcb *c);
+	void (*on_ack)(struct dl_tcp *t, struct dl_tcb *c);
 };
 
-extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic;
+extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic, dl_tcp_bbr;
 
 static inline const struct dl_tcp_cc_ops *dl_tcp_cc(const struct dl_tcb *c)
 {
-	return c->cc == DL_TCP_CC_CUBIC ? &dl_tcp_cubic : &dl_tcp_newreno;
+	return c->cc == DL_TCP_CC_CUBIC ? &dl_tcp_cubic
+	       : c->cc == DL_TCP_CC_BBR ? &dl_tcp_bbr
+					: &dl_tcp_newreno;
 }
+
+/**
+ * BBR's model of @p c's path (a connection running BBR): @p bw the
+ * bottleneck bandwidth estimate in bytes per second (0: no sample yet),
+ * @p min_rtt_us its minimum RTT (of the last 10 s), @p mode 0 Startup,
+ * 1 ProbeBW, 2 ProbeRTT.
+ */
+void dl_tcp_bbr_model(const struct dl_tcb *c, uint64_t *bw, uint32_t *min_rtt_us, uint8_t *mode);
 
 /** Initial ssthresh ("arbitrarily high", RFC 5681 3.1). */
 #define DL_TCP_SSTHRESH_INIT (1u << 30)

@@ -306,3 +306,310 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
     .rtt_sample = cubic_rtt_sample,
     .restart = cubic_restart,
 };
+
+/* ---- BBR: a model of the path instead of a reaction to loss --------------------------- */
+
+/*
+ * BBR (Cardwell et al., "BBR: Congestion-Based Congestion Control", ACM
+ * Queue 2016; draft-cardwell-iccrg-bbr-congestion-control-00 and Linux's
+ * tcp_bbr.c, version 1): the window follows a model of the path, the
+ * bottleneck bandwidth (the largest delivery rate of the last 10 rounds)
+ * times the minimum RTT (of the last 10 s), and a loss alone does not
+ * shrink it. The model and the state machine are BBR v1's; what differs:
+ *
+ *   - no pacing: the sending rate is bounded by the window alone (and the
+ *     stack's TSO burst limit), so ProbeBW cycles the window's gain
+ *     (2.25, 1.75, then 2 for six rounds, times the BDP) where BBR cycles
+ *     the pacing rate's (1.25, 0.75, 1); Startup's window gain is 2.89 as
+ *     BBR's, and Drain is the window falling to ProbeBW's target at once;
+ *   - one delivery-rate sample per round trip, not per ACK: the bytes
+ *     delivered (cumulatively acknowledged or SACKed: SND.UNA plus the
+ *     scoreboard's SACKed bytes) between the ACK that ends a round and the
+ *     one that ended the last, over the time between them (at least the
+ *     minimum RTT: bunched ACKs do not make a faster path). A round whose
+ *     output was never cwnd-limited (RFC 7661) is application-limited: its
+ *     sample may raise the estimate, never lower it;
+ *   - loss recovery is the stack's (RACK-TLP, PRR): a congestion event's
+ *     ssthresh is the model's ProbeBW window (no multiplicative decrease),
+ *     so PRR keeps the flight near the model, as BBR's packet conservation
+ *     does; after an RTO the window restarts at one segment and regrows
+ *     by what is acknowledged up to the model's target.
+ *
+ * Without pacing BBR keeps up to twice the BDP in flight: a standing
+ * queue of one BDP at the bottleneck (BBR's own long-term average is the
+ * same cwnd_gain of 2). CUBIC stays the default; `--tcp cc=bbr` picks it.
+ */
+struct bbr {
+	uint32_t round_end;	/**< SND.MAX when this round began */
+	uint32_t r_del;		/**< SND.UNA + SACKed bytes when it began */
+	uint32_t r_us;		/**< clock (us, low 32 bits) when it began */
+	uint32_t bw[3];		/**< windowed max delivery rate, 64 B/s units: best first */
+	uint16_t bw_rnd[3];	/**< the rounds of those samples */
+	uint16_t rounds;	/**< rounds counted */
+	uint32_t full_bw;	/**< Startup: bw when it last grew by a quarter */
+	uint32_t min_rtt;	/**< us, minimum of the last 10 s; 0: none yet */
+	uint32_t min_rtt_ms;	/**< ms clock of that sample */
+	uint32_t probe_rtt_end; /**< ms clock: ProbeRTT may end; 0: not reached 4 segments yet */
+	uint32_t prior_cwnd;	/**< cwnd before ProbeRTT */
+	uint8_t mode;		/**< BBR_* */
+	uint8_t full_cnt;	/**< Startup rounds without a quarter more bandwidth */
+	uint8_t cycle;		/**< ProbeBW phase (0-7) */
+	uint8_t fl;		/**< BF_* */
+};
+_Static_assert(sizeof(struct bbr) <= DL_TCP_CC_PRIV, "BBR state must fit the TCB");
+
+enum { BBR_STARTUP, BBR_PROBE_BW, BBR_PROBE_RTT };
+enum {
+	BF_ROUND_CWND_LIMITED = 1, /**< this round's output was cwnd-limited at least once */
+	BF_FULL_BW = 2,		   /**< Startup ended: the bottleneck is full */
+};
+
+#define BBR_BW_UNIT	     64		  /* bytes per second */
+#define BBR_BW_ROUNDS	     10		  /* bandwidth filter window */
+#define BBR_MIN_RTT_MS	     10000	  /* min RTT filter window */
+#define BBR_PROBE_RTT_MS     200	  /* time at 4 segments in ProbeRTT */
+#define BBR_STARTUP_GAIN_256 739	  /* 2 / ln 2 = 2.885 */
+#define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full */
+#define BBR_MIN_SEGS	     4u		  /* the smallest window */
+
+static const uint16_t bbr_cycle_gain_256[8] = {576, 448, 512, 512, 512, 512, 512, 512};
+
+static struct bbr *bbr_of(struct dl_tcb *c)
+{
+	return (struct bbr *)(void *)c->ca;
+}
+
+static void bbr_init(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct bbr *b = bbr_of(c);
+
+	memset(b, 0, sizeof(*b));
+	b->round_end = c->snd_una;
+	b->r_del = c->snd_una;
+	b->r_us = (uint32_t)t->s->now;
+	b->min_rtt = c->min_rtt;
+	b->min_rtt_ms = ms_now(t);
+	c->bytes_acked = 0;
+}
+
+/* The window the model asks for, at a gain in 256ths of the BDP, plus
+ * room for bursts (BBR's quantum allowance: two TSO bursts, at most half
+ * a BDP, at least two segments); no model yet: no bound. */
+static uint32_t bbr_target(const struct dl_tcb *c, const struct bbr *b, uint32_t gain_256)
+{
+	uint64_t burst = (uint64_t)c->mss * (c->tso_segs > 1 ? c->tso_segs : 1u);
+	uint64_t bdp, w, room;
+
+	if (b->bw[0] == 0 || b->min_rtt == 0)
+		return DL_TCP_SSTHRESH_INIT;
+	bdp = (uint64_t)b->bw[0] * BBR_BW_UNIT * b->min_rtt / 1000000;
+	room = 2 * burst < bdp / 2 ? 2 * burst : bdp / 2;
+	if (room < 2u * c->mss)
+		room = 2u * c->mss;
+	w = bdp * gain_256 / 256 + room;
+	if (w < BBR_MIN_SEGS * c->mss)
+		w = BBR_MIN_SEGS * c->mss;
+	return w > DL_TCP_SSTHRESH_INIT ? DL_TCP_SSTHRESH_INIT : (uint32_t)w;
+}
+
+static uint32_t bbr_gain(const struct bbr *b)
+{
+	return b->mode == BBR_STARTUP ? BBR_STARTUP_GAIN_256 : bbr_cycle_gain_256[b->cycle];
+}
+
+/* Kathleen Nichols' windowed max (as Linux's lib/minmax.c): three samples
+ * from distinct parts of the window, best first. */
+static void bw_filter(struct bbr *b, uint32_t bw)
+{
+	uint16_t r = b->rounds;
+
+	if (bw >= b->bw[0] || (uint16_t)(r - b->bw_rnd[2]) > BBR_BW_ROUNDS) {
+		for (int i = 0; i < 3; i++) {
+			b->bw[i] = bw;
+			b->bw_rnd[i] = r;
+		}
+		return;
+	}
+	if (bw >= b->bw[1]) {
+		b->bw[1] = b->bw[2] = bw;
+		b->bw_rnd[1] = b->bw_rnd[2] = r;
+	} else if (bw >= b->bw[2]) {
+		b->bw[2] = bw;
+		b->bw_rnd[2] = r;
+	}
+	/* age: the best is older than the window, the next ones move up */
+	if ((uint16_t)(r - b->bw_rnd[0]) > BBR_BW_ROUNDS) {
+		b->bw[0] = b->bw[1];
+		b->bw_rnd[0] = b->bw_rnd[1];
+		b->bw[1] = b->bw[2];
+		b->bw_rnd[1] = b->bw_rnd[2];
+		b->bw[2] = bw;
+		b->bw_rnd[2] = r;
+		if ((uint16_t)(r - b->bw_rnd[0]) > BBR_BW_ROUNDS) {
+			b->bw[0] = b->bw[1];
+			b->bw_rnd[0] = b->bw_rnd[1];
+			b->bw[1] = b->bw[2];
+			b->bw_rnd[1] = b->bw_rnd[2];
+		}
+	} else if (b->bw[1] == b->bw[0] && (uint16_t)(r - b->bw_rnd[1]) > BBR_BW_ROUNDS / 4) {
+		b->bw[1] = b->bw[2] = bw; /* a quarter of the window on: a fresh second */
+		b->bw_rnd[1] = b->bw_rnd[2] = r;
+	} else if (b->bw[2] == b->bw[1] && (uint16_t)(r - b->bw_rnd[2]) > BBR_BW_ROUNDS / 2) {
+		b->bw[2] = bw; /* half the window on: a fresh third */
+		b->bw_rnd[2] = r;
+	}
+}
+
+static void bbr_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt)
+{
+	struct bbr *b = bbr_of(c);
+	uint32_t now = ms_now(t);
+
+	if (b->min_rtt == 0 || rtt <= b->min_rtt || now - b->min_rtt_ms > BBR_MIN_RTT_MS) {
+		bool expired = b->min_rtt != 0 && now - b->min_rtt_ms > BBR_MIN_RTT_MS;
+		b->min_rtt = rtt;
+		b->min_rtt_ms = now;
+		/* 10 s without a lower sample: drain the queue to measure the
+		 * path's own RTT (BBR's ProbeRTT). */
+		if (expired && b->mode != BBR_PROBE_RTT && (b->fl & BF_FULL_BW)) {
+			b->mode = BBR_PROBE_RTT;
+			b->prior_cwnd = c->cwnd;
+			b->probe_rtt_end = 0;
+			c->cwnd = min_u32(c->cwnd, BBR_MIN_SEGS * c->mss);
+			t->cnt[TCP_BBR_PROBE_RTT]++;
+		}
+	}
+}
+
+/* ProbeRTT: once the flight is down to 4 segments, 200 ms there (and at
+ * least a round), then back to ProbeBW with the old window. */
+static void bbr_probe_rtt(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
+{
+	uint32_t now = ms_now(t);
+
+	c->cwnd = min_u32(c->cwnd, BBR_MIN_SEGS * c->mss);
+	if (b->probe_rtt_end == 0) {
+		if (c->snd_max - c->snd_una <= BBR_MIN_SEGS * c->mss)
+			b->probe_rtt_end = now + BBR_PROBE_RTT_MS;
+		return;
+	}
+	if ((int32_t)(now - b->probe_rtt_end) < 0)
+		return;
+	b->min_rtt_ms = now; /* the minimum just measured holds another 10 s */
+	b->mode = BBR_PROBE_BW;
+	b->cycle = 2;
+	c->cwnd = max_u32(c->cwnd, b->prior_cwnd);
+}
+
+static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b);
+
+static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct bbr *b = bbr_of(c);
+
+	if (c->fl2 & TF2_CWND_LIMITED)
+		b->fl |= BF_ROUND_CWND_LIMITED;
+	if (b->mode == BBR_PROBE_RTT)
+		bbr_probe_rtt(t, c, b);
+	if (seq_ge(c->snd_una, b->round_end))
+		bbr_round(t, c, b);
+	/* In ProbeBW the window is the model's (Startup's excess drains at
+	 * once: BBR's Drain), outside recovery (PRR's there). */
+	if (b->mode == BBR_PROBE_BW && !(c->flags & TF_RECOVERY))
+		c->cwnd = max_u32(min_u32(c->cwnd, bbr_target(c, b, bbr_gain(b))),
+				  BBR_MIN_SEGS * c->mss);
+}
+
+/* A round ended: one delivery-rate sample, the state machine's step. */
+static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
+{
+	uint32_t now_us = (uint32_t)t->s->now, del, dt;
+
+	del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+	dt = now_us - b->r_us;
+	/* A round is a round trip: ACKs bunched together (a receive burst,
+	 * ACK compression) must not read as a faster path. At most what was
+	 * in flight per minimum RTT (Linux: the larger of the send and the
+	 * ACK interval). */
+	if (dt < b->min_rtt)
+		dt = b->min_rtt;
+	if (dt > 0 && seq_gt(del, b->r_del)) {
+		uint64_t bw = (uint64_t)(del - b->r_del) * 1000000 / dt / BBR_BW_UNIT;
+		if (bw > UINT32_MAX)
+			bw = UINT32_MAX;
+		b->rounds++;
+		if ((b->fl & BF_ROUND_CWND_LIMITED) || bw >= b->bw[0])
+			bw_filter(b, (uint32_t)bw);
+		if (b->mode == BBR_STARTUP && (b->fl & BF_ROUND_CWND_LIMITED)) {
+			if ((uint64_t)b->bw[0] * 4 >= (uint64_t)b->full_bw * 5) {
+				b->full_bw = b->bw[0];
+				b->full_cnt = 0;
+			} else if (++b->full_cnt >= BBR_FULL_BW_ROUNDS) {
+				/* The bottleneck is full: ProbeBW, its window at once
+				 * (Startup's queue drains: BBR's Drain). */
+				b->mode = BBR_PROBE_BW;
+				b->fl |= BF_FULL_BW;
+				b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
+				t->cnt[TCP_BBR_FULL_BW]++;
+			}
+		} else if (b->mode == BBR_PROBE_BW) {
+			b->cycle = (uint8_t)((b->cycle + 1) % 8);
+		}
+	}
+	b->round_end = c->snd_max;
+	b->r_del = del;
+	b->r_us = now_us;
+	b->fl &= (uint8_t)~BF_ROUND_CWND_LIMITED;
+}
+
+/* Growth (a cwnd-limited ACK, or the slow start after an RTO): by what
+ * was acknowledged, up to the model's window; in ProbeBW the window also
+ * falls to it (Startup's excess, a cycle's drain phase). */
+static void bbr_cong_avoid(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
+{
+	struct bbr *b = bbr_of(c);
+	uint32_t target = bbr_target(c, b, bbr_gain(b));
+
+	(void)t;
+	if (b->mode == BBR_PROBE_RTT)
+		return;
+	if (b->mode == BBR_STARTUP) {
+		if (c->cwnd < target)
+			c->cwnd = min_u32(c->cwnd + acked, target);
+	} else {
+		c->cwnd = min_u32(c->cwnd + acked, target);
+	}
+	c->cwnd = max_u32(c->cwnd, BBR_MIN_SEGS * c->mss);
+}
+
+/* A congestion event: no multiplicative decrease. Recovery (PRR) aims at
+ * the model's ProbeBW window, or at what is in flight before there is a
+ * model. */
+static uint32_t bbr_ssthresh(struct dl_tcp *t, struct dl_tcb *c)
+{
+	struct bbr *b = bbr_of(c);
+	uint32_t target = bbr_target(c, b, 512);
+
+	(void)t;
+	if (target == DL_TCP_SSTHRESH_INIT)
+		target = max_u32(c->cwnd, c->snd_max - c->snd_una);
+	return max_u32(target, BBR_MIN_SEGS * c->mss);
+}
+
+void dl_tcp_bbr_model(const struct dl_tcb *c, uint64_t *bw, uint32_t *min_rtt_us, uint8_t *mode)
+{
+	const struct bbr *b = (const struct bbr *)(const void *)c->ca;
+
+	*bw = (uint64_t)b->bw[0] * BBR_BW_UNIT;
+	*min_rtt_us = b->min_rtt;
+	*mode = b->mode;
+}
+
+const struct dl_tcp_cc_ops dl_tcp_bbr = {
+    .name = "bbr",
+    .init = bbr_init,
+    .cong_avoid = bbr_cong_avoid,
+    .ssthresh = bbr_ssthresh,
+    .rtt_sample = bbr_rtt_sample,
+    .on_ack = bbr_on_ack,
+};

@@ -139,7 +139,9 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 	c->state = DL_TCP_ESTABLISHED;
 	t->cnt[TCP_CONN_ESTAB]++;
 	dl_tcp_init_cc(t, c);
-	t->cnt[c->cc == DL_TCP_CC_CUBIC ? TCP_CC_CUBIC : TCP_CC_NEWRENO]++;
+	t->cnt[c->cc == DL_TCP_CC_CUBIC ? TCP_CC_CUBIC
+	       : c->cc == DL_TCP_CC_BBR ? TCP_CC_BBR
+					: TCP_CC_NEWRENO]++;
 	if (c->flags & TF_SACK)
 		t->cnt[TCP_SACK_CONNS]++;
 	c->backoff = 0;
@@ -637,6 +639,8 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	}
 	if (!((sack_in || c->sb != NULL) && dl_tcp_sack_ack(t, c, &si, ack - old_una)))
 		cc_on_ack(t, c, acked);
+	if (dl_tcp_cc(c)->on_ack != NULL)
+		dl_tcp_cc(c)->on_ack(t, c);
 	if (c->flags & TF_TLP_OUT)
 		dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, false);
 	/* RFC 6298 5.2 / 5.3, or a new probe timeout (RFC 8985 7.2) */

@@ -7,6 +7,7 @@
  */
 #include "dl_stack_info.h"
 #include "dl_tcp.h"
+#include "dl_tcp_cc.h"
 
 #include <errno.h>
 #include <string.h>
@@ -45,6 +46,15 @@ static void fill(const struct dl_stack *s, const struct dl_tcp *t, const struct 
 	o->ooo_bytes = c->ooo_bytes;
 	o->dupacks = c->dupacks;
 	o->backoff = c->backoff;
+	o->cc = c->cc;
+	o->min_rtt_us = c->min_rtt;
+	if (c->cc == DL_TCP_CC_BBR && tcb_synchronized(c))
+		dl_tcp_bbr_model(c, &o->bbr_bw, &o->bbr_min_rtt_us, &o->bbr_mode);
+}
+
+const char *dl_stack_cc_name(unsigned cc)
+{
+	return cc == DL_TCP_CC_CUBIC ? "cubic" : cc == DL_TCP_CC_BBR ? "bbr" : "newreno";
 }
 
 /* A slot that holds a live connection (not one queued to be freed). */

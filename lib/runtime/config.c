@@ -77,7 +77,7 @@ static const struct dl_app_opt common_opts[] = {
     {"tcp", "SPEC",
      "TCP tunables, SPEC = syn_backlog=N,accept_backlog=N,max_conns=N,rcv_wnd=BYTES,"
      "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1,"
-     "cc=cubic|newreno,sack=0|1,tlp=0|1,hystart=0|1,slow_start_after_idle=0|1,"
+     "cc=cubic|newreno|bbr,sack=0|1,tlp=0|1,hystart=0|1,slow_start_after_idle=0|1,"
      "sack_pool=N,time_wait_max=N,tw_reuse=0|1,ooo_core_bufs=N,app_rx_bufs=N,tlp_delack_ms=N "
      "(any subset; defaults 1024,1024,65536,262144,40000,0 (off),200,1,1,cubic,1,1,1,1,4096,"
      "262144,1, a quarter and three quarters of --rx-bufs, 50; docs/tcp.md)",
@@ -310,7 +310,7 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
 
 /* --tcp keys: name, range, where the value goes (a uint32_t field, or a
  * bool one for the 0..1 keys, or a uint32_t index into a list of names). */
-static const char *const tcp_cc_names[] = {"newreno", "cubic", NULL};
+static const char *const tcp_cc_names[] = {"newreno", "cubic", "bbr", NULL};
 #define TCP_U32(key, field, lo, hi) [key] = {#field, lo, hi, offsetof(struct dl_tcp_opts, field), false, NULL}
 #define TCP_BOOL(key, field) [key] = {#field, 0, 1, offsetof(struct dl_tcp_opts, field), true, NULL}
 #define TCP_ENUM(key, field, names) [key] = {#field, 0, 0, offsetof(struct dl_tcp_opts, field), false, names}
@@ -364,10 +364,19 @@ static int tcp_item(void *ctx, const char *key, const char *val, char *err, size
 			       "ooo_core_bufs, app_rx_bufs, tlp_delack_ms)",
 			       key);
 	if (tcp_keys[k].names != NULL) {
-		int e = parse_enum(val, tcp_keys[k].names, 2);
-		if (e < 0)
-			return dl_errf(err, errlen, "--tcp: %s='%s' must be %s|%s", key, val,
-				       tcp_keys[k].names[1], tcp_keys[k].names[0]);
+		const char *const *names = tcp_keys[k].names;
+		unsigned n = 0;
+		while (names[n] != NULL)
+			n++;
+		int e = parse_enum(val, names, (int)n);
+		if (e < 0) {
+			char all[64];
+			size_t at = 0;
+			for (unsigned i = 0; i < n && at < sizeof(all); i++)
+				at += (size_t)snprintf(all + at, sizeof(all) - at, "%s%s",
+						       i ? "|" : "", names[i]);
+			return dl_errf(err, errlen, "--tcp: %s='%s' must be %s", key, val, all);
+		}
 		*(uint32_t *)((char *)c + tcp_keys[k].off) = (uint32_t)e;
 		c->set |= 1u << k;
 		return 0;

@@ -66,7 +66,7 @@ struct dl_tcp_opts {
 	uint32_t syn_backlog, accept_backlog, max_conns, rcv_wnd, delack_us, keepalive_s,
 	    rto_min_ms;
 	bool syn_cookies, timestamps;
-	uint32_t cc; /**< enum dl_tcp_cc (cc=cubic|newreno) */
+	uint32_t cc; /**< enum dl_tcp_cc (cc=cubic|newreno|bbr) */
 	bool sack, tlp, hystart, slow_start_after_idle, tw_reuse;
 	uint32_t sack_pool, time_wait_max, ooo_core_bufs, app_rx_bufs, tlp_delack_ms;
 };

@@ -575,11 +575,17 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 	rc |= dl_tel_u64(d, "rx_held", t->rx_held);
 	rc |= dl_tel_u64(d, "ooo_bytes", t->ooo_bytes);
 	rc |= dl_tel_u64(d, "mss", t->mss);
+	rc |= dl_tel_str(d, "cc", dl_stack_cc_name(t->cc));
+	rc |= dl_tel_u64(d, "min_rtt_us", t->min_rtt_us);
+	if (t->cc == DL_TCP_CC_BBR) {
+		rc |= dl_tel_u64(d, "bbr_bw_bytes_per_s", t->bbr_bw);
+		rc |= dl_tel_u64(d, "bbr_min_rtt_us", t->bbr_min_rtt_us);
+	}
 	return rc;
 }
 
 /* Bytes of JSON one connection takes at most (checked before asking). */
-#define CONN_JSON_MAX 560
+#define CONN_JSON_MAX 640
 
 /* One entry of a page a core answered (entry @p k of @p r) into @p list. */
 typedef int (*page_emit_fn)(struct dl_tel *list, unsigned core, const struct dl_obs_req *r,

@@ -44,15 +44,18 @@ printf '<html><body>%s</body></html>\n' "$MARK" >"$ROOT/index.html"
 CAP=$WORK/start.pcapng
 CAP2=$WORK/runtime.pcapng
 
+# rtc runs BBR (its model shows in /dlibos/conns), dlibos11 the default CUBIC.
+CC=cubic
+[ "$MODE" = rtc ] && CC=bbr
 dl_start "$BIN" "$DL_EAL --log-level=dlibos.tcp:debug" \
-	"$DL_RT --root $ROOT --port 80 --capture $CAP"
+	"$DL_RT --root $ROOT --port 80 --capture $CAP --tcp cc=$CC"
 grep -q "capture: every frame of port 0" "$DL_LOG" || fail "no capture announced at start"
 
 # A curl fetch while --capture runs (checked in the file at the end).
 got=$(dl_in_ns curl -sS --fail -m 10 "http://$DL_IP/") || fail "curl failed"
 [ "$got" = "<html><body>$MARK</body></html>" ] || fail "curl got '$got'"
 
-dl_in_ns $PY "$HERE/observe_check.py" telemetry "$DL_PREFIX" "$DL_IP" "$MODE" "$CAP2" ||
+dl_in_ns env DL_CC=$CC $PY "$HERE/observe_check.py" telemetry "$DL_PREFIX" "$DL_IP" "$MODE" "$CAP2" ||
 	fail "telemetry checks (observe_check.py)"
 
 # dlibos-top against a loaded server.

@@ -14,6 +14,7 @@ failure.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -104,6 +105,15 @@ def held_connection(prefix, ip, app_core_ok):
     need(app_core_ok(c), "owner cores", c)
     need(c["cwnd"] > 0 and c["rto_us"] > 0 and c["mss"] > 0 and c["rcv_wnd"] > 0,
          "cwnd, rto, mss, rcv_wnd positive", c)
+    cc = os.environ.get("DL_CC", "cubic")
+    need(c.get("cc") == cc and c.get("min_rtt_us", 0) > 0,
+         "congestion control %s and a minimum RTT" % cc, c)
+    if cc == "bbr":
+        # a page fetched on this connection: the model has a min RTT at least
+        need("bbr_bw_bytes_per_s" in c and c.get("bbr_min_rtt_us", 0) > 0,
+             "BBR's model (bandwidth, min RTT) shown", c)
+    else:
+        need("bbr_bw_bytes_per_s" not in c, "no BBR fields without BBR", c)
     need(total >= 1, "/dlibos/conns total >= 1", total)
     one = q1(prefix, "/dlibos/conn," + cid)
     need(one.get("conn") == int(cid) and one.get("remote_port") == lport

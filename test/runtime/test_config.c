@@ -459,6 +459,8 @@ static void test_tcp_opts(void **state)
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "cc=cubic", NULL), DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.cc, 1);
 	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_CC);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "cc=bbr", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.cc, 2);
 	/* A subset, and the last of a key given twice. */
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "syn_cookies=1", "--tcp",
 			       "syn_backlog=8,syn_backlog=16", NULL),
@@ -475,7 +477,8 @@ static void test_err_tcp(void **state)
 	assert_error("'syn_cookies' is not key=value", "--ip", "10.0.0.2/24", "--tcp",
 		     "syn_cookies");
 	assert_error("unknown key 'nagle'", "--ip", "10.0.0.2/24", "--tcp", "nagle=1");
-	assert_error("cc='bbr' must be cubic|newreno", "--ip", "10.0.0.2/24", "--tcp", "cc=bbr");
+	assert_error("cc='vegas' must be newreno|cubic|bbr", "--ip", "10.0.0.2/24", "--tcp",
+		     "cc=vegas");
 	assert_error("ooo_core_bufs='8' must be 16..4194304", "--ip", "10.0.0.2/24", "--tcp",
 		     "ooo_core_bufs=8");
 	assert_error("syn_cookies='2' must be 0..1", "--ip", "10.0.0.2/24", "--tcp",
