@@ -334,7 +334,7 @@ enum dl_tcb_flags2 {
 #define DL_TCP_RTT_PROBES 3
 
 /** Bytes of congestion control state in a TCB (dl_tcp_cc.h). */
-#define DL_TCP_CC_PRIV 64
+#define DL_TCP_CC_PRIV 80
 
 struct dl_tcp_sb;
 

@@ -19,8 +19,10 @@
  *   rtt_sample  every RTT sample (HyStart++), optional
  *   restart     data starts again after an idle period, optional
  *   on_ack      every ACK that moved SND.UNA, after the stack's own
- *               window handling (in recovery too): a model-based
- *               algorithm's delivery-rate rounds, optional
+ *               window handling (in recovery too), with the bytes it
+ *               newly delivered (acknowledged or SACKed, what was SACKed
+ *               before not again): a model-based algorithm's delivery
+ *               rate rounds and ACK aggregation, optional
  */
 #ifndef DL_TCP_CC_H
 #define DL_TCP_CC_H
@@ -34,7 +36,7 @@ struct dl_tcp_cc_ops {
 	uint32_t (*ssthresh)(struct dl_tcp *t, struct dl_tcb *c);
 	void (*rtt_sample)(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
 	void (*restart)(struct dl_tcp *t, struct dl_tcb *c);
-	void (*on_ack)(struct dl_tcp *t, struct dl_tcb *c);
+	void (*on_ack)(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked);
 };
 
 extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic, dl_tcp_bbr;

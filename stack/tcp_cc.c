@@ -325,15 +325,18 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  *   - one delivery-rate sample per round trip, not per ACK: the bytes
  *     delivered (cumulatively acknowledged or SACKed: SND.UNA plus the
  *     scoreboard's SACKed bytes) between the ACK that ends a round and the
- *     one that ended the last, over the time between them (at least the
- *     minimum RTT: bunched ACKs do not make a faster path). A round whose
+ *     one that ended the last, over the time between them or the last
+ *     round's length (when what this round delivered was sent), whichever
+ *     is larger, and at least the minimum RTT: bunched ACKs do not make a
+ *     faster path. A round whose
  *     output was never cwnd-limited (RFC 7661) is application-limited: its
  *     sample may raise the estimate, never lower it;
- *   - loss recovery is the stack's (RACK-TLP, PRR): a congestion event's
- *     ssthresh is the model's ProbeBW window (no multiplicative decrease),
- *     so PRR keeps the flight near the model, as BBR's packet conservation
- *     does; after an RTO the window restarts at one segment and regrows
- *     by what is acknowledged up to the model's target.
+ *   - loss detection and repair are the stack's (RACK-TLP): a congestion
+ *     event's ssthresh is the model's ProbeBW window (no multiplicative
+ *     decrease); PRR sets the window for the recovery's first round (as
+ *     BBR's packet conservation), the model from the next round on (BBR
+ *     bypasses PRR); after an RTO the window restarts at one segment and
+ *     regrows by what is acknowledged up to the model's target.
  *
  * Without pacing BBR keeps up to twice the BDP in flight: a standing
  * queue of one BDP at the bottleneck (BBR's own long-term average is the
@@ -343,14 +346,20 @@ struct bbr {
 	uint32_t round_end;	/**< SND.MAX when this round began */
 	uint32_t r_del;		/**< SND.UNA + SACKed bytes when it began */
 	uint32_t r_us;		/**< clock (us, low 32 bits) when it began */
+	uint32_t last_dt;	/**< us: the last round's length (its data's send interval) */
 	uint32_t bw[3];		/**< windowed max delivery rate, 64 B/s units: best first */
 	uint16_t bw_rnd[3];	/**< the rounds of those samples */
 	uint16_t rounds;	/**< rounds counted */
+	uint16_t rec_round;	/**< the round a recovery began in (BF_IN_REC) */
+	uint16_t extra_rnd;	/**< the round the current extra[] slot began */
 	uint32_t full_bw;	/**< Startup: bw when it last grew by a quarter */
 	uint32_t min_rtt;	/**< us, minimum of the last 10 s; 0: none yet */
 	uint32_t min_rtt_ms;	/**< ms clock of that sample */
 	uint32_t probe_rtt_end; /**< ms clock: ProbeRTT may end; 0: not reached 4 segments yet */
 	uint32_t prior_cwnd;	/**< cwnd before ProbeRTT */
+	uint32_t agg_us;	/**< ACK aggregation epoch: its start (us, low 32 bits) */
+	uint32_t agg_acked;	/**< bytes acknowledged since */
+	uint32_t extra[2];	/**< most acknowledged beyond the model, two 5-round slots */
 	uint8_t mode;		/**< BBR_* */
 	uint8_t full_cnt;	/**< Startup rounds without a quarter more bandwidth */
 	uint8_t cycle;		/**< ProbeBW phase (0-7) */
@@ -362,6 +371,8 @@ enum { BBR_STARTUP, BBR_PROBE_BW, BBR_PROBE_RTT };
 enum {
 	BF_ROUND_CWND_LIMITED = 1, /**< this round's output was cwnd-limited at least once */
 	BF_FULL_BW = 2,		   /**< Startup ended: the bottleneck is full */
+	BF_IN_REC = 4,		   /**< in a (SACK or NewReno) recovery, since rec_round */
+	BF_EXTRA_SLOT = 8,	   /**< extra[1] is the current slot */
 };
 
 #define BBR_BW_UNIT	     64		  /* bytes per second */
@@ -371,6 +382,8 @@ enum {
 #define BBR_STARTUP_GAIN_256 739	  /* 2 / ln 2 = 2.885 */
 #define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full */
 #define BBR_MIN_SEGS	     4u		  /* the smallest window */
+#define BBR_EXTRA_ROUNDS     5		  /* ACK aggregation: rounds per slot */
+#define BBR_EXTRA_MAX_US     100000	  /* ... at most 100 ms at the model's rate */
 
 static const uint16_t bbr_cycle_gain_256[8] = {576, 448, 512, 512, 512, 512, 512, 512};
 
@@ -407,6 +420,14 @@ static uint32_t bbr_target(const struct dl_tcb *c, const struct bbr *b, uint32_t
 	if (room < 2u * c->mss)
 		room = 2u * c->mss;
 	w = bdp * gain_256 / 256 + room;
+	if (b->fl & BF_FULL_BW) {
+		/* ACKs that come in aggregates (a receiver that acknowledges
+		 * in batches, a link that bunches them) need the data they
+		 * acknowledge at once in flight too: BBR's extra_acked. */
+		uint64_t extra = b->extra[0] > b->extra[1] ? b->extra[0] : b->extra[1];
+		uint64_t most = (uint64_t)b->bw[0] * BBR_BW_UNIT * BBR_EXTRA_MAX_US / 1000000;
+		w += extra < most ? extra : most;
+	}
 	if (w < BBR_MIN_SEGS * c->mss)
 		w = BBR_MIN_SEGS * c->mss;
 	return w > DL_TCP_SSTHRESH_INIT ? DL_TCP_SSTHRESH_INIT : (uint32_t)w;
@@ -503,7 +524,42 @@ static void bbr_probe_rtt(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 
 static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b);
 
-static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c)
+/*
+ * ACK aggregation (Linux's bbr_update_ack_aggregation): in an epoch that
+ * starts when the ACKs fall behind the model's rate, the bytes
+ * acknowledged beyond bandwidth x time are data the path delivered in a
+ * bunch; the largest such excess of the last 5-10 rounds joins the window
+ * (at most a cwnd, at most 100 ms at the model's rate).
+ */
+static void bbr_ack_aggregation(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b, uint32_t acked)
+{
+	uint32_t now = (uint32_t)t->s->now, extra;
+	unsigned slot = (b->fl & BF_EXTRA_SLOT) ? 1 : 0;
+	uint64_t expected;
+
+	if (!(b->fl & BF_FULL_BW) || acked == 0)
+		return;
+	if ((uint16_t)(b->rounds - b->extra_rnd) >= BBR_EXTRA_ROUNDS) {
+		b->extra_rnd = b->rounds;
+		slot ^= 1;
+		b->fl ^= BF_EXTRA_SLOT;
+		b->extra[slot] = 0;
+	}
+	expected = (uint64_t)b->bw[0] * BBR_BW_UNIT * (now - b->agg_us) / 1000000;
+	if (b->agg_acked <= expected || b->agg_acked + (uint64_t)acked >= (1u << 30)) {
+		b->agg_acked = 0;
+		b->agg_us = now;
+		expected = 0;
+	}
+	b->agg_acked += acked;
+	extra = b->agg_acked > expected ? (uint32_t)(b->agg_acked - expected) : 0;
+	if (extra > c->cwnd)
+		extra = c->cwnd;
+	if (extra > b->extra[slot])
+		b->extra[slot] = extra;
+}
+
+static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 {
 	struct bbr *b = bbr_of(c);
 
@@ -513,8 +569,24 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c)
 		bbr_probe_rtt(t, c, b);
 	if (seq_ge(c->snd_una, b->round_end))
 		bbr_round(t, c, b);
+	bbr_ack_aggregation(t, c, b, acked);
+	if ((c->flags & (TF_RECOVERY | TF_LOSS)) == TF_RECOVERY) {
+		/* Fast recovery: the first round PRR's packet conservation,
+		 * then the model's window again (BBR leaves conservation after
+		 * a round; PRR alone would hold the flight at what each ACK
+		 * delivers until the last hole is repaired, which under steady
+		 * random loss is most of the time). */
+		if (!(b->fl & BF_IN_REC)) {
+			b->fl |= BF_IN_REC;
+			b->rec_round = b->rounds;
+		} else if (b->rounds != b->rec_round && b->mode != BBR_PROBE_RTT) {
+			c->cwnd = max_u32(c->cwnd, bbr_target(c, b, bbr_gain(b)));
+		}
+		return;
+	}
+	b->fl &= (uint8_t)~BF_IN_REC;
 	/* In ProbeBW the window is the model's (Startup's excess drains at
-	 * once: BBR's Drain), outside recovery (PRR's there). */
+	 * once: BBR's Drain). */
 	if (b->mode == BBR_PROBE_BW && !(c->flags & TF_RECOVERY))
 		c->cwnd = max_u32(min_u32(c->cwnd, bbr_target(c, b, bbr_gain(b))),
 				  BBR_MIN_SEGS * c->mss);
@@ -526,13 +598,21 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 	uint32_t now_us = (uint32_t)t->s->now, del, dt;
 
 	del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+	/* The rate over the larger of the ACK interval (this round) and the
+	 * send interval (what this round delivered, up to SND.MAX when it
+	 * began, was sent during the last round), as Linux's rate samples:
+	 * ACKs bunched together (a receive burst, ACK compression, a stalled
+	 * receiver) do not read as a faster path. And at least the minimum
+	 * RTT: a round is a round trip. */
 	dt = now_us - b->r_us;
-	/* A round is a round trip: ACKs bunched together (a receive burst,
-	 * ACK compression) must not read as a faster path. At most what was
-	 * in flight per minimum RTT (Linux: the larger of the send and the
-	 * ACK interval). */
-	if (dt < b->min_rtt)
-		dt = b->min_rtt;
+	{
+		uint32_t ack_dt = dt;
+		if (dt < b->last_dt)
+			dt = b->last_dt;
+		if (dt < b->min_rtt)
+			dt = b->min_rtt;
+		b->last_dt = ack_dt;
+	}
 	if (dt > 0 && seq_gt(del, b->r_del)) {
 		uint64_t bw = (uint64_t)(del - b->r_del) * 1000000 / dt / BBR_BW_UNIT;
 		if (bw > UINT32_MAX)

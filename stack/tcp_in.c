@@ -601,7 +601,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	uint32_t wnd = (uint32_t)h->wnd << c->snd_ws;
 	uint32_t old_una = c->snd_una;
 	uint64_t now = t->s->now;
-	uint32_t acked, data = 0;
+	uint32_t acked, data = 0, del0;
 	struct dl_tcp_sack_in si = {0};
 	bool fin_acked, sack_in = (c->flags & TF_SACK) && (h->opts & DL_TCP_OPT_SACK);
 
@@ -623,6 +623,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		update_window(t, c, sg, wnd);
 		return;
 	}
+	del0 = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
 	acked = ack - c->snd_una - (c->snd_una == c->iss); /* the SYN is no byte */
 	if (seq_gt(ack, c->sq_seq))
 		data = min_u32(ack - c->sq_seq, c->sq_bytes);
@@ -639,8 +640,12 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	}
 	if (!((sack_in || c->sb != NULL) && dl_tcp_sack_ack(t, c, &si, ack - old_una)))
 		cc_on_ack(t, c, acked);
-	if (dl_tcp_cc(c)->on_ack != NULL)
-		dl_tcp_cc(c)->on_ack(t, c);
+	if (dl_tcp_cc(c)->on_ack != NULL) {
+		/* newly delivered: cumulatively acknowledged or SACKed, not
+		 * counting again what was SACKed before and is now below SND.UNA */
+		uint32_t del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+		dl_tcp_cc(c)->on_ack(t, c, seq_gt(del, del0) ? del - del0 : 0);
+	}
 	if (c->flags & TF_TLP_OUT)
 		dl_tcp_tlp_ack(t, c, ack, sack_in ? &si : NULL, false);
 	/* RFC 6298 5.2 / 5.3, or a new probe timeout (RFC 8985 7.2) */
