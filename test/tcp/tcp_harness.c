@@ -433,6 +433,8 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 	}
 	if (l->jitter_us > 0)
 		due += rnd_range(&h->rng, 0, l->jitter_us);
+	if (l->batch_to_server_us > 0 && to == 0 && !(rnd01(&h->rng) < l->batch_pass))
+		due = (due + l->batch_to_server_us - 1) / l->batch_to_server_us * l->batch_to_server_us;
 	if (l->reorder > 0 && rnd01(&h->rng) < l->reorder) {
 		due += l->reorder_us;
 		h->stats[3]++;

@@ -40,6 +40,11 @@ struct th_link {
 	uint32_t reorder_us; /**< extra delay of a reordered frame */
 	uint64_t rate_bps;   /**< bottleneck rate, 0 = none */
 	uint32_t queue_max;  /**< bottleneck queue (frames), drop-tail */
+	/** Frames to side 0 (the server: the client's ACKs of a download)
+	 *  leave in bunches: held until the next multiple of this many
+	 *  microseconds (ACK aggregation, as a batching receiver or link). */
+	uint32_t batch_to_server_us;
+	double batch_pass; /**< ... except this share, sent on at once */
 	/** Optional: lose this frame (going to side `to`)? Deterministic
 	 *  loss patterns (test_tcp_loss.c). */
 	bool (*drop)(void *arg, int to, const uint8_t *frame, uint32_t len);

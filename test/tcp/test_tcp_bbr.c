@@ -218,12 +218,39 @@ static void test_bbr_probe_rtt(void **state)
 	assert_true(r.t_us < 1000000 + 18500000);
 }
 
+/* 100 Mbit/s, 1 ms RTT (BDP 12,500 bytes), the server's ACKs delivered in
+ * bunches every 4 ms but for 5% of them, which keep the minimum RTT at
+ * the path's: a window of twice the BDP would send 25 KB per 4 ms (half
+ * the link); the ACK aggregation term (BBR's extra_acked) adds what comes
+ * acknowledged at once, and the link stays busy. */
+static void test_bbr_ack_aggregation(void **state)
+{
+	const uint64_t rate = 100000000;
+	struct th_link l = {
+	    .delay_us = 500,
+	    .rate_bps = rate,
+	    .queue_max = 300,
+	    .batch_to_server_us = 4000,
+	    .batch_pass = 0.05};
+	struct result r;
+	(void)state;
+
+	run(&l, 16u << 20, DL_TCP_CC_BBR, 13, &r);
+	assert_int_equal(r.rto, 0);
+	assert_true(r.seen.min_rtt < 2000);
+	assert_true(r.seen.bw >= rate / 8 * 80 / 100);
+	/* 16 MiB at 12.5 MB/s less headers: 1.40 s of wire time; at least
+	 * 85% of the link's payload rate, Startup included */
+	assert_true(r.t_us < 1000000 + 1400000 * 100 / 85);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bbr_bottleneck_model),
 	    cmocka_unit_test(test_bbr_random_loss_keeps_window),
 	    cmocka_unit_test(test_bbr_probe_rtt),
+	    cmocka_unit_test(test_bbr_ack_aggregation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
