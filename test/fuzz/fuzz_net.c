@@ -895,6 +895,10 @@ struct fn *fn_new(uint8_t cfg)
 		sc.tcp.keepalive_probes = 3;
 	}
 	sc.tcp.delack_us = (cfg & 0x10) ? 0 : 40000;
+	/* keepalive with immediate ACKs: BBR instead of CUBIC (a quarter of
+	 * the inputs; every bit of cfg is taken) */
+	if ((cfg & 0x18) == 0x18)
+		sc.tcp.cc = DL_TCP_CC_BBR;
 	if (cfg & 0x40) {
 		sc.tcp.rcv_wnd = 4096;
 		sc.tcp.ooo_max_bytes = 3000;

@@ -150,7 +150,8 @@ void fn_global_init(void);
 /**
  * A fresh stack configured by @p cfg (bits: timestamps, window scale, SYN
  * cookies with a small backlog, keepalive, no delayed ACK, a gateway, a
- * small receive window, small send queues), flows 0-2 established through
+ * small receive window, small send queues; keepalive with no delayed ACK
+ * also picks BBR instead of CUBIC), flows 0-2 established through
  * the peer and flow 7 connected by the stack.
  */
 struct fn *fn_new(uint8_t cfg);
