@@ -328,9 +328,9 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  *     one that ended the last, over the time between them or the last
  *     round's length (when what this round delivered was sent), whichever
  *     is larger, and at least the minimum RTT: bunched ACKs do not make a
- *     faster path. A round whose
- *     output was never cwnd-limited (RFC 7661) is application-limited: its
- *     sample may raise the estimate, never lower it;
+ *     faster path. A round whose output was never cwnd-limited (RFC 7661)
+ *     is application-limited: its sample may raise the estimate, never
+ *     lower it; ACK aggregation (extra_acked) as Linux's;
  *   - loss detection and repair are the stack's (RACK-TLP): a congestion
  *     event's ssthresh is the model's ProbeBW window (no multiplicative
  *     decrease); PRR sets the window for the recovery's first round (as
@@ -502,8 +502,8 @@ static void bbr_rtt_sample(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt)
 	}
 }
 
-/* ProbeRTT: once the flight is down to 4 segments, 200 ms there (and at
- * least a round), then back to ProbeBW with the old window. */
+/* ProbeRTT: once the flight is down to 4 segments, 200 ms there, then
+ * back to ProbeBW with the old window. */
 static void bbr_probe_rtt(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 {
 	uint32_t now = ms_now(t);
