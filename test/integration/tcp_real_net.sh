@@ -12,6 +12,9 @@
 #              both ways; both stacks must have recovered with SACK
 #              (tcp.sack_recoveries, tcp.rx_sack_blocks, tcp.tx_sack_blocks,
 #              Linux's TcpExtTCPSackRecovery).
+#   loss-bbr   the same with --tcp cc=bbr (the model-based congestion
+#              control: its window must survive 2% random loss; byte-exact,
+#              SACK recoveries both ways, tcp.cc_bbr_connections = 1).
 #   sackblock  a scapy peer leaves a hole in what it sends: our ACK must
 #              carry exactly the SACK block of the data past the hole, and
 #              none once the hole is filled (tcp_real_net.py sackblock).
@@ -36,8 +39,8 @@
 # Needs root, python3 with scapy, socat, curl, nft, tcpdump; exits 77
 # (skipped) without them.
 set -u
-BUILD=${1:?usage: tcp_real_net.sh BUILD_DIR loss|sackblock|tail|icmp|flood}
-VARIANT=${2:?usage: tcp_real_net.sh BUILD_DIR loss|sackblock|tail|icmp|flood}
+BUILD=${1:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|flood}
+VARIANT=${2:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|flood}
 HERE=$(cd "$(dirname "$0")" && pwd)
 HTTPD=$BUILD/examples/httpd/dlibos-httpd
 ECHO=$BUILD/examples/echo/dlibos-echo
@@ -75,7 +78,7 @@ dump_counters() {
 }
 
 show() { # the counters worth printing
-	grep -E "^tcp\.(rto_exp|fast_retr|sack_|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
+	grep -E "^tcp\.(rto_exp|fast_retr|sack_|cc_|bbr_|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
 		awk '{l[$1] = $0} END {for (k in l) print "    " l[k]}' | sort
 }
 
@@ -108,12 +111,14 @@ no_kernel_rst() {
 }
 
 case $VARIANT in
-loss)
+loss | loss-bbr)
 	MB=${REALNET_MB:-64}
+	CC=cubic
+	[ "$VARIANT" = loss-bbr ] && CC=bbr
 	head -c $((MB << 20)) /dev/urandom >"$WORK/data.bin"
 	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
 	client_ns 1500
-	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1"
+	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1 --tcp cc=$CC"
 	ip netns exec "$CNS" sysctl -qw net.ipv4.tcp_sack=1
 	ns_nft add table inet dlloss
 	ns_nft add chain inet dlloss forw '{ type filter hook forward priority 0; }'
@@ -127,13 +132,13 @@ loss)
 	s=$(elapsed "$t")
 	[ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
 	[ "$got" = "$WANT" ] || dl_fail "echo: sha256 $got, want $WANT"
-	echo "ok: $MB MiB each way through 2% loss each way, byte-exact, in $s s"
+	echo "ok: $MB MiB each way through 2% loss each way ($CC), byte-exact, in $s s"
 	dl_in_ns nft list table inet dlloss | grep -o "counter packets [0-9]*" | sed 's/^/    nft drops: /'
 	dump_counters
 	show
 	ip netns exec "$CNS" nstat -az TcpExtTCPSackRecovery TcpExtTCPSACKReorder TcpRetransSegs \
 		TcpExtTCPTimeouts TcpExtTCPLossProbes | grep -v '^#' | awk '{print "    linux " $1 " " $2}'
-	for c in sack_recoveries rx_sack_blocks tx_sack_blocks; do
+	for c in sack_recoveries rx_sack_blocks tx_sack_blocks cc_${CC}_connections; do
 		v=$(dl_counter tcp.$c)
 		[ "$v" -gt 0 ] || dl_fail "tcp.$c is $v: no SACK at work"
 	done
