@@ -41,11 +41,12 @@ struct dl_tcp_cc_ops {
 
 extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic, dl_tcp_bbr;
 
+/** The algorithms by enum dl_tcp_cc (a TCB's cc is always one of them). */
+extern const struct dl_tcp_cc_ops *const dl_tcp_ccs[DL_TCP_CC_N];
+
 static inline const struct dl_tcp_cc_ops *dl_tcp_cc(const struct dl_tcb *c)
 {
-	return c->cc == DL_TCP_CC_CUBIC ? &dl_tcp_cubic
-	       : c->cc == DL_TCP_CC_BBR ? &dl_tcp_bbr
-					: &dl_tcp_newreno;
+	return dl_tcp_ccs[c->cc];
 }
 
 /**

@@ -693,3 +693,9 @@ const struct dl_tcp_cc_ops dl_tcp_bbr = {
     .rtt_sample = bbr_rtt_sample,
     .on_ack = bbr_on_ack,
 };
+
+const struct dl_tcp_cc_ops *const dl_tcp_ccs[DL_TCP_CC_N] = {
+    [DL_TCP_CC_NEWRENO] = &dl_tcp_newreno,
+    [DL_TCP_CC_CUBIC] = &dl_tcp_cubic,
+    [DL_TCP_CC_BBR] = &dl_tcp_bbr,
+};

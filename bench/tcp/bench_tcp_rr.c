@@ -27,6 +27,7 @@
  * time per exchange (both sides and the wire, for orientation).
  *
  *   usage: bench_tcp_rr [exchanges (100000)] [--no-ts] [--rx-csum-offload]
+ *                       [--cc=newreno|cubic|bbr] (congestion control, default cubic)
  *
  * --rx-csum-offload marks received frames checksum-verified, as a NIC with
  * RX checksum offload does (memwire does not; the stack then verifies
@@ -272,6 +273,8 @@ static void run_server(uint64_t now, bool measure)
 	pmd_settle();
 }
 
+static uint8_t cc = DL_TCP_CC_CUBIC; /* --cc=newreno|cubic|bbr */
+
 static struct dl_stack *mk(struct dl_nic *nic, uint32_t ip, int side, bool ts)
 {
 	struct dl_stack_config cfg;
@@ -280,6 +283,7 @@ static struct dl_stack *mk(struct dl_nic *nic, uint32_t ip, int side, bool ts)
 	dl_stack_config_defaults(&cfg);
 	cfg.ip = ip;
 	cfg.tcp.timestamps = ts;
+	cfg.tcp.cc = cc;
 	memcpy(cfg.mac, nic->mac, 6);
 	memset(cfg.tcp.isn_key, side + 1, 16);
 	s = dl_stack_create(&cfg, nic, 0, 0, 1);
@@ -300,6 +304,12 @@ int main(int argc, char **argv)
 			ts = false;
 		else if (strcmp(argv[i], "--rx-csum-offload") == 0)
 			rx_csum_offload = true;
+		else if (strcmp(argv[i], "--cc=newreno") == 0)
+			cc = DL_TCP_CC_NEWRENO;
+		else if (strcmp(argv[i], "--cc=cubic") == 0)
+			cc = DL_TCP_CC_CUBIC;
+		else if (strcmp(argv[i], "--cc=bbr") == 0)
+			cc = DL_TCP_CC_BBR;
 		else
 			iters = strtoul(argv[i], NULL, 0);
 	}

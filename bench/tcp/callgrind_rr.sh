@@ -4,7 +4,7 @@
 # stack calls with client requests and hides the wire, see its header).
 #
 #   usage: bench/tcp/callgrind_rr.sh [build dir (build-tcp)] [exchanges (20000)] [bench options]
-#   (bench options: --no-ts, --rx-csum-offload; see bench_tcp_rr.c)
+#   (bench options: --no-ts, --rx-csum-offload, --cc=newreno|cubic|bbr; see bench_tcp_rr.c)
 set -eu
 build=${1:-build-tcp}
 n=${2:-20000}
