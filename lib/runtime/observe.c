@@ -585,7 +585,7 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 }
 
 /* Bytes of JSON one connection takes at most (checked before asking). */
-#define CONN_JSON_MAX 640
+#define CONN_JSON_MAX 704
 
 /* One entry of a page a core answered (entry @p k of @p r) into @p list. */
 typedef int (*page_emit_fn)(struct dl_tel *list, unsigned core, const struct dl_obs_req *r,
