@@ -438,6 +438,15 @@ static uint32_t bbr_gain(const struct bbr *b)
 	return b->mode == BBR_STARTUP ? BBR_STARTUP_GAIN_256 : bbr_cycle_gain_256[b->cycle];
 }
 
+/* The filter's samples move up one place (the first is forgotten). */
+static void bw_shift(struct bbr *b)
+{
+	b->bw[0] = b->bw[1];
+	b->bw_rnd[0] = b->bw_rnd[1];
+	b->bw[1] = b->bw[2];
+	b->bw_rnd[1] = b->bw_rnd[2];
+}
+
 /* Kathleen Nichols' windowed max (as Linux's lib/minmax.c): three samples
  * from distinct parts of the window, best first. */
 static void bw_filter(struct bbr *b, uint32_t bw)
@@ -458,20 +467,14 @@ static void bw_filter(struct bbr *b, uint32_t bw)
 		b->bw[2] = bw;
 		b->bw_rnd[2] = r;
 	}
-	/* age: the best is older than the window, the next ones move up */
+	/* age: the best is older than the window, the next ones move up
+	 * (twice at most: the third is this sample) */
 	if ((uint16_t)(r - b->bw_rnd[0]) > BBR_BW_ROUNDS) {
-		b->bw[0] = b->bw[1];
-		b->bw_rnd[0] = b->bw_rnd[1];
-		b->bw[1] = b->bw[2];
-		b->bw_rnd[1] = b->bw_rnd[2];
+		bw_shift(b);
 		b->bw[2] = bw;
 		b->bw_rnd[2] = r;
-		if ((uint16_t)(r - b->bw_rnd[0]) > BBR_BW_ROUNDS) {
-			b->bw[0] = b->bw[1];
-			b->bw_rnd[0] = b->bw_rnd[1];
-			b->bw[1] = b->bw[2];
-			b->bw_rnd[1] = b->bw_rnd[2];
-		}
+		if ((uint16_t)(r - b->bw_rnd[0]) > BBR_BW_ROUNDS)
+			bw_shift(b);
 	} else if (b->bw[1] == b->bw[0] && (uint16_t)(r - b->bw_rnd[1]) > BBR_BW_ROUNDS / 4) {
 		b->bw[1] = b->bw[2] = bw; /* a quarter of the window on: a fresh second */
 		b->bw_rnd[1] = b->bw_rnd[2] = r;

@@ -817,3 +817,15 @@ void th_link_stats(struct th *h, uint64_t out[4])
 {
 	memcpy(out, h->stats, sizeof(h->stats));
 }
+
+struct dl_tcb *th_server_conn(struct th *h)
+{
+	struct dl_tcp *t = th_stack(h, 0)->tcp;
+
+	for (uint32_t i = 0; i < t->next_fresh; i++) {
+		struct dl_tcb *c = tcb_at(t, i);
+		if (c->state >= DL_TCP_ESTABLISHED && c->state != DL_TCP_TIME_WAIT)
+			return c;
+	}
+	return NULL;
+}

@@ -100,6 +100,11 @@ unsigned th_step(struct th *h);
 /** Open `n` more client connections (idle_hold scale tests). */
 void th_connect_more(struct th *h, unsigned n);
 
+struct dl_tcb;
+/** The server's first connection past the handshake and not in TIME_WAIT
+ *  (white-box observers), or NULL. */
+struct dl_tcb *th_server_conn(struct th *h);
+
 /** Call fn(h, arg) after every step (white-box observers). */
 void th_set_observer(struct th *h, void (*fn)(struct th *h, void *arg), void *arg);
 

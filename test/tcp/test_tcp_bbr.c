@@ -42,22 +42,10 @@ struct seen {
 	uint64_t trace_at;
 };
 
-static struct dl_tcb *server_conn(struct th *h)
-{
-	struct dl_tcp *t = th_stack(h, 0)->tcp;
-
-	for (uint32_t i = 0; i < t->next_fresh; i++) {
-		struct dl_tcb *c = tcb_at(t, i);
-		if (c->state == DL_TCP_ESTABLISHED || c->state == DL_TCP_CLOSE_WAIT)
-			return c;
-	}
-	return NULL;
-}
-
 static void watch(struct th *h, void *arg)
 {
 	struct seen *s = arg;
-	struct dl_tcb *c = server_conn(h);
+	struct dl_tcb *c = th_server_conn(h);
 	uint64_t bw;
 	uint32_t mrtt;
 	uint8_t mode;

@@ -106,22 +106,10 @@ struct episodes {
 	bool in;
 };
 
-static struct dl_tcb *server_conn(struct th *h)
-{
-	struct dl_tcp *t = th_stack(h, 0)->tcp;
-
-	for (uint32_t i = 0; i < t->next_fresh; i++) {
-		struct dl_tcb *c = tcb_at(t, i);
-		if (c->state >= DL_TCP_ESTABLISHED && c->state != DL_TCP_TIME_WAIT)
-			return c;
-	}
-	return NULL;
-}
-
 static void watch(struct th *h, void *arg)
 {
 	struct episodes *e = arg;
-	struct dl_tcb *c = server_conn(h);
+	struct dl_tcb *c = th_server_conn(h);
 	bool in = c != NULL && (c->flags & TF_RECOVERY);
 
 	if (e->in && (!in || c->recover != e->recover) && th_now(h) - e->start > e->longest)
