@@ -54,7 +54,7 @@ static void fill(const struct dl_stack *s, const struct dl_tcp *t, const struct 
 
 const char *dl_stack_cc_name(unsigned cc)
 {
-	return cc == DL_TCP_CC_CUBIC ? "cubic" : cc == DL_TCP_CC_BBR ? "bbr" : "newreno";
+	return cc < DL_TCP_CC_N ? dl_tcp_ccs[cc]->name : "?";
 }
 
 /* A slot that holds a live connection (not one queued to be freed). */
