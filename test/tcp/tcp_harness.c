@@ -5,6 +5,7 @@
  */
 #include "tcp_harness.h"
 #include "dl_tcp.h"
+#include "dl_stats.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -828,4 +829,15 @@ struct dl_tcb *th_server_conn(struct th *h)
 			return c;
 	}
 	return NULL;
+}
+
+bool th_run_report(struct th *h, uint64_t limit_us)
+{
+	bool ok = th_run(h, limit_us);
+
+	if (!ok || getenv("TH_VERBOSE") != NULL) {
+		th_dump(h);
+		dl_stats_dump(stderr, false);
+	}
+	return ok;
 }

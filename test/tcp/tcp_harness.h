@@ -88,6 +88,13 @@ void th_start(struct th *h);
  */
 bool th_run(struct th *h, uint64_t limit_us);
 
+/**
+ * th_run, then the state and the counters on stderr when it did not
+ * finish or TH_VERBOSE is set (for a test's failure message).
+ * @return th_run's result.
+ */
+bool th_run_report(struct th *h, uint64_t limit_us);
+
 /** Run until `n` connections are established on both sides (idle_hold). */
 bool th_run_established(struct th *h, unsigned n, uint64_t limit_us);
 

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dl_stats.h"
 #include "dl_tcp.h"
 #include "dl_tcp_cc.h"
 #include "tcp_harness.h"
@@ -115,12 +114,7 @@ static void run(const struct th_link *link, uint64_t bytes, uint8_t cc, uint64_t
 	h = th_create(&cfg, link, &app, seed, true);
 	th_set_observer(h, watch, &r->seen);
 	th_start(h);
-	bool ok = th_run(h, 600ull * 1000 * 1000);
-	if (!ok || getenv("TH_VERBOSE") != NULL) {
-		th_dump(h);
-		dl_stats_dump(stderr, false);
-	}
-	assert_true(ok);
+	assert_true(th_run_report(h, 600ull * 1000 * 1000));
 	assert_int_equal(th_verified(h), app.bytes_c2s + app.bytes_s2c);
 	assert_int_equal(dl_memwire_bufs_in_use(th_wire(h)), 0);
 	r->t_us = r->seen.data_end_us; /* the transfer, not TIME_WAIT's 2 MSL after it */

@@ -30,7 +30,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dl_stats.h"
 #include "dl_tcp.h"
 #include "tcp_harness.h"
 
@@ -150,12 +149,7 @@ static void run(const struct th_link *link, const struct th_app_cfg *app, bool s
 	h = th_create(&cfg, link, app, 7, true);
 	th_set_observer(h, watch, &r->ep);
 	th_start(h);
-	bool ok = th_run(h, 600ull * 1000 * 1000);
-	if (!ok || getenv("TH_VERBOSE") != NULL) {
-		th_dump(h);
-		dl_stats_dump(stderr, false);
-	}
-	assert_true(ok);
+	assert_true(th_run_report(h, 600ull * 1000 * 1000));
 	assert_int_equal(th_verified(h), (app->bytes_c2s + app->bytes_s2c) * app->conns);
 	assert_int_equal(dl_memwire_bufs_in_use(th_wire(h)), 0);
 	r->rto = cnt(h, 0, TCP_RTO);
