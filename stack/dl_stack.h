@@ -62,8 +62,17 @@ extern "C" {
 enum dl_tcp_cc {
 	DL_TCP_CC_NEWRENO = 0, /**< RFC 5681 / RFC 6582 */
 	DL_TCP_CC_CUBIC = 1,   /**< RFC 9438 with HyStart++ (RFC 9406): the default */
-	DL_TCP_CC_BBR = 2,     /**< model-based: BBR v1's model, cwnd-bounded (tcp_cc.c) */
+	DL_TCP_CC_BBR = 2,     /**< model-based: BBR v1's model, paced (tcp_cc.c) */
 	DL_TCP_CC_N
+};
+
+/** Which connections pace their data (dl_tcp_params.pacing, docs/tcp.md "Pacing"). */
+enum dl_tcp_pacing {
+	DL_TCP_PACING_OFF = 0, /**< none: bursts bounded by cwnd and the TSO limit only */
+	DL_TCP_PACING_BBR = 1, /**< BBR connections, at the model's rate (the default) */
+	DL_TCP_PACING_ALL = 2, /**< also NewReno and CUBIC, at Linux's rate: 2 (slow
+				    start) or 1.2 (avoidance) x cwnd / SRTT */
+	DL_TCP_PACING_N
 };
 
 /** TCP tunables (defaults from dl_stack_config_defaults()). */
@@ -118,6 +127,7 @@ struct dl_tcp_params {
 	uint16_t port_min, port_max;  /**< ephemeral ports for dl_stack_connect */
 	/* --- loss recovery and congestion control (docs/tcp.md) --- */
 	uint8_t cc;          /**< enum dl_tcp_cc (default DL_TCP_CC_CUBIC) */
+	uint8_t pacing;      /**< enum dl_tcp_pacing (default DL_TCP_PACING_BBR) */
 	bool sack;           /**< offer and accept SACK (RFC 2018, D-SACK RFC 2883; default on) */
 	bool tlp;            /**< tail loss probes (RFC 8985 7; SACK connections; default on) */
 	/**

@@ -42,11 +42,17 @@ struct dl_stack_conn_info {
 	uint8_t dupacks;      /**< duplicate ACKs counted */
 	uint8_t backoff;      /**< RTO backoff exponent */
 	uint8_t cc;	      /**< congestion control (enum dl_tcp_cc) */
-	uint8_t bbr_mode;     /**< BBR: 0 Startup, 1 ProbeBW, 2 ProbeRTT */
+	uint8_t bbr_mode;     /**< BBR: 0 Startup, 1 ProbeBW, 2 ProbeRTT, 3 Drain */
+	bool paced;	      /**< its data leaves at pacing_rate (--tcp pacing) */
 	uint32_t min_rtt_us;  /**< minimum RTT seen (0: no sample) */
 	uint32_t bbr_min_rtt_us; /**< BBR: its minimum RTT (of the last 10 s) */
 	uint64_t bbr_bw;      /**< BBR: bottleneck bandwidth estimate, bytes/s (0: none) */
+	uint64_t pacing_rate; /**< paced: bytes/s now (0: unpaced for now, the minimum
+			           RTT below 1 ms or no RTT sample yet) */
 };
+
+/** The name of a BBR mode (dl_stack_conn_info.bbr_mode): "startup", ... */
+const char *dl_stack_bbr_mode_name(unsigned mode);
 
 /** The name of a congestion control (enum dl_tcp_cc): "newreno", "cubic", "bbr". */
 const char *dl_stack_cc_name(unsigned cc);

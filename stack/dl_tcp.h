@@ -214,6 +214,8 @@ enum dl_tcp_cnt {
 	TCP_CC_BBR,		/**< connections established with BBR */
 	TCP_BBR_FULL_BW,	/**< BBR: bottleneck bandwidth found, startup ended */
 	TCP_BBR_PROBE_RTT,	/**< BBR: min RTT 10 s old, window cut to 4 segments to measure it */
+	TCP_PACED_CONNS,	/**< connections established with pacing (--tcp pacing) */
+	TCP_PACING_WAITS,	/**< output stopped until a paced connection's next departure */
 	TCP_HYSTART_CSS,	/**< HyStart++ entered conservative slow start */
 	TCP_HYSTART_EXIT,	/**< HyStart++ ended slow start (no loss) */
 	TCP_CWND_RESTART,	/**< cwnd restarted after an idle period (RFC 5681 4.1) */
@@ -328,6 +330,8 @@ enum dl_tcb_flags2 {
 	TF2_SB_FAILED = 1u << 1,    /**< no scoreboard could be had in this episode */
 	TF2_PMTU_LOWERED = 1u << 2, /**< mss lowered by a frag-needed */
 	TF2_TLP_ONE = 1u << 3,      /**< the probe out went after a single-segment timeout */
+	TF2_PACED = 1u << 4,	    /**< data leaves at the pacing rate (pace_next) */
+	TF2_PACE_WAIT = 1u << 5,    /**< output waits for pace_next (the timer wakes it) */
 };
 
 /** Round-trip time probes a connection times at once (microsecond samples). */
@@ -371,6 +375,7 @@ struct dl_tcb {
 	uint8_t fl2;	   /**< dl_tcb_flags2 */
 	uint32_t snd_last; /**< timestamp tick of the last data sent (idle restart) */
 	uint32_t acked_batch; /**< bytes cumulatively acknowledged since the last output */
+	uint32_t pace_next;   /**< TF2_PACED: clock (us, low 32 bits) before which no data leaves */
 
 	/* round-trip time (RFC 6298), microseconds; srtt << 3, rttvar << 2 */
 	uint32_t srtt8, rttvar4, rto;
@@ -403,7 +408,7 @@ struct dl_tcb {
 	uint16_t rx_nbufs;    /**< RX buffers held, in order and out of order */
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
 	uint8_t tlp_dack_up;  /**< doublings of the single-segment probe allowance (0-3, dl_tcp_pto) */
-	uint8_t pad1;
+	uint8_t pace_segs;    /**< TF2_PACED: segments per TSO packet at the pacing rate (0: any) */
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
 	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
 	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */
@@ -609,6 +614,20 @@ static inline struct dl_tcb *tcb_at(const struct dl_tcp *t, uint32_t idx)
 static inline uint32_t tcb_index(const struct dl_tcp *t, const struct dl_tcb *c)
 {
 	return c->id & t->idx_mask;
+}
+
+/**
+ * Pacing needs a timer finer than the round trip: the wheel's 64 us tick
+ * spaces packets only where the RTT spans many ticks. A paced connection
+ * (TF2_PACED) whose minimum RTT is below this sends unpaced (on a LAN a
+ * window leaves within a tick or two anyway) and BBR runs as unpaced.
+ */
+#define DL_TCP_PACE_MIN_RTT_US 1000u
+
+/** Is connection c pacing now (TF2_PACED and an RTT pacing can space)? */
+static inline bool tcb_paced_now(const struct dl_tcb *c)
+{
+	return (c->fl2 & TF2_PACED) && c->min_rtt >= DL_TCP_PACE_MIN_RTT_US;
 }
 
 static inline bool tcb_synchronized(const struct dl_tcb *c)

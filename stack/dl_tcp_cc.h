@@ -23,6 +23,10 @@
  *               newly delivered (acknowledged or SACKed, what was SACKed
  *               before not again): a model-based algorithm's delivery
  *               rate rounds and ACK aggregation, optional
+ *   pacing_rate the rate a paced connection's data leaves at (bytes per
+ *               second, 0: not paced yet), optional: without it a paced
+ *               connection goes at Linux's rate for loss-based algorithms,
+ *               2 x cwnd / SRTT in slow start, 1.2 x after
  */
 #ifndef DL_TCP_CC_H
 #define DL_TCP_CC_H
@@ -37,6 +41,7 @@ struct dl_tcp_cc_ops {
 	void (*rtt_sample)(struct dl_tcp *t, struct dl_tcb *c, uint32_t rtt_us);
 	void (*restart)(struct dl_tcp *t, struct dl_tcb *c);
 	void (*on_ack)(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked);
+	uint64_t (*pacing_rate)(const struct dl_tcp *t, const struct dl_tcb *c);
 };
 
 extern const struct dl_tcp_cc_ops dl_tcp_newreno, dl_tcp_cubic, dl_tcp_bbr;
@@ -53,9 +58,13 @@ static inline const struct dl_tcp_cc_ops *dl_tcp_cc(const struct dl_tcb *c)
  * BBR's model of @p c's path (a connection running BBR): @p bw the
  * bottleneck bandwidth estimate in bytes per second (0: no sample yet),
  * @p min_rtt_us its minimum RTT (of the last 10 s), @p mode 0 Startup,
- * 1 ProbeBW, 2 ProbeRTT.
+ * 1 ProbeBW, 2 ProbeRTT, 3 Drain (paced connections only).
  */
 void dl_tcp_bbr_model(const struct dl_tcb *c, uint64_t *bw, uint32_t *min_rtt_us, uint8_t *mode);
+
+/** The pacing rate of connection @p c in bytes per second (0: none yet,
+ *  send unpaced): its algorithm's, or 2 (slow start) or 1.2 x cwnd / SRTT. */
+uint64_t dl_tcp_pacing_rate(const struct dl_tcp *t, const struct dl_tcb *c);
 
 /** Initial ssthresh ("arbitrarily high", RFC 5681 3.1). */
 #define DL_TCP_SSTHRESH_INIT (1u << 30)

@@ -315,22 +315,32 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  * tcp_bbr.c, version 1): the window follows a model of the path, the
  * bottleneck bandwidth (the largest delivery rate of the last 10 rounds)
  * times the minimum RTT (of the last 10 s), and a loss alone does not
- * shrink it. The model and the state machine are BBR v1's; what differs:
+ * shrink it. The model and the state machine are BBR v1's, and a paced
+ * connection (`--tcp pacing`, the default for BBR, on paths with a
+ * minimum RTT of 1 ms or more: tcp_out.c, dl_tcp.h) sends at
+ * BBR's pacing rate, the estimate times a gain: 2.89 in Startup, 1/2.89
+ * in Drain (until what is in flight is down to the BDP), cycling 1.25,
+ * 0.75 and 1 (six rounds) in ProbeBW, 1 in ProbeRTT, 1% below it all
+ * (Linux's pacing margin); its window is the BDP times 2.89 in Startup and
+ * Drain, 2 in ProbeBW. What differs from Linux's:
  *
- *   - no pacing: the sending rate is bounded by the window alone (and the
- *     stack's TSO burst limit), so ProbeBW cycles the window's gain
- *     (2.25, 1.75, then 2 for six rounds, times the BDP) where BBR cycles
- *     the pacing rate's (1.25, 0.75, 1); Startup's window gain is 2.89 as
- *     BBR's, and Drain is the window falling to ProbeBW's target at once;
+ *   - unpaced (`--tcp pacing=off`, or an RTT below 1 ms, too short for the
+ *     timer's 64 us to space packets) the sending rate is bounded by the
+ *     window alone (and the stack's TSO burst limit), so ProbeBW cycles the
+ *     window's gain (2.25, 1.75, then 2 for six rounds, times the BDP),
+ *     and Drain is the window falling to ProbeBW's target at once: up to
+ *     twice the BDP in flight, a standing queue of one BDP;
+ *   - a ProbeBW phase lasts one round (Linux: at least the minimum RTT,
+ *     the 1.25 phase until a quarter more is in flight or a loss);
  *   - one delivery-rate sample per round trip, not per ACK: the bytes
  *     delivered (cumulatively acknowledged or SACKed: SND.UNA plus the
  *     scoreboard's SACKed bytes) between the ACK that ends a round and the
  *     one that ended the last, over the time between them or the last
  *     round's length (when what this round delivered was sent), whichever
  *     is larger, and at least the minimum RTT: bunched ACKs do not make a
- *     faster path. A round whose output was never cwnd-limited (RFC 7661)
- *     is application-limited: its sample may raise the estimate, never
- *     lower it; ACK aggregation (extra_acked) as Linux's;
+ *     faster path. A round whose output was never cwnd- or pacing-limited
+ *     (RFC 7661) is application-limited: its sample may raise the
+ *     estimate, never lower it; ACK aggregation (extra_acked) as Linux's;
  *   - loss detection and repair are the stack's (RACK-TLP): a congestion
  *     event's ssthresh is the model's ProbeBW window (no multiplicative
  *     decrease); PRR sets the window for the recovery's first round (as
@@ -338,9 +348,7 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  *     bypasses PRR); after an RTO the window restarts at one segment and
  *     regrows by what is acknowledged up to the model's target.
  *
- * Without pacing BBR keeps up to twice the BDP in flight: a standing
- * queue of one BDP at the bottleneck (BBR's own long-term average is the
- * same cwnd_gain of 2). CUBIC stays the default; `--tcp cc=bbr` picks it.
+ * CUBIC stays the default; `--tcp cc=bbr` picks BBR.
  */
 struct bbr {
 	uint32_t round_end;	/**< SND.MAX when this round began */
@@ -367,7 +375,7 @@ struct bbr {
 };
 _Static_assert(sizeof(struct bbr) <= DL_TCP_CC_PRIV, "BBR state must fit the TCB");
 
-enum { BBR_STARTUP, BBR_PROBE_BW, BBR_PROBE_RTT };
+enum { BBR_STARTUP, BBR_PROBE_BW, BBR_PROBE_RTT, BBR_DRAIN };
 enum {
 	BF_ROUND_CWND_LIMITED = 1, /**< this round's output was cwnd-limited at least once */
 	BF_FULL_BW = 2,		   /**< Startup ended: the bottleneck is full */
@@ -380,12 +388,16 @@ enum {
 #define BBR_MIN_RTT_MS	     10000	  /* min RTT filter window */
 #define BBR_PROBE_RTT_MS     200	  /* time at 4 segments in ProbeRTT */
 #define BBR_STARTUP_GAIN_256 739	  /* 2 / ln 2 = 2.885 */
+#define BBR_DRAIN_GAIN_256   89		  /* its inverse: Drain's pacing gain */
+#define BBR_PACING_MARGIN    100	  /* pace 1/100 below the model (Linux's 1%) */
 #define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full */
 #define BBR_MIN_SEGS	     4u		  /* the smallest window */
 #define BBR_EXTRA_ROUNDS     5		  /* ACK aggregation: rounds per slot */
 #define BBR_EXTRA_MAX_US     100000	  /* ... at most 100 ms at the model's rate */
 
+/* ProbeBW's gains by phase: the window's when unpaced, the pacing rate's when paced */
 static const uint16_t bbr_cycle_gain_256[8] = {576, 448, 512, 512, 512, 512, 512, 512};
+static const uint16_t bbr_pace_gain_256[8] = {320, 192, 256, 256, 256, 256, 256, 256};
 
 static struct bbr *bbr_of(struct dl_tcb *c)
 {
@@ -433,9 +445,13 @@ static uint32_t bbr_target(const struct dl_tcb *c, const struct bbr *b, uint32_t
 	return w > DL_TCP_SSTHRESH_INIT ? DL_TCP_SSTHRESH_INIT : (uint32_t)w;
 }
 
-static uint32_t bbr_gain(const struct bbr *b)
+/* The window's gain: Startup's in Startup and Drain; in ProbeBW 2, or
+ * the cycle's when unpaced (ProbeRTT sets its own window). */
+static uint32_t bbr_gain(const struct dl_tcb *c, const struct bbr *b)
 {
-	return b->mode == BBR_STARTUP ? BBR_STARTUP_GAIN_256 : bbr_cycle_gain_256[b->cycle];
+	if (b->mode == BBR_STARTUP || b->mode == BBR_DRAIN)
+		return BBR_STARTUP_GAIN_256;
+	return tcb_paced_now(c) ? 512 : bbr_cycle_gain_256[b->cycle];
 }
 
 /* The filter's samples move up one place (the first is forgotten). */
@@ -573,6 +589,14 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 	if (seq_ge(c->snd_una, b->round_end))
 		bbr_round(t, c, b);
 	bbr_ack_aggregation(t, c, b, acked);
+	/* Drain (paced): Startup's queue is gone once what is in flight is
+	 * down to the BDP (and the bursts' room); no longer paced (a shorter
+	 * RTT seen): the window drains it, as unpaced. */
+	if (b->mode == BBR_DRAIN &&
+	    (c->snd_max - c->snd_una <= bbr_target(c, b, 256) || !tcb_paced_now(c))) {
+		b->mode = BBR_PROBE_BW;
+		b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
+	}
 	if ((c->flags & (TF_RECOVERY | TF_LOSS)) == TF_RECOVERY) {
 		/* Fast recovery: the first round PRR's packet conservation,
 		 * then the model's window again (BBR leaves conservation after
@@ -583,7 +607,7 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 			b->fl |= BF_IN_REC;
 			b->rec_round = b->rounds;
 		} else if (b->rounds != b->rec_round && b->mode != BBR_PROBE_RTT) {
-			c->cwnd = max_u32(c->cwnd, bbr_target(c, b, bbr_gain(b)));
+			c->cwnd = max_u32(c->cwnd, bbr_target(c, b, bbr_gain(c, b)));
 		}
 		return;
 	}
@@ -591,7 +615,7 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 	/* In ProbeBW the window is the model's (Startup's excess drains at
 	 * once: BBR's Drain). */
 	if (b->mode == BBR_PROBE_BW && !(c->flags & TF_RECOVERY))
-		c->cwnd = max_u32(min_u32(c->cwnd, bbr_target(c, b, bbr_gain(b))),
+		c->cwnd = max_u32(min_u32(c->cwnd, bbr_target(c, b, bbr_gain(c, b))),
 				  BBR_MIN_SEGS * c->mss);
 }
 
@@ -628,11 +652,16 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 				b->full_bw = b->bw[0];
 				b->full_cnt = 0;
 			} else if (++b->full_cnt >= BBR_FULL_BW_ROUNDS) {
-				/* The bottleneck is full: ProbeBW, its window at once
-				 * (Startup's queue drains: BBR's Drain). */
-				b->mode = BBR_PROBE_BW;
+				/* The bottleneck is full: paced, Drain; else
+				 * ProbeBW, its window at once (Startup's queue
+				 * drains by the window). */
 				b->fl |= BF_FULL_BW;
-				b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
+				if (tcb_paced_now(c)) {
+					b->mode = BBR_DRAIN;
+				} else {
+					b->mode = BBR_PROBE_BW;
+					b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
+				}
 				t->cnt[TCP_BBR_FULL_BW]++;
 			}
 		} else if (b->mode == BBR_PROBE_BW) {
@@ -651,12 +680,12 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 static void bbr_cong_avoid(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 {
 	struct bbr *b = bbr_of(c);
-	uint32_t target = bbr_target(c, b, bbr_gain(b));
+	uint32_t target = bbr_target(c, b, bbr_gain(c, b));
 
 	(void)t;
 	if (b->mode == BBR_PROBE_RTT)
 		return;
-	if (b->mode == BBR_STARTUP) {
+	if (b->mode == BBR_STARTUP || b->mode == BBR_DRAIN) {
 		if (c->cwnd < target)
 			c->cwnd = min_u32(c->cwnd + acked, target);
 	} else {
@@ -688,6 +717,41 @@ void dl_tcp_bbr_model(const struct dl_tcb *c, uint64_t *bw, uint32_t *min_rtt_us
 	*mode = b->mode;
 }
 
+/* The model's rate times the mode's gain, 1% below; in Startup at least
+ * cwnd / SRTT times the gain (Linux's bbr_init_pacing_rate_from_rtt at
+ * first); no sample and no RTT yet: not paced. */
+static uint64_t bbr_pacing_rate(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	const struct bbr *b = (const struct bbr *)(const void *)c->ca;
+	uint32_t gain, srtt = c->srtt8 >> 3;
+	uint64_t r;
+
+	(void)t;
+	switch (b->mode) {
+	case BBR_STARTUP:
+		gain = BBR_STARTUP_GAIN_256;
+		break;
+	case BBR_DRAIN:
+		gain = BBR_DRAIN_GAIN_256;
+		break;
+	case BBR_PROBE_BW:
+		gain = bbr_pace_gain_256[b->cycle];
+		break;
+	default:
+		gain = 256;
+		break;
+	}
+	r = (uint64_t)b->bw[0] * BBR_BW_UNIT;
+	/* Startup: at least the window per SRTT (the first rounds' samples
+	 * are of a few segments; Linux's rate never falls in Startup). */
+	if (b->mode == BBR_STARTUP && srtt != 0 && (uint64_t)c->cwnd * 1000000 / srtt > r)
+		r = (uint64_t)c->cwnd * 1000000 / srtt;
+	if (r == 0)
+		return 0;
+	r = r * gain / 256;
+	return r - r / BBR_PACING_MARGIN;
+}
+
 const struct dl_tcp_cc_ops dl_tcp_bbr = {
     .name = "bbr",
     .init = bbr_init,
@@ -695,7 +759,24 @@ const struct dl_tcp_cc_ops dl_tcp_bbr = {
     .ssthresh = bbr_ssthresh,
     .rtt_sample = bbr_rtt_sample,
     .on_ack = bbr_on_ack,
+    .pacing_rate = bbr_pacing_rate,
 };
+
+uint64_t dl_tcp_pacing_rate(const struct dl_tcp *t, const struct dl_tcb *c)
+{
+	uint32_t srtt = c->srtt8 >> 3, flight = c->snd_max - c->snd_una;
+	uint64_t r;
+
+	if (dl_tcp_cc(c)->pacing_rate != NULL)
+		return dl_tcp_cc(c)->pacing_rate(t, c);
+	if (srtt == 0)
+		return 0;
+	/* Linux's tcp_update_pacing_rate: what the window allows per round
+	 * trip, twice that in slow start (the window doubles per round),
+	 * 1.2 times after. */
+	r = (uint64_t)max_u32(c->cwnd, flight) * 1000000 / srtt;
+	return c->cwnd < c->ssthresh / 2 ? 2 * r : r * 6 / 5;
+}
 
 const struct dl_tcp_cc_ops *const dl_tcp_ccs[DL_TCP_CC_N] = {
     [DL_TCP_CC_NEWRENO] = &dl_tcp_newreno,

@@ -131,6 +131,13 @@ void dl_tcp_init_cc(struct dl_tcp *t, struct dl_tcb *c)
 	c->cc = t->p.cc;
 	c->reo_mult = 1;
 	c->snd_last = 0;
+	c->fl2 &= (uint8_t)~(TF2_PACED | TF2_PACE_WAIT);
+	c->pace_segs = 0;
+	if (t->p.pacing == DL_TCP_PACING_ALL ||
+	    (t->p.pacing == DL_TCP_PACING_BBR && c->cc == DL_TCP_CC_BBR)) {
+		c->fl2 |= TF2_PACED;
+		c->pace_next = (uint32_t)t->s->now;
+	}
 	dl_tcp_cc(c)->init(t, c);
 }
 
@@ -142,6 +149,8 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 	t->cnt[c->cc == DL_TCP_CC_CUBIC ? TCP_CC_CUBIC
 	       : c->cc == DL_TCP_CC_BBR ? TCP_CC_BBR
 					: TCP_CC_NEWRENO]++;
+	if (c->fl2 & TF2_PACED)
+		t->cnt[TCP_PACED_CONNS]++;
 	if (c->flags & TF_SACK)
 		t->cnt[TCP_SACK_CONNS]++;
 	c->backoff = 0;

@@ -50,6 +50,16 @@ static void fill(const struct dl_stack *s, const struct dl_tcp *t, const struct 
 	o->min_rtt_us = c->min_rtt;
 	if (c->cc == DL_TCP_CC_BBR && tcb_synchronized(c))
 		dl_tcp_bbr_model(c, &o->bbr_bw, &o->bbr_min_rtt_us, &o->bbr_mode);
+	o->paced = (c->fl2 & TF2_PACED) && tcb_synchronized(c);
+	if (o->paced && tcb_paced_now(c))
+		o->pacing_rate = dl_tcp_pacing_rate(t, c);
+}
+
+const char *dl_stack_bbr_mode_name(unsigned mode)
+{
+	static const char *const names[] = {"startup", "probe_bw", "probe_rtt", "drain"};
+
+	return mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "?";
 }
 
 const char *dl_stack_cc_name(unsigned cc)

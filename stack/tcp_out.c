@@ -11,7 +11,12 @@
  * cuts, but at most a quarter of cwnd per packet (at least 2 segments):
  * a window goes out as several packets, not one line-rate burst. With a
  * scoreboard (tcp_sack.c) it first retransmits the ranges RACK marked
- * lost, within cwnd - pipe, then sends new data. After an idle period
+ * lost, within cwnd - pipe, then sends new data. A paced connection
+ * (TF2_PACED, with a minimum RTT of at least DL_TCP_PACE_MIN_RTT_US)
+ * sends no data before its next departure time (pace_next,
+ * moved on by each packet's length at the pacing rate, as Linux's earliest
+ * departure times) and its TSO packets carry about 1 ms at that rate;
+ * output that stops for pacing waits on the connection's timer. After an idle period
  * longer than the RTO, cwnd restarts from the initial window (RFC 5681
  * 4.1). Any segment it sends carries the ACK, so a pure ACK is only sent
  * when nothing else went out; SACK blocks ride on pure ACKs only (an ACK
@@ -144,6 +149,48 @@ static unsigned put_header(const struct dl_tcp *t, const struct dl_tcb *c, uint8
 }
 
 /*
+ * Pacing: bytes just left; the next departure is that much later at the
+ * pacing rate, counted from the last departure time, or from a tick ago
+ * when that is older (a late timer catches up a tick's worth, an idle
+ * connection does not save up a burst).
+ */
+static void pace_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
+{
+	uint64_t rate = tcb_paced_now(c) ? dl_tcp_pacing_rate(t, c) : 0, segs, gap;
+	uint32_t from = (uint32_t)t->s->now - (1u << DL_TCP_TICK_SHIFT);
+
+	if (!tcb_paced_now(c) || rate == 0) {
+		c->pace_segs = 0;
+		return;
+	}
+	if ((int32_t)(c->pace_next - from) > 0)
+		from = c->pace_next;
+	gap = (uint64_t)bytes * 1000000 / rate;
+	c->pace_next = from + (uint32_t)(gap < 1000000 ? gap : 1000000);
+	/* TSO packets of about 1 ms at the rate (Linux's autosizing), at least 2 */
+	segs = rate / 1000 / c->mss;
+	c->pace_segs = (uint8_t)(segs < 2 ? 2 : segs > 255 ? 255 : segs);
+}
+
+/* Pacing: may no data leave yet? Then the timer wakes output at pace_next. */
+static inline bool pace_wait(struct dl_tcp *t, struct dl_tcb *c)
+{
+	int32_t d;
+
+	if (!tcb_paced_now(c))
+		return false;
+	d = (int32_t)(c->pace_next - (uint32_t)t->s->now);
+	if (d <= 0)
+		return false;
+	if (!(c->fl2 & TF2_PACE_WAIT)) {
+		c->fl2 |= TF2_PACE_WAIT;
+		t->cnt[TCP_PACING_WAITS]++;
+	}
+	dl_tcp_timer_arm(t, c, t->s->now + (uint64_t)d);
+	return true;
+}
+
+/*
  * Build and queue one segment of connection c: sequence number seq,
  * control bits flags, len payload bytes from pos (advanced past what was
  * taken). FIN is dropped when the fragment limit cut the payload short.
@@ -191,6 +238,8 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	t->cnt[TCP_TX_BYTES] += got;
+	if (got > 0 && (c->fl2 & TF2_PACED))
+		pace_sent(t, c, got);
 	if (flags & DL_TCP_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
 		c->rcv_edge = edge;
@@ -337,7 +386,8 @@ static struct dl_tcp_sqpos sq_pos_at(const struct dl_tcb *c, uint32_t seq)
 }
 
 /* Segment size limit of a packet: tso_segs MSS, at most cwnd / 4 (at
- * least 2 segments), so a window leaves as several packets. */
+ * least 2 segments), so a window leaves as several packets; paced, at
+ * most about 1 ms at the pacing rate. */
 static uint32_t max_packet(const struct dl_tcb *c)
 {
 	uint32_t segs;
@@ -345,6 +395,8 @@ static uint32_t max_packet(const struct dl_tcb *c)
 	if (c->tso_segs == 0)
 		return c->mss;
 	segs = max_u32(c->cwnd / (4u * c->mss), 2);
+	if (c->pace_segs != 0 && segs > c->pace_segs)
+		segs = c->pace_segs;
 	return min_u32(segs, c->tso_segs) * (uint32_t)c->mss;
 }
 
@@ -459,7 +511,7 @@ static void rtt_probe(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq)
  * bytes. @return 1 sent, 0 nothing to send now, -1 no header buffer.
  */
 static inline __attribute__((always_inline)) int send_new(struct dl_tcp *t, struct dl_tcb *c,
-						      uint32_t usable)
+						      uint32_t usable, bool paced)
 {
 	uint32_t unsent = tcb_unsent(c), n, seq, got;
 	bool want_fin = (c->flags & TF_SHUT_WR) && seq_le(c->snd_nxt, tcb_fin_seq(c));
@@ -482,6 +534,8 @@ static inline __attribute__((always_inline)) int send_new(struct dl_tcp *t, stru
 	}
 	if (c->sb != NULL && seq_ge(c->snd_nxt, c->snd_max) && !dl_tcp_sb_can_append(t, c))
 		return 0; /* the scoreboard is full: retransmissions first */
+	if (paced && pace_wait(t, c))
+		return 0;
 	fin = want_fin && n == unsent;
 	flags = DL_TCP_ACK | (fin ? DL_TCP_FIN : 0) | (n > 0 && n == unsent ? DL_TCP_PSH : 0);
 	seq = c->snd_nxt;
@@ -518,7 +572,7 @@ uint32_t dl_tcp_send_new(struct dl_tcp *t, struct dl_tcb *c, uint32_t max)
 		return 0;
 	wnd_left = seq_gt(c->snd_una + c->snd_wnd, c->snd_nxt) ? c->snd_una + c->snd_wnd - c->snd_nxt
 							       : 0;
-	if (send_new(t, c, min_u32(max, wnd_left)) <= 0)
+	if (send_new(t, c, min_u32(max, wnd_left), false) <= 0)
 		return 0;
 	return c->snd_max - before;
 }
@@ -573,6 +627,7 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	if (c->snd_una == c->snd_max)
 		restart_after_idle(t, c);
 	c->acked_batch = 0;
+	c->fl2 &= (uint8_t)~TF2_PACE_WAIT; /* set again below if pacing stops us */
 	/* SACK blocks ride on a pure ACK ahead of the data (options would
 	 * cost the data segments payload). */
 	if ((c->nrsack > 0 || (c->flags & TF_DSACK)) && (c->flags & TF_SACK) &&
@@ -592,6 +647,8 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 				uint32_t n = min_u32(e - s, room);
 				if (n == 0 || (n < e - s && n < c->mss))
 					break; /* no room for a segment yet */
+				if (pace_wait(t, c))
+					break;
 				if (dl_tcp_retransmit_range(t, c, s, s + n) == 0)
 					break;
 				sent = true;
@@ -603,7 +660,7 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 			lim = c->snd_una + min_u32(c->snd_wnd, tcb_cwnd_limited_transmit(c));
 			usable = seq_gt(lim, c->snd_nxt) ? lim - c->snd_nxt : 0;
 		}
-		rc = send_new(t, c, usable);
+		rc = send_new(t, c, usable, true);
 		if (rc < 0) {
 			arm_rtx_if_idle(t, c); /* no header buffer: try again later */
 			break;
@@ -627,12 +684,15 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 			t->cnt[TCP_TX_WINUPD]++;
 		dl_tcp_send_ack(t, c);
 	}
-	/* RFC 7661: only a window that was used may grow. */
+	/* RFC 7661: only a window that was used may grow. Waiting for the
+	 * pacing rate counts as used: the sender is limited by its congestion
+	 * control, not by the application (BBR's rate samples depend on it). */
 	{
 		uint32_t flight = c->snd_max - c->snd_una;
 		if (c->sb != NULL)
 			flight = dl_tcp_sb_pipe(c);
-		if (flight + c->mss > c->cwnd || (c->cwnd < c->ssthresh && 2 * flight >= c->cwnd))
+		if (flight + c->mss > c->cwnd || (c->cwnd < c->ssthresh && 2 * flight >= c->cwnd) ||
+		    (c->fl2 & TF2_PACE_WAIT))
 			c->fl2 |= TF2_CWND_LIMITED;
 		else
 			c->fl2 &= (uint8_t)~TF2_CWND_LIMITED;

@@ -13,7 +13,9 @@
  * the node (O(1) on the wheel). An idle connection has no node armed.
  * t_rtx is also the tail loss probe timeout (TF_PTO, RFC 8985 7); a
  * recovering connection's scoreboard adds the RACK reordering timer
- * (sb->t_reo).
+ * (sb->t_reo). A paced connection whose output waits for its next
+ * departure (TF2_PACE_WAIT, tcp_out.c) has the node armed for pace_next
+ * too.
  */
 #include "dl_tcp_cc.h"
 
@@ -275,6 +277,10 @@ void dl_tcp_timer_fire(struct dl_wheel *w, struct dl_wheel_node *n, void *arg)
 		if (c->state == DL_TCP_CLOSED)
 			return;
 	}
+	if ((c->fl2 & TF2_PACE_WAIT) && (int32_t)((uint32_t)now - c->pace_next) >= 0) {
+		c->fl2 &= (uint8_t)~TF2_PACE_WAIT;
+		dl_tcp_want_output(t, c);
+	}
 	if (c->t_rtx != 0 && c->t_rtx < next)
 		next = c->t_rtx;
 	if (c->t_delack != 0 && c->t_delack < next)
@@ -283,6 +289,11 @@ void dl_tcp_timer_fire(struct dl_wheel *w, struct dl_wheel_node *n, void *arg)
 		next = c->t_idle;
 	if (c->sb != NULL && c->sb->t_reo != 0 && c->sb->t_reo < next)
 		next = c->sb->t_reo;
+	if (c->fl2 & TF2_PACE_WAIT) {
+		uint64_t p = now + (uint32_t)(c->pace_next - (uint32_t)now);
+		if (p < next)
+			next = p;
+	}
 	if (next != UINT64_MAX)
 		dl_tcp_timer_arm(t, c, next);
 }

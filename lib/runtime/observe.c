@@ -580,12 +580,15 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 	if (t->cc == DL_TCP_CC_BBR) {
 		rc |= dl_tel_u64(d, "bbr_bw_bytes_per_s", t->bbr_bw);
 		rc |= dl_tel_u64(d, "bbr_min_rtt_us", t->bbr_min_rtt_us);
+		rc |= dl_tel_str(d, "bbr_mode", dl_stack_bbr_mode_name(t->bbr_mode));
 	}
+	if (t->paced)
+		rc |= dl_tel_u64(d, "pacing_rate_bytes_per_s", t->pacing_rate);
 	return rc;
 }
 
 /* Bytes of JSON one connection takes at most (checked before asking). */
-#define CONN_JSON_MAX 704
+#define CONN_JSON_MAX 784
 
 /* One entry of a page a core answered (entry @p k of @p r) into @p list. */
 typedef int (*page_emit_fn)(struct dl_tel *list, unsigned core, const struct dl_obs_req *r,

@@ -293,6 +293,8 @@ static void apply_tcp_opts(const struct dl_tcp_opts *o, struct dl_tcp_params *p)
 		p->app_rx_bufs = o->app_rx_bufs;
 	if (GIVEN(DL_TCPO_TLP_DELACK_MS))
 		p->tlp_delack_us = o->tlp_delack_ms * 1000u;
+	if (GIVEN(DL_TCPO_PACING))
+		p->pacing = (uint8_t)o->pacing;
 #undef GIVEN
 }
 

@@ -112,8 +112,14 @@ def held_connection(prefix, ip, app_core_ok):
         # a page fetched on this connection: the model has a min RTT at least
         need("bbr_bw_bytes_per_s" in c and c.get("bbr_min_rtt_us", 0) > 0,
              "BBR's model (bandwidth, min RTT) shown", c)
+        need(c.get("bbr_mode") in ("startup", "drain", "probe_bw", "probe_rtt"),
+             "BBR's mode shown", c)
+        # paced by default (--tcp pacing=bbr): the rate is shown (0 here: a
+        # veth's RTT is below the 1 ms pacing needs)
+        need("pacing_rate_bytes_per_s" in c, "BBR's pacing rate shown", c)
     else:
-        need("bbr_bw_bytes_per_s" not in c, "no BBR fields without BBR", c)
+        need("bbr_bw_bytes_per_s" not in c and "pacing_rate_bytes_per_s" not in c,
+             "no BBR or pacing fields without BBR (default pacing=bbr)", c)
     need(total >= 1, "/dlibos/conns total >= 1", total)
     one = q1(prefix, "/dlibos/conn," + cid)
     need(one.get("conn") == int(cid) and one.get("remote_port") == lport

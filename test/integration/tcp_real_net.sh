@@ -78,7 +78,7 @@ dump_counters() {
 }
 
 show() { # the counters worth printing
-	grep -E "^tcp\.(rto_exp|fast_retr|sack_|cc_|bbr_|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
+	grep -E "^tcp\.(rto_exp|fast_retr|sack_|cc_|bbr_|pac|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
 		awk '{l[$1] = $0} END {for (k in l) print "    " l[k]}' | sort
 }
 
@@ -118,7 +118,7 @@ loss | loss-bbr)
 	head -c $((MB << 20)) /dev/urandom >"$WORK/data.bin"
 	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
 	client_ns 1500
-	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1 --tcp cc=$CC"
+	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1 --tcp cc=$CC${REALNET_TCP:+,$REALNET_TCP}"
 	ip netns exec "$CNS" sysctl -qw net.ipv4.tcp_sack=1
 	ns_nft add table inet dlloss
 	ns_nft add chain inet dlloss forw '{ type filter hook forward priority 0; }'

@@ -432,7 +432,8 @@ static void test_tcp_opts(void **state)
 		  "syn_backlog=4096,accept_backlog=512,max_conns=200000,rcv_wnd=1048576,"
 		  "delack_us=0,keepalive_s=60,rto_min_ms=5,syn_cookies=0,timestamps=0,"
 		  "cc=newreno,sack=0,tlp=0,hystart=0,slow_start_after_idle=0,sack_pool=7,"
-		  "time_wait_max=100,tw_reuse=0,ooo_core_bufs=300,app_rx_bufs=900,tlp_delack_ms=20",
+		  "time_wait_max=100,tw_reuse=0,ooo_core_bufs=300,app_rx_bufs=900,tlp_delack_ms=20,"
+		  "pacing=all",
 		  NULL),
 	    DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.set, (1u << DL_TCPO_NKEYS) - 1);
@@ -456,6 +457,10 @@ static void test_tcp_opts(void **state)
 	assert_int_equal(cfg.tcp.ooo_core_bufs, 300);
 	assert_int_equal(cfg.tcp.app_rx_bufs, 900);
 	assert_int_equal(cfg.tcp.tlp_delack_ms, 20);
+	assert_int_equal(cfg.tcp.pacing, 2); /* all */
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "pacing=off", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.pacing, 0);
+	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_PACING);
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "cc=cubic", NULL), DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.cc, 1);
 	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_CC);
@@ -479,6 +484,7 @@ static void test_err_tcp(void **state)
 	assert_error("unknown key 'nagle'", "--ip", "10.0.0.2/24", "--tcp", "nagle=1");
 	assert_error("cc='vegas' must be newreno|cubic|bbr", "--ip", "10.0.0.2/24", "--tcp",
 		     "cc=vegas");
+	assert_error("pacing='fq' must be off|bbr|all", "--ip", "10.0.0.2/24", "--tcp", "pacing=fq");
 	assert_error("ooo_core_bufs='8' must be 16..4194304", "--ip", "10.0.0.2/24", "--tcp",
 		     "ooo_core_bufs=8");
 	assert_error("syn_cookies='2' must be 0..1", "--ip", "10.0.0.2/24", "--tcp",

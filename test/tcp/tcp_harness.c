@@ -814,6 +814,11 @@ uint64_t th_verified(struct th *h)
 	return h->verified;
 }
 
+uint64_t th_bottleneck_queue_us(struct th *h, int to)
+{
+	return h->bottleneck_free[to] > h->now ? h->bottleneck_free[to] - h->now : 0;
+}
+
 void th_link_stats(struct th *h, uint64_t out[4])
 {
 	memcpy(out, h->stats, sizeof(h->stats));

@@ -128,6 +128,9 @@ uint64_t th_now(struct th *h);
 unsigned th_established(struct th *h, int side);
 /** Bytes verified so far (both directions, all connections). */
 uint64_t th_verified(struct th *h);
+/** Microseconds of frames queued at the bottleneck towards side `to`
+ *  (the queueing delay a frame sent now would see; 0 without a rate). */
+uint64_t th_bottleneck_queue_us(struct th *h, int to);
 /** Frames the link dropped / duplicated / corrupted / reordered. */
 void th_link_stats(struct th *h, uint64_t out[4]);
 

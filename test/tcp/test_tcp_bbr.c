@@ -10,7 +10,10 @@
  *     virtual time CUBIC needs on the same link with the same seed (a loss
  *     alone does not shrink BBR's window), byte-exact;
  *   - after 10 s without a lower RTT sample ProbeRTT brings the window down
- *     to 4 segments, and the transfer goes on at the bottleneck's rate.
+ *     to 4 segments, and the transfer goes on at the bottleneck's rate
+ *     (unpaced: paced, the queue stays short and the minimum is seen again);
+ *   - paced, the bottleneck's queue stays a fraction of the RTT where the
+ *     unpaced window keeps a BDP queued, at the same transfer time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +42,8 @@ struct seen {
 	uint64_t data_end_us; /**< last time data was in flight */
 	bool probe_rtt_seen;
 	uint64_t trace_at;
+	/* the bottleneck's queue towards the client after Startup (us) */
+	uint64_t q_sum, q_n, q_max;
 };
 
 static void watch(struct th *h, void *arg)
@@ -62,6 +67,13 @@ static void watch(struct th *h, void *arg)
 			c->snd_max - c->snd_una, c->ssthresh, c->flags);
 	}
 	s->mss = c->mss;
+	if (mode != 0) { /* Startup over: Drain, ProbeBW, ProbeRTT */
+		uint64_t q = th_bottleneck_queue_us(h, 1);
+		s->q_sum += q;
+		s->q_n++;
+		if (q > s->q_max)
+			s->q_max = q;
+	}
 	if (mode == 2) {
 		s->probe_rtt_seen = true;
 		if (c->cwnd < s->cwnd_min)
@@ -90,8 +102,8 @@ static uint64_t cnt(struct th *h, int side, enum dl_tcp_cnt k)
 	return th_stack(h, side)->tcp->cnt[k];
 }
 
-static void run(const struct th_link *link, uint64_t bytes, uint8_t cc, uint64_t seed,
-		struct result *r)
+static void run(const struct th_link *link, uint64_t bytes, uint8_t cc, uint8_t pacing,
+		uint64_t seed, struct result *r)
 {
 	struct th_app_cfg app = {
 	    .conns = 1,
@@ -108,6 +120,7 @@ static void run(const struct th_link *link, uint64_t bytes, uint8_t cc, uint64_t
 	dl_stack_config_defaults(&cfg);
 	cfg.tcp.msl_us = 1000000;
 	cfg.tcp.cc = cc;
+	cfg.tcp.pacing = pacing;
 	cfg.tcp.rcv_wnd = 16u << 20;
 	memset(r, 0, sizeof(*r));
 	r->seen.cwnd_min = UINT32_MAX;
@@ -127,11 +140,13 @@ static void run(const struct th_link *link, uint64_t bytes, uint8_t cc, uint64_t
 	if (getenv("TH_VERBOSE") != NULL)
 		fprintf(stderr,
 			"cc %u: t %llu us, rto %llu, drops %llu, full_bw %llu, probe_rtt %llu, "
-			"bw %llu B/s, min_rtt %u us, cwnd %u-%u\n",
+			"bw %llu B/s, min_rtt %u us, cwnd %u-%u, queue mean %llu max %llu us\n",
 			cc, (unsigned long long)r->t_us, (unsigned long long)r->rto,
 			(unsigned long long)r->link_drops, (unsigned long long)r->full_bw,
 			(unsigned long long)r->probe_rtt, (unsigned long long)r->seen.bw,
-			r->seen.min_rtt, r->seen.cwnd_min, r->seen.cwnd_max);
+			r->seen.min_rtt, r->seen.cwnd_min, r->seen.cwnd_max,
+			(unsigned long long)(r->seen.q_n ? r->seen.q_sum / r->seen.q_n : 0),
+			(unsigned long long)r->seen.q_max);
 	th_destroy(h);
 }
 
@@ -145,7 +160,7 @@ static void test_bbr_bottleneck_model(void **state)
 	struct result r;
 	(void)state;
 
-	run(&l, 16u << 20, DL_TCP_CC_BBR, 11, &r);
+	run(&l, 16u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_BBR, 11, &r);
 	assert_int_equal(r.bbr_conns, 1);
 	assert_int_equal(r.full_bw, 1);
 	assert_int_equal(r.rto, 0);
@@ -172,17 +187,18 @@ static void test_bbr_random_loss_keeps_window(void **state)
 	struct result b, c;
 	(void)state;
 
-	run(&l, 8u << 20, DL_TCP_CC_BBR, 5, &b);
-	run(&l, 8u << 20, DL_TCP_CC_CUBIC, 5, &c);
+	run(&l, 8u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_BBR, 5, &b);
+	run(&l, 8u << 20, DL_TCP_CC_CUBIC, DL_TCP_PACING_BBR, 5, &c);
 	assert_true(b.link_drops > 100);
 	assert_true(b.seen.bw >= 12500000u / 2);
 	/* measured: BBR about a quarter of CUBIC's time */
 	assert_true(b.t_us * 2 < c.t_us);
 }
 
-/* 10 Mbit/s for 16 s: the minimum RTT gets 10 s old while the window
- * keeps a queue, so ProbeRTT drains it (4 segments) and measures the
- * path again, then ProbeBW resumes. */
+/* 10 Mbit/s for 16 s, unpaced: the minimum RTT gets 10 s old while the
+ * window keeps a queue, so ProbeRTT drains it (4 segments) and measures
+ * the path again, then ProbeBW resumes. (Paced, no queue builds: RTT
+ * samples at the minimum keep it fresh and ProbeRTT is not needed.) */
 static void test_bbr_probe_rtt(void **state)
 {
 	const uint64_t rate = 10000000;
@@ -190,7 +206,7 @@ static void test_bbr_probe_rtt(void **state)
 	struct result r;
 	(void)state;
 
-	run(&l, 20u << 20, DL_TCP_CC_BBR, 3, &r);
+	run(&l, 20u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_OFF, 3, &r);
 	assert_true(r.t_us > 1000000 + 12000000);
 	assert_true(r.probe_rtt >= 1);
 	assert_true(r.seen.probe_rtt_seen);
@@ -217,13 +233,45 @@ static void test_bbr_ack_aggregation(void **state)
 	struct result r;
 	(void)state;
 
-	run(&l, 16u << 20, DL_TCP_CC_BBR, 13, &r);
+	run(&l, 16u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_BBR, 13, &r);
 	assert_int_equal(r.rto, 0);
 	assert_true(r.seen.min_rtt < 2000);
 	assert_true(r.seen.bw >= rate / 8 * 80 / 100);
 	/* 16 MiB at 12.5 MB/s less headers: 1.40 s of wire time; at least
 	 * 85% of the link's payload rate, Startup included */
 	assert_true(r.t_us < 1000000 + 1400000 * 100 / 85);
+}
+
+/* Pacing (`--tcp pacing`): the bottleneck of test_bbr_bottleneck_model.
+ * Paced, BBR sends at its estimate (cycling 1.25, 0.75, 1) and the queue
+ * stays short; unpaced, its window of twice the BDP keeps a BDP queued.
+ * CUBIC paced (pacing=all) overshoots less in slow start than in bursts. */
+static void test_bbr_pacing_queue(void **state)
+{
+	const uint64_t rate = 100000000;
+	struct th_link l = {.delay_us = DELAY_US, .rate_bps = rate, .queue_max = 300};
+	struct result p, u, cp, cu;
+	uint64_t pq, uq;
+	(void)state;
+
+	run(&l, 16u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_BBR, 11, &p);
+	run(&l, 16u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_OFF, 11, &u);
+	assert_true(p.seen.q_n > 100 && u.seen.q_n > 100);
+	pq = p.seen.q_sum / p.seen.q_n;
+	uq = u.seen.q_sum / u.seen.q_n;
+	/* measured: mean queue after Startup 1.8 ms paced, 15.3 ms unpaced
+	 * (RTT 10 ms); a Drain that never ends (no pacing) 24 ms */
+	assert_true(pq < RTT_US / 4);
+	assert_true(uq > RTT_US / 2);
+	/* and no slower: within 5% of the unpaced transfer */
+	assert_true(p.t_us - 1000000 <= (u.t_us - 1000000) * 105 / 100);
+	assert_int_equal(p.rto, 0);
+
+	run(&l, 16u << 20, DL_TCP_CC_CUBIC, DL_TCP_PACING_ALL, 11, &cp);
+	run(&l, 16u << 20, DL_TCP_CC_CUBIC, DL_TCP_PACING_OFF, 11, &cu);
+	/* measured: 99 against 240 frames dropped, 1.51 against 2.30 s */
+	assert_true(cp.link_drops < cu.link_drops);
+	assert_true(cp.t_us <= cu.t_us);
 }
 
 int main(void)
@@ -233,6 +281,7 @@ int main(void)
 	    cmocka_unit_test(test_bbr_random_loss_keeps_window),
 	    cmocka_unit_test(test_bbr_probe_rtt),
 	    cmocka_unit_test(test_bbr_ack_aggregation),
+	    cmocka_unit_test(test_bbr_pacing_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
