@@ -330,6 +330,9 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  *     window's gain (2.25, 1.75, then 2 for six rounds, times the BDP),
  *     and Drain is the window falling to ProbeBW's target at once: up to
  *     twice the BDP in flight, a standing queue of one BDP;
+ *   - Startup also ends at a round that ends in recovery without a quarter
+ *     more bandwidth (a buffer shallower than the BDP: BBR v1 doubles on
+ *     for up to three rounds of losses; BBR v2 has a similar loss exit);
  *   - a ProbeBW phase lasts one round (Linux: at least the minimum RTT,
  *     the 1.25 phase until a quarter more is in flight or a loss);
  *   - one delivery-rate sample per round trip, not per ACK: the bytes
@@ -390,7 +393,7 @@ enum {
 #define BBR_STARTUP_GAIN_256 739	  /* 2 / ln 2 = 2.885 */
 #define BBR_DRAIN_GAIN_256   89		  /* its inverse: Drain's pacing gain */
 #define BBR_PACING_MARGIN    100	  /* pace 1/100 below the model (Linux's 1%) */
-#define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full */
+#define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full (1 in recovery) */
 #define BBR_MIN_SEGS	     4u		  /* the smallest window */
 #define BBR_EXTRA_ROUNDS     5		  /* ACK aggregation: rounds per slot */
 #define BBR_EXTRA_MAX_US     100000	  /* ... at most 100 ms at the model's rate */
@@ -651,7 +654,8 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 			if ((uint64_t)b->bw[0] * 4 >= (uint64_t)b->full_bw * 5) {
 				b->full_bw = b->bw[0];
 				b->full_cnt = 0;
-			} else if (++b->full_cnt >= BBR_FULL_BW_ROUNDS) {
+			} else if (++b->full_cnt >= BBR_FULL_BW_ROUNDS ||
+				   (c->flags & TF_RECOVERY)) {
 				/* The bottleneck is full: paced, Drain; else
 				 * ProbeBW, its window at once (Startup's queue
 				 * drains by the window). */

@@ -12,6 +12,8 @@
  *   - after 10 s without a lower RTT sample ProbeRTT brings the window down
  *     to 4 segments, and the transfer goes on at the bottleneck's rate
  *     (unpaced: paced, the queue stays short and the minimum is seen again);
+ *   - behind a buffer shallower than the BDP, Startup ends at its first
+ *     lossy round without growth (few drops, no RTO);
  *   - paced, the bottleneck's queue stays a fraction of the RTT where the
  *     unpaced window keeps a BDP queued, at the same transfer time.
  */
@@ -242,6 +244,24 @@ static void test_bbr_ack_aggregation(void **state)
 	assert_true(r.t_us < 1000000 + 1400000 * 100 / 85);
 }
 
+/* A buffer shallower than the BDP (66 frames, 0.8 BDP): Startup's window
+ * growth overfills it; Startup ends at a round that ends in recovery
+ * without a quarter more bandwidth (not three rounds later, BBR v1's
+ * rule, which kept doubling through the losses). */
+static void test_bbr_shallow_buffer(void **state)
+{
+	struct th_link l = {.delay_us = DELAY_US, .rate_bps = 100000000, .queue_max = 66};
+	struct result r;
+	(void)state;
+
+	run(&l, 16u << 20, DL_TCP_CC_BBR, DL_TCP_PACING_BBR, 11, &r);
+	assert_int_equal(r.full_bw, 1);
+	assert_int_equal(r.rto, 0);
+	/* measured: 121 frames lost (502 with three rounds), 1.52 s */
+	assert_true(r.link_drops < 250);
+	assert_true(r.t_us < 1000000 + 1700000);
+}
+
 /* Pacing (`--tcp pacing`): the bottleneck of test_bbr_bottleneck_model.
  * Paced, BBR sends at its estimate (cycling 1.25, 0.75, 1) and the queue
  * stays short; unpaced, its window of twice the BDP keeps a BDP queued.
@@ -281,6 +301,7 @@ int main(void)
 	    cmocka_unit_test(test_bbr_random_loss_keeps_window),
 	    cmocka_unit_test(test_bbr_probe_rtt),
 	    cmocka_unit_test(test_bbr_ack_aggregation),
+	    cmocka_unit_test(test_bbr_shallow_buffer),
 	    cmocka_unit_test(test_bbr_pacing_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
