@@ -369,7 +369,8 @@ struct dl_tcb {
 	uint8_t dupacks;
 	uint8_t backoff;   /**< RTO / persist exponent */
 	uint8_t ka_probes; /**< unanswered keepalives */
-	uint8_t tso_segs;  /**< MSS-sized segments per TSO packet (0: no TSO) */
+	uint8_t tso_segs;  /**< MSS-sized segments per TSO packet (0: no TSO; paced:
+			        about 1 ms at the pacing rate, at most the NIC's) */
 	uint8_t cc;	   /**< congestion control (enum dl_tcp_cc) */
 	uint8_t soft_err;  /**< last ICMP soft error (errno), 0: none */
 	uint8_t fl2;	   /**< dl_tcb_flags2 */
@@ -408,7 +409,7 @@ struct dl_tcb {
 	uint16_t rx_nbufs;    /**< RX buffers held, in order and out of order */
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
 	uint8_t tlp_dack_up;  /**< doublings of the single-segment probe allowance (0-3, dl_tcp_pto) */
-	uint8_t pace_segs;    /**< TF2_PACED: segments per TSO packet at the pacing rate (0: any) */
+	uint8_t pad1;
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
 	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
 	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */

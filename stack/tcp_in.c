@@ -132,7 +132,6 @@ void dl_tcp_init_cc(struct dl_tcp *t, struct dl_tcb *c)
 	c->reo_mult = 1;
 	c->snd_last = 0;
 	c->fl2 &= (uint8_t)~(TF2_PACED | TF2_PACE_WAIT);
-	c->pace_segs = 0;
 	if (t->p.pacing == DL_TCP_PACING_ALL ||
 	    (t->p.pacing == DL_TCP_PACING_BBR && c->cc == DL_TCP_CC_BBR)) {
 		c->fl2 |= TF2_PACED;

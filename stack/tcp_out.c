@@ -154,40 +154,53 @@ static unsigned put_header(const struct dl_tcp *t, const struct dl_tcb *c, uint8
  * when that is older (a late timer catches up a tick's worth, an idle
  * connection does not save up a burst).
  */
-static void pace_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
+static __attribute__((noinline)) void pace_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 {
-	uint64_t rate = tcb_paced_now(c) ? dl_tcp_pacing_rate(t, c) : 0, segs, gap;
+	uint64_t rate, segs, gap;
 	uint32_t from = (uint32_t)t->s->now - (1u << DL_TCP_TICK_SHIFT);
+	uint32_t nic = c->tso_segs ? min_u32(t->s->nic->tso_max / c->mss, 255) : 0;
 
-	if (!tcb_paced_now(c) || rate == 0) {
-		c->pace_segs = 0;
+	if (bytes == 0)
+		return;
+	rate = tcb_paced_now(c) ? dl_tcp_pacing_rate(t, c) : 0;
+	if (rate == 0) {
+		c->tso_segs = (uint8_t)nic;
 		return;
 	}
 	if ((int32_t)(c->pace_next - from) > 0)
 		from = c->pace_next;
 	gap = (uint64_t)bytes * 1000000 / rate;
 	c->pace_next = from + (uint32_t)(gap < 1000000 ? gap : 1000000);
-	/* TSO packets of about 1 ms at the rate (Linux's autosizing), at least 2 */
-	segs = rate / 1000 / c->mss;
-	c->pace_segs = (uint8_t)(segs < 2 ? 2 : segs > 255 ? 255 : segs);
+	/* TSO packets of about 1 ms at the rate (Linux's autosizing), at
+	 * least 2 segments, at most the NIC's */
+	if (nic != 0) {
+		segs = rate / 1000 / c->mss;
+		c->tso_segs = (uint8_t)(segs < 2 ? 2 : segs > nic ? nic : segs);
+	}
 }
 
-/* Pacing: may no data leave yet? Then the timer wakes output at pace_next. */
-static inline bool pace_wait(struct dl_tcp *t, struct dl_tcb *c)
+/* Pacing: may no data leave yet? Then the timer wakes output at pace_next
+ * (out of line: the unpaced hot path pays one flag test). */
+static __attribute__((noinline)) bool pace_wait_slow(struct dl_tcp *t, struct dl_tcb *c)
 {
 	int32_t d;
 
-	if (!tcb_paced_now(c))
-		return false;
 	d = (int32_t)(c->pace_next - (uint32_t)t->s->now);
-	if (d <= 0)
+	if (c->min_rtt < DL_TCP_PACE_MIN_RTT_US || d <= 0) {
+		c->fl2 &= (uint8_t)~TF2_PACE_WAIT;
 		return false;
+	}
 	if (!(c->fl2 & TF2_PACE_WAIT)) {
 		c->fl2 |= TF2_PACE_WAIT;
 		t->cnt[TCP_PACING_WAITS]++;
 	}
 	dl_tcp_timer_arm(t, c, t->s->now + (uint64_t)d);
 	return true;
+}
+
+static inline bool pace_wait(struct dl_tcp *t, struct dl_tcb *c)
+{
+	return __builtin_expect((c->fl2 & TF2_PACED) != 0, 0) && pace_wait_slow(t, c);
 }
 
 /*
@@ -238,7 +251,7 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	t->cnt[TCP_TX_BYTES] += got;
-	if (got > 0 && (c->fl2 & TF2_PACED))
+	if (__builtin_expect((c->fl2 & TF2_PACED) != 0, 0))
 		pace_sent(t, c, got);
 	if (flags & DL_TCP_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
@@ -385,9 +398,9 @@ static struct dl_tcp_sqpos sq_pos_at(const struct dl_tcb *c, uint32_t seq)
 	return pos;
 }
 
-/* Segment size limit of a packet: tso_segs MSS, at most cwnd / 4 (at
- * least 2 segments), so a window leaves as several packets; paced, at
- * most about 1 ms at the pacing rate. */
+/* Segment size limit of a packet: tso_segs MSS (paced: about 1 ms at
+ * the pacing rate, pace_sent), at most cwnd / 4 (at least 2 segments),
+ * so a window leaves as several packets. */
 static uint32_t max_packet(const struct dl_tcb *c)
 {
 	uint32_t segs;
@@ -395,8 +408,6 @@ static uint32_t max_packet(const struct dl_tcb *c)
 	if (c->tso_segs == 0)
 		return c->mss;
 	segs = max_u32(c->cwnd / (4u * c->mss), 2);
-	if (c->pace_segs != 0 && segs > c->pace_segs)
-		segs = c->pace_segs;
 	return min_u32(segs, c->tso_segs) * (uint32_t)c->mss;
 }
 
@@ -627,7 +638,6 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	if (c->snd_una == c->snd_max)
 		restart_after_idle(t, c);
 	c->acked_batch = 0;
-	c->fl2 &= (uint8_t)~TF2_PACE_WAIT; /* set again below if pacing stops us */
 	/* SACK blocks ride on a pure ACK ahead of the data (options would
 	 * cost the data segments payload). */
 	if ((c->nrsack > 0 || (c->flags & TF_DSACK)) && (c->flags & TF_SACK) &&
@@ -686,7 +696,8 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	}
 	/* RFC 7661: only a window that was used may grow. Waiting for the
 	 * pacing rate counts as used: the sender is limited by its congestion
-	 * control, not by the application (BBR's rate samples depend on it). */
+	 * control, not by the application (BBR's rate samples depend on it).
+	 * (TF2_PACE_WAIT is cleared by the next send check or the timer.) */
 	{
 		uint32_t flight = c->snd_max - c->snd_una;
 		if (c->sb != NULL)
