@@ -214,12 +214,27 @@ static int check_timers(struct ck *k, const struct dl_tcb *c)
 		return fail(k, c, "TIME_WAIT without its 2*MSL timer");
 	if (c->state == DL_TCP_FIN_WAIT_2 && (c->flags & TF_APP_CLOSED) && c->t_idle == 0)
 		return fail(k, c, "closed FIN_WAIT_2 without its timeout");
+	if (c->fl2 & TF2_PACE_WAIT) {
+		/* output waits for the pacing rate: the timer wakes it at
+		 * pace_next (a uint32_t microsecond clock) at the latest */
+		uint64_t due = t->s->now + (uint32_t)(c->pace_next - (uint32_t)t->s->now);
+		if (!(c->fl2 & TF2_PACED))
+			return fail(k, c, "waits for pacing but is not paced");
+		if (!armed || c->tn.expires > due)
+			return fail(k, c, "waits for pacing until %llu but the timer is %s (%llu)",
+				    (unsigned long long)due, armed ? "later" : "not armed",
+				    (unsigned long long)c->tn.expires);
+	}
 	if (sync && c->t_rtx == 0 &&
-	    (c->snd_max != c->snd_una || tcb_unsent(c) > 0 ||
-	     ((c->flags & TF_SHUT_WR) && !(c->flags & TF_FIN_SENT))))
+	    (c->snd_max != c->snd_una ||
+	     (!(c->fl2 & TF2_PACE_WAIT) &&
+	      (tcb_unsent(c) > 0 || ((c->flags & TF_SHUT_WR) && !(c->flags & TF_FIN_SENT))))))
 		return fail(
-		    k, c, "no retransmission/persist timer: una %u nxt %u max %u unsent %u wnd %u",
-		    c->snd_una, c->snd_nxt, c->snd_max, tcb_unsent(c), c->snd_wnd);
+		    k, c,
+		    "no retransmission/persist timer: una %u nxt %u max %u unsent %u wnd %u "
+		    "cwnd %u flags %#x fl2 %#x",
+		    c->snd_una, c->snd_nxt, c->snd_max, tcb_unsent(c), c->snd_wnd, c->cwnd, c->flags,
+		    c->fl2);
 	if (t->p.keepalive_us != 0 &&
 	    (c->state == DL_TCP_ESTABLISHED || c->state == DL_TCP_CLOSE_WAIT) && c->t_idle == 0)
 		return fail(k, c, "keepalive on but no idle timer");
