@@ -625,6 +625,11 @@ static inline uint32_t tcb_index(const struct dl_tcp *t, const struct dl_tcb *c)
  */
 #define DL_TCP_PACE_MIN_RTT_US 1000u
 
+/** How late a paced departure may be caught up (a burst at most this long
+ *  at the rate): the wheel fires up to a tick late, and a core under the
+ *  sleep idle policy sleeps up to 128 us before it looks. */
+#define DL_TCP_PACE_CREDIT_US 128u
+
 /** Is connection c pacing now (TF2_PACED and an RTT pacing can space)? */
 static inline bool tcb_paced_now(const struct dl_tcb *c)
 {

@@ -150,14 +150,14 @@ static unsigned put_header(const struct dl_tcp *t, const struct dl_tcb *c, uint8
 
 /*
  * Pacing: bytes just left; the next departure is that much later at the
- * pacing rate, counted from the last departure time, or from a tick ago
- * when that is older (a late timer catches up a tick's worth, an idle
- * connection does not save up a burst).
+ * pacing rate, counted from the last departure time, or from
+ * DL_TCP_PACE_CREDIT_US ago when that is older (a late wake-up catches up
+ * that much, an idle connection does not save up a burst).
  */
 static __attribute__((noinline)) void pace_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t bytes)
 {
 	uint64_t rate, segs, gap;
-	uint32_t from = (uint32_t)t->s->now - (1u << DL_TCP_TICK_SHIFT);
+	uint32_t from = (uint32_t)t->s->now - DL_TCP_PACE_CREDIT_US;
 	uint32_t nic = c->tso_segs ? min_u32(t->s->nic->tso_max / c->mss, 255) : 0;
 
 	if (bytes == 0)
