@@ -689,6 +689,11 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 			dl_tcp_arm_rtx(t, c, false);
 		}
 	}
+	/* Pacing held back what an RTO or a go-back was about to resend: the
+	 * retransmission timer still watches what is in flight. */
+	if (__builtin_expect((c->fl2 & TF2_PACE_WAIT) != 0, 0) && c->t_rtx == 0 &&
+	    c->snd_max != c->snd_una)
+		dl_tcp_arm_rtx(t, c, false);
 	if (!sent && (c->flags & (TF_ACKNOW | TF_WND_UPDATE))) {
 		if (!(c->flags & TF_ACKNOW))
 			t->cnt[TCP_TX_WINUPD]++;
