@@ -271,7 +271,12 @@ static void tcp_out(struct fn *w, const uint8_t *ip, const uint8_t *tcp, size_t 
 	plen = (uint32_t)(len - hlen);
 	if (plen > 0 && !w->taint) {
 		const struct dl_tcb *c = dl_tcp_lookup(w->s->tcp, dip, sport, dport, NULL);
-		if (c != NULL && c->state != DL_TCP_CLOSED) {
+		/* The connection the 4-tuple names now: a frame outside what it
+		 * has sent came from an earlier connection of the same tuple,
+		 * replaced (RST, then a new SYN) after the frame left in the
+		 * same step; its memory is not this connection's to compare. */
+		if (c != NULL && c->state != DL_TCP_CLOSED && seq_ge(seq, c->iss + 1) &&
+		    seq_le(seq + plen, c->snd_max)) {
 			uint32_t off = seq - (c->iss + 1);
 			for (uint32_t k = 0; k < plen; k++)
 				FZ_CHECK(tcp[hlen + k] == tx_byte((uint64_t)off + k),
