@@ -198,45 +198,60 @@ void dl_arp_park(struct dl_stack *s, struct dl_tx_pkt *pkt, struct dl_buf *relea
 		arp_request(s, e, NULL);
 }
 
-/* Send parked frames whose next hop is now known; keep the others in order. */
-static void pending_release(struct dl_stack *s, uint32_t ip, const uint8_t mac[6])
+/* Which parked frames a sweep takes: those for a next hop (sent when mac
+ * is known, dropped when resolution failed), or those of one TCP
+ * connection that reference memory outside their header buffer. */
+struct pend_sel {
+	uint32_t ip;	    /**< next hop, or the connection's remote address */
+	const uint8_t *mac; /**< resolved: send the next hop's frames */
+	bool conn;	    /**< select by connection (ip, lport, rport) */
+	uint16_t lport, rport;
+};
+
+static bool pend_match(const struct dl_arp_pending *p, const struct pend_sel *sel)
+{
+	const uint8_t *ip, *l4;
+
+	if (!sel->conn)
+		return p->nexthop == sel->ip;
+	/* The frame's IPv4 and TCP headers as dl_ip_tx_commit wrote them. */
+	ip = p->pkt.hdr_data + DL_ETH_HLEN;
+	l4 = p->pkt.hdr_data + DL_STACK_L4_OFF;
+	return p->pkt.nfrags > 0 && ip[9] == DL_IPPROTO_TCP && dl_get32(ip + 16) == sel->ip &&
+	       dl_get16(l4) == sel->lport && dl_get16(l4 + 2) == sel->rport;
+}
+
+/* Send or drop the parked frames sel selects; keep the others in order. */
+static void pending_sweep(struct dl_stack *s, const struct pend_sel *sel)
 {
 	uint32_t n = s->arp_pend_n, kept = 0;
 	uint32_t cap = s->cfg.arp_pending_max;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct dl_arp_pending *p = &s->arp_pend[(s->arp_pend_head + i) % cap];
-		if (p->nexthop == ip) {
+		if (!pend_match(p, sel)) {
+			s->arp_pend[(s->arp_pend_head + kept) % cap] = *p;
+			kept++;
+		} else if (sel->mac != NULL) {
 			if (s->txq_n == DL_STACK_TXQ)
 				dl_stack_tx_flush(s);
-			dl_eth_build(p->pkt.hdr_data, mac, s->cfg.mac, DL_ETHERTYPE_IPV4);
+			dl_eth_build(p->pkt.hdr_data, sel->mac, s->cfg.mac, DL_ETHERTYPE_IPV4);
 			dl_eth_tx_queue(s, &p->pkt, p->release);
 			s->arp_cnt[ARP_PENDING_SENT]++;
 		} else {
-			s->arp_pend[(s->arp_pend_head + kept) % cap] = *p;
-			kept++;
+			pending_free(s, p);
+			s->arp_cnt[sel->conn ? ARP_DROP_PENDING_CONN_GONE : ARP_DROP_UNRESOLVED]++;
 		}
 	}
 	s->arp_pend_n = kept;
 }
 
-/* Drop parked frames for ip (resolution failed). */
-static void pending_drop(struct dl_stack *s, uint32_t ip)
+void dl_arp_drop_conn(struct dl_stack *s, uint32_t rip, uint16_t lport, uint16_t rport)
 {
-	uint32_t n = s->arp_pend_n, kept = 0;
-	uint32_t cap = s->cfg.arp_pending_max;
+	const struct pend_sel sel = {.ip = rip, .conn = true, .lport = lport, .rport = rport};
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct dl_arp_pending *p = &s->arp_pend[(s->arp_pend_head + i) % cap];
-		if (p->nexthop == ip) {
-			pending_free(s, p);
-			s->arp_cnt[ARP_DROP_UNRESOLVED]++;
-		} else {
-			s->arp_pend[(s->arp_pend_head + kept) % cap] = *p;
-			kept++;
-		}
-	}
-	s->arp_pend_n = kept;
+	if (s->arp_pend_n > 0)
+		pending_sweep(s, &sel);
 }
 
 static void arp_update(struct dl_stack *s, struct dl_arp_entry *e, const uint8_t mac[6],
@@ -250,7 +265,7 @@ static void arp_update(struct dl_stack *s, struct dl_arp_entry *e, const uint8_t
 	e->expires = s->now + s->cfg.arp_timeout_us;
 	s->arp_cnt[was_valid ? ARP_UPDATED : ARP_LEARNED]++;
 	if (s->arp_pend_n > 0)
-		pending_release(s, e->ip, mac);
+		pending_sweep(s, &(const struct pend_sel){.ip = e->ip, .mac = mac});
 	if (learned && s->up != NULL && s->up->arp_learned != NULL)
 		s->up->arp_learned(s->up_arg, e->ip, mac);
 }
@@ -332,7 +347,7 @@ void dl_arp_poll(struct dl_stack *s)
 			if (e->retries > 0 && s->now - e->last_req < retry)
 				continue;
 			if (e->retries >= ARP_MAX_RETRIES) {
-				pending_drop(s, e->ip);
+				pending_sweep(s, &(const struct pend_sel){.ip = e->ip});
 				e->state = ARP_FREE;
 				continue;
 			}

@@ -66,6 +66,7 @@ enum dl_arp_cnt {
 	ARP_DROP_PENDING_FULL,
 	ARP_DROP_UNRESOLVED,
 	ARP_DROP_NO_ROUTE,
+	ARP_DROP_PENDING_CONN_GONE,
 	ARP_NCNT
 };
 
@@ -178,6 +179,13 @@ const uint8_t *dl_arp_resolve(struct dl_stack *s, uint32_t ip);
 /** Park a frame (whose Ethernet header is still empty) until nexthop resolves. */
 void dl_arp_park(struct dl_stack *s, struct dl_tx_pkt *pkt, struct dl_buf *release,
 		 uint32_t nexthop);
+/**
+ * Drop the parked frames of one TCP connection (remote address rip, host
+ * order; our port lport, its port rport) that reference memory outside
+ * their header buffer: the connection is being released and its
+ * application may reuse that memory. Its RST, built in the header, stays.
+ */
+void dl_arp_drop_conn(struct dl_stack *s, uint32_t rip, uint16_t lport, uint16_t rport);
 
 /**
  * Start a frame: take a header buffer and a transmit slot. *l4 points where

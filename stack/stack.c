@@ -51,6 +51,7 @@ static const char *const arp_cnt_names[ARP_NCNT] = {
 	[ARP_DROP_PENDING_FULL] = "drop_pending_full",
 	[ARP_DROP_UNRESOLVED] = "drop_unresolved",
 	[ARP_DROP_NO_ROUTE] = "drop_no_route",
+	[ARP_DROP_PENDING_CONN_GONE] = "drop_pending_conn_gone",
 };
 
 static const char *const ipv4_cnt_names[IPV4_NCNT] = {

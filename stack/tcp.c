@@ -985,6 +985,15 @@ void dl_tcp_close_now(struct dl_tcp *t, struct dl_tcb *c)
 
 static void reap(struct dl_tcp *t, struct dl_tcb *c)
 {
+	/* Once told of the cleanup, the application may reuse the memory of
+	 * data never acknowledged (an abort, a reset): the frames that
+	 * reference it go to the NIC first, and those parked waiting for ARP
+	 * are dropped. */
+	if (c->snd_max != c->snd_una) {
+		dl_arp_drop_conn(t->s, c->rip, c->lport, c->rport);
+		if (t->s->txq_n != 0)
+			dl_stack_tx_flush(t->s);
+	}
 	up_cleanup(t, c);
 	dl_tcp_rx_free_all(t, c);
 	sq_free_all(t, c);

@@ -432,6 +432,106 @@ static void test_established_abort_sends_rst(void **state)
 	assert_int_equal(tf_cnt(f, TCP_CONN_ABORT), 1);
 }
 
+/* Memory of the application's unacknowledged data is the application's
+ * again once cleanup is told: no frame may carry it afterwards. */
+static uint8_t app_mem[1000];
+
+/* The peer's ARP entry back to "resolving" (as after three unanswered
+ * refreshes, or an eviction); its MAC address into mac. */
+static void forget_peer_mac(struct tf *f, uint8_t mac[6])
+{
+	for (uint32_t i = 0; i <= f->s->arp_mask; i++) {
+		struct dl_arp_entry *e = &f->s->arp_tab[i];
+		if (e->ip == PEER_IP && e->state == ARP_VALID) {
+			memcpy(mac, e->mac, 6);
+			e->state = ARP_INCOMPLETE;
+			e->retries = 0;
+			return;
+		}
+	}
+	fail_msg("no ARP entry for the peer");
+}
+
+static void test_established_abort_drops_data_parked_for_arp(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, false, -1);
+	uint32_t seq = our_nxt(f);
+	struct dl_tx_frag fr = {app_mem, sizeof(app_mem), DL_REGION_NONE};
+	uint8_t mac[6];
+
+	memset(app_mem, 'a', sizeof(app_mem));
+	forget_peer_mac(f, mac);
+	assert_int_equal(dl_stack_send(f->s, APP, id, &fr, 1), 0);
+	tf_run(f);
+	tf_none(f); /* parked until the peer's address resolves */
+	assert_int_equal(f->s->arp_pend_n, 1);
+	assert_int_equal(dl_stack_abort(f->s, APP, id), 0);
+	tf_run(f);
+	assert_int_equal(tf_count(f, EV_CLEANUP, id), 1);
+	memset(app_mem, 'X', sizeof(app_mem)); /* the application's again */
+	dl_stack_arp_learn(f->s, PEER_IP, mac, f->now);
+	tf_run(f);
+	/* Only the RST leaves (it lies in its header buffer); the peer,
+	 * still expecting seq, answers it with a challenge ACK. */
+	tf_expect(f, DL_TCP_RST | DL_TCP_ACK, seq + sizeof(app_mem), 1001);
+	tf_none(f);
+	assert_int_equal(f->s->arp_cnt[ARP_DROP_PENDING_CONN_GONE], 1);
+	assert_int_equal(f->s->arp_cnt[ARP_PENDING_SENT], 1);
+	assert_int_equal(f->s->arp_pend_n, 0);
+}
+
+/* Cleanup of B aborts A, whose data went into the transmit batch earlier
+ * in the same flush; A's cleanup reuses the memory. */
+struct two_conns {
+	uint32_t a, b;
+};
+
+static void abort_a_in_cleanup_of_b(struct tf *f, const struct tf_ev *e)
+{
+	const struct two_conns *tc = f->hook_arg;
+
+	if (e->type != EV_CLEANUP)
+		return;
+	if (e->id == tc->b)
+		assert_int_equal(dl_stack_abort(f->s, APP, tc->a), 0);
+	else if (e->id == tc->a)
+		memset(app_mem, 'X', sizeof(app_mem));
+}
+
+static void test_established_abort_sends_batched_data_before_cleanup(void **state)
+{
+	struct tf *f = *state;
+	struct two_conns tc;
+	struct dl_tx_frag fr = {app_mem, sizeof(app_mem), DL_REGION_NONE};
+	struct tseg r;
+	unsigned data = 0, rst = 0;
+
+	tc.a = tf_open(f, false, -1);
+	f->p.port = PEER_PORT + 1;
+	tc.b = tf_open(f, false, -1);
+	memset(app_mem, 'a', sizeof(app_mem));
+	assert_int_equal(dl_stack_send(f->s, APP, tc.a, &fr, 1), 0);
+	assert_int_equal(dl_stack_abort(f->s, APP, tc.b), 0);
+	f->hook = abort_a_in_cleanup_of_b;
+	f->hook_arg = &tc;
+	tf_run(f);
+	assert_int_equal(tf_count(f, EV_CLEANUP, tc.a), 1);
+	assert_int_equal(tf_count(f, EV_CLEANUP, tc.b), 1);
+	while (tf_recv(f, &r)) {
+		if (r.flags & DL_TCP_RST) {
+			rst++;
+			continue;
+		}
+		assert_int_equal(r.dport, PEER_PORT);
+		for (uint32_t i = 0; i < r.len; i++)
+			assert_int_equal(r.payload[i], 'a');
+		data += r.len;
+	}
+	assert_int_equal(data, sizeof(app_mem));
+	assert_int_equal(rst, 2);
+}
+
 /* ---- upcalls and commands ------------------------------------------------------ */
 
 static void close_in_new_data(struct tf *f, const struct tf_ev *e)
@@ -616,6 +716,8 @@ int main(void)
 	    T(test_fin_wait_1_data_after_close_resets),
 	    T(test_fin_wait_2_half_close_still_receives),
 	    T(test_established_abort_sends_rst),
+	    T(test_established_abort_drops_data_parked_for_arp),
+	    T(test_established_abort_sends_batched_data_before_cleanup),
 	    T(test_api_close_inside_new_data),
 	    T(test_api_abort_inside_new_data),
 	    T(test_api_response_piggybacks_ack),
