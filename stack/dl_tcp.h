@@ -157,6 +157,7 @@ enum dl_tcp_cnt {
 	TCP_DROP_SYNRCVD_BAD_ACK,
 	TCP_DROP_SYNRCVD_SYN,
 	TCP_DROP_PAWS,
+	TCP_PAWS_DISORDERED_ACK, /**< an older timestamp on a duplicate ACK: processed */
 	TCP_DROP_NO_TS,
 	TCP_DROP_OUT_OF_WINDOW,
 	TCP_DROP_DUPLICATE,

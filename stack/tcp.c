@@ -91,6 +91,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_DROP_SYNRCVD_BAD_ACK] = "drop_syn_rcvd_bad_ack",
     [TCP_DROP_SYNRCVD_SYN] = "drop_syn_rcvd_new_syn",
     [TCP_DROP_PAWS] = "drop_paws",
+    [TCP_PAWS_DISORDERED_ACK] = "paws_disordered_acks",
     [TCP_DROP_NO_TS] = "drop_missing_timestamp",
     [TCP_DROP_OUT_OF_WINDOW] = "drop_out_of_window",
     [TCP_DROP_DUPLICATE] = "drop_duplicate",

@@ -1050,6 +1050,23 @@ static bool ts_recent_valid(const struct dl_tcp *t, const struct dl_tcb *c)
 	return dl_tcp_ts_now(t) - c->ts_recent_age < PAWS_IDLE_TICKS;
 }
 
+/* A duplicate ACK overtaken by a later one (Linux's tcp_disordered_ack):
+ * no data, no flag but ACK (and PSH), at RCV.NXT, acknowledging SND.UNA
+ * with the window unchanged (nothing to update), its timestamp older than
+ * TS.Recent by less than an RTO (counted in the peer's ticks as if they
+ * were ours). PAWS protects data from an old incarnation; such an ACK
+ * changes no state but what it reports (SACK blocks of a reordered
+ * recovery), so it is processed instead of dropped. */
+static bool disordered_ack(const struct dl_tcb *c, const struct seg *sg)
+{
+	const struct dl_tcp_hdr *h = &sg->h;
+
+	return (h->flags & (uint8_t)~DL_TCP_PSH) == DL_TCP_ACK && sg->plen == 0 &&
+	       h->seq == c->rcv_nxt && h->ack == c->snd_una &&
+	       (uint32_t)h->wnd << c->snd_ws == c->snd_wnd &&
+	       c->ts_recent - h->tsval <= (c->rto >> DL_TCP_TS_SHIFT) + 1;
+}
+
 /* Header prediction (Van Jacobson's, as in BSD and Linux): an
  * established connection's next in-order segment (RCV.NXT, the window
  * open) with ACK (and PSH) only, no option but the timestamps (not older
@@ -1089,9 +1106,12 @@ static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 			return;
 		}
 		if (seq_lt(h->tsval, c->ts_recent) && ts_recent_valid(t, c)) {
-			t->cnt[TCP_DROP_PAWS]++;
-			want_ack(t, c);
-			return;
+			if (!disordered_ack(c, sg)) {
+				t->cnt[TCP_DROP_PAWS]++;
+				want_ack(t, c);
+				return;
+			}
+			t->cnt[TCP_PAWS_DISORDERED_ACK]++;
 		}
 	}
 	if (c->state == DL_TCP_TIME_WAIT &&

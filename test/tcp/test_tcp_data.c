@@ -643,6 +643,49 @@ static void test_established_paws_drops_old_timestamp(void **state)
 	assert_int_equal(tf_cnt(f, TCP_DROP_PAWS), 1);
 }
 
+/* A duplicate ACK overtaken by a later one carries an older timestamp:
+ * processed (counted), not dropped as PAWS would; data, a window change
+ * or a timestamp older than an RTO still are. */
+static void test_established_paws_lets_disordered_dup_ack_through(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id = tf_open(f, true, 2);
+	static const uint8_t msg[3000];
+	struct dl_tx_frag fr = {msg, sizeof(msg), DL_REGION_NONE};
+	struct tseg r;
+	uint32_t recent;
+
+	assert_int_equal(dl_stack_send(f->s, APP, id, &fr, 1), 0);
+	tf_run(f);
+	while (tf_recv(f, &r))
+		;
+	f->p.tsval += 5;
+	tf_seg(f, DL_TCP_ACK, NULL, 0); /* a duplicate ACK (acknowledges nothing new) */
+	recent = tf_tcb(f, id)->ts_recent;
+	f->p.tsval -= 3;		/* ... and one sent before it, arriving after */
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	tf_none(f);
+	assert_int_equal(tf_cnt(f, TCP_DROP_PAWS), 0);
+	assert_int_equal(tf_cnt(f, TCP_PAWS_DISORDERED_ACK), 1);
+	assert_int_equal(tf_cnt(f, TCP_RX_DUPACK), 2);
+	assert_int_equal(tf_tcb(f, id)->ts_recent, recent); /* the newer one stays */
+
+	f->p.tsval = recent - 2;
+	tf_seg(f, DL_TCP_ACK, "old", 3); /* data: PAWS */
+	assert_int_equal(tf_cnt(f, TCP_DROP_PAWS), 1);
+	f->p.nxt -= 3;
+	f->p.tsval = recent - 2;
+	f->p.wnd = (uint16_t)(f->p.wnd - 100); /* a window change: PAWS */
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_PAWS), 2);
+	f->p.wnd = (uint16_t)(f->p.wnd + 100);
+	f->p.tsval = recent - 100000; /* older than an RTO: PAWS */
+	tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_DROP_PAWS), 3);
+	assert_int_equal(tf_cnt(f, TCP_PAWS_DISORDERED_ACK), 1);
+	assert_int_equal(f->rx_len, 0);
+}
+
 static void test_established_missing_timestamp_dropped(void **state)
 {
 	struct tf *f = *state;
@@ -1352,6 +1395,7 @@ int main(void)
 	    T(test_established_no_ack_flag_dropped),
 	    T(test_established_timestamps_echoed),
 	    T(test_established_paws_drops_old_timestamp),
+	    T(test_established_paws_lets_disordered_dup_ack_through),
 	    T(test_established_missing_timestamp_dropped),
 	    T(test_established_missing_timestamp_dropped_high_ts_recent),
 	    T(test_established_send_mss_segments),
