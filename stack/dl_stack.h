@@ -75,6 +75,14 @@ enum dl_tcp_pacing {
 	DL_TCP_PACING_N
 };
 
+/** Explicit Congestion Notification (RFC 3168; dl_tcp_params.ecn, docs/tcp.md "ECN"). */
+enum dl_tcp_ecn {
+	DL_TCP_ECN_OFF = 0,    /**< never: SYNs and SYN-ACKs without ECN bits */
+	DL_TCP_ECN_ACCEPT = 1, /**< when the peer's SYN asks for it (the default, as Linux's) */
+	DL_TCP_ECN_ON = 2,     /**< also ask for it in our SYNs */
+	DL_TCP_ECN_N
+};
+
 /** TCP tunables (defaults from dl_stack_config_defaults()). */
 struct dl_tcp_params {
 	uint32_t max_conns;      /**< connection table size per net core */
@@ -128,6 +136,7 @@ struct dl_tcp_params {
 	/* --- loss recovery and congestion control (docs/tcp.md) --- */
 	uint8_t cc;          /**< enum dl_tcp_cc (default DL_TCP_CC_CUBIC) */
 	uint8_t pacing;      /**< enum dl_tcp_pacing (default DL_TCP_PACING_BBR) */
+	uint8_t ecn;         /**< enum dl_tcp_ecn (default DL_TCP_ECN_ACCEPT) */
 	bool sack;           /**< offer and accept SACK (RFC 2018, D-SACK RFC 2883; default on) */
 	bool tlp;            /**< tail loss probes (RFC 8985 7; SACK connections; default on) */
 	/**

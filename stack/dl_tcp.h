@@ -217,6 +217,10 @@ enum dl_tcp_cnt {
 	TCP_BBR_PROBE_RTT,	/**< BBR: min RTT 10 s old, window cut to 4 segments to measure it */
 	TCP_PACED_CONNS,	/**< connections established with pacing (--tcp pacing) */
 	TCP_PACING_WAITS,	/**< output stopped until a paced connection's next departure */
+	TCP_ECN_CONNS,		/**< connections established with ECN (RFC 3168) */
+	TCP_ECN_RX_CE,		/**< segments received marked Congestion Experienced */
+	TCP_ECN_REDUCTIONS,	/**< cwnd reductions for an ECN-Echo (once per window) */
+	TCP_ECN_TX_CWR,		/**< segments sent with CWR (the reduction told to the peer) */
 	TCP_HYSTART_CSS,	/**< HyStart++ entered conservative slow start */
 	TCP_HYSTART_EXIT,	/**< HyStart++ ended slow start (no loss) */
 	TCP_CWND_RESTART,	/**< cwnd restarted after an idle period (RFC 5681 4.1) */
@@ -335,6 +339,18 @@ enum dl_tcb_flags2 {
 	TF2_PACE_WAIT = 1u << 5,    /**< output waits for pace_next (the timer wakes it) */
 };
 
+/** ECN state of a connection (dl_tcb.ecn, RFC 3168; all 0 without ECN). */
+enum dl_tcb_ecn {
+	ECN_OK = 1u << 0,      /**< negotiated: our new data goes out ECT(0) */
+	ECN_ECE = 1u << 1,     /**< a CE mark arrived: our ACKs carry ECE until a CWR */
+	ECN_CWR_OUT = 1u << 2, /**< cwnd was reduced: the next new data carries CWR */
+	ECN_CWR = 1u << 3,     /**< ... reduced for the window up to `recover` */
+};
+
+/** IPv4 ECN field: ECN-Capable Transport (0), Congestion Experienced. */
+#define DL_IP_ECT0 0x02u
+#define DL_IP_CE   0x03u
+
 /** Round-trip time probes a connection times at once (microsecond samples). */
 #define DL_TCP_RTT_PROBES 3
 
@@ -410,7 +426,7 @@ struct dl_tcb {
 	uint16_t rx_nbufs;    /**< RX buffers held, in order and out of order */
 	uint16_t rx_head_off; /**< bytes of rx_head already returned */
 	uint8_t tlp_dack_up;  /**< doublings of the single-segment probe allowance (0-3, dl_tcp_pto) */
-	uint8_t pad1;
+	uint8_t ecn;	      /**< dl_tcb_ecn (0: no ECN on this connection) */
 	struct dl_tcp_rxb *rx_head, *rx_tail, *ooo_head;
 	uint32_t ooo_prev, ooo_next; /**< list of connections holding out-of-order data (slot + 1) */
 	/* SACK blocks we report, most recent first (RFC 2018 4), and a D-SACK */

@@ -55,6 +55,18 @@ static inline const struct dl_tcp_cc_ops *dl_tcp_cc(const struct dl_tcb *c)
 }
 
 /**
+ * ssthresh for a loss event: the algorithm's, unless an ECN-Echo already
+ * reduced the window for this window of data (RFC 3168 6.1.2: one
+ * reduction per window; the loss then only starts the recovery).
+ */
+static inline uint32_t dl_tcp_loss_ssthresh(struct dl_tcp *t, struct dl_tcb *c)
+{
+	if (__builtin_expect((c->ecn & ECN_CWR) != 0, 0) && seq_lt(c->snd_una, c->recover))
+		return c->ssthresh;
+	return dl_tcp_cc(c)->ssthresh(t, c);
+}
+
+/**
  * BBR's model of @p c's path (a connection running BBR): @p bw the
  * bottleneck bandwidth estimate in bytes per second (0: no sample yet),
  * @p min_rtt_us its minimum RTT (of the last 10 s), @p mode 0 Startup,

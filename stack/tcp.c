@@ -149,6 +149,10 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_BBR_PROBE_RTT] = "bbr_probe_rtt",
     [TCP_PACED_CONNS] = "paced_connections",
     [TCP_PACING_WAITS] = "pacing_waits",
+    [TCP_ECN_CONNS] = "ecn_connections",
+    [TCP_ECN_RX_CE] = "rx_ce_marked",
+    [TCP_ECN_REDUCTIONS] = "ecn_cwnd_reductions",
+    [TCP_ECN_TX_CWR] = "tx_cwr",
     [TCP_HYSTART_CSS] = "hystart_css_entered",
     [TCP_HYSTART_EXIT] = "hystart_slow_start_exits",
     [TCP_CWND_RESTART] = "cwnd_restarts_after_idle",
@@ -245,6 +249,7 @@ void dl_tcp_params_defaults(struct dl_tcp_params *t)
 	t->port_max = 60999;
 	t->cc = DL_TCP_CC_CUBIC;
 	t->pacing = DL_TCP_PACING_BBR;
+	t->ecn = DL_TCP_ECN_ACCEPT;
 	t->sack = true;
 	t->tlp = true;
 	t->tlp_delack_us = 50000;
@@ -263,7 +268,7 @@ static int check_params(struct dl_tcp_params *p)
 	if (p->max_conns == 0 || p->max_conns > (1u << 24) || p->rcv_wnd < 1024 ||
 	    p->wscale > DL_TCP_MAX_WSCALE || p->rto_min_us == 0 || p->rto_max_us < p->rto_min_us ||
 	    p->port_min == 0 || p->port_max < p->port_min || p->snd_queue_frags == 0 ||
-	    p->cc >= DL_TCP_CC_N || p->pacing >= DL_TCP_PACING_N || p->tw_max > (1u << 30))
+	    p->cc >= DL_TCP_CC_N || p->pacing >= DL_TCP_PACING_N || p->ecn >= DL_TCP_ECN_N || p->tw_max > (1u << 30))
 		return -EINVAL;
 	if (p->ooo_core_bufs == 0)
 		p->ooo_core_bufs = 4096;

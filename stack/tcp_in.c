@@ -38,6 +38,7 @@ struct seg {
 	uint32_t end;	     /**< sequence number just after the payload (the FIN's) */
 	bool fin;	     /**< FIN still to handle */
 	bool held;	     /**< the buffer now belongs to a receive queue */
+	bool ce;	     /**< the IPv4 ECN field says Congestion Experienced */
 	struct dl_rx_pkt *pkt;
 };
 
@@ -112,6 +113,17 @@ static void negotiate(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hd
 	}
 	if ((h->opts & DL_TCP_OPT_SACKOK) && t->p.sack)
 		c->flags |= TF_SACK;
+	/* ECN (RFC 3168 6.1.1): a SYN asks with ECE and CWR, a SYN-ACK
+	 * agrees with ECE alone, to a SYN that asked. */
+	c->ecn = 0;
+	if (!(h->flags & DL_TCP_ACK)) {
+		if (t->p.ecn != DL_TCP_ECN_OFF &&
+		    (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == (DL_TCP_ECE | DL_TCP_CWR))
+			c->ecn = ECN_OK;
+	} else if (t->p.ecn == DL_TCP_ECN_ON && !(c->flags & TF_SYN_REXMIT) &&
+		   (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == DL_TCP_ECE) {
+		c->ecn = ECN_OK;
+	}
 	set_mss(t, c, (h->opts & DL_TCP_OPT_MSS) ? h->mss : 536);
 }
 
@@ -152,6 +164,8 @@ static void establish(struct dl_tcp *t, struct dl_tcb *c)
 		t->cnt[TCP_PACED_CONNS]++;
 	if (c->flags & TF_SACK)
 		t->cnt[TCP_SACK_CONNS]++;
+	if (c->ecn & ECN_OK)
+		t->cnt[TCP_ECN_CONNS]++;
 	c->backoff = 0;
 	if (c->flags & TF_SHUT_WR)
 		c->state = DL_TCP_FIN_WAIT_1;
@@ -529,7 +543,7 @@ static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 	}
 	if (c->dupacks != 3 || !seq_ge(c->snd_una, c->recover))
 		return;
-	c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
+	c->ssthresh = dl_tcp_loss_ssthresh(t, c);
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	t->cnt[TCP_FAST_REXMIT]++;
@@ -1050,6 +1064,42 @@ static bool ts_recent_valid(const struct dl_tcp *t, const struct dl_tcb *c)
 	return dl_tcp_ts_now(t) - c->ts_recent_age < PAWS_IDLE_TICKS;
 }
 
+/*
+ * ECN on an acceptable segment of an ECN connection (RFC 3168 6.1.2,
+ * 6.1.3). Receiver: a CE mark makes our ACKs carry ECE (the first at
+ * once) until the peer's CWR says it reduced. Sender: an ECE reduces the
+ * window as a loss would, once per window of data, not during a loss
+ * recovery (which reduced already), and not again before our CWR has
+ * left (the peer's ECEs until then echo the same mark).
+ */
+static __attribute__((noinline)) void ecn_input(struct dl_tcp *t, struct dl_tcb *c,
+						const struct seg *sg)
+{
+	uint8_t fl = sg->h.flags;
+	uint32_t una = c->snd_una; /* as this ACK leaves it */
+
+	if (seq_gt(sg->h.ack, una) && seq_le(sg->h.ack, c->snd_max))
+		una = sg->h.ack;
+	if (fl & DL_TCP_CWR)
+		c->ecn &= (uint8_t)~ECN_ECE;
+	if (sg->ce) {
+		t->cnt[TCP_ECN_RX_CE]++;
+		if (!(c->ecn & ECN_ECE)) {
+			c->ecn |= ECN_ECE;
+			want_ack(t, c);
+		}
+	}
+	if (!(fl & DL_TCP_ECE) || (fl & DL_TCP_SYN) || (c->flags & TF_RECOVERY) ||
+	    (c->ecn & ECN_CWR_OUT) || ((c->ecn & ECN_CWR) && seq_lt(una, c->recover)))
+		return;
+	c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
+	c->cwnd = max_u32(c->ssthresh, c->mss);
+	c->bytes_acked = 0;
+	c->recover = c->snd_max;
+	c->ecn |= ECN_CWR | ECN_CWR_OUT;
+	t->cnt[TCP_ECN_REDUCTIONS]++;
+}
+
 /* A duplicate ACK overtaken by a later one (Linux's tcp_disordered_ack):
  * no data, no flag but ACK (and PSH), at RCV.NXT, acknowledging SND.UNA
  * with the window unchanged (nothing to update), its timestamp older than
@@ -1235,6 +1285,8 @@ static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg)
 		return;
 	}
 process_ack:
+	if (__builtin_expect(c->ecn != 0, 0))
+		ecn_input(t, c, sg);
 	/* RFC 7323 4.3: remember the timestamp to echo. */
 	if ((c->flags & TF_TS) && seq_le(h->seq, c->last_ack_sent) &&
 	    seq_ge(h->tsval, c->ts_recent)) {
@@ -1294,6 +1346,7 @@ void dl_tcp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ipv
 		goto drop;
 	}
 	sg.src = ip->src;
+	sg.ce = (ip->tos & 3u) == DL_IP_CE;
 	sg.pkt = pkt;
 	sg.held = false;
 	sg.data = buf + sg.h.hlen;

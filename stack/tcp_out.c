@@ -90,6 +90,27 @@ static unsigned sq_gather(struct dl_tcp_sqpos *pos, uint32_t len, struct dl_tx_f
 }
 
 /*
+ * ECN marks of a segment of an ECN connection (RFC 3168 6.1): ECE on what
+ * acknowledges while a CE mark waits for the peer's CWR; new data leaves
+ * ECT(0) (retransmissions, window probes and pure ACKs do not: 6.1.5,
+ * 6.1.6), the first after a reduction with CWR. @return the TOS byte.
+ */
+static __attribute__((noinline)) uint8_t ecn_mark(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq,
+						  uint32_t len, uint8_t *flags)
+{
+	if ((c->ecn & ECN_ECE) && (*flags & (DL_TCP_ACK | DL_TCP_RST)) == DL_TCP_ACK)
+		*flags |= DL_TCP_ECE;
+	if (len == 0 || seq_lt(seq, c->snd_max) || c->snd_wnd == 0)
+		return 0;
+	if (c->ecn & ECN_CWR_OUT) {
+		c->ecn &= (uint8_t)~ECN_CWR_OUT;
+		*flags |= DL_TCP_CWR;
+		t->cnt[TCP_ECN_TX_CWR]++;
+	}
+	return DL_IP_ECT0;
+}
+
+/*
  * Build and queue one segment of connection c: sequence number seq,
  * control bits flags, len payload bytes from pos (advanced past what was
  * taken). FIN is dropped when the fragment limit cut the payload short.
@@ -113,13 +134,20 @@ static unsigned put_syn_header(const struct dl_tcp *t, const struct dl_tcb *c, u
 	    .tsecr = (flags & DL_TCP_ACK) ? c->ts_recent : 0,
 	};
 
-	if (c->state == DL_TCP_SYN_SENT)
+	if (c->state == DL_TCP_SYN_SENT) {
 		h.opts |= DL_TCP_OPT_WS | (t->p.timestamps ? DL_TCP_OPT_TS : 0) |
 			  (t->p.sack ? DL_TCP_OPT_SACKOK : 0);
-	else
+		/* An ECN-setup SYN (RFC 3168 6.1.1); a retransmission goes
+		 * without, in case a middlebox drops such SYNs. */
+		if (t->p.ecn == DL_TCP_ECN_ON && !(c->flags & TF_SYN_REXMIT))
+			h.flags |= DL_TCP_ECE | DL_TCP_CWR;
+	} else {
 		h.opts |= ((c->flags & TF_WS) ? DL_TCP_OPT_WS : 0) |
 			  ((c->flags & TF_TS) ? DL_TCP_OPT_TS : 0) |
 			  ((c->flags & TF_SACK) ? DL_TCP_OPT_SACKOK : 0);
+		if (c->ecn & ECN_OK)
+			h.flags |= DL_TCP_ECE; /* ECN-setup SYN-ACK */
+	}
 	return dl_tcp_build(l4, &h);
 }
 
@@ -218,6 +246,7 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 	uint16_t room;
 	uint32_t got = 0, wnd, edge, blocks[DL_TCP_MAX_SACK][2];
 	unsigned hlen, nsack = 0;
+	uint8_t tos = 0;
 
 	p = dl_ip_tx_begin(s, &l4, &room);
 	if (p == NULL) {
@@ -234,6 +263,8 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		edge = c->rcv_nxt + min_u32(wnd, 65535);
 	} else {
 		uint16_t field = (uint16_t)min_u32(wnd >> c->rcv_ws, 65535);
+		if (__builtin_expect(c->ecn != 0, 0))
+			tos = ecn_mark(t, c, seq, got, &flags);
 		if (len == 0 && (c->flags & TF_SACK) && (c->nrsack > 0 || (c->flags & TF_DSACK)) &&
 		    (flags & DL_TCP_ACK) && !(flags & DL_TCP_RST))
 			nsack = dl_tcp_sack_blocks(t, c, blocks, (c->flags & TF_TS) ? 3 : 4);
@@ -248,7 +279,7 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		p->tso_segsz = c->mss;
 		t->cnt[TCP_TX_TSO]++;
 	}
-	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, tos, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	t->cnt[TCP_TX_BYTES] += got;
 	if (__builtin_expect((c->fl2 & TF2_PACED) != 0, 0))
@@ -335,7 +366,7 @@ int dl_tcp_send_segment(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h)
 		return -ENOBUFS;
 	}
 	hlen = dl_tcp_build(l4, h);
-	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, 0, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	return 0;
 }
@@ -547,6 +578,8 @@ static inline __attribute__((always_inline)) int send_new(struct dl_tcp *t, stru
 		return 0; /* the scoreboard is full: retransmissions first */
 	if (paced && pace_wait(t, c))
 		return 0;
+	if (__builtin_expect((c->ecn & ECN_CWR_OUT) != 0, 0) && n > c->mss)
+		n = c->mss; /* CWR on one segment (each of a TSO packet's would repeat it) */
 	fin = want_fin && n == unsent;
 	flags = DL_TCP_ACK | (fin ? DL_TCP_FIN : 0) | (n > 0 && n == unsent ? DL_TCP_PSH : 0);
 	seq = c->snd_nxt;

@@ -591,7 +591,7 @@ static void enter_recovery(struct dl_tcp *t, struct dl_tcb *c)
 {
 	struct dl_tcp_sb *sb = c->sb;
 
-	c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
+	c->ssthresh = dl_tcp_loss_ssthresh(t, c);
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	c->flags &= ~TF_LOSS;
@@ -771,7 +771,7 @@ void dl_tcp_tlp_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t ack, const stru
 		 * one congestion response (RFC 8985 7.4). */
 		c->flags &= ~TF_TLP_OUT;
 		t->cnt[TCP_TLP_RECOVERED]++;
-		c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
+		c->ssthresh = dl_tcp_loss_ssthresh(t, c);
 		c->cwnd = max_u32(c->ssthresh, c->mss);
 	} else if (dupack && (si == NULL || (!si->dsack && si->n == 0))) {
 		c->flags &= ~TF_TLP_OUT; /* original and probe both arrived */

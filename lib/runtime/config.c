@@ -79,9 +79,9 @@ static const struct dl_app_opt common_opts[] = {
      "delack_us=N,keepalive_s=N,rto_min_ms=N,syn_cookies=0|1,timestamps=0|1,"
      "cc=cubic|newreno|bbr,sack=0|1,tlp=0|1,hystart=0|1,slow_start_after_idle=0|1,"
      "sack_pool=N,time_wait_max=N,tw_reuse=0|1,ooo_core_bufs=N,app_rx_bufs=N,tlp_delack_ms=N,"
-     "pacing=off|bbr|all "
+     "pacing=off|bbr|all,ecn=off|accept|on "
      "(any subset; defaults 1024,1024,65536,262144,40000,0 (off),200,1,1,cubic,1,1,1,1,4096,"
-     "262144,1, a quarter and three quarters of --rx-bufs, 50, bbr; docs/tcp.md)",
+     "262144,1, a quarter and three quarters of --rx-bufs, 50, bbr, accept; docs/tcp.md)",
      OPT_TCP},
     {"port-id", "N", "DPDK port to use (default 0)", OPT_PORT_ID},
     {"rx-desc", "N", "RX descriptors per queue (default 1024)", OPT_RX_DESC},
@@ -313,6 +313,7 @@ int dl_impair_parse(struct dl_impair_config *ic, const char *spec, char *err, si
  * bool one for the 0..1 keys, or a uint32_t index into a list of names). */
 static const char *const tcp_cc_names[] = {"newreno", "cubic", "bbr", NULL};
 static const char *const tcp_pacing_names[] = {"off", "bbr", "all", NULL};
+static const char *const tcp_ecn_names[] = {"off", "accept", "on", NULL};
 #define TCP_U32(key, field, lo, hi) [key] = {#field, lo, hi, offsetof(struct dl_tcp_opts, field), false, NULL}
 #define TCP_BOOL(key, field) [key] = {#field, 0, 1, offsetof(struct dl_tcp_opts, field), true, NULL}
 #define TCP_ENUM(key, field, names) [key] = {#field, 0, 0, offsetof(struct dl_tcp_opts, field), false, names}
@@ -344,6 +345,7 @@ static const struct tcp_key {
     TCP_U32(DL_TCPO_APP_RX_BUFS, app_rx_bufs, 0, 1u << 22),
     TCP_U32(DL_TCPO_TLP_DELACK_MS, tlp_delack_ms, 0, 1000),
     TCP_ENUM(DL_TCPO_PACING, pacing, tcp_pacing_names),
+    TCP_ENUM(DL_TCPO_ECN, ecn, tcp_ecn_names),
 };
 #undef TCP_U32
 #undef TCP_BOOL
@@ -364,7 +366,7 @@ static int tcp_item(void *ctx, const char *key, const char *val, char *err, size
 			       "max_conns, rcv_wnd, delack_us, keepalive_s, rto_min_ms, "
 			       "syn_cookies, timestamps, cc, sack, tlp, hystart, "
 			       "slow_start_after_idle, sack_pool, time_wait_max, tw_reuse, "
-			       "ooo_core_bufs, app_rx_bufs, tlp_delack_ms, pacing)",
+			       "ooo_core_bufs, app_rx_bufs, tlp_delack_ms, pacing, ecn)",
 			       key);
 	if (tcp_keys[k].names != NULL) {
 		const char *const *names = tcp_keys[k].names;

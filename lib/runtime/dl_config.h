@@ -58,6 +58,7 @@ enum dl_tcp_opt_key {
 	DL_TCPO_APP_RX_BUFS,
 	DL_TCPO_TLP_DELACK_MS,
 	DL_TCPO_PACING,
+	DL_TCPO_ECN,
 	DL_TCPO_NKEYS
 };
 
@@ -71,6 +72,7 @@ struct dl_tcp_opts {
 	bool sack, tlp, hystart, slow_start_after_idle, tw_reuse;
 	uint32_t sack_pool, time_wait_max, ooo_core_bufs, app_rx_bufs, tlp_delack_ms;
 	uint32_t pacing; /**< enum dl_tcp_pacing (pacing=off|bbr|all) */
+	uint32_t ecn;	 /**< enum dl_tcp_ecn (ecn=off|accept|on) */
 };
 
 /** The parsed common arguments. */

@@ -295,6 +295,8 @@ static void apply_tcp_opts(const struct dl_tcp_opts *o, struct dl_tcp_params *p)
 		p->tlp_delack_us = o->tlp_delack_ms * 1000u;
 	if (GIVEN(DL_TCPO_PACING))
 		p->pacing = (uint8_t)o->pacing;
+	if (GIVEN(DL_TCPO_ECN))
+		p->ecn = (uint8_t)o->ecn;
 #undef GIVEN
 }
 

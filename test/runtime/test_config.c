@@ -433,7 +433,7 @@ static void test_tcp_opts(void **state)
 		  "delack_us=0,keepalive_s=60,rto_min_ms=5,syn_cookies=0,timestamps=0,"
 		  "cc=newreno,sack=0,tlp=0,hystart=0,slow_start_after_idle=0,sack_pool=7,"
 		  "time_wait_max=100,tw_reuse=0,ooo_core_bufs=300,app_rx_bufs=900,tlp_delack_ms=20,"
-		  "pacing=all",
+		  "pacing=all,ecn=accept",
 		  NULL),
 	    DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.set, (1u << DL_TCPO_NKEYS) - 1);
@@ -458,9 +458,16 @@ static void test_tcp_opts(void **state)
 	assert_int_equal(cfg.tcp.app_rx_bufs, 900);
 	assert_int_equal(cfg.tcp.tlp_delack_ms, 20);
 	assert_int_equal(cfg.tcp.pacing, 2); /* all */
+	assert_int_equal(cfg.tcp.ecn, 1);    /* accept */
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "pacing=off", NULL), DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.pacing, 0);
 	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_PACING);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "ecn=on", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.ecn, 2);
+	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_ECN);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "ecn=off", NULL), DL_PARSE_OK);
+	assert_int_equal(cfg.tcp.ecn, 0);
+	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "ecn=2", NULL), DL_PARSE_ERROR);
 	assert_int_equal(parse("--ip", "10.0.0.2/24", "--tcp", "cc=cubic", NULL), DL_PARSE_OK);
 	assert_int_equal(cfg.tcp.cc, 1);
 	assert_int_equal(cfg.tcp.set, 1u << DL_TCPO_CC);

@@ -6,6 +6,7 @@
 #include "tcp_harness.h"
 #include "dl_tcp.h"
 #include "dl_stats.h"
+#include "dl_cksum.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -132,6 +133,7 @@ struct th {
 	struct th_app_cfg app;
 	uint64_t now, order, rng, seed;
 	uint64_t stats[4];
+	uint64_t ce_marks;
 	uint64_t verified;
 	unsigned opened;
 	void (*obs)(struct th *h, void *arg);
@@ -412,6 +414,7 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 	uint64_t due = h->now + l->delay_us;
 	struct frame f;
 	int copies = 1;
+	bool ce = false;
 
 	if (l->loss > 0 && rnd01(&h->rng) < l->loss) {
 		h->stats[0]++;
@@ -429,6 +432,10 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 			h->stats[0]++;
 			return;
 		}
+		/* an IPv4 frame whose ECN field says ECT(0) or ECT(1) */
+		if (l->ecn_mark_frames > 0 && backlog >= l->ecn_mark_frames && len >= 34 &&
+		    p[12] == 0x08 && p[13] == 0x00 && (p[15] & 3) != 0 && (p[15] & 3) != 3)
+			ce = true;
 		h->bottleneck_free[to] = start + (uint64_t)len * 8000000u / l->rate_bps;
 		due = h->bottleneck_free[to] + l->delay_us;
 	}
@@ -451,6 +458,16 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 		f.data = malloc(len);
 		assert(f.data != NULL);
 		memcpy(f.data, p, len);
+		if (ce) {
+			uint8_t *ip = f.data + 14;
+			uint16_t sum;
+			ip[1] |= 3; /* CE */
+			ip[10] = ip[11] = 0;
+			sum = (uint16_t)~dl_cksum_fold(dl_cksum_raw(ip, (size_t)(ip[0] & 15) * 4));
+			memcpy(ip + 10, &sum, 2);
+			if (k == 0)
+				h->ce_marks++;
+		}
 		if (l->corrupt > 0 && rnd01(&h->rng) < l->corrupt) {
 			uint32_t bit = rnd_range(&h->rng, 0, len * 8 - 1);
 			f.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -822,6 +839,11 @@ uint64_t th_bottleneck_queue_us(struct th *h, int to)
 void th_link_stats(struct th *h, uint64_t out[4])
 {
 	memcpy(out, h->stats, sizeof(h->stats));
+}
+
+uint64_t th_ce_marks(struct th *h)
+{
+	return h->ce_marks;
 }
 
 struct dl_tcb *th_server_conn(struct th *h)

@@ -217,6 +217,7 @@ void tf_send(struct tf *f, const struct tseg *sg)
 	size_t len = 14 + 20 + hl + sg->len;
 	struct dl_ipv4_hdr iph = {.ihl_bytes = 20,
 				  .total_len = (uint16_t)(20 + hl + sg->len),
+				  .tos = sg->tos,
 				  .ttl = 64,
 				  .proto = DL_IPPROTO_TCP,
 				  .src = src,
@@ -282,6 +283,7 @@ bool tf_recv(struct tf *f, struct tseg *out)
 	out->len = (uint32_t)(l4 - h.hlen);
 	out->src = ip.src;
 	out->dst = ip.dst;
+	out->tos = ip.tos;
 	assert_true(out->len <= sizeof(out->payload));
 	memcpy(out->payload, b + 34 + h.hlen, out->len);
 	return true;
@@ -310,6 +312,7 @@ void tf_seg(struct tf *f, uint8_t flags, const void *data, uint32_t len)
 	    .wnd = f->p.wnd,
 	    .data = data,
 	    .len = len,
+	    .tos = f->p.tos,
 	};
 
 	if (f->p.ts) {
@@ -357,9 +360,14 @@ uint32_t tf_open(struct tf *f, bool ts, int ws)
 	}
 	if (f->p.sack_ok)
 		syn.opts |= DL_TCP_OPT_SACKOK;
+	if (f->p.ecn)
+		syn.flags |= DL_TCP_ECE | DL_TCP_CWR;
 	tf_send(f, &syn);
 	assert_true(tf_recv(f, &sa));
-	assert_int_equal(sa.flags, DL_TCP_SYN | DL_TCP_ACK);
+	/* an ECN-setup SYN-ACK only to an ECN-setup SYN (RFC 3168 6.1.1) */
+	assert_int_equal(sa.flags & (uint8_t)~(f->p.ecn ? DL_TCP_ECE : 0), DL_TCP_SYN | DL_TCP_ACK);
+	assert_int_equal(sa.tos & 3, 0); /* a SYN-ACK is not ECN-capable */
+	f->p.ecn_ok = (sa.flags & DL_TCP_ECE) != 0;
 	assert_int_equal(sa.ack, 1001);
 	f->p.nxt = 1001;
 	f->p.ack = sa.seq + 1;
@@ -383,8 +391,17 @@ uint32_t tf_connect(struct tf *f, bool ts, int ws)
 	assert_int_equal(dl_stack_connect(f->s, APP, 77, PEER_IP, PEER_PORT, &id), 0);
 	tf_run(f);
 	assert_true(tf_recv(f, &syn));
-	assert_int_equal(syn.flags, DL_TCP_SYN);
+	assert_int_equal(syn.flags & (uint8_t)~(DL_TCP_ECE | DL_TCP_CWR), DL_TCP_SYN);
 	assert_int_equal(syn.dport, PEER_PORT);
+	assert_int_equal(syn.tos & 3, 0);
+	f->p.ecn_ok = false;
+	if (syn.flags & (DL_TCP_ECE | DL_TCP_CWR)) {
+		assert_int_equal(syn.flags & (DL_TCP_ECE | DL_TCP_CWR), DL_TCP_ECE | DL_TCP_CWR);
+		if (f->p.ecn) {
+			sa.flags |= DL_TCP_ECE;
+			f->p.ecn_ok = true;
+		}
+	}
 	f->p.port = PEER_PORT;
 	f->p.our_port = syn.sport;
 	f->p.iss = 5000;

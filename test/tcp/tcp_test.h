@@ -64,6 +64,7 @@ struct tseg {
 	uint32_t len;
 	uint8_t payload[2048]; /* payload received */
 	uint32_t src, dst;
+	uint8_t tos; /* IPv4 type of service (its ECN field: DL_IP_ECT0, DL_IP_CE) */
 	bool bad_csum;
 };
 
@@ -75,6 +76,10 @@ struct tpeer {
 	uint32_t ts_recent; /* last TSval the stack sent */
 	bool ts;
 	bool sack_ok;	   /* tf_open / tf_connect offer SACK-permitted */
+	bool ecn;	   /* tf_open asks for ECN (SYN with ECE and CWR); tf_connect
+			      agrees (SYN-ACK with ECE) when the stack's SYN asked */
+	bool ecn_ok;	   /* ... and the stack agreed or asked */
+	uint8_t tos;	   /* IPv4 TOS of the peer's segments (tf_seg) */
 	uint16_t wnd;	   /* window field the peer advertises */
 	uint16_t port;	   /* the peer's port */
 	uint16_t our_port; /* the stack's port */

@@ -336,6 +336,67 @@ static void test_loss_random_both_ways(void **state)
 	assert_true(s.sack_rec >= 1);
 }
 
+/* ECN (RFC 3168): behind a 100 Mbit/s bottleneck with a 100-frame buffer
+ * that marks ECN-capable frames CE beyond 20 queued (as RED or CoDel with
+ * ecn), both stacks with ecn=on lose nothing: the marks come back as
+ * ECN-Echo, each cuts the window once per window and is answered with
+ * CWR. Without ECN the same link drops frames. */
+static void ecn_run(bool ecn, uint64_t out[6])
+{
+	struct th_link l = {.delay_us = DELAY_US,
+			    .rate_bps = 100000000,
+			    .queue_max = 100,
+			    .ecn_mark_frames = 20};
+	struct th_app_cfg a = bulk;
+	struct dl_stack_config cfg;
+	uint64_t ls[4];
+	struct th *h;
+
+	a.bytes_s2c = 8u << 20;
+	a.bytes_c2s = 1u << 20;
+	dl_stack_config_defaults(&cfg);
+	cfg.tcp.msl_us = 1000000;
+	cfg.tcp.ecn = ecn ? DL_TCP_ECN_ON : DL_TCP_ECN_OFF;
+	h = th_create(&cfg, &l, &a, 5, true);
+	th_start(h);
+	assert_true(th_run_report(h, 600ull * 1000 * 1000));
+	assert_int_equal(th_verified(h), a.bytes_c2s + a.bytes_s2c);
+	th_link_stats(h, ls);
+	out[0] = ls[0];
+	out[1] = th_ce_marks(h);
+	out[2] = cnt(h, 0, TCP_ECN_REDUCTIONS) + cnt(h, 1, TCP_ECN_REDUCTIONS);
+	out[3] = cnt(h, 0, TCP_ECN_TX_CWR) + cnt(h, 1, TCP_ECN_TX_CWR);
+	out[4] = cnt(h, 0, TCP_ECN_CONNS) + cnt(h, 1, TCP_ECN_CONNS);
+	out[5] = cnt(h, 0, TCP_TX_REXMIT_SEGS) + cnt(h, 1, TCP_TX_REXMIT_SEGS) +
+		 cnt(h, 0, TCP_RTO) + cnt(h, 1, TCP_RTO);
+	if (getenv("TH_VERBOSE") != NULL)
+		fprintf(stderr,
+			"ecn %d: %llu dropped, %llu marked, %llu reductions, %llu CWR, "
+			"%llu retransmissions + RTOs, t %llu us\n",
+			ecn, (unsigned long long)out[0], (unsigned long long)out[1],
+			(unsigned long long)out[2], (unsigned long long)out[3],
+			(unsigned long long)out[5], (unsigned long long)th_now(h));
+	th_destroy(h);
+}
+
+static void test_ecn_marks_instead_of_drops(void **state)
+{
+	uint64_t on[6], off[6];
+	(void)state;
+
+	ecn_run(true, on);
+	ecn_run(false, off);
+	assert_int_equal(on[4], 2);   /* both ends negotiated it */
+	assert_int_equal(on[0], 0);   /* nothing dropped */
+	assert_int_equal(on[5], 0);   /* nothing resent */
+	assert_true(on[1] > 0);	      /* marked instead */
+	assert_true(on[2] > 0);
+	assert_true(on[3] >= on[2]); /* every reduction told (CWR) */
+	assert_int_equal(off[4], 0);
+	assert_int_equal(off[1], 0);
+	assert_true(off[0] > 0);
+}
+
 /* Two DLibOS stacks open to each other at once (RFC 9293 figure 8): each
  * SYN_SENT gets the other's SYN, answers with a SYN-ACK, and completes on
  * the other's SYN-ACK; then both streams flow. */
@@ -378,6 +439,7 @@ int main(void)
 	    cmocka_unit_test(test_loss_scoreboard_overflow),
 	    cmocka_unit_test(test_loss_tail_repaired_by_probe),
 	    cmocka_unit_test(test_loss_reordering_no_rto),
+	    cmocka_unit_test(test_ecn_marks_instead_of_drops),
 	    cmocka_unit_test(test_loss_random_both_ways),
 	    cmocka_unit_test(test_simultaneous_open_two_stacks),
 	};

@@ -773,6 +773,190 @@ static void test_hash_keyed_over_the_whole_tuple(void **state)
 	tf_free(g);
 }
 
+/* ---- ECN (RFC 3168) -------------------------------------------------------------- */
+
+static void edit_ecn_on(struct dl_stack_config *cfg)
+{
+	cfg->tcp.ecn = DL_TCP_ECN_ON;
+}
+
+static void edit_ecn_off(struct dl_stack_config *cfg)
+{
+	cfg->tcp.ecn = DL_TCP_ECN_OFF;
+}
+
+/* A peer's ECN-setup SYN gets an ECN-setup SYN-ACK (the default: accept);
+ * new data then leaves ECT(0); a retransmission and a pure ACK do not. */
+static void test_ecn_accepted_new_data_ect_only(void **state)
+{
+	struct tf *f = *state;
+	struct tseg r;
+	uint32_t id;
+
+	f->p.ecn = true;
+	id = tf_open(f, true, 2);
+	assert_true(f->p.ecn_ok);
+	assert_int_equal(tf_tcb(f, id)->ecn, ECN_OK);
+	assert_int_equal(tf_cnt(f, TCP_ECN_CONNS), 1);
+	fill_big();
+	send_at(f, 0, 1000);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.len, 1000);
+	assert_int_equal(r.tos & 3, DL_IP_ECT0);
+	assert_int_equal(r.flags & (DL_TCP_ECE | DL_TCP_CWR), 0);
+	tf_next(f); /* the RTO (no SACK: no probe) */
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.len, 1000);
+	assert_int_equal(r.tos & 3, 0);
+	tf_seg(f, DL_TCP_ACK | DL_TCP_PSH, "x", 1);
+	tf_next(f); /* the delayed ACK */
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.len, 0);
+	assert_int_equal(r.tos & 3, 0);
+	assert_int_equal(r.flags, DL_TCP_ACK);
+}
+
+/* No ECN unless the peer asks (and not at all with ecn=off). */
+static void test_ecn_only_when_asked_and_on(void **state)
+{
+	struct tf *f = *state, *g = tf_new(edit_ecn_off);
+	struct tseg r;
+
+	tf_open(f, true, 2);
+	assert_false(f->p.ecn_ok);
+	assert_int_equal(tf_tcb(f, f->id)->ecn, 0);
+	g->p.ecn = true;
+	tf_open(g, true, 2);
+	assert_false(g->p.ecn_ok);
+	assert_int_equal(tf_tcb(g, g->id)->ecn, 0);
+	fill_big();
+	send_at(f, 0, 1000);
+	send_at(g, 0, 1000);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.tos & 3, 0);
+	assert_true(tf_recv(g, &r));
+	assert_int_equal(r.tos & 3, 0);
+	assert_int_equal(tf_cnt(f, TCP_ECN_CONNS) + tf_cnt(g, TCP_ECN_CONNS), 0);
+	tf_free(g);
+}
+
+/* Receiver: a CE mark is echoed at once, then on every ACK until the
+ * peer's CWR (RFC 3168 6.1.3). */
+static void test_ecn_ce_echoed_until_cwr(void **state)
+{
+	struct tf *f = *state;
+	uint32_t id, seq;
+
+	f->p.ecn = true;
+	id = tf_open(f, true, 2);
+	seq = tf_tcb(f, id)->snd_nxt;
+	f->p.tos = DL_IP_CE;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_PSH, "ab", 2);
+	tf_expect(f, DL_TCP_ACK | DL_TCP_ECE, seq, 1003); /* at once, not delayed */
+	assert_int_equal(tf_cnt(f, TCP_ECN_RX_CE), 1);
+	f->p.tos = DL_IP_ECT0;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_PSH, "cd", 2);
+	tf_next(f);
+	tf_expect(f, DL_TCP_ACK | DL_TCP_ECE, seq, 1005);
+	tf_seg(f, DL_TCP_ACK | DL_TCP_PSH | DL_TCP_CWR, "ef", 2);
+	tf_next(f);
+	tf_expect(f, DL_TCP_ACK, seq, 1007);
+	assert_int_equal(tf_cnt(f, TCP_ECN_RX_CE), 1);
+	assert_int_equal(f->rx_len, 6);
+}
+
+/* Sender: an ECN-Echo reduces the window as CUBIC does for a loss, once
+ * per window of data; the next new data carries CWR on one segment; the
+ * next window's ECE reduces again (RFC 3168 6.1.2). */
+static void test_ecn_ece_reduces_once_per_window_then_cwr(void **state)
+{
+	struct tf *f = *state;
+	struct dl_tcb *c;
+	struct tseg r;
+	uint32_t id, una, cwnd0, mss, n = 0, cwr = 0;
+
+	f->p.ecn = true;
+	id = tf_open(f, true, 2);
+	c = tf_tcb(f, id);
+	mss = c->mss;
+	una = c->snd_una;
+	fill_big();
+	send_at(f, 0, 40 * mss);
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.tos & 3, DL_IP_ECT0);
+		assert_int_equal(r.flags & DL_TCP_CWR, 0);
+		n++;
+	}
+	assert_int_equal(n, 10); /* the initial window */
+	cwnd0 = c->cwnd;
+	f->p.ack = una + 2 * mss;
+	f->no_run = true;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
+	f->p.ack = una + 4 * mss;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0); /* the same window: no second cut */
+	f->no_run = false;
+	tf_run(f);
+	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 1);
+	assert_int_equal(c->ssthresh, (cwnd0 * 717) >> 10);
+	assert_true(c->cwnd < cwnd0 * 3 / 4);
+	/* what the ACKs let out: CWR on the first segment only, all ECT(0) */
+	n = 0;
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.tos & 3, DL_IP_ECT0);
+		if (r.flags & DL_TCP_CWR) {
+			assert_int_equal(n, 0);
+			assert_int_equal(r.len, mss);
+			cwr++;
+		}
+		n++;
+	}
+	assert_true(n > 0);
+	assert_int_equal(cwr, 1);
+	assert_int_equal(tf_cnt(f, TCP_ECN_TX_CWR), 1);
+	/* the reduced window acknowledged: a new mark is a new reduction */
+	f->p.ack = c->snd_max;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 2);
+}
+
+/* Active open with ecn=on: an ECN-setup SYN; one retransmitted goes
+ * without, and a SYN-ACK agreeing to the first then means no ECN. */
+static void test_ecn_active_open_setup_syn(void **state)
+{
+	struct tf *f = tf_new(edit_ecn_on), *g = tf_new(edit_ecn_on);
+	struct tseg syn;
+	uint32_t id;
+	(void)state;
+
+	f->p.ecn = true;
+	tf_connect(f, true, 2);
+	assert_true(f->p.ecn_ok);
+	assert_int_equal(tf_tcb(f, f->id)->ecn, ECN_OK);
+	assert_int_equal(tf_cnt(f, TCP_ECN_CONNS), 1);
+
+	assert_int_equal(dl_stack_connect(g->s, APP, 78, PEER_IP, PEER_PORT, &id), 0);
+	tf_run(g);
+	assert_true(tf_recv(g, &syn));
+	assert_int_equal(syn.flags, DL_TCP_SYN | DL_TCP_ECE | DL_TCP_CWR);
+	tf_next(g); /* the SYN's retransmission */
+	assert_true(tf_recv(g, &syn));
+	assert_int_equal(syn.flags, DL_TCP_SYN);
+	struct tseg sa = {.seq = 5000,
+			  .ack = syn.seq + 1,
+			  .sport = PEER_PORT,
+			  .dport = syn.sport,
+			  .flags = DL_TCP_SYN | DL_TCP_ACK | DL_TCP_ECE,
+			  .wnd = 65535,
+			  .opts = DL_TCP_OPT_MSS,
+			  .mss = 1460};
+	tf_send(g, &sa);
+	assert_int_equal(tf_tcb(g, id)->state, DL_TCP_ESTABLISHED);
+	assert_int_equal(tf_tcb(g, id)->ecn, 0);
+	assert_int_equal(tf_cnt(g, TCP_ECN_CONNS), 0);
+	tf_free(f);
+	tf_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,6 +977,11 @@ int main(void)
 	    cmocka_unit_test(test_established_ooo_flood_64_peers_bounded),
 	    cmocka_unit_test(test_established_app_rx_bufs_limit),
 	    T(test_hash_keyed_over_the_whole_tuple),
+	    T(test_ecn_accepted_new_data_ect_only),
+	    T(test_ecn_only_when_asked_and_on),
+	    T(test_ecn_ce_echoed_until_cwr),
+	    T(test_ecn_ece_reduces_once_per_window_then_cwr),
+	    cmocka_unit_test(test_ecn_active_open_setup_syn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
