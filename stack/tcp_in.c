@@ -1070,7 +1070,8 @@ static bool ts_recent_valid(const struct dl_tcp *t, const struct dl_tcb *c)
  * once) until the peer's CWR says it reduced. Sender: an ECE reduces the
  * window as a loss would, once per window of data, not during a loss
  * recovery (which reduced already), and not again before our CWR has
- * left (the peer's ECEs until then echo the same mark).
+ * left or for an ACK of nothing sent after the reduction (the peer's
+ * ECEs until it has our CWR echo the same mark).
  */
 static __attribute__((noinline)) void ecn_input(struct dl_tcp *t, struct dl_tcb *c,
 						const struct seg *sg)
@@ -1090,7 +1091,7 @@ static __attribute__((noinline)) void ecn_input(struct dl_tcp *t, struct dl_tcb 
 		}
 	}
 	if (!(fl & DL_TCP_ECE) || (fl & DL_TCP_SYN) || (c->flags & TF_RECOVERY) ||
-	    (c->ecn & ECN_CWR_OUT) || ((c->ecn & ECN_CWR) && seq_lt(una, c->recover)))
+	    (c->ecn & ECN_CWR_OUT) || ((c->ecn & ECN_CWR) && seq_le(una, c->recover)))
 		return;
 	c->ssthresh = dl_tcp_cc(c)->ssthresh(t, c);
 	c->cwnd = max_u32(c->ssthresh, c->mss);

@@ -37,6 +37,16 @@
 #              and unpaced: byte-exact both; paced, the bottleneck drops
 #              less than a third of what it drops unpaced, the download is
 #              no slower, tcp.pacing_waits > 0 (0 unpaced).
+#   ecn        the kernel's TCP asks for ECN (net.ipv4.tcp_ecn=1 in the
+#              client namespace) and dlibos-echo accepts (the default); the
+#              router marks 2% of the ECN-capable packets CE each way with
+#              nft (an AQM that marks instead of dropping; this kernel has
+#              no marking qdisc); 16 MiB echoed byte-exact. Both sides'
+#              data must go ECT(0), our stack must count CE marks and cut
+#              its window for Linux's ECN-Echoes answering with CWR
+#              (tcp.ecn_connections, rx_ce_marked, ecn_cwnd_reductions,
+#              tx_cwr), and Linux must count our ECN-Echoes
+#              (TcpExtTCPDeliveredCE).
 #   flood      64 scapy peers each park 40 one-byte out-of-order segments
 #              (--rx-bufs 2048: 512 buffers for out-of-order data); a real
 #              client is still served, 4 MiB echoed byte-exact, and the
@@ -46,8 +56,8 @@
 # Needs root, python3 with scapy, socat, curl, nft, tcpdump, tc; exits 77
 # (skipped) without them.
 set -u
-BUILD=${1:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|pacing|flood}
-VARIANT=${2:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|pacing|flood}
+BUILD=${1:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|pacing|ecn|flood}
+VARIANT=${2:?usage: tcp_real_net.sh BUILD_DIR loss|loss-bbr|sackblock|tail|icmp|pacing|ecn|flood}
 HERE=$(cd "$(dirname "$0")" && pwd)
 HTTPD=$BUILD/examples/httpd/dlibos-httpd
 ECHO=$BUILD/examples/echo/dlibos-echo
@@ -85,7 +95,7 @@ dump_counters() {
 }
 
 show() { # the counters worth printing
-	grep -E "^tcp\.(rto_exp|fast_retr|sack_|cc_|bbr_|pac|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
+	grep -E "^tcp\.(rto_exp|fast_retr|sack_|cc_|bbr_|pac|ecn_|rx_ce|tx_cwr|rx_sack|tx_sack|rx_dsack|tx_dsack|rack_|tlp_|sb_|tx_retransmit_seg|rx_out_of_order|drop_ooo|ooo_ev|icmp_|pmtu|spurious|hystart|cwnd_rest)" "$DL_LOG" |
 		awk '{l[$1] = $0} END {for (k in l) print "    " l[k]}' | sort
 }
 
@@ -290,6 +300,46 @@ pacing)
 		dl_fail "paced $s_bbrbbr s, slower than unpaced $s_bbroff s"
 	echo "PASS: pacing"
 	exit 0
+	;;
+ecn)
+	MB=${REALNET_MB:-16}
+	head -c $((MB << 20)) /dev/urandom >"$WORK/data.bin"
+	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
+	client_ns 1500
+	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1${REALNET_TCP:+ --tcp $REALNET_TCP}"
+	ip netns exec "$CNS" sysctl -qw net.ipv4.tcp_ecn=1
+	ns_nft add table inet dlecn
+	ns_nft add chain inet dlecn forw '{ type filter hook forward priority 0; }'
+	# counted first (ECT(0) each way), then 2% of them marked CE
+	ns_nft add rule inet dlecn forw ip saddr "$DL_IP" ip ecn ect0 counter
+	ns_nft add rule inet dlecn forw ip daddr "$DL_IP" ip ecn ect0 counter
+	ns_nft add rule inet dlecn forw ip saddr "$DL_IP" ip ecn ect0 numgen random mod 100 '<' 2 \
+		ip ecn set ce counter
+	ns_nft add rule inet dlecn forw ip daddr "$DL_IP" ip ecn ect0 numgen random mod 100 '<' 2 \
+		ip ecn set ce counter
+	ip netns exec "$CNS" nstat -n >/dev/null
+	t=$(date +%s.%N)
+	got=$(set -o pipefail; timeout 120 ip netns exec "$CNS" socat -b 65536 -T 60 -t 60 \
+		"TCP:$DL_IP:7" STDIO <"$WORK/data.bin" | sha256sum | cut -d' ' -f1)
+	rc=$?
+	s=$(elapsed "$t")
+	[ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
+	[ "$got" = "$WANT" ] || dl_fail "echo: sha256 $got, want $WANT"
+	read -r ect_out ect_in ce_out ce_in < <(dl_in_ns nft list table inet dlecn |
+		grep -o "counter packets [0-9]*" | awk '{printf "%s ", $3} END {print ""}')
+	echo "ok: $MB MiB each way, byte-exact, in $s s; ECT(0) packets: ours $ect_out," \
+		"Linux's $ect_in; marked CE: ours $ce_out, Linux's $ce_in"
+	dump_counters
+	show
+	lce=$(ip netns exec "$CNS" nstat -az TcpExtTCPDeliveredCE | awk '/TcpExtTCPDeliveredCE/ {print $2}')
+	echo "    linux TcpExtTCPDeliveredCE ${lce:-0}"
+	[ "$ect_out" -gt 0 ] && [ "$ect_in" -gt 0 ] || dl_fail "ECN-capable packets missing one way"
+	[ "$ce_out" -gt 0 ] && [ "$ce_in" -gt 0 ] || dl_fail "nothing marked"
+	[ "$(dl_counter tcp.ecn_connections)" = 1 ] || dl_fail "ECN not negotiated"
+	[ "$(dl_counter tcp.rx_ce_marked)" -gt 0 ] || dl_fail "no CE mark counted"
+	[ "$(dl_counter tcp.ecn_cwnd_reductions)" -gt 0 ] || dl_fail "no ECN-Echo acted on"
+	[ "$(dl_counter tcp.tx_cwr)" -gt 0 ] || dl_fail "no CWR sent"
+	[ "${lce:-0}" -gt 0 ] || dl_fail "Linux saw no ECN-Echo from us (TcpExtTCPDeliveredCE)"
 	;;
 flood)
 	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --rx-bufs 2048"

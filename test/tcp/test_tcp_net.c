@@ -913,7 +913,14 @@ static void test_ecn_ece_reduces_once_per_window_then_cwr(void **state)
 	assert_true(n > 0);
 	assert_int_equal(cwr, 1);
 	assert_int_equal(tf_cnt(f, TCP_ECN_TX_CWR), 1);
-	/* the reduced window acknowledged: a new mark is a new reduction */
+	/* an ECE on the ACK of the old window's end still echoes the old
+	 * mark (the peer had not seen our CWR when it sent it) */
+	f->p.ack = una + 10 * mss;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 1);
+	while (tf_recv(f, &r))
+		;
+	/* data sent after the reduction acknowledged: a new mark, a new cut */
 	f->p.ack = c->snd_max;
 	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
 	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 2);
