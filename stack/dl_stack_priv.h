@@ -8,7 +8,7 @@
  *     uint8_t *l4;
  *     struct dl_tx_pkt *p = dl_ip_tx_begin(s, &l4, &room);   // header buffer
  *     ... write the L4 header at l4, add payload fragments to p->frag ...
- *     dl_ip_tx_commit(s, p, dst_ip, DL_IPPROTO_TCP, 0, l4_len, DL_TX_TCP_CKSUM, NULL);
+ *     dl_ip_tx_commit(s, p, dst_ip, DL_IPPROTO_TCP, l4_len, DL_TX_TCP_CKSUM, NULL);
  *
  * commit fills the IPv4 and Ethernet headers, resolves the next hop with
  * ARP (parking the packet in the bounded pending queue on a miss) and
@@ -196,15 +196,19 @@ struct dl_tx_pkt *dl_ip_tx_begin(struct dl_stack *s, uint8_t **l4, uint16_t *roo
 
 /**
  * Finish the frame started by dl_ip_tx_begin: IPv4 header for dst (host
- * order) with protocol proto, type of service tos (its low two bits the
- * ECN field) and l4_len bytes of L4 header in the buffer
- * (payload in pkt->frag), offload flags ol (checksums), then ARP and queue.
+ * order) with protocol proto and l4_len bytes of L4 header in the buffer
+ * (payload in pkt->frag), offload flags ol (dl_tx_flags: checksums) ORed
+ * with DL_IP_TOS(type of service) for a TOS byte other than 0 (its low
+ * two bits the ECN field), then ARP and queue.
  * `release` (may be NULL) is an RX buffer the payload references, freed
  * once the frame is handed to the NIC or dropped.
  * @return 0 queued or parked for ARP, negative errno when dropped (counted).
  */
 int dl_ip_tx_commit(struct dl_stack *s, struct dl_tx_pkt *pkt, uint32_t dst, uint8_t proto,
-		    uint8_t tos, uint16_t l4_len, uint16_t ol, struct dl_buf *release);
+		    uint16_t l4_len, uint16_t ol, struct dl_buf *release);
+
+/** The IPv4 TOS byte in dl_ip_tx_commit's `ol` (the flags use the low byte). */
+#define DL_IP_TOS(tos) ((uint16_t)((unsigned)(tos) << 8))
 
 /** Drop a frame started with dl_ip_tx_begin (frees its header buffer). */
 void dl_ip_tx_abort(struct dl_stack *s, struct dl_tx_pkt *pkt);

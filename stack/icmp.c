@@ -94,7 +94,7 @@ void dl_icmp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ip
 
 	if (data_len <= (size_t)room - DL_ICMP_HLEN) {
 		memcpy(out + DL_ICMP_HLEN, l4 + DL_ICMP_HLEN, data_len);
-		dl_ip_tx_commit(s, p, ip->src, DL_IPPROTO_ICMP, 0, (uint16_t)len, 0, NULL);
+		dl_ip_tx_commit(s, p, ip->src, DL_IPPROTO_ICMP, (uint16_t)len, 0, NULL);
 		dl_nic_buf_free(s->nic, pkt->buf);
 	} else {
 		p->nfrags = 1;
@@ -102,7 +102,7 @@ void dl_icmp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ip
 		p->frag[0].len = (uint32_t)data_len;
 		p->frag[0].region = DL_REGION_NONE;
 		release = pkt->buf;
-		dl_ip_tx_commit(s, p, ip->src, DL_IPPROTO_ICMP, 0, DL_ICMP_HLEN, 0, release);
+		dl_ip_tx_commit(s, p, ip->src, DL_IPPROTO_ICMP, DL_ICMP_HLEN, 0, release);
 	}
 	s->icmp_cnt[ICMP_TX_ECHO_REPLY]++;
 	return;

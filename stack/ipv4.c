@@ -139,7 +139,7 @@ struct dl_tx_pkt *dl_ip_tx_begin(struct dl_stack *s, uint8_t **l4, uint16_t *roo
 }
 
 int dl_ip_tx_commit(struct dl_stack *s, struct dl_tx_pkt *pkt, uint32_t dst, uint8_t proto,
-		    uint8_t tos, uint16_t l4_len, uint16_t ol, struct dl_buf *release)
+		    uint16_t l4_len, uint16_t ol, struct dl_buf *release)
 {
 	uint32_t nexthop;
 	size_t payload = 0;
@@ -149,14 +149,14 @@ int dl_ip_tx_commit(struct dl_stack *s, struct dl_tx_pkt *pkt, uint32_t dst, uin
 		payload += pkt->frag[i].len;
 	pkt->l4_len = (uint8_t)(l4_len < 255 ? l4_len : 255);
 	pkt->hdr_len = (uint16_t)(DL_STACK_L4_OFF + l4_len);
-	pkt->ol_flags = (uint16_t)(pkt->ol_flags | ol | DL_TX_IP_CKSUM);
+	pkt->ol_flags = (uint16_t)(pkt->ol_flags | (ol & 0xffu) | DL_TX_IP_CKSUM);
 
 	/* The header in five stores (dl_ipv4_build's layout: version 4, IHL
 	 * 5, DF, TTL 64, checksum left to the offload). With TSO the backend
 	 * rewrites the length per segment (and keeps the TOS byte). */
 	uint32_t total_len = DL_IPV4_HLEN + l4_len + (payload > 0xffff ? 0 : (uint32_t)payload);
 	uint32_t w[5] = {
-	    htonl(0x45000000u | (uint32_t)tos << 16 | total_len),
+	    htonl(0x45000000u | (uint32_t)(ol >> 8) << 16 | total_len),
 	    htonl((uint32_t)s->ip_id++ << 16 | DL_IPV4_DF),
 	    htonl(64u << 24 | (uint32_t)proto << 16),
 	    htonl(s->cfg.ip),

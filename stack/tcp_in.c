@@ -38,7 +38,7 @@ struct seg {
 	uint32_t end;	     /**< sequence number just after the payload (the FIN's) */
 	bool fin;	     /**< FIN still to handle */
 	bool held;	     /**< the buffer now belongs to a receive queue */
-	bool ce;	     /**< the IPv4 ECN field says Congestion Experienced */
+	uint8_t tos;	     /**< the IPv4 type of service (its ECN field: DL_IP_CE) */
 	struct dl_rx_pkt *pkt;
 };
 
@@ -1083,7 +1083,7 @@ static __attribute__((noinline)) void ecn_input(struct dl_tcp *t, struct dl_tcb 
 		una = sg->h.ack;
 	if (fl & DL_TCP_CWR)
 		c->ecn &= (uint8_t)~ECN_ECE;
-	if (sg->ce) {
+	if ((sg->tos & 3u) == DL_IP_CE) {
 		t->cnt[TCP_ECN_RX_CE]++;
 		if (!(c->ecn & ECN_ECE)) {
 			c->ecn |= ECN_ECE;
@@ -1347,7 +1347,7 @@ void dl_tcp_input(struct dl_stack *s, struct dl_rx_pkt *pkt, const struct dl_ipv
 		goto drop;
 	}
 	sg.src = ip->src;
-	sg.ce = (ip->tos & 3u) == DL_IP_CE;
+	sg.tos = ip->tos;
 	sg.pkt = pkt;
 	sg.held = false;
 	sg.data = buf + sg.h.hlen;

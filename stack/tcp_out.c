@@ -279,7 +279,8 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		p->tso_segsz = c->mss;
 		t->cnt[TCP_TX_TSO]++;
 	}
-	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, tos, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen,
+			DL_TX_TCP_CKSUM | DL_IP_TOS(tos), NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	t->cnt[TCP_TX_BYTES] += got;
 	if (__builtin_expect((c->fl2 & TF2_PACED) != 0, 0))
@@ -366,7 +367,7 @@ int dl_tcp_send_segment(struct dl_tcp *t, uint32_t rip, struct dl_tcp_hdr *h)
 		return -ENOBUFS;
 	}
 	hlen = dl_tcp_build(l4, h);
-	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, 0, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
+	dl_ip_tx_commit(s, p, rip, DL_IPPROTO_TCP, (uint16_t)hlen, DL_TX_TCP_CKSUM, NULL);
 	t->cnt[TCP_TX_SEGS]++;
 	return 0;
 }
