@@ -44,6 +44,7 @@ struct dl_stack_conn_info {
 	uint8_t cc;	      /**< congestion control (enum dl_tcp_cc) */
 	uint8_t bbr_mode;     /**< BBR: 0 Startup, 1 ProbeBW, 2 ProbeRTT, 3 Drain */
 	bool paced;	      /**< its data leaves at pacing_rate (--tcp pacing) */
+	bool ecn;	      /**< ECN negotiated (--tcp ecn, RFC 3168) */
 	uint32_t min_rtt_us;  /**< minimum RTT seen (0: no sample) */
 	uint32_t bbr_min_rtt_us; /**< BBR: its minimum RTT (of the last 10 s) */
 	uint64_t bbr_bw;      /**< BBR: bottleneck bandwidth estimate, bytes/s (0: none) */

@@ -51,6 +51,7 @@ static void fill(const struct dl_stack *s, const struct dl_tcp *t, const struct 
 	if (c->cc == DL_TCP_CC_BBR && tcb_synchronized(c))
 		dl_tcp_bbr_model(c, &o->bbr_bw, &o->bbr_min_rtt_us, &o->bbr_mode);
 	o->paced = (c->fl2 & TF2_PACED) && tcb_synchronized(c);
+	o->ecn = (c->ecn & ECN_OK) != 0;
 	if (o->paced && tcb_paced_now(c))
 		o->pacing_rate = dl_tcp_pacing_rate(t, c);
 }

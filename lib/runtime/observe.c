@@ -584,11 +584,13 @@ static int conn_into(struct dl_tel *d, const struct dl_engine_conn *c,
 	}
 	if (t->paced)
 		rc |= dl_tel_u64(d, "pacing_rate_bytes_per_s", t->pacing_rate);
+	if (t->ecn)
+		rc |= dl_tel_int(d, "ecn", 1);
 	return rc;
 }
 
 /* Bytes of JSON one connection takes at most (checked before asking). */
-#define CONN_JSON_MAX 784
+#define CONN_JSON_MAX 800
 
 /* One entry of a page a core answered (entry @p k of @p r) into @p list. */
 typedef int (*page_emit_fn)(struct dl_tel *list, unsigned core, const struct dl_obs_req *r,
