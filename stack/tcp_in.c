@@ -541,9 +541,12 @@ static void dupack(struct dl_tcp *t, struct dl_tcb *c)
 		dl_tcp_want_output(t, c); /* limited transmit (RFC 3042) */
 		return;
 	}
-	if (c->dupacks != 3 || !seq_ge(c->snd_una, c->recover))
+	/* RFC 6582 3.2 (2): not again for losses of a window a recovery
+	 * already repaired; an ECN cut's window (ECN_CWR) is no recovery. */
+	if (c->dupacks != 3 || (!seq_ge(c->snd_una, c->recover) && !(c->ecn & ECN_CWR)))
 		return;
 	c->ssthresh = dl_tcp_loss_ssthresh(t, c);
+	c->ecn &= (uint8_t)~ECN_CWR; /* recover is the recovery's now */
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	t->cnt[TCP_FAST_REXMIT]++;

@@ -592,6 +592,7 @@ static void enter_recovery(struct dl_tcp *t, struct dl_tcb *c)
 	struct dl_tcp_sb *sb = c->sb;
 
 	c->ssthresh = dl_tcp_loss_ssthresh(t, c);
+	c->ecn &= (uint8_t)~ECN_CWR; /* recover is the recovery's now */
 	c->recover = c->snd_max;
 	c->flags |= TF_RECOVERY;
 	c->flags &= ~TF_LOSS;

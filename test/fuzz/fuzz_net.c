@@ -900,6 +900,9 @@ struct fn *fn_new(uint8_t cfg)
 		sc.tcp.keepalive_probes = 3;
 	}
 	sc.tcp.delack_us = (cfg & 0x10) ? 0 : 40000;
+	/* without timestamps, our SYNs ask for ECN too (its default accepts
+	 * when a peer's SYN asks) */
+	sc.tcp.ecn = (cfg & 0x01) ? DL_TCP_ECN_ON : DL_TCP_ECN_ACCEPT;
 	/* keepalive with immediate ACKs: BBR instead of CUBIC (a quarter of
 	 * the inputs; every bit of cfg is taken) */
 	if ((cfg & 0x18) == 0x18)

@@ -926,6 +926,43 @@ static void test_ecn_ece_reduces_once_per_window_then_cwr(void **state)
 	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 2);
 }
 
+/* A loss in the window an ECN-Echo cut: three duplicate ACKs still start
+ * a fast retransmit (the cut's window is no recovery, RFC 6582's guard
+ * does not apply), without a second cut (RFC 3168 6.1.2). No SACK. */
+static void test_ecn_cut_then_loss_fast_retransmit(void **state)
+{
+	struct tf *f = *state;
+	struct dl_tcb *c;
+	struct tseg r;
+	uint32_t id, una, mss, ssth;
+
+	f->p.ecn = true;
+	id = tf_open(f, true, 2);
+	c = tf_tcb(f, id);
+	mss = c->mss;
+	una = c->snd_una;
+	fill_big();
+	send_at(f, 0, 10 * mss);
+	while (tf_recv(f, &r))
+		;
+	f->p.ack = una + mss;
+	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 1);
+	ssth = c->ssthresh;
+	while (tf_recv(f, &r))
+		;
+	for (int i = 0; i < 3; i++) /* the second segment lost */
+		tf_seg(f, DL_TCP_ACK, NULL, 0);
+	assert_int_equal(tf_cnt(f, TCP_FAST_REXMIT), 1);
+	assert_int_equal(c->ssthresh, ssth);
+	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 1);
+	bool resent = false;
+	while (tf_recv(f, &r))
+		if (r.seq == una + mss && r.len == mss)
+			resent = true;
+	assert_true(resent);
+}
+
 /* Active open with ecn=on: an ECN-setup SYN; one retransmitted goes
  * without, and a SYN-ACK agreeing to the first then means no ECN. */
 static void test_ecn_active_open_setup_syn(void **state)
@@ -988,6 +1025,7 @@ int main(void)
 	    T(test_ecn_only_when_asked_and_on),
 	    T(test_ecn_ce_echoed_until_cwr),
 	    T(test_ecn_ece_reduces_once_per_window_then_cwr),
+	    T(test_ecn_cut_then_loss_fast_retransmit),
 	    cmocka_unit_test(test_ecn_active_open_setup_syn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
