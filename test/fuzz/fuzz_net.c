@@ -500,6 +500,11 @@ void fn_seg(struct fn *w, const struct fn_seg *sg)
 		tcp[hlen + i] =
 		    sg->payload != NULL ? sg->payload[i] : fn_pat(key, dseq + (uint32_t)i);
 	ip_header(ip, f->pip, FN_OUR_IP, 6, len);
+	if ((sg->wnd & 7) == 5) { /* an eighth of the windows: marked CE (ECN) */
+		ip[1] = 3;
+		dl_put16(ip + 10, 0);
+		dl_put16(ip + 10, ip_csum(ip, 20));
+	}
 	dl_put16(tcp + 16, l4_csum(f->pip, FN_OUR_IP, 6, tcp, len));
 	flen = 14 + 20 + len;
 
