@@ -244,7 +244,7 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 	struct dl_tx_pkt *p;
 	uint8_t *l4;
 	uint16_t room;
-	uint32_t got = 0, wnd, edge, blocks[DL_TCP_MAX_SACK][2];
+	uint32_t got = 0, want = len, segsz = c->mss, wnd, edge, blocks[DL_TCP_MAX_SACK][2];
 	unsigned hlen, nsack = 0;
 	uint8_t tos = 0;
 
@@ -253,9 +253,19 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		t->cnt[TCP_TX_NOBUF]++;
 		return -ENOBUFS;
 	}
+	/* SACK blocks in every ACK while data waits out of order (RFC 2018
+	 * 4), data segments included: each segment then carries that much
+	 * less payload (as many segments, each shorter). */
+	if (__builtin_expect((c->nrsack | (c->flags & TF_DSACK)) != 0, 0) && (c->flags & TF_SACK) &&
+	    (flags & (DL_TCP_ACK | DL_TCP_RST | DL_TCP_SYN)) == DL_TCP_ACK) {
+		nsack = dl_tcp_sack_blocks(t, c, blocks, (c->flags & TF_TS) ? 3 : 4);
+		segsz = c->mss - dl_tcp_sack_len(nsack);
+		if (len > segsz)
+			len = min_u32(len, (len + c->mss - 1) / c->mss * segsz);
+	}
 	if (len > 0)
 		p->nfrags = (uint8_t)sq_gather(pos, len, p->frag, DL_TX_MAX_FRAGS, &got);
-	if (got < len)
+	if (got < want)
 		flags &= (uint8_t)~DL_TCP_FIN;
 	wnd = dl_tcp_rcv_window(t, c);
 	if (flags & DL_TCP_SYN) {
@@ -265,18 +275,15 @@ static int emit(struct dl_tcp *t, struct dl_tcb *c, uint32_t seq, uint8_t flags,
 		uint16_t field = (uint16_t)min_u32(wnd >> c->rcv_ws, 65535);
 		if (__builtin_expect(c->ecn != 0, 0))
 			tos = ecn_mark(t, c, seq, got, &flags);
-		if (len == 0 && (c->flags & TF_SACK) && (c->nrsack > 0 || (c->flags & TF_DSACK)) &&
-		    (flags & DL_TCP_ACK) && !(flags & DL_TCP_RST))
-			nsack = dl_tcp_sack_blocks(t, c, blocks, (c->flags & TF_TS) ? 3 : 4);
 		hlen = put_header(t, c, l4, seq, flags, field, dl_tcp_sack_len(nsack));
 		if (nsack > 0)
 			dl_tcp_put_sack(l4 + hlen - dl_tcp_sack_len(nsack),
 					(const uint32_t(*)[2])blocks, nsack);
 		edge = c->rcv_nxt + ((uint32_t)field << c->rcv_ws);
 	}
-	if (got > c->mss) {
+	if (got > segsz) {
 		p->ol_flags = DL_TX_TSO;
-		p->tso_segsz = c->mss;
+		p->tso_segsz = (uint16_t)segsz;
 		t->cnt[TCP_TX_TSO]++;
 	}
 	dl_ip_tx_commit(s, p, c->rip, DL_IPPROTO_TCP, (uint16_t)hlen,
@@ -672,13 +679,6 @@ void dl_tcp_output(struct dl_tcp *t, struct dl_tcb *c)
 	if (c->snd_una == c->snd_max)
 		restart_after_idle(t, c);
 	c->acked_batch = 0;
-	/* SACK blocks ride on a pure ACK ahead of the data (options would
-	 * cost the data segments payload). */
-	if ((c->nrsack > 0 || (c->flags & TF_DSACK)) && (c->flags & TF_SACK) &&
-	    (c->flags & (TF_ACKNOW | TF_WND_UPDATE)) && (tcb_unsent(c) > 0 || c->sb != NULL)) {
-		dl_tcp_send_ack(t, c);
-		sent = true;
-	}
 	for (;;) {
 		uint32_t usable, lim, s, e;
 		int rc;

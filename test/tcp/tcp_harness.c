@@ -416,6 +416,9 @@ static void impair_push(struct th *h, int to, const uint8_t *p, uint32_t len)
 	int copies = 1;
 	bool ce = false;
 
+	/* a frame past the MTU (1500) would not leave a real NIC */
+	assert(len <= 14 + 1500);
+
 	if (l->loss > 0 && rnd01(&h->rng) < l->loss) {
 		h->stats[0]++;
 		return;

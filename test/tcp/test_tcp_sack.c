@@ -269,6 +269,55 @@ static void test_established_sack_blocks_fit_options(void **state)
 	tf_free(g);
 }
 
+/* Data segments are ACKs too: while data waits out of order they carry
+ * the SACK blocks (RFC 2018 4), and as much less payload, so the frame
+ * still fits the MTU; once the hole is filled, full segments again. */
+static void test_established_data_segments_carry_sack_blocks(void **state)
+{
+	struct tf *f = *state;
+	struct tseg r;
+	uint32_t irs1, mss, sent = 0, segs = 0;
+
+	fill_big();
+	tf_open(f, true, 7);
+	irs1 = f->p.nxt;
+	mss = tf_tcb(f, f->id)->mss;
+	f->p.nxt = irs1 + 2000;
+	tf_seg(f, DL_TCP_ACK, big, 1000); /* [2000, 3000): a hole before it */
+	while (tf_recv(f, &r))
+		;
+	send_at(f, 0, 3 * mss);
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.nsack, 1);
+		assert_int_equal(r.sack[0][0], irs1 + 2000);
+		assert_int_equal(r.sack[0][1], irs1 + 3000);
+		assert_int_equal(r.ack, irs1);
+		/* 20 + 20 + 12 (timestamps) + 12 (one block) + payload */
+		assert_true(r.len <= mss - 12);
+		assert_true(20 + 20 + 12 + 12 + r.len <= 1500);
+		assert_memory_equal(r.payload, big + sent, r.len);
+		sent += r.len;
+		segs++;
+	}
+	assert_int_equal(sent, 3 * mss);
+	assert_int_equal(segs, 4); /* three full segments' worth, shorter */
+	f->p.nxt = irs1;
+	f->p.ack = tf_tcb(f, f->id)->snd_max;
+	tf_seg(f, DL_TCP_ACK, big, 1000); /* the hole filled */
+	tf_seg(f, DL_TCP_ACK, big + 1000, 1000);
+	while (tf_recv(f, &r))
+		;
+	send_at(f, 3 * mss, 2 * mss);
+	segs = 0;
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.nsack, 0);
+		assert_int_equal(r.len, mss);
+		segs++;
+	}
+	assert_int_equal(segs, 2);
+	assert_int_equal(f->rx_len, 3000);
+}
+
 static void test_established_duplicate_gets_dsack(void **state)
 {
 	struct tf *f = *state;
@@ -894,6 +943,7 @@ int main(void)
 	    cmocka_unit_test(test_listen_syn_sack_off_not_offered),
 	    T(test_established_ooo_ack_carries_sack_blocks_most_recent_first),
 	    T(test_established_sack_blocks_fit_options),
+	    T(test_established_data_segments_carry_sack_blocks),
 	    T(test_established_duplicate_gets_dsack),
 	    cmocka_unit_test(test_established_sack_off_peer_gets_no_blocks),
 	    T(test_established_sack_hole_retransmitted_at_once),
