@@ -268,7 +268,8 @@ static int check_params(struct dl_tcp_params *p)
 	if (p->max_conns == 0 || p->max_conns > (1u << 24) || p->rcv_wnd < 1024 ||
 	    p->wscale > DL_TCP_MAX_WSCALE || p->rto_min_us == 0 || p->rto_max_us < p->rto_min_us ||
 	    p->port_min == 0 || p->port_max < p->port_min || p->snd_queue_frags == 0 ||
-	    p->cc >= DL_TCP_CC_N || p->pacing >= DL_TCP_PACING_N || p->ecn >= DL_TCP_ECN_N || p->tw_max > (1u << 30))
+	    p->cc >= DL_TCP_CC_N || p->pacing >= DL_TCP_PACING_N || p->ecn >= DL_TCP_ECN_N ||
+	    p->tw_max > (1u << 30))
 		return -EINVAL;
 	if (p->ooo_core_bufs == 0)
 		p->ooo_core_bufs = 4096;
