@@ -101,6 +101,19 @@ show() { # the counters worth printing
 
 ns_nft() { dl_in_ns nft "$@" || dl_fail "nft $*"; }
 
+# echo_data TIMEOUT: $WORK/data.bin through dlibos-echo from the client
+# namespace (socat), sha256 equal to $WANT; the seconds it took in $s.
+echo_data() {
+	local t got rc
+	t=$(date +%s.%N)
+	got=$(set -o pipefail; timeout "$1" ip netns exec "$CNS" socat -b 65536 -T 60 -t 120 \
+		"TCP:$DL_IP:7" STDIO <"$WORK/data.bin" | sha256sum | cut -d' ' -f1)
+	rc=$?
+	s=$(elapsed "$t")
+	[ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
+	[ "$got" = "$WANT" ] || dl_fail "echo: sha256 $got, want $WANT"
+}
+
 # client_ns MTU: a client namespace behind the test's, which routes
 # between it (10.0.1.2, over a veth rt0/cl0 whose router end has MTU
 # MTU) and the TAP; no segmentation offloads, so every frame is one segment.
@@ -142,13 +155,7 @@ loss | loss-bbr)
 	ns_nft add rule inet dlloss forw ip saddr "$DL_IP" numgen random mod 1000 '<' 20 counter drop
 	ns_nft add rule inet dlloss forw ip daddr "$DL_IP" numgen random mod 1000 '<' 20 counter drop
 	ip netns exec "$CNS" nstat -n >/dev/null
-	t=$(date +%s.%N)
-	got=$(set -o pipefail; timeout 300 ip netns exec "$CNS" socat -b 65536 -T 60 -t 120 \
-		"TCP:$DL_IP:7" STDIO <"$WORK/data.bin" | sha256sum | cut -d' ' -f1)
-	rc=$?
-	s=$(elapsed "$t")
-	[ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
-	[ "$got" = "$WANT" ] || dl_fail "echo: sha256 $got, want $WANT"
+	echo_data 300
 	echo "ok: $MB MiB each way through 2% loss each way ($CC), byte-exact, in $s s"
 	dl_in_ns nft list table inet dlloss | grep -o "counter packets [0-9]*" | sed 's/^/    nft drops: /'
 	dump_counters
@@ -318,13 +325,7 @@ ecn)
 	ns_nft add rule inet dlecn forw ip daddr "$DL_IP" ip ecn ect0 numgen random mod 100 '<' 2 \
 		ip ecn set ce counter
 	ip netns exec "$CNS" nstat -n >/dev/null
-	t=$(date +%s.%N)
-	got=$(set -o pipefail; timeout 120 ip netns exec "$CNS" socat -b 65536 -T 60 -t 60 \
-		"TCP:$DL_IP:7" STDIO <"$WORK/data.bin" | sha256sum | cut -d' ' -f1)
-	rc=$?
-	s=$(elapsed "$t")
-	[ "$rc" = 0 ] || dl_fail "socat failed (rc $rc) after $s s"
-	[ "$got" = "$WANT" ] || dl_fail "echo: sha256 $got, want $WANT"
+	echo_data 120
 	read -r ect_out ect_in ce_out ce_in < <(dl_in_ns nft list table inet dlecn |
 		grep -o "counter packets [0-9]*" | awk '{printf "%s ", $3} END {print ""}')
 	echo "ok: $MB MiB each way, byte-exact, in $s s; ECT(0) packets: ours $ect_out," \

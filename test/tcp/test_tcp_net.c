@@ -865,6 +865,26 @@ static void test_ecn_ce_echoed_until_cwr(void **state)
 	assert_int_equal(f->rx_len, 6);
 }
 
+/* An ECN connection (the peer asked) that sent segs segments' worth of
+ * data, ECT(0) and without CWR: the segments that left (the initial
+ * window at most), drained. */
+static unsigned ecn_open_and_send(struct tf *f, uint32_t segs, struct dl_tcb **cp)
+{
+	struct tseg r;
+	unsigned n = 0;
+
+	f->p.ecn = true;
+	*cp = tf_tcb(f, tf_open(f, true, 2));
+	fill_big();
+	send_at(f, 0, segs * (*cp)->mss);
+	while (tf_recv(f, &r)) {
+		assert_int_equal(r.tos & 3, DL_IP_ECT0);
+		assert_int_equal(r.flags & DL_TCP_CWR, 0);
+		n++;
+	}
+	return n;
+}
+
 /* Sender: an ECN-Echo reduces the window as CUBIC does for a loss, once
  * per window of data; the next new data carries CWR on one segment; the
  * next window's ECE reduces again (RFC 3168 6.1.2). */
@@ -873,21 +893,11 @@ static void test_ecn_ece_reduces_once_per_window_then_cwr(void **state)
 	struct tf *f = *state;
 	struct dl_tcb *c;
 	struct tseg r;
-	uint32_t id, una, cwnd0, mss, n = 0, cwr = 0;
+	uint32_t una, cwnd0, mss, n, cwr = 0;
 
-	f->p.ecn = true;
-	id = tf_open(f, true, 2);
-	c = tf_tcb(f, id);
+	assert_int_equal(ecn_open_and_send(f, 40, &c), 10); /* the initial window */
 	mss = c->mss;
 	una = c->snd_una;
-	fill_big();
-	send_at(f, 0, 40 * mss);
-	while (tf_recv(f, &r)) {
-		assert_int_equal(r.tos & 3, DL_IP_ECT0);
-		assert_int_equal(r.flags & DL_TCP_CWR, 0);
-		n++;
-	}
-	assert_int_equal(n, 10); /* the initial window */
 	cwnd0 = c->cwnd;
 	f->p.ack = una + 2 * mss;
 	f->no_run = true;
@@ -934,17 +944,11 @@ static void test_ecn_cut_then_loss_fast_retransmit(void **state)
 	struct tf *f = *state;
 	struct dl_tcb *c;
 	struct tseg r;
-	uint32_t id, una, mss, ssth;
+	uint32_t una, mss, ssth;
 
-	f->p.ecn = true;
-	id = tf_open(f, true, 2);
-	c = tf_tcb(f, id);
+	assert_int_equal(ecn_open_and_send(f, 10, &c), 10);
 	mss = c->mss;
 	una = c->snd_una;
-	fill_big();
-	send_at(f, 0, 10 * mss);
-	while (tf_recv(f, &r))
-		;
 	f->p.ack = una + mss;
 	tf_seg(f, DL_TCP_ACK | DL_TCP_ECE, NULL, 0);
 	assert_int_equal(tf_cnt(f, TCP_ECN_REDUCTIONS), 1);
