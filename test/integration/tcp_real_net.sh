@@ -101,6 +101,12 @@ show() { # the counters worth printing
 
 ns_nft() { dl_in_ns nft "$@" || dl_fail "nft $*"; }
 
+# make_data MB: MB MiB of random bytes in $WORK/data.bin, their sha256 in $WANT.
+make_data() {
+	head -c $(($1 << 20)) /dev/urandom >"$WORK/data.bin"
+	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
+}
+
 # echo_data TIMEOUT: $WORK/data.bin through dlibos-echo from the client
 # namespace (socat), sha256 equal to $WANT; the seconds it took in $s.
 echo_data() {
@@ -145,8 +151,7 @@ loss | loss-bbr)
 	MB=${REALNET_MB:-64}
 	CC=cubic
 	[ "$VARIANT" = loss-bbr ] && CC=bbr
-	head -c $((MB << 20)) /dev/urandom >"$WORK/data.bin"
-	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
+	make_data "$MB"
 	client_ns 1500
 	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1 --tcp cc=$CC${REALNET_TCP:+,$REALNET_TCP}"
 	ip netns exec "$CNS" sysctl -qw net.ipv4.tcp_sack=1
@@ -310,8 +315,7 @@ pacing)
 	;;
 ecn)
 	MB=${REALNET_MB:-16}
-	head -c $((MB << 20)) /dev/urandom >"$WORK/data.bin"
-	WANT=$(sha256sum <"$WORK/data.bin" | cut -d' ' -f1)
+	make_data "$MB"
 	client_ns 1500
 	dl_start "$ECHO" "-l 0" "--mode rtc --port 7 --ring-kb 256 --gw 10.0.0.1${REALNET_TCP:+ --tcp $REALNET_TCP}"
 	ip netns exec "$CNS" sysctl -qw net.ipv4.tcp_ecn=1
