@@ -264,6 +264,11 @@ static int check_conn(struct ck *k, const struct dl_tcb *c, uint32_t idx, uint32
 		return fail(k, c, "cleaned but not in TIME_WAIT");
 	if ((c->flags & TF_LISTENER) && (c->lst == 0 || c->lst > t->nlst || c->app != DL_APP_NONE))
 		return fail(k, c, "listener child with listener %u, app %u", c->lst, c->app);
+	/* ECN state only on a connection that negotiated it (a CWR still
+	 * owed may outlive its cut's window once a loss recovery took it) */
+	if (c->ecn != 0 && (!(c->ecn & ECN_OK) || t->p.ecn == DL_TCP_ECN_OFF ||
+			    (c->ecn & ~(ECN_OK | ECN_ECE | ECN_CWR_OUT | ECN_CWR))))
+		return fail(k, c, "ECN state %#x (ecn=%u)", c->ecn, t->p.ecn);
 	if (check_send(k, c, chunks) != 0 || check_recv(k, c, nbufs) != 0)
 		return -1;
 	if (tcb_synchronized(c) && c->state != DL_TCP_TIME_WAIT) {
