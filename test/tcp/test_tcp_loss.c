@@ -372,10 +372,13 @@ static void ecn_run(bool ecn, uint64_t out[6])
 	if (getenv("TH_VERBOSE") != NULL)
 		fprintf(stderr,
 			"ecn %d: %llu dropped, %llu marked, %llu reductions, %llu CWR, "
-			"%llu retransmissions + RTOs, t %llu us\n",
+			"%llu segments retransmitted, %llu RTOs, t %llu us\n",
 			ecn, (unsigned long long)out[0], (unsigned long long)out[1],
 			(unsigned long long)out[2], (unsigned long long)out[3],
-			(unsigned long long)out[5], (unsigned long long)th_now(h));
+			(unsigned long long)(cnt(h, 0, TCP_TX_REXMIT_SEGS) +
+					     cnt(h, 1, TCP_TX_REXMIT_SEGS)),
+			(unsigned long long)(cnt(h, 0, TCP_RTO) + cnt(h, 1, TCP_RTO)),
+			(unsigned long long)th_now(h));
 	th_destroy(h);
 }
 
