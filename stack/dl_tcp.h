@@ -132,6 +132,7 @@ enum dl_tcp_cnt {
 	TCP_SYNRCVD_EXPIRED,
 	TCP_SYNCOOKIE_SENT,   /* SYN-ACKs with a cookie, no state kept (SYN backlog full) */
 	TCP_SYNCOOKIE_OK,     /* connections established from a valid cookie */
+	TCP_SYNCOOKIE_TS,     /* ... of which kept timestamps and the other options */
 	TCP_SYNCOOKIE_FAILED, /* ACKs returning no valid cookie (also drop_listen_ack) */
 	TCP_TW_EXPIRED,
 	TCP_TW_REUSED,
@@ -797,20 +798,40 @@ void dl_tcp_send_ack(struct dl_tcp *t, struct dl_tcb *c);
 void dl_tcp_send_rst_conn(struct dl_tcp *t, struct dl_tcb *c);
 /*
  * SYN cookies (RFC 4987 3.6): the ISS of a SYN-ACK sent without keeping
- * state. 5 bits of time slot (2^26 us, ~67 s), 3 bits of MSS index, 24 bits
- * of SipHash over the 4-tuple, the peer's ISN, the full slot and the index.
+ * state. 5 bits of time slot (2^26 us, ~67 s), 3 bits of MSS index, 1 bit
+ * saying whether the SYN-ACK carried a timestamp, 23 bits of SipHash over
+ * the 4-tuple, the peer's ISN, the full slot, the index and the options.
  * A cookie is valid during its slot and the next one (67 to 134 s).
+ *
+ * When the SYN offered timestamps (and they are on), the other options
+ * travel in the low 6 bits of the SYN-ACK's TSval, which the peer echoes
+ * (as Linux does): the peer's window scale (DL_TCP_COOKIE_WS_NONE: none),
+ * SACK-permitted and ECN. They are part of the MAC, so a forged echo fails
+ * the cookie. Without timestamps the cookie keeps the MSS only
+ * (DL_TCP_COOKIE_NO_TS).
  */
 #define DL_TCP_COOKIE_SLOT_SHIFT 26
+#define DL_TCP_COOKIE_WS_NONE 0x0fu /**< no window scaling */
+#define DL_TCP_COOKIE_SACK 0x10u    /**< SACK permitted */
+#define DL_TCP_COOKIE_ECN 0x20u	    /**< ECN negotiated (RFC 3168) */
+#define DL_TCP_COOKIE_OPT_MASK 0x3fu
+#define DL_TCP_COOKIE_NO_TS 0x40u /**< opts of a cookie without timestamps */
+#define DL_TCP_COOKIE_TS_BIT (1u << 23)
 uint32_t dl_tcp_cookie_slot(const struct dl_tcp *t);
+/** The cookie for a SYN from rip:rport with ISN irs, MSS peer_mss and the
+ * options @p opts (DL_TCP_COOKIE_NO_TS, or bits under DL_TCP_COOKIE_OPT_MASK). */
 uint32_t dl_tcp_cookie(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-		       uint32_t irs, uint16_t peer_mss);
-/* The MSS a cookie encodes, or 0 when it is not valid for that connection now. */
+		       uint32_t irs, uint16_t peer_mss, unsigned opts);
+/** The MSS a cookie encodes, or 0 when it is not valid for that connection
+ * now with the options @p opts (the low bits of the echoed TSval when the
+ * cookie has DL_TCP_COOKIE_TS_BIT, else DL_TCP_COOKIE_NO_TS). */
 uint16_t dl_tcp_cookie_check(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-			     uint32_t irs, uint32_t cookie);
-/* A SYN-ACK with only the MSS option (no state: SYN cookies). */
+			     uint32_t irs, uint32_t cookie, unsigned opts);
+/** A SYN-ACK with a cookie (no state): the MSS option, and when @p opts is
+ * not DL_TCP_COOKIE_NO_TS the options it encodes, a timestamp echoing
+ * @p tsecr whose low bits are @p opts, and ECE for ECN. */
 void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-			       uint32_t iss, uint32_t ack);
+			       uint32_t iss, uint32_t ack, unsigned opts, uint32_t tsecr);
 void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t seq,
 		     uint32_t ack, uint8_t flags);
 void dl_tcp_send_keepalive(struct dl_tcp *t, struct dl_tcb *c);

@@ -66,6 +66,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_SYNRCVD_EXPIRED] = "syn_rcvd_expired",
     [TCP_SYNCOOKIE_SENT] = "syncookies_sent",
     [TCP_SYNCOOKIE_OK] = "syncookies_accepted",
+    [TCP_SYNCOOKIE_TS] = "syncookies_ts",
     [TCP_SYNCOOKIE_FAILED] = "syncookies_failed",
     [TCP_TW_EXPIRED] = "time_wait_expired",
     [TCP_TW_REUSED] = "time_wait_reused",

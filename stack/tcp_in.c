@@ -233,9 +233,9 @@ uint32_t dl_tcp_cookie_slot(const struct dl_tcp *t)
 }
 
 static uint32_t cookie_mac(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-			   uint32_t irs, uint32_t slot, unsigned idx)
+			   uint32_t irs, uint32_t slot, unsigned idx, unsigned opts)
 {
-	uint8_t m[22]; /* not 12 bytes long: never the ISN's hash input */
+	uint8_t m[23]; /* not 12 bytes long: never the ISN's hash input */
 
 	dl_put32(m, t->s->cfg.ip);
 	dl_put32(m + 4, rip);
@@ -244,12 +244,13 @@ static uint32_t cookie_mac(const struct dl_tcp *t, uint32_t rip, uint16_t lport,
 	dl_put32(m + 12, irs);
 	dl_put32(m + 16, slot);
 	m[20] = (uint8_t)idx;
-	m[21] = 'C';
-	return (uint32_t)dl_siphash24(t->p.isn_key, m, sizeof(m)) & 0xffffff;
+	m[21] = (uint8_t)opts;
+	m[22] = 'C';
+	return (uint32_t)dl_siphash24(t->p.isn_key, m, sizeof(m)) & (DL_TCP_COOKIE_TS_BIT - 1);
 }
 
 uint32_t dl_tcp_cookie(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-		       uint32_t irs, uint16_t peer_mss)
+		       uint32_t irs, uint16_t peer_mss, unsigned opts)
 {
 	uint32_t slot = dl_tcp_cookie_slot(t);
 	unsigned idx = 0;
@@ -257,25 +258,44 @@ uint32_t dl_tcp_cookie(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uin
 	while (idx + 1 < COOKIE_NMSS && cookie_mss[idx + 1] <= peer_mss)
 		idx++;
 	return (slot & 31) << 27 | (uint32_t)idx << 24 |
-	       cookie_mac(t, rip, lport, rport, irs, slot, idx);
+	       (opts == DL_TCP_COOKIE_NO_TS ? 0 : DL_TCP_COOKIE_TS_BIT) |
+	       cookie_mac(t, rip, lport, rport, irs, slot, idx, opts);
 }
 
 uint16_t dl_tcp_cookie_check(const struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-			     uint32_t irs, uint32_t cookie)
+			     uint32_t irs, uint32_t cookie, unsigned opts)
 {
 	uint32_t now = dl_tcp_cookie_slot(t);
 	unsigned idx = (cookie >> 24) & 7;
 
-	if (idx >= COOKIE_NMSS)
+	if (idx >= COOKIE_NMSS || !(cookie & DL_TCP_COOKIE_TS_BIT) != (opts == DL_TCP_COOKIE_NO_TS))
 		return 0;
 	for (uint32_t age = 0; age < 2; age++) {
 		uint32_t slot = now - age;
 
 		if ((slot & 31) == cookie >> 27 &&
-		    cookie_mac(t, rip, lport, rport, irs, slot, idx) == (cookie & 0xffffff))
+		    cookie_mac(t, rip, lport, rport, irs, slot, idx, opts) ==
+			(cookie & (DL_TCP_COOKIE_TS_BIT - 1)))
 			return cookie_mss[idx];
 	}
 	return 0;
+}
+
+/* The options a cookie keeps for a SYN (see dl_tcp.h): what negotiate()
+ * would agree to, in 6 bits, or DL_TCP_COOKIE_NO_TS. */
+static unsigned cookie_opts(const struct dl_tcp *t, const struct dl_tcp_hdr *h)
+{
+	unsigned o;
+
+	if (!(h->opts & DL_TCP_OPT_TS) || !t->p.timestamps)
+		return DL_TCP_COOKIE_NO_TS;
+	o = (h->opts & DL_TCP_OPT_WS) ? h->wscale : DL_TCP_COOKIE_WS_NONE;
+	if ((h->opts & DL_TCP_OPT_SACKOK) && t->p.sack)
+		o |= DL_TCP_COOKIE_SACK;
+	if (t->p.ecn != DL_TCP_ECN_OFF &&
+	    (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == (DL_TCP_ECE | DL_TCP_CWR))
+		o |= DL_TCP_COOKIE_ECN;
+	return o;
 }
 
 /* SYN backlog full: answer with a cookie and keep nothing. */
@@ -283,11 +303,36 @@ static void cookie_syn(struct dl_tcp *t, struct dl_tcp_listener *l, const struct
 {
 	const struct dl_tcp_hdr *h = &sg->h;
 	uint16_t mss = (h->opts & DL_TCP_OPT_MSS) ? h->mss : 536;
+	unsigned opts = cookie_opts(t, h);
 
 	dl_tcp_send_synack_cookie(t, sg->src, h->dport, h->sport,
-				  dl_tcp_cookie(t, sg->src, h->dport, h->sport, h->seq, mss),
-				  h->seq + 1);
+				  dl_tcp_cookie(t, sg->src, h->dport, h->sport, h->seq, mss, opts),
+				  h->seq + 1, opts, h->tsval);
 	l->cookie_slot = dl_tcp_cookie_slot(t) + 1;
+}
+
+/* A cookie connection's options, as its SYN-ACK sent them (opts). */
+static void cookie_negotiated(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg, unsigned opts)
+{
+	c->snd_ws = c->rcv_ws = 0;
+	if (opts == DL_TCP_COOKIE_NO_TS)
+		return;
+	c->flags |= TF_TS;
+	c->ts_recent = sg->h.tsval;
+	c->ts_recent_age = dl_tcp_ts_now(t);
+	(void)dl_tcp_isn(t, c->rip, c->lport, c->rport, &c->ts_off);
+	/* The echo is of a TSval made up to 63 ticks old: no RTT sample. */
+	sg->h.tsecr = 0;
+	if ((opts & DL_TCP_COOKIE_WS_NONE) != DL_TCP_COOKIE_WS_NONE) {
+		c->flags |= TF_WS;
+		c->snd_ws = (uint8_t)(opts & DL_TCP_COOKIE_WS_NONE);
+		c->rcv_ws = t->p.wscale;
+	}
+	if (opts & DL_TCP_COOKIE_SACK)
+		c->flags |= TF_SACK;
+	if (opts & DL_TCP_COOKIE_ECN)
+		c->ecn = ECN_OK;
+	t->cnt[TCP_SYNCOOKIE_TS]++;
 }
 
 static void conn_input(struct dl_tcp *t, struct dl_tcb *c, struct seg *sg);
@@ -302,13 +347,24 @@ static bool cookie_ack(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 {
 	const struct dl_tcp_hdr *h = &sg->h;
 	uint32_t irs = h->seq - 1, iss = h->ack - 1;
+	unsigned opts = DL_TCP_COOKIE_NO_TS;
 	struct dl_tcb *c;
 	uint16_t mss;
 
 	if (!t->p.syn_cookies || l->cookie_slot == 0 ||
 	    dl_tcp_cookie_slot(t) - (l->cookie_slot - 1) > 1)
 		return false;
-	mss = dl_tcp_cookie_check(t, sg->src, h->dport, h->sport, irs, iss);
+	if (iss & DL_TCP_COOKIE_TS_BIT) {
+		/* Its SYN-ACK had a timestamp: the options are in the echo.
+		 * Without one the segment cannot be checked (RFC 7323 3.2:
+		 * dropped, not answered). */
+		if (!(h->opts & DL_TCP_OPT_TS)) {
+			t->cnt[TCP_DROP_NO_TS]++;
+			return true;
+		}
+		opts = h->tsecr & DL_TCP_COOKIE_OPT_MASK;
+	}
+	mss = dl_tcp_cookie_check(t, sg->src, h->dport, h->sport, irs, iss, opts);
 	if (mss == 0) {
 		t->cnt[TCP_SYNCOOKIE_FAILED]++;
 		return false;
@@ -323,7 +379,7 @@ static bool cookie_ack(struct dl_tcp *t, struct dl_tcp_listener *l, struct seg *
 	c->snd_nxt = c->snd_max = iss + 1; /* our SYN was sent, by the cookie */
 	/* What the cookie SYN-ACK advertised (dl_tcp_send_synack_cookie()). */
 	c->rcv_adv = c->rcv_edge = c->rcv_nxt + min_u32(t->p.rcv_wnd, 65535);
-	c->snd_ws = c->rcv_ws = 0;
+	cookie_negotiated(t, c, sg, opts);
 	set_mss(t, c, mss);
 	conn_input(t, c, sg);
 	if (c->state == DL_TCP_SYN_RCVD)

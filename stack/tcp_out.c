@@ -390,7 +390,7 @@ void dl_tcp_send_rst(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rp
 }
 
 void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, uint16_t rport,
-			       uint32_t iss, uint32_t ack)
+			       uint32_t iss, uint32_t ack, unsigned opts, uint32_t tsecr)
 {
 	struct dl_tcp_hdr h = {
 	    .sport = lport,
@@ -398,11 +398,33 @@ void dl_tcp_send_synack_cookie(struct dl_tcp *t, uint32_t rip, uint16_t lport, u
 	    .seq = iss,
 	    .ack = ack,
 	    .flags = DL_TCP_SYN | DL_TCP_ACK,
-	    .wnd = (uint16_t)min_u32(t->p.rcv_wnd, 65535), /* no window scale */
+	    .wnd = (uint16_t)min_u32(t->p.rcv_wnd, 65535), /* never scaled in a SYN */
 	    .opts = DL_TCP_OPT_MSS,
 	    .mss = t->rcv_mss,
 	};
 
+	if (opts != DL_TCP_COOKIE_NO_TS) {
+		uint32_t ts_off, now;
+
+		(void)dl_tcp_isn(t, rip, lport, rport, &ts_off);
+		now = dl_tcp_ts_now(t) + ts_off;
+		/* The options in the TSval's low bits, never ahead of the
+		 * connection's clock (the peer's PAWS would then drop what
+		 * follows): up to 63 ticks behind it. */
+		h.tsval = (now & ~DL_TCP_COOKIE_OPT_MASK) | opts;
+		if ((opts & DL_TCP_COOKIE_OPT_MASK) > (now & DL_TCP_COOKIE_OPT_MASK))
+			h.tsval -= DL_TCP_COOKIE_OPT_MASK + 1;
+		h.tsecr = tsecr;
+		h.opts |= DL_TCP_OPT_TS;
+		if ((opts & DL_TCP_COOKIE_WS_NONE) != DL_TCP_COOKIE_WS_NONE) {
+			h.opts |= DL_TCP_OPT_WS;
+			h.wscale = t->p.wscale;
+		}
+		if (opts & DL_TCP_COOKIE_SACK)
+			h.opts |= DL_TCP_OPT_SACKOK;
+		if (opts & DL_TCP_COOKIE_ECN)
+			h.flags |= DL_TCP_ECE; /* ECN-setup SYN-ACK */
+	}
 	if (dl_tcp_send_segment(t, rip, &h) == 0)
 		t->cnt[TCP_SYNCOOKIE_SENT]++;
 }

@@ -332,7 +332,7 @@ static void test_syn_cookies_under_flood(void **state)
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
 	dl_stack_tcp_mem(f->s, &m0);
-	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS);
+	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS);
 	assert_int_equal(conns(f), 8); /* only the backlog holds state */
 	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_SENT), 992);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 0);
@@ -347,11 +347,12 @@ static void test_syn_cookies_under_flood(void **state)
 		n++;
 	}
 	assert_int_equal(n, 1000);
-	/* The cookie SYN-ACK: MSS only (1400 was rounded down to 1220). */
+	/* The cookie SYN-ACK without timestamps offered: MSS only (1400 was
+	 * rounded down to 1220). */
 	assert_int_equal(cookie_synack.opts, DL_TCP_OPT_MSS);
-	assert_int_equal(
-	    dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, 1024 + 500, 500 * 1000, cookie_synack.seq),
-	    1220);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, 1024 + 500, 500 * 1000,
+					     cookie_synack.seq, DL_TCP_COOKIE_NO_TS),
+			 1220);
 	/* A forged cookie: RST, nothing created. */
 	struct tseg bad = {.seq = 500 * 1000 + 1,
 			   .ack = cookie_synack.seq + 2,
@@ -373,6 +374,7 @@ static void test_syn_cookies_under_flood(void **state)
 			   .len = 5};
 	tf_send(f, &ack);
 	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_OK), 1);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_TS), 0);
 	assert_int_equal(tf_count(f, EV_NEW_CONN, ~0u), 1);
 	assert_int_equal(conns(f), 9);
 	assert_int_equal(f->rx_len, 5);
@@ -394,7 +396,9 @@ static void test_syn_cookies_under_flood(void **state)
 	/* Two slots later (134 s) another client's cookie is stale. */
 	struct tseg late = {
 	    .seq = 501 * 1000 + 1,
-	    .ack = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, 1024 + 501, 501 * 1000, 1460) + 1,
+	    .ack = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, 1024 + 501, 501 * 1000, 1460,
+				 DL_TCP_COOKIE_NO_TS) +
+		   1,
 	    .flags = DL_TCP_ACK,
 	    .wnd = 1000,
 	    .sport = 1024 + 501};
@@ -408,6 +412,104 @@ static void test_syn_cookies_under_flood(void **state)
 	tf_free(f);
 }
 
+/* A SYN offering timestamps: the cookie SYN-ACK agrees to window scaling,
+ * SACK and ECN too, their bits in its TSval; the echo brings them back (a
+ * forged echo fails, an ACK without it is dropped unanswered); the echo
+ * of the made-up TSval gives no RTT sample. */
+static void test_syn_cookies_keep_options_with_timestamps(void **state)
+{
+	struct tf *f = tf_new(edit_backlog8);
+	const uint16_t port = 1024 + 500;
+	uint32_t ts_off;
+	struct tseg r, synack = {0};
+	(void)state;
+
+	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
+	/* The connection's timestamp clock at a multiple of 64 ticks: the
+	 * SYN-ACK's TSval (options 7 | SACK | ECN = 0x37) is 64 - 0x37 ticks
+	 * behind it. */
+	(void)dl_tcp_isn(f->t, PEER_IP, OUR_PORT, port, &ts_off);
+	tf_advance(f, (uint64_t)((64 - ((dl_tcp_ts_now(f->t) + ts_off) & 63)) & 63)
+			  << DL_TCP_TS_SHIFT);
+	tf_advance(f, 1);
+	while (tf_recv(f, &r))
+		;
+	for (unsigned i = 0; i < 1000; i++)
+		tf_send(f, &(struct tseg){.seq = i * 1000,
+					  .flags = DL_TCP_SYN | DL_TCP_ECE | DL_TCP_CWR,
+					  .wnd = 1000,
+					  .opts = DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS |
+						  DL_TCP_OPT_SACKOK,
+					  .mss = 1460,
+					  .ws = 7,
+					  .tsval = 5,
+					  .sport = (uint16_t)(1024 + i)});
+	while (tf_recv(f, &r))
+		if (r.dport == port)
+			synack = r;
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_SENT), 992);
+	assert_int_equal(synack.flags, DL_TCP_SYN | DL_TCP_ACK | DL_TCP_ECE);
+	assert_int_equal(synack.opts,
+			 DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS | DL_TCP_OPT_SACKOK);
+	assert_int_equal(synack.ws, f->t->p.wscale);
+	assert_int_equal(synack.tsecr, 5);
+	assert_int_equal(synack.tsval & 63, 7 | DL_TCP_COOKIE_SACK | DL_TCP_COOKIE_ECN);
+	uint32_t clock = dl_tcp_ts_now(f->t) + ts_off;
+	assert_int_equal(clock - synack.tsval, 64 - 0x37);
+	assert_true(synack.seq & DL_TCP_COOKIE_TS_BIT);
+
+	struct tseg ack = {.seq = 500 * 1000 + 1,
+			   .ack = synack.seq + 1,
+			   .flags = DL_TCP_ACK,
+			   .wnd = 1000,
+			   .opts = DL_TCP_OPT_TS,
+			   .tsval = 6,
+			   .tsecr = synack.tsval,
+			   .sport = port};
+	/* A forged echo claiming another window scale: RST, nothing made. */
+	ack.tsecr = (synack.tsval & ~63u) | 14 | DL_TCP_COOKIE_SACK | DL_TCP_COOKIE_ECN;
+	tf_send(f, &ack);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.flags, DL_TCP_RST);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_FAILED), 1);
+	/* No timestamp: it cannot be checked, dropped without an answer. */
+	ack.opts = 0;
+	tf_send(f, &ack);
+	assert_false(tf_recv(f, &r));
+	assert_int_equal(tf_cnt(f, TCP_DROP_NO_TS), 1);
+	assert_int_equal(conns(f), 8);
+	/* The real echo, with data. */
+	ack.opts = DL_TCP_OPT_TS;
+	ack.tsecr = synack.tsval;
+	ack.flags |= DL_TCP_PSH;
+	ack.data = (const uint8_t *)"hello";
+	ack.len = 5;
+	tf_send(f, &ack);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_OK), 1);
+	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_TS), 1);
+	assert_int_equal(f->rx_len, 5);
+	struct dl_tcb *c = tf_tcb(f, tf_last(f, EV_NEW_CONN)->id);
+	assert_non_null(c);
+	assert_int_equal(c->state, DL_TCP_ESTABLISHED);
+	assert_int_equal(c->flags & (TF_TS | TF_WS | TF_SACK), TF_TS | TF_WS | TF_SACK);
+	assert_int_equal(c->snd_ws, 7);
+	assert_int_equal(c->rcv_ws, f->t->p.wscale);
+	assert_int_equal(c->ecn, ECN_OK);
+	assert_int_equal(c->ts_off, ts_off);
+	assert_int_equal(c->srtt8, 0);
+	assert_int_equal(tf_cnt(f, TCP_RTT_SAMPLES_TS), 0);
+	assert_int_equal(c->snd_wnd, 1000u << 7);
+	assert_int_equal(tf_cnt(f, TCP_ECN_CONNS), 1);
+	/* Our ACK of the data: timestamps on the connection's clock. */
+	tf_advance(f, 50 * 1000);
+	assert_true(tf_recv(f, &r));
+	assert_int_equal(r.ack, 500 * 1000 + 6);
+	assert_int_equal(r.opts, DL_TCP_OPT_TS);
+	assert_int_equal(r.tsecr, 6);
+	assert_true(r.tsval - synack.tsval >= 64 - 0x37 && r.tsval - synack.tsval < 200);
+	tf_free(f);
+}
+
 /* A listener that never sent a cookie takes none, even a valid one. */
 static void test_syn_cookie_only_after_sending(void **state)
 {
@@ -416,11 +518,31 @@ static void test_syn_cookie_only_after_sending(void **state)
 	uint32_t cookie;
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
-	cookie = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, 1460);
-	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, cookie),
+	cookie = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, 1460, DL_TCP_COOKIE_NO_TS);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, cookie,
+					     DL_TCP_COOKIE_NO_TS),
 			 1460);
-	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1001, cookie), 0);
-	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP + 1, OUR_PORT, PEER_PORT, 1000, cookie),
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1001, cookie,
+					     DL_TCP_COOKIE_NO_TS),
+			 0);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP + 1, OUR_PORT, PEER_PORT, 1000, cookie,
+					     DL_TCP_COOKIE_NO_TS),
+			 0);
+	/* The options are part of the MAC: another set, or a timestamp where
+	 * there was none, fails. */
+	uint32_t tsc = dl_tcp_cookie(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, 1460, 7);
+	assert_true(tsc & DL_TCP_COOKIE_TS_BIT);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, tsc, 7),
+			 1460);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, tsc, 14), 0);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, tsc,
+					     7 | DL_TCP_COOKIE_SACK),
+			 0);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000, tsc,
+					     DL_TCP_COOKIE_NO_TS),
+			 0);
+	assert_int_equal(dl_tcp_cookie_check(f->t, PEER_IP, OUR_PORT, PEER_PORT, 1000,
+					     cookie | DL_TCP_COOKIE_TS_BIT, DL_TCP_COOKIE_NO_TS),
 			 0);
 	tf_send(f,
 		&(struct tseg){.seq = 1001, .ack = cookie + 1, .flags = DL_TCP_ACK, .wnd = 1000});
@@ -980,6 +1102,7 @@ int main(void)
 	    T(test_listen_syn_data_not_acked),
 	    cmocka_unit_test(test_listen_syn_flood_bounded_by_backlog),
 	    cmocka_unit_test(test_syn_cookies_under_flood),
+	    cmocka_unit_test(test_syn_cookies_keep_options_with_timestamps),
 	    T(test_listen_isn_rfc6528),
 	    T(test_syn_cookie_only_after_sending),
 	    T(test_syn_rcvd_ack_establishes_then_new_conn),
