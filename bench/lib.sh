@@ -26,6 +26,10 @@ VETH_C=v${TAG}c$$
 VETH_S=v${TAG}s$$
 VETH_D=v${TAG}d$$
 VETH_E=v${TAG}e$$
+NSW=dlb${TAG}w$$
+VETH_W=v${TAG}w$$
+VETH_X=v${TAG}x$$
+WPID=
 DCLIENT=
 # Offloads of every veth end: off = MTU-sized frames and checksums in
 # software on both sides (what net_af_packet needs: it cannot take frames
@@ -45,7 +49,8 @@ bench_cleanup() {
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 	fi
-	for ns in $NSD $NSE $NSC $NSS; do ip netns del "$ns" 2>/dev/null; done
+	wan_stop >/dev/null
+	for ns in $NSD $NSE $NSC $NSS $NSW; do ip netns del "$ns" 2>/dev/null; done
 	rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
 }
 trap bench_cleanup EXIT
@@ -84,6 +89,52 @@ place_kernel_work() {
 	true
 }
 
+# wan_insert NS DEV: when RTT_MS is set (milliseconds, e.g. 10 or 0.5),
+# the client's end DEV of the link moves from NS into a namespace of its
+# own ($NSW), where bench/wan/dl_wan forwards every frame between it and a
+# new veth pair after RTT_MS/2 each way (pinned to CPU 1, the client's);
+# the pair's other end takes DEV's address and MAC in NS (the server's ARP
+# entry stays right). The client's path then has RTT_MS more round-trip
+# time. dl_wan is $DL_WAN, else the build folder's, else build/'s.
+wan_insert() {
+	local ns=$1 dev=$2 addr mac wan us
+	[ -n "${RTT_MS:-}" ] || return 0
+	wan=${DL_WAN:-}
+	[ -z "$wan" ] && [ -x "${BUILD:-}/bench/wan/dl_wan" ] && wan=$BUILD/bench/wan/dl_wan
+	[ -z "$wan" ] && wan=$(dirname "${BASH_SOURCE[0]}")/../build/bench/wan/dl_wan
+	[ -x "$wan" ] || die "RTT_MS needs bench/wan/dl_wan (ninja -C build bench/wan/dl_wan, or DL_WAN=...)"
+	us=$(awk -v r="$RTT_MS" 'BEGIN { printf "%d", r * 500 }')
+	addr=$(ip -n "$ns" -o -4 addr show dev "$dev" | awk '{print $4}')
+	mac=$(ip -n "$ns" link show dev "$dev" | awk '/link\/ether/ {print $2}')
+	[ -n "$addr" ] && [ -n "$mac" ] || die "wan: no address on $dev in $ns"
+	new_ns $NSW
+	ip -n "$ns" link set "$dev" netns $NSW || die "wan: cannot move $dev"
+	ip link add $VETH_W netns $NSW type veth peer name $VETH_X netns "$ns" || die "wan: veth"
+	veth_offloads $NSW "$dev" off
+	veth_offloads $NSW $VETH_W off
+	veth_offloads "$ns" $VETH_X "$VETH_OFFLOADS"
+	ip -n "$ns" link set $VETH_X address "$mac"
+	ip -n "$ns" addr add "$addr" dev $VETH_X
+	ip -n $NSW link set "$dev" promisc on up
+	ip -n $NSW link set $VETH_W promisc on up
+	ip -n "$ns" link set $VETH_X up
+	ip netns exec $NSW taskset -c 1 "$wan" "$dev" $VETH_W "$us" >"$WORK/wan.log" 2>&1 &
+	WPID=$!
+	sleep 0.2
+	kill -0 $WPID 2>/dev/null || die "dl_wan: $(cat "$WORK/wan.log")"
+}
+
+# wan_stop: stop dl_wan (if running), print its counters, remove $NSW.
+wan_stop() {
+	[ -n "$WPID" ] || return 0
+	kill -TERM $WPID 2>/dev/null
+	wait $WPID 2>/dev/null
+	WPID=
+	cat "$WORK/wan.log" 2>/dev/null
+	ip netns del $NSW 2>/dev/null
+	true
+}
+
 # set_loss NS SERVER_IP PER10000: the client namespace NS drops that share
 # of the server's frames on input (nft; 0: the rule goes).
 set_loss() {
@@ -99,8 +150,9 @@ set_loss() {
 # comparisons serving $ROOT: KIND nginx or nginx-cubic (nginx_start, the
 # latter with CUBIC on its route) or a build folder (its dlibos-httpd in
 # rtc mode on net_af_packet, CPU 0). Sets DCLIENT and SIP (where the
-# client runs and what it asks), places the kernel work
-# (place_kernel_work) and waits until the server answers.
+# client runs and what it asks), puts the wide-area path in (wan_insert,
+# with RTT_MS), places the kernel work (place_kernel_work) and waits until
+# the server answers.
 server_start() {
 	local kind=$1 name=$2
 	shift 2
@@ -112,6 +164,7 @@ server_start() {
 		nginx_start
 		DCLIENT=$NSC
 		SIP=10.0.1.2
+		wan_insert $NSC $VETH_C
 		place_kernel_work $NSC $NSS
 		;;
 	*)
@@ -119,6 +172,7 @@ server_start() {
 		dlibos_start "$name" 0 "$kind/examples/httpd/dlibos-httpd" -l 0 -- --mode rtc \
 			--root "$ROOT" --port 80 "$@"
 		SIP=10.0.0.2
+		wan_insert $DCLIENT $VETH_E
 		place_kernel_work $DCLIENT $NSD
 		;;
 	esac
@@ -135,10 +189,12 @@ server_stop() {
 		wait $PID
 		PID=
 		ip netns exec $NSS nstat -asz 2>/dev/null | grep -E '^Tcp' | grep -vE '\s0\s' | awk '{print $1, $2}'
+		wan_stop
 		;;
 	*)
 		dlibos_stop "$2"
 		grep -E '^tcp\.' "$OUT/server-$2.log" | grep -v ' 0$'
+		wan_stop
 		;;
 	esac
 }

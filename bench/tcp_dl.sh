@@ -19,8 +19,10 @@
 # client's kernel receive runs on the client's CPU instead of inside the
 # sender's transmit); SRPS (the same for the server's veth end, e.g. 1 =
 # CPU 0: the server's kernel receive work on the server's CPU; unset:
-# the kernel's placement, unlike bench/tcp_loss.sh); KEEP (a folder to
-# keep the server's log in). For nginx the server namespace's non-zero
+# the kernel's placement, unlike bench/tcp_loss.sh); RTT_MS (a wide-area
+# path: bench/wan/dl_wan between the client and the server adds that
+# round-trip time, half each way; its counters print at the end); KEEP (a
+# folder to keep the server's log in). For nginx the server namespace's non-zero
 # TCP counters (nstat) follow.
 #
 # A/B of two builds: alternate them, same minutes, e.g.

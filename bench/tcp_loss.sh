@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/tcp_loss.sh [BUILD_DIR] - dlibos-httpd against nginx on a lossy
-# link, in one run (issue 15): goodput of a 16 MiB download and the
+# link, in one run (issue 15): goodput of a 16 MiB download (SIZE_MB) and the
 # latency of 4 KiB requests while an nft rule in the client's namespace
 # drops a share of the server's frames (0%, 0.5%, 1%, 3%; the same rule
 # for every server, after the server's stack sent them: the server sees
@@ -33,7 +33,10 @@
 # round, server and loss rate.
 #
 # Environment: ROUNDS (5), DOWNLOADS (1), DURATION (5), CONNS (10), LOSSES
-# ("0 50 100 300", in 1/10000), SERVERS (all five, in the order of the
+# ("0 50 100 300", in 1/10000), SIZE_MB (the download, 16), RTT_MS (a
+# wide-area path: bench/wan/dl_wan adds that round-trip time between the
+# client and every server, bench/lib.sh wan_insert; its counters go to
+# $OUT/wan.txt), SERVERS (all five, in the order of the
 # table; each round starts the list at another place), OUT; RPS (2) and SRPS (1), CPU masks
 # where the client's and the server's veth ends do their kernel receive
 # work: by default each side's on its own CPU, as the processes are. Set
@@ -51,6 +54,7 @@ ROUNDS=${ROUNDS:-5}
 DOWNLOADS=${DOWNLOADS:-1}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-10}
+SIZE_MB=${SIZE_MB:-16}
 LOSSES=${LOSSES:-"0 50 100 300"}
 SERVERS=${SERVERS:-"dlibos dlibos-bbr dlibos-nosack nginx nginx-cubic"}
 RPS=${RPS-2}
@@ -70,7 +74,7 @@ echo "load average before the run: $LOAD0 (figures are only meaningful on an idl
 ROOT=$WORK/root
 chmod 755 "$WORK"
 mkdir -p "$ROOT"
-head -c $((16 << 20)) /dev/urandom >"$ROOT/f16m.bin"
+head -c $((SIZE_MB << 20)) /dev/urandom >"$ROOT/f16m.bin"
 head -c 4096 /dev/urandom >"$ROOT/f4k.bin"
 printf '<html><body>bench</body></html>\n' >"$ROOT/index.html"
 RESULTS=$OUT/results.txt
@@ -118,10 +122,12 @@ run_dlibos() { # NAME then --tcp args (may be empty)
 	shift
 	PORT=afp
 	dlibos_start "$name" 0 "$HTTPD" -l 0 -- --mode rtc --root "$ROOT" --port 80 "$@"
+	wan_insert $DCLIENT $VETH_E
 	wait_http $DCLIENT http://10.0.0.2/
 	place_kernel_work $DCLIENT $NSD
 	measure "$name" $DCLIENT 10.0.0.2
 	dlibos_stop "$name"
+	wan_stop >>"$OUT/wan.txt"
 }
 
 run_nginx() { # NAME CC (empty: the system's)
@@ -133,6 +139,7 @@ run_nginx() { # NAME CC (empty: the system's)
 	[ -n "$cc" ] && { ip -n $NSS route replace 10.0.1.0/24 dev $VETH_S proto kernel scope link \
 		src 10.0.1.2 congctl "$cc" || die "congctl $cc"; }
 	nginx_start
+	wan_insert $NSC $VETH_C
 	# which congestion control nginx's connections really use: a slow
 	# download keeps a connection open while ss looks at the server's side
 	# (up to 5 s: the client may be slow to connect on a loaded machine)
@@ -154,10 +161,11 @@ run_nginx() { # NAME CC (empty: the system's)
 	kill -QUIT $PID
 	wait $PID
 	PID=
+	wan_stop >>"$OUT/wan.txt"
 	veth_down
 }
 
-rm -f "$OUT"/wrk-*.txt "$OUT"/server-*.log "$OUT/cc.txt"
+rm -f "$OUT"/wrk-*.txt "$OUT"/server-*.log "$OUT/cc.txt" "$OUT/wan.txt"
 for ROUND in $(seq "$ROUNDS"); do
 	echo "round $ROUND of $ROUNDS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	# the order turns each round: no server always runs first or last
@@ -184,7 +192,8 @@ done
 	echo "kernel receive work: client's veth end RPS=${RPS:-default}, server's SRPS=${SRPS:-default}"
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), Linux TCP: $(sysctl -n net.ipv4.tcp_congestion_control)," \
 		"sack $(sysctl -n net.ipv4.tcp_sack)"
-	echo "$ROUNDS rounds; per round, server and loss rate: $DOWNLOADS x curl of 16 MiB;" \
+	[ -n "${RTT_MS:-}" ] && echo "path: bench/wan/dl_wan adds ${RTT_MS} ms of round-trip time (RTT_MS)"
+	echo "$ROUNDS rounds; per round, server and loss rate: $DOWNLOADS x curl of $SIZE_MB MiB;" \
 		"wrk -t1 -c$CONNS -d${DURATION}s --latency on 4 KiB"
 	echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
@@ -216,7 +225,7 @@ END {
 		delete a; for (x = 1; x <= nr[k]; x++) a[x] = RPS[k, x]
 		rps[k] = med(a, nr[k])
 	}
-	printf "| loss | server | 16 MiB goodput, MiB/s: median (min-max) | 4 KiB p50 ms | p99 ms: median (min-max) | req/s | vs nginx: goodput, p99 | vs nginx-cubic |\n"
+	printf "| loss | server | %d MiB goodput, MiB/s: median (min-max) | 4 KiB p50 ms | p99 ms: median (min-max) | req/s | vs nginx: goodput, p99 | vs nginx-cubic |\n", size
 	printf "|---|---|---|---|---|---|---|---|\n"
 	for (i = 0; i < n; i++) {
 		l = order[i]
@@ -228,4 +237,4 @@ END {
 				gm[k], glo[k], ghi[k], p50[k], p99[k], plo[k], phi[k], rps[k], r1, r2
 		}
 	}
-}' servers="$SERVERS" "$RESULTS" | tee "$OUT/table.md"
+}' servers="$SERVERS" size="$SIZE_MB" "$RESULTS" | tee "$OUT/table.md"
