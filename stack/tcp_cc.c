@@ -330,9 +330,12 @@ const struct dl_tcp_cc_ops dl_tcp_cubic = {
  *     window's gain (2.25, 1.75, then 2 for six rounds, times the BDP),
  *     and Drain is the window falling to ProbeBW's target at once: up to
  *     twice the BDP in flight, a standing queue of one BDP;
- *   - Startup also ends at a round that ends in recovery without a quarter
- *     more bandwidth (a buffer shallower than the BDP: BBR v1 doubles on
- *     for up to three rounds of losses; BBR v2 has a similar loss exit);
+ *   - Startup also ends when a recovery finds more than 2% of the flight,
+ *     and at least six segments, lost (a buffer shallower than the BDP:
+ *     BBR v1 doubles on for up to three rounds of losses; BBR v2/v3's
+ *     "inflight too high" exit); a smaller loss in Startup keeps the
+ *     window it had, restored when the recovery ends (Linux's
+ *     bbr_save_cwnd), as the model is still growing;
  *   - a ProbeBW phase lasts one round (Linux: at least the minimum RTT,
  *     the 1.25 phase until a quarter more is in flight or a loss);
  *   - one delivery-rate sample per round trip, not per ACK: the bytes
@@ -367,7 +370,7 @@ struct bbr {
 	uint32_t min_rtt;	/**< us, minimum of the last 10 s; 0: none yet */
 	uint32_t min_rtt_ms;	/**< ms clock of that sample */
 	uint32_t probe_rtt_end; /**< ms clock: ProbeRTT may end; 0: not reached 4 segments yet */
-	uint32_t prior_cwnd;	/**< cwnd before ProbeRTT */
+	uint32_t prior_cwnd;	/**< cwnd before ProbeRTT, or before a loss in Startup */
 	uint32_t agg_us;	/**< ACK aggregation epoch: its start (us, low 32 bits) */
 	uint32_t agg_acked;	/**< bytes acknowledged since */
 	uint32_t extra[2];	/**< most acknowledged beyond the model, two 5-round slots */
@@ -393,7 +396,9 @@ enum {
 #define BBR_STARTUP_GAIN_256 739	  /* 2 / ln 2 = 2.885 */
 #define BBR_DRAIN_GAIN_256   89		  /* its inverse: Drain's pacing gain */
 #define BBR_PACING_MARGIN    100	  /* pace 1/100 below the model (Linux's 1%) */
-#define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full (1 in recovery) */
+#define BBR_FULL_BW_ROUNDS   3		  /* rounds without 25% more: full (1 at high loss) */
+#define BBR_LOSS_SEGS	     6		  /* high loss: segments lost in flight ... */
+#define BBR_LOSS_DIV	     50		  /* ... and more than 2% of it */
 #define BBR_MIN_SEGS	     4u		  /* the smallest window */
 #define BBR_EXTRA_ROUNDS     5		  /* ACK aggregation: rounds per slot */
 #define BBR_EXTRA_MAX_US     100000	  /* ... at most 100 ms at the model's rate */
@@ -545,6 +550,8 @@ static void bbr_probe_rtt(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 }
 
 static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b);
+static void bbr_full(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b);
+static bool bbr_high_loss(const struct dl_tcb *c);
 
 /*
  * ACK aggregation (Linux's bbr_update_ack_aggregation): in an epoch that
@@ -606,6 +613,10 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 		 * a round; PRR alone would hold the flight at what each ACK
 		 * delivers until the last hole is repaired, which under steady
 		 * random loss is most of the time). */
+		/* Startup overfilling a buffer: out at once, before the
+		 * recovery's retransmissions meet the full queue. */
+		if (b->mode == BBR_STARTUP && bbr_high_loss(c))
+			bbr_full(t, c, b);
 		if (!(b->fl & BF_IN_REC)) {
 			b->fl |= BF_IN_REC;
 			b->rec_round = b->rounds;
@@ -614,12 +625,52 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 		}
 		return;
 	}
+	if ((b->fl & BF_IN_REC) && b->mode == BBR_STARTUP)
+		c->cwnd = max_u32(c->cwnd, b->prior_cwnd); /* see bbr_ssthresh */
 	b->fl &= (uint8_t)~BF_IN_REC;
 	/* In ProbeBW the window is the model's (Startup's excess drains at
 	 * once: BBR's Drain). */
 	if (b->mode == BBR_PROBE_BW && !(c->flags & TF_RECOVERY))
 		c->cwnd = max_u32(min_u32(c->cwnd, bbr_target(c, b, bbr_gain(c, b))),
 				  BBR_MIN_SEGS * c->mss);
+}
+
+/*
+ * Startup's loss exit (after BBR v2/v3's "inflight too high"): of the data
+ * in flight (about the last round's), at least BBR_LOSS_SEGS segments and
+ * more than 1/BBR_LOSS_DIV are lost (marked lost, or retransmitted). A
+ * buffer shallower than the BDP overflowing under Startup's gain loses
+ * far more; random loss of a percent or so does not end Startup, nor does
+ * one loss in the first rounds' few segments (the model is still small).
+ */
+static bool bbr_high_loss(const struct dl_tcb *c)
+{
+	const struct dl_tcp_sb *sb = c->sb;
+	uint32_t start, lost = 0, flight = c->snd_max - c->snd_una;
+
+	if (sb == NULL || flight == 0)
+		return false;
+	start = sb->una;
+	for (unsigned i = 0; i < sb->n; i++) {
+		if (sb->r[i].fl & (SB_LOST | SB_EVER_REXMIT))
+			lost += sb->r[i].end - start;
+		start = sb->r[i].end;
+	}
+	return lost >= BBR_LOSS_SEGS * c->mss && (uint64_t)lost * BBR_LOSS_DIV > flight;
+}
+
+/* Startup is over (the bottleneck is full): paced, Drain; else ProbeBW,
+ * its window at once (Startup's queue drains by the window). */
+static void bbr_full(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
+{
+	b->fl |= BF_FULL_BW;
+	if (tcb_paced_now(c)) {
+		b->mode = BBR_DRAIN;
+	} else {
+		b->mode = BBR_PROBE_BW;
+		b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
+	}
+	t->cnt[TCP_BBR_FULL_BW]++;
 }
 
 /* A round ended: one delivery-rate sample, the state machine's step. */
@@ -655,18 +706,8 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 				b->full_bw = b->bw[0];
 				b->full_cnt = 0;
 			} else if (++b->full_cnt >= BBR_FULL_BW_ROUNDS ||
-				   (c->flags & TF_RECOVERY)) {
-				/* The bottleneck is full: paced, Drain; else
-				 * ProbeBW, its window at once (Startup's queue
-				 * drains by the window). */
-				b->fl |= BF_FULL_BW;
-				if (tcb_paced_now(c)) {
-					b->mode = BBR_DRAIN;
-				} else {
-					b->mode = BBR_PROBE_BW;
-					b->cycle = (uint8_t)(b->rounds % 8 == 1 ? 2 : b->rounds % 8);
-				}
-				t->cnt[TCP_BBR_FULL_BW]++;
+				   ((c->flags & TF_RECOVERY) && bbr_high_loss(c))) {
+				bbr_full(t, c, b);
 			}
 		} else if (b->mode == BBR_PROBE_BW) {
 			b->cycle = (uint8_t)((b->cycle + 1) % 8);
@@ -689,10 +730,12 @@ static void bbr_cong_avoid(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 	(void)t;
 	if (b->mode == BBR_PROBE_RTT)
 		return;
-	if (b->mode == BBR_STARTUP || b->mode == BBR_DRAIN) {
+	if (!(b->fl & BF_FULL_BW)) {
 		if (c->cwnd < target)
 			c->cwnd = min_u32(c->cwnd + acked, target);
 	} else {
+		/* as Linux's: once the bottleneck is full, never above the
+		 * model's window (Drain's too) */
 		c->cwnd = min_u32(c->cwnd + acked, target);
 	}
 	c->cwnd = max_u32(c->cwnd, BBR_MIN_SEGS * c->mss);
@@ -707,6 +750,12 @@ static uint32_t bbr_ssthresh(struct dl_tcp *t, struct dl_tcb *c)
 	uint32_t target = bbr_target(c, b, 512);
 
 	(void)t;
+	/* Startup: the window before the loss, restored when the recovery
+	 * ends in Startup (Linux's bbr_save_cwnd); the model is still growing
+	 * and a random loss in the first rounds would otherwise leave the
+	 * window at a few segments' estimate. */
+	if (b->mode == BBR_STARTUP)
+		b->prior_cwnd = max_u32(c->cwnd, c->snd_max - c->snd_una);
 	if (target == DL_TCP_SSTHRESH_INIT)
 		target = max_u32(c->cwnd, c->snd_max - c->snd_una);
 	return max_u32(target, BBR_MIN_SEGS * c->mss);
