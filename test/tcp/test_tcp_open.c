@@ -273,12 +273,13 @@ static void edit_backlog8_no_cookies(struct dl_stack_config *c)
 }
 
 /* 1000 SYNs from ports 1024.. (sequence number i * 1000), with the options
- * @p opts (MSS 1400, window scale 7, TSval 5 where offered). */
-static void syn_flood(struct tf *f, uint8_t opts)
+ * @p opts (MSS 1400, window scale 7, TSval 5 where offered) and the extra
+ * control bits @p flags. */
+static void syn_flood(struct tf *f, uint8_t opts, uint8_t flags)
 {
 	for (unsigned i = 0; i < 1000; i++) {
 		struct tseg s = {.seq = i * 1000,
-				 .flags = DL_TCP_SYN,
+				 .flags = (uint8_t)(DL_TCP_SYN | flags),
 				 .wnd = 1000,
 				 .opts = opts,
 				 .mss = 1400,
@@ -299,7 +300,7 @@ static void test_listen_syn_flood_bounded_by_backlog(void **state)
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
 	dl_stack_tcp_mem(f->s, &m0);
-	syn_flood(f, 0);
+	syn_flood(f, 0, 0);
 	assert_int_equal(tf_pending(f), 8);
 	assert_int_equal(conns(f), 8);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 992);
@@ -332,7 +333,7 @@ static void test_syn_cookies_under_flood(void **state)
 
 	assert_int_equal(dl_stack_listen(f->s, OUR_PORT, 0), 0);
 	dl_stack_tcp_mem(f->s, &m0);
-	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS);
+	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS, 0);
 	assert_int_equal(conns(f), 8); /* only the backlog holds state */
 	assert_int_equal(tf_cnt(f, TCP_SYNCOOKIE_SENT), 992);
 	assert_int_equal(tf_cnt(f, TCP_DROP_SYN_BACKLOG), 0);
@@ -434,16 +435,8 @@ static void test_syn_cookies_keep_options_with_timestamps(void **state)
 	tf_advance(f, 1);
 	while (tf_recv(f, &r))
 		;
-	for (unsigned i = 0; i < 1000; i++)
-		tf_send(f, &(struct tseg){.seq = i * 1000,
-					  .flags = DL_TCP_SYN | DL_TCP_ECE | DL_TCP_CWR,
-					  .wnd = 1000,
-					  .opts = DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS |
-						  DL_TCP_OPT_SACKOK,
-					  .mss = 1460,
-					  .ws = 7,
-					  .tsval = 5,
-					  .sport = (uint16_t)(1024 + i)});
+	syn_flood(f, DL_TCP_OPT_MSS | DL_TCP_OPT_WS | DL_TCP_OPT_TS | DL_TCP_OPT_SACKOK,
+		  DL_TCP_ECE | DL_TCP_CWR);
 	while (tf_recv(f, &r))
 		if (r.dport == port)
 			synack = r;
