@@ -95,6 +95,13 @@ static void set_mss(struct dl_tcp *t, struct dl_tcb *c, uint32_t peer_mss)
 		c->tso_segs = (uint8_t)min_u32(tso_max / m, 255);
 }
 
+/* A SYN asking for ECN (RFC 3168 6.1.1: ECE and CWR), which we accept. */
+static bool syn_ecn_ok(const struct dl_tcp *t, const struct dl_tcp_hdr *h)
+{
+	return t->p.ecn != DL_TCP_ECN_OFF &&
+	       (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == (DL_TCP_ECE | DL_TCP_CWR);
+}
+
 /* Options of a SYN or SYN-ACK: what both sides agreed on. */
 static void negotiate(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hdr *h)
 {
@@ -117,8 +124,7 @@ static void negotiate(struct dl_tcp *t, struct dl_tcb *c, const struct dl_tcp_hd
 	 * agrees with ECE alone, to a SYN that asked. */
 	c->ecn = 0;
 	if (!(h->flags & DL_TCP_ACK)) {
-		if (t->p.ecn != DL_TCP_ECN_OFF &&
-		    (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == (DL_TCP_ECE | DL_TCP_CWR))
+		if (syn_ecn_ok(t, h))
 			c->ecn = ECN_OK;
 	} else if (t->p.ecn == DL_TCP_ECN_ON && !(c->flags & TF_SYN_REXMIT) &&
 		   (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == DL_TCP_ECE) {
@@ -292,8 +298,7 @@ static unsigned cookie_opts(const struct dl_tcp *t, const struct dl_tcp_hdr *h)
 	o = (h->opts & DL_TCP_OPT_WS) ? h->wscale : DL_TCP_COOKIE_WS_NONE;
 	if ((h->opts & DL_TCP_OPT_SACKOK) && t->p.sack)
 		o |= DL_TCP_COOKIE_SACK;
-	if (t->p.ecn != DL_TCP_ECN_OFF &&
-	    (h->flags & (DL_TCP_ECE | DL_TCP_CWR)) == (DL_TCP_ECE | DL_TCP_CWR))
+	if (syn_ecn_ok(t, h))
 		o |= DL_TCP_COOKIE_ECN;
 	return o;
 }
