@@ -697,10 +697,16 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		bool dup = ack == c->snd_una && sg->plen == 0 &&
 			   !(h->flags & (DL_TCP_SYN | DL_TCP_FIN)) && wnd == c->snd_wnd &&
 			   c->snd_max != c->snd_una;
+		del0 = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
 		if (ack == c->snd_una && (si.n > 0 || si.dsack || c->sb != NULL) &&
 		    dl_tcp_sack_ack(t, c, &si, 0)) {
 			if (dup)
 				t->cnt[TCP_RX_DUPACK]++;
+			/* SACKed data is delivered too: the algorithm's model
+			 * (BBR's rounds and rate) must not wait for the hole. */
+			if (dl_tcp_cc(c)->on_ack != NULL && c->sb != NULL &&
+			    seq_gt(c->snd_una + c->sb->sacked, del0))
+				dl_tcp_cc(c)->on_ack(t, c, c->snd_una + c->sb->sacked - del0);
 		} else if (dup) {
 			dupack(t, c);
 		}
