@@ -239,12 +239,20 @@ int main(int argc, char **argv)
 				take(&d[i], delay);
 		}
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
+		/* Frames the kernel dropped before we read them (the socket's
+		 * receive buffer full): an impairment the path must not add. */
+		struct tpacket_stats st = {0};
+		socklen_t l = sizeof(st);
+		if (getsockopt(d[i].in, SOL_PACKET, PACKET_STATISTICS, &st, &l) != 0)
+			st.tp_drops = 0;
 		printf("dl_wan: %s forwarded %llu, dropped: queue full %llu, too long %llu, "
-		       "send error %llu, left queued %u; socket errors %llu (last: %s)\n",
+		       "send error %llu, by the kernel before reading %u, left queued %u; "
+		       "socket errors %llu (last: %s)\n",
 		       d[i].name, (unsigned long long)d[i].fwd, (unsigned long long)d[i].drop_full,
 		       (unsigned long long)d[i].drop_big, (unsigned long long)d[i].drop_send,
-		       d[i].n, (unsigned long long)d[i].sock_err,
+		       st.tp_drops, d[i].n, (unsigned long long)d[i].sock_err,
 		       d[i].last_err ? strerror(d[i].last_err) : "none");
+	}
 	return 0;
 }
