@@ -692,10 +692,11 @@ static void bbr_on_ack(struct dl_tcp *t, struct dl_tcb *c, uint32_t acked)
 /*
  * Startup's loss exit (after BBR v2/v3's "inflight too high"): of the data
  * in flight (about the last round's), at least BBR_LOSS_SEGS segments and
- * more than 1/BBR_LOSS_DIV are lost (marked lost, or retransmitted). A
- * buffer shallower than the BDP overflowing under Startup's gain loses
- * far more; random loss of a percent or so does not end Startup, nor does
- * one loss in the first rounds' few segments (the model is still small).
+ * more than 1/BBR_LOSS_DIV are lost (marked lost, or retransmitted and
+ * not yet delivered). A buffer shallower than the BDP overflowing under
+ * Startup's gain loses far more; random loss of a few percent does not
+ * end Startup, nor does one loss in the first rounds' few segments (the
+ * model is still small).
  */
 static bool bbr_high_loss(const struct dl_tcb *c)
 {
@@ -706,7 +707,10 @@ static bool bbr_high_loss(const struct dl_tcb *c)
 		return false;
 	start = sb->una;
 	for (unsigned i = 0; i < sb->n; i++) {
-		if (sb->r[i].fl & (SB_LOST | SB_EVER_REXMIT))
+		/* the holes: marked lost, or resent and not yet delivered (a
+		 * resent segment SACKed merges with its SACKed neighbours, and
+		 * the merged range's flag would count them all) */
+		if ((sb->r[i].fl & (SB_LOST | SB_EVER_REXMIT)) && !(sb->r[i].fl & SB_SACKED))
 			lost += sb->r[i].end - start;
 		start = sb->r[i].end;
 	}
