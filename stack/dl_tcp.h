@@ -197,6 +197,7 @@ enum dl_tcp_cnt {
 	TCP_SB_ALLOC,		/**< scoreboards taken from the pool */
 	TCP_SB_EXHAUSTED,	/**< scoreboard wanted, pool empty: NewReno fallback */
 	TCP_SB_OVERFLOW,	/**< range table full: a SACK block or mark not recorded */
+	TCP_SB_TOP_MERGED,	/**< range table full: the two highest ranges made one, in flight */
 	TCP_SACK_RECOVERY,	/**< fast recoveries entered on RACK-marked losses */
 	TCP_RACK_LOST,		/**< ranges RACK marked lost */
 	TCP_RACK_REO_TIMER,	/**< RACK reordering timer expirations */

@@ -130,6 +130,7 @@ static const char *const tcp_cnt_names[TCP_NCNT] = {
     [TCP_SB_ALLOC] = "sb_allocated",
     [TCP_SB_EXHAUSTED] = "sb_exhausted",
     [TCP_SB_OVERFLOW] = "sb_range_overflow",
+    [TCP_SB_TOP_MERGED] = "sb_top_merged",
     [TCP_SACK_RECOVERY] = "sack_recoveries",
     [TCP_RACK_LOST] = "rack_marked_lost",
     [TCP_RACK_REO_TIMER] = "rack_reorder_timeouts",

@@ -159,21 +159,7 @@ static bool r_compact(struct dl_tcp_sb *sb)
 	return freed;
 }
 
-/* Room for k more ranges (compacting if need be; before any split, so a
- * compaction cannot undo a boundary just made). @return false when there
- * is none (counted). */
-static bool r_room(struct dl_tcp *t, struct dl_tcp_sb *sb, unsigned k)
-{
-	if (sb->n + k <= DL_TCP_SB_RANGES)
-		return true;
-	r_compact(sb);
-	if (sb->n + k <= DL_TCP_SB_RANGES)
-		return true;
-	t->cnt[TCP_SB_OVERFLOW]++;
-	return false;
-}
-
-/* Make seq a range boundary (r_room made room for it). */
+/* Make seq a range boundary (r_room_top made room for it). */
 static void r_split(struct dl_tcp_sb *sb, uint32_t seq)
 {
 	unsigned i = r_find(sb, seq);
@@ -195,6 +181,62 @@ static uint32_t r_len(const struct dl_tcp_sb *sb, unsigned i)
 static bool r_lost(uint8_t fl)
 {
 	return (fl & (SB_LOST | SB_REXMIT)) == SB_LOST;
+}
+
+/*
+ * Room for k more ranges for a mark below `floor` (a retransmission, a
+ * SACK block), when compacting is not enough: the detail at the top goes.
+ * The two highest ranges, both at or above floor, become one range in
+ * flight, sent at the later of their times: a SACK there is forgotten
+ * (the peer's next blocks may report it again, else RACK resends it),
+ * a loss there is found again by RACK (never earlier than before). The
+ * lower ranges, the holes that hold SND.UNA back and their
+ * retransmissions, keep their state: marking a whole merged range
+ * resent instead (the fallback before) filled the pipe with data that
+ * was never resent, and the connection stalled until an RTO.
+ */
+static bool r_room_top(struct dl_tcp *t, struct dl_tcb *c, unsigned k, uint32_t floor)
+{
+	struct dl_tcp_sb *sb = c->sb;
+	bool merged = false;
+
+	if (sb->n + k <= DL_TCP_SB_RANGES)
+		return true;
+	r_compact(sb); /* (before any split, so it cannot undo a boundary just made) */
+	if (sb->n + k <= DL_TCP_SB_RANGES)
+		return true;
+	while (sb->n + k > DL_TCP_SB_RANGES && sb->n >= 2 &&
+	       seq_ge(r_start(sb, sb->n - 2), floor)) {
+		unsigned i = sb->n - 2;
+		struct dl_tcp_sbr *lo = &sb->r[i], *hi = &sb->r[i + 1];
+		uint8_t ever = (uint8_t)((lo->fl | hi->fl) & SB_EVER_REXMIT);
+
+		for (unsigned j = i; j <= i + 1; j++) {
+			if (sb->r[j].fl & SB_SACKED)
+				sb->sacked -= r_len(sb, j);
+			else if (r_lost(sb->r[j].fl))
+				sb->lost -= r_len(sb, j);
+		}
+		if ((int32_t)(lo->ts - hi->ts) > 0)
+			hi->ts = lo->ts;
+		hi->fl = ever;
+		r_delete(sb, i);
+		t->cnt[TCP_SB_TOP_MERGED]++;
+		merged = true;
+	}
+	if (merged) {
+		/* the highest SACKed end, for RACK's reordering test */
+		sb->fack = sb->una;
+		for (unsigned i = sb->n; i-- > 0;)
+			if (sb->r[i].fl & SB_SACKED) {
+				sb->fack = sb->r[i].end;
+				break;
+			}
+	}
+	if (sb->n + k <= DL_TCP_SB_RANGES)
+		return true;
+	t->cnt[TCP_SB_OVERFLOW]++;
+	return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -432,7 +474,7 @@ void dl_tcp_sb_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e, 
 		return;
 	/* Without room the whole ranges around [s, e) count as resent: RACK
 	 * finds the part that was not when it is not delivered. */
-	if (r_room(t, sb, 2)) {
+	if (r_room_top(t, c, 2, e)) {
 		r_split(sb, s);
 		r_split(sb, e);
 	}
@@ -504,7 +546,7 @@ static uint32_t sb_mark_sacked(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, u
 		return 0;
 	s = seq_max(s, sb->una);
 	e = seq_min(e, sb->r[sb->n - 1].end);
-	if (!seq_lt(s, e) || !r_room(t, sb, 2))
+	if (!seq_lt(s, e) || !r_room_top(t, c, 2, e))
 		return 0; /* not recorded: only costs a needless retransmission */
 	r_split(sb, s);
 	r_split(sb, e);
