@@ -195,6 +195,22 @@ static bool r_lost(uint8_t fl)
  * resent instead (the fallback before) filled the pipe with data that
  * was never resent, and the connection stalled until an RTO.
  */
+#ifndef NDEBUG
+/* The byte counts agree with the ranges (checked where ranges merge). */
+static void sb_assert_sums(const struct dl_tcp_sb *sb)
+{
+	uint32_t sacked = 0, lost = 0;
+
+	for (unsigned i = 0; i < sb->n; i++) {
+		if (sb->r[i].fl & SB_SACKED)
+			sacked += r_len(sb, i);
+		else if (r_lost(sb->r[i].fl))
+			lost += r_len(sb, i);
+	}
+	assert(sacked == sb->sacked && lost == sb->lost);
+}
+#endif
+
 static bool r_room_top(struct dl_tcp *t, struct dl_tcb *c, unsigned k, uint32_t floor)
 {
 	struct dl_tcp_sb *sb = c->sb;
@@ -232,6 +248,9 @@ static bool r_room_top(struct dl_tcp *t, struct dl_tcb *c, unsigned k, uint32_t 
 				sb->fack = sb->r[i].end;
 				break;
 			}
+#ifndef NDEBUG
+		sb_assert_sums(sb);
+#endif
 	}
 	if (sb->n + k <= DL_TCP_SB_RANGES)
 		return true;
