@@ -660,6 +660,14 @@ static inline bool tcb_synchronized(const struct dl_tcb *c)
 	return c->state >= DL_TCP_ESTABLISHED;
 }
 
+/** Delivered so far, in sequence space: SND.UNA plus what the peer
+ *  SACKed above it (the congestion control's delivery count; what a
+ *  cumulative ACK moves below SND.UNA is not counted twice). */
+static inline uint32_t tcb_delivered(const struct dl_tcb *c)
+{
+	return c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+}
+
 /** Data bytes in the send queue not yet sent (at snd_nxt). */
 static inline uint32_t tcb_unsent(const struct dl_tcb *c)
 {

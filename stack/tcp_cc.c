@@ -605,6 +605,16 @@ static uint32_t bbr_delivered_high(const struct dl_tcb *c)
 	return c->snd_una;
 }
 
+/* A rate sample's time: the ACKs' interval, or the last round's length
+ * (when what is delivered now was sent), whichever is larger, and at
+ * least the minimum RTT (bbr_round). */
+static uint32_t bbr_sample_dt(const struct bbr *b, uint32_t dt)
+{
+	if (dt < b->last_dt)
+		dt = b->last_dt;
+	return dt < b->min_rtt ? b->min_rtt : dt;
+}
+
 /*
  * Within a round: what it has delivered so far, over the time since it
  * began but at least the last round's length and the minimum RTT. Never
@@ -618,14 +628,9 @@ static uint32_t bbr_delivered_high(const struct dl_tcb *c)
  */
 static void bbr_partial(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 {
-	uint32_t del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
-	uint32_t dt = (uint32_t)t->s->now - b->r_us;
+	uint32_t del = tcb_delivered(c), dt = bbr_sample_dt(b, (uint32_t)t->s->now - b->r_us);
 	uint64_t bw;
 
-	if (dt < b->last_dt)
-		dt = b->last_dt;
-	if (dt < b->min_rtt)
-		dt = b->min_rtt;
 	if (dt == 0 || !seq_gt(del, b->r_del) ||
 	    (uint64_t)(del - b->r_del) * 1000000 <= (uint64_t)b->bw[0] * BBR_BW_UNIT * dt)
 		return; /* (no division unless it raises the estimate) */
@@ -736,22 +741,15 @@ static void bbr_round(struct dl_tcp *t, struct dl_tcb *c, struct bbr *b)
 {
 	uint32_t now_us = (uint32_t)t->s->now, del, dt;
 
-	del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+	del = tcb_delivered(c);
 	/* The rate over the larger of the ACK interval (this round) and the
 	 * send interval (what this round delivered, up to SND.MAX when it
 	 * began, was sent during the last round), as Linux's rate samples:
 	 * ACKs bunched together (a receive burst, ACK compression, a stalled
 	 * receiver) do not read as a faster path. And at least the minimum
 	 * RTT: a round is a round trip. */
-	dt = now_us - b->r_us;
-	{
-		uint32_t ack_dt = dt;
-		if (dt < b->last_dt)
-			dt = b->last_dt;
-		if (dt < b->min_rtt)
-			dt = b->min_rtt;
-		b->last_dt = ack_dt;
-	}
+	dt = bbr_sample_dt(b, now_us - b->r_us);
+	b->last_dt = now_us - b->r_us;
 	if (dt > 0 && seq_gt(del, b->r_del)) {
 		uint64_t bw = (uint64_t)(del - b->r_del) * 1000000 / dt / BBR_BW_UNIT;
 		if (bw > UINT32_MAX)

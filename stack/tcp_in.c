@@ -697,16 +697,15 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		bool dup = ack == c->snd_una && sg->plen == 0 &&
 			   !(h->flags & (DL_TCP_SYN | DL_TCP_FIN)) && wnd == c->snd_wnd &&
 			   c->snd_max != c->snd_una;
-		del0 = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+		del0 = tcb_delivered(c);
 		if (ack == c->snd_una && (si.n > 0 || si.dsack || c->sb != NULL) &&
 		    dl_tcp_sack_ack(t, c, &si, 0)) {
 			if (dup)
 				t->cnt[TCP_RX_DUPACK]++;
 			/* SACKed data is delivered too: the algorithm's model
 			 * (BBR's rounds and rate) must not wait for the hole. */
-			if (dl_tcp_cc(c)->on_ack != NULL && c->sb != NULL &&
-			    seq_gt(c->snd_una + c->sb->sacked, del0))
-				dl_tcp_cc(c)->on_ack(t, c, c->snd_una + c->sb->sacked - del0);
+			if (dl_tcp_cc(c)->on_ack != NULL && seq_gt(tcb_delivered(c), del0))
+				dl_tcp_cc(c)->on_ack(t, c, tcb_delivered(c) - del0);
 		} else if (dup) {
 			dupack(t, c);
 		}
@@ -715,7 +714,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 		update_window(t, c, sg, wnd);
 		return;
 	}
-	del0 = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+	del0 = tcb_delivered(c);
 	acked = ack - c->snd_una - (c->snd_una == c->iss); /* the SYN is no byte */
 	if (seq_gt(ack, c->sq_seq))
 		data = min_u32(ack - c->sq_seq, c->sq_bytes);
@@ -735,7 +734,7 @@ static void ack_process(struct dl_tcp *t, struct dl_tcb *c, const struct seg *sg
 	if (dl_tcp_cc(c)->on_ack != NULL) {
 		/* newly delivered: cumulatively acknowledged or SACKed, not
 		 * counting again what was SACKed before and is now below SND.UNA */
-		uint32_t del = c->snd_una + (c->sb != NULL ? c->sb->sacked : 0);
+		uint32_t del = tcb_delivered(c);
 		dl_tcp_cc(c)->on_ack(t, c, seq_gt(del, del0) ? del - del0 : 0);
 	}
 	if (c->flags & TF_TLP_OUT)
