@@ -183,18 +183,6 @@ static bool r_lost(uint8_t fl)
 	return (fl & (SB_LOST | SB_REXMIT)) == SB_LOST;
 }
 
-/*
- * Room for k more ranges for a mark below `floor` (a retransmission, a
- * SACK block), when compacting is not enough: the detail at the top goes.
- * The two highest ranges, both at or above floor, become one range in
- * flight, sent at the later of their times: a SACK there is forgotten
- * (the peer's next blocks may report it again, else RACK resends it),
- * a loss there is found again by RACK (never earlier than before). The
- * lower ranges, the holes that hold SND.UNA back and their
- * retransmissions, keep their state: marking a whole merged range
- * resent instead (the fallback before) filled the pipe with data that
- * was never resent, and the connection stalled until an RTO.
- */
 #ifndef NDEBUG
 /* The byte counts agree with the ranges (checked where ranges merge). */
 static void sb_assert_sums(const struct dl_tcp_sb *sb)
@@ -211,6 +199,18 @@ static void sb_assert_sums(const struct dl_tcp_sb *sb)
 }
 #endif
 
+/*
+ * Room for k more ranges for a mark below `floor` (a retransmission, a
+ * SACK block), when compacting is not enough: the detail at the top goes.
+ * The two highest ranges, both at or above floor, become one range in
+ * flight, sent at the later of their times: a SACK there is forgotten
+ * (the peer's next blocks may report it again, else RACK resends it),
+ * a loss there is found again by RACK (never earlier than before). The
+ * lower ranges, the holes that hold SND.UNA back and their
+ * retransmissions, keep their state: marking a whole merged range
+ * resent instead (the fallback before) filled the pipe with data that
+ * was never resent, and the connection stalled until an RTO.
+ */
 static bool r_room_top(struct dl_tcp *t, struct dl_tcb *c, unsigned k, uint32_t floor)
 {
 	struct dl_tcp_sb *sb = c->sb;
@@ -491,8 +491,9 @@ void dl_tcp_sb_sent(struct dl_tcp *t, struct dl_tcb *c, uint32_t s, uint32_t e, 
 	s = seq_max(s, sb->una);
 	if (!seq_lt(s, e))
 		return;
-	/* Without room the whole ranges around [s, e) count as resent: RACK
-	 * finds the part that was not when it is not delivered. */
+	/* Without room (the top already merged down to [s, e)) the whole
+	 * ranges around it count as resent: RACK finds the part that was not
+	 * when it is not delivered. */
 	if (r_room_top(t, c, 2, e)) {
 		r_split(sb, s);
 		r_split(sb, e);
